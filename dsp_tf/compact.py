@@ -1,0 +1,60 @@
+"""Physically removing masked neurons (the last line of Algorithm 1).
+
+The compact network is what ships: every masked neuron's kernel column, bias
+entry and outgoing kernel row are dropped, so it computes exactly what the
+masked network computes with fewer weights and FLOPs.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from dsp_tf._keras import keras
+from dsp_tf.chain import ModelOrLayers, dense_chain
+
+
+def kept_indices(masks: Sequence) -> list:
+    return [np.flatnonzero(np.asarray(m) > 0.5) for m in masks]
+
+
+def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence] = None,
+                  name: Optional[str] = None) -> keras.Sequential:
+    """A new Sequential with only the unmasked hidden neurons.
+
+    ``masks`` default to the model's NeuronMask layers (a masked model) or to
+    all ones. Element-wise layers are re-created from their configs.
+    """
+    chain = dense_chain(model_or_dense_layers)
+    if masks is None:
+        masks = ([m.mask.numpy() for m in chain.masks] if chain.masks is not None
+                 else [np.ones(d.units) for d in chain.hidden])
+    if len(masks) != len(chain.hidden):
+        raise ValueError(f"got {len(masks)} masks for {len(chain.hidden)} hidden Dense layers")
+    keep = kept_indices(masks)
+    rebuilt = []
+    rows = None  # kept inputs of the next Dense
+    hidden_index = 0
+    for layer in chain.layers:
+        if not isinstance(layer, keras.layers.Dense):
+            rebuilt.append(type(layer).from_config(layer.get_config()))
+            continue
+        weights = layer.get_weights()
+        kernel = weights[0] if rows is None else weights[0][rows, :]
+        bias = weights[1] if layer.use_bias else None
+        if hidden_index < len(chain.hidden):
+            cols = keep[hidden_index]
+            kernel = kernel[:, cols]
+            bias = bias[cols] if bias is not None else None
+            rows = cols
+            hidden_index += 1
+        config = layer.get_config()
+        config["units"] = int(kernel.shape[1])
+        new = keras.layers.Dense.from_config(config)
+        new.build((None, kernel.shape[0]))
+        new.set_weights([kernel] + ([bias] if bias is not None else []))
+        rebuilt.append(new)
+    base = model_or_dense_layers.name if isinstance(model_or_dense_layers, keras.Model) else "model"
+    model = keras.Sequential([keras.Input(shape=(chain.input_dim,))] + rebuilt,
+                             name=name or f"{base}_compact")
+    return model

@@ -1,0 +1,60 @@
+"""Choosing which neurons to mask (Eqs. 16 and 18), in plain NumPy.
+
+Kept free of TensorFlow so that the rule can be read, tested and reused on its
+own: given one score per neuron and the current masks, return the new masks.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Sequence
+
+import numpy as np
+
+THRESHOLDS = ("count", "mass")
+
+
+def select_masks(scores: Sequence[np.ndarray], masks: Sequence[np.ndarray], sparsity: float,
+                 min_neurons_per_layer: int = 1, threshold: str = "count") -> List[np.ndarray]:
+    """New masks after pruning to ``sparsity`` of all hidden neurons.
+
+    ``count`` (default, the paper's "pruning ratio"): the ceil(p·N) neurons with
+    the smallest score, ranked across layers, end up masked. ``mass`` (literal
+    Eq. 16): mask alive neurons in ascending score order while their cumulative
+    score stays ≤ ψ = p·Σ score. Both only turn 1s into 0s and never leave a
+    layer with fewer than ``min_neurons_per_layer`` alive neurons. Ties break by
+    layer then index, so the result is deterministic.
+    """
+    if threshold not in THRESHOLDS:
+        raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    new = [np.asarray(m, dtype=np.float32).copy() for m in masks]
+    scores = [np.asarray(s, dtype=np.float64).reshape(-1) for s in scores]
+    if len(scores) != len(new) or any(s.shape != m.shape for s, m in zip(scores, new)):
+        raise ValueError("scores and masks must have one vector per layer of equal length")
+    alive = [int(m.sum()) for m in new]
+    total = sum(m.size for m in new)
+    candidates = sorted(
+        (float(s[i]), layer, i)
+        for layer, (s, m) in enumerate(zip(scores, new)) for i in np.flatnonzero(m > 0.5))
+
+    if threshold == "count":
+        budget = math.ceil(sparsity * total - 1e-9) - (total - sum(alive))
+        for _, layer, i in candidates:
+            if budget <= 0:
+                break
+            if alive[layer] > min_neurons_per_layer:
+                new[layer][i] = 0.0
+                alive[layer] -= 1
+                budget -= 1
+    else:
+        psi = sparsity * sum(c[0] for c in candidates)
+        mass = 0.0
+        for score, layer, i in candidates:
+            mass += score
+            if mass > psi:
+                break
+            if alive[layer] > min_neurons_per_layer:
+                new[layer][i] = 0.0
+                alive[layer] -= 1
+    return new

@@ -1,0 +1,72 @@
+"""Size and cost of a network: neurons, weights and FLOPs (Eqs. 21–23).
+
+Computed from the weights actually in effect, so the same function measures a
+dense model, a masked one (masked rows/columns count as zero) and a model
+pruned weight by weight. A hidden neuron counts as removed when it is masked or
+when all its incoming or all its outgoing weights are zero, since either way
+it contributes nothing the compact rebuild cannot fold away.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from dsp_tf.chain import ModelOrLayers, dense_chain
+
+
+def effective_kernels(model_or_dense_layers: ModelOrLayers,
+                      masks: Optional[Sequence] = None) -> List[np.ndarray]:
+    """Each Dense kernel with the masked neurons' columns and rows zeroed."""
+    chain = dense_chain(model_or_dense_layers)
+    if masks is None and chain.masks is not None:
+        masks = [m.mask.numpy() for m in chain.masks]
+    kernels = [d.kernel.numpy().copy() for d in chain.dense]
+    if masks is not None:
+        if len(masks) != len(chain.hidden):
+            raise ValueError(f"got {len(masks)} masks for {len(chain.hidden)} hidden Dense layers")
+        for l, m in enumerate(masks):
+            dead = np.asarray(m) < 0.5
+            kernels[l][:, dead] = 0.0
+            kernels[l + 1][dead, :] = 0.0
+    return kernels
+
+
+def alive_neurons(kernels: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """Boolean vector per hidden layer: the neuron has some incoming and some outgoing weight."""
+    return [np.any(k != 0, axis=0) & np.any(nxt != 0, axis=1)
+            for k, nxt in zip(kernels[:-1], kernels[1:])]
+
+
+def model_stats(model: ModelOrLayers, masks: Optional[Sequence] = None) -> Dict[str, Any]:
+    """Per-layer and total neurons, weights and FLOPs of one forward pass.
+
+    weights_l = (1 − S_l)·I_l·O_l and flops_l = (1 − S_l)·(2·I_l − 1)·O_l, with
+    S_l the fraction of zeros in layer l's effective kernel (Eqs. 22–23);
+    neurons = Σ ‖m_l‖₀ over hidden layers (Eq. 21). Biases are not counted,
+    as in the paper.
+    """
+    chain = dense_chain(model)
+    kernels = effective_kernels(model, masks)
+    alive = alive_neurons(kernels)
+    layers = []
+    for l, (dense, k) in enumerate(zip(chain.dense, kernels)):
+        inputs, outputs = k.shape
+        density = float(np.count_nonzero(k)) / k.size
+        entry = {
+            "name": dense.name,
+            "inputs": int(inputs),
+            "outputs": int(outputs),
+            "sparsity": 1.0 - density,
+            "weights": int(np.count_nonzero(k)),
+            "flops": density * (2 * inputs - 1) * outputs,
+        }
+        if l < len(alive):
+            entry["neurons"] = int(alive[l].sum())
+        layers.append(entry)
+    return {
+        "layers": layers,
+        "neurons": int(sum(a.sum() for a in alive)),
+        "weights": int(sum(e["weights"] for e in layers)),
+        "flops": float(sum(e["flops"] for e in layers)),
+    }

@@ -1,0 +1,81 @@
+"""Penalties added to a training loss to push whole neurons (or weights) to zero.
+
+They are plain callables on a model or a list of Dense layers rather than Keras
+``kernel_regularizer``s, because Eq. 12 couples two layers (a neuron's incoming
+and outgoing weights) and a per-layer regularizer cannot see both.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence
+
+from dsp_tf._keras import tf
+from dsp_tf.chain import ModelOrLayers, dense_chain
+from dsp_tf.importance import neuron_group_norms, neuron_importance
+
+
+class _StrengthRegularizer:
+    """Shared argument checking and (de)serialisation for λ-scaled penalties."""
+
+    def __init__(self, strength: float):
+        try:
+            strength = float(strength)
+        except (TypeError, ValueError):
+            raise ValueError(f"strength must be a number, got {strength!r}") from None
+        if not strength >= 0.0:  # also rejects NaN
+            raise ValueError(f"strength (lambda) must be >= 0, got {strength}")
+        self.strength = strength
+
+    def penalty(self, model_or_dense_layers: ModelOrLayers,
+                masks: Optional[Sequence] = None) -> tf.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, model_or_dense_layers: ModelOrLayers,
+                 masks: Optional[Sequence] = None) -> tf.Tensor:
+        if self.strength == 0.0:
+            return tf.constant(0.0)
+        return self.strength * self.penalty(model_or_dense_layers, masks)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"strength": self.strength}
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(strength={self.strength:g})"
+
+
+class NeuronImportanceRegularizer(_StrengthRegularizer):
+    """λ·Σ_l Σ_i Ω_i^(l), the neuron-importance group-sparse term of Eq. 13.
+
+    Subtracted from the PPO objective (i.e. added to the loss) it shrinks the
+    product of a neuron's incoming and outgoing energy, so unimportant neurons
+    fade before the schedule masks them and masking costs little return.
+    """
+
+    def penalty(self, model_or_dense_layers, masks=None):
+        return tf.add_n([tf.reduce_sum(o) for o in neuron_importance(model_or_dense_layers, masks)])
+
+
+class GroupLassoRegularizer(_StrengthRegularizer):
+    """λ·Σ ‖group‖₂ over each hidden neuron's weights (SSL, Wen et al. 2016)."""
+
+    def penalty(self, model_or_dense_layers, masks=None):
+        return tf.add_n([tf.reduce_sum(g) for g in neuron_group_norms(model_or_dense_layers, masks)])
+
+
+class InputGroupL1Regularizer(_StrengthRegularizer):
+    """λ·Σ_j ‖K_1[j, :]‖₂: group sparsity over the input features of the first layer (SGS)."""
+
+    def penalty(self, model_or_dense_layers, masks=None):
+        kernel = dense_chain(model_or_dense_layers).dense[0].kernel
+        return tf.reduce_sum(tf.sqrt(tf.reduce_sum(tf.square(kernel), axis=1) + 1e-12))
+
+
+class WeightL1Regularizer(_StrengthRegularizer):
+    """λ·Σ|θ| over every kernel of the network (the unstructured L1 baseline)."""
+
+    def penalty(self, model_or_dense_layers, masks=None):
+        chain = dense_chain(model_or_dense_layers)
+        return tf.add_n([tf.reduce_sum(tf.abs(d.kernel)) for d in chain.dense])

@@ -1,0 +1,42 @@
+"""DSP-TF: dynamic structured pruning of deep-RL policies for embedded deployment.
+
+Versions are pinned to a set that pip resolves together on Python 3.11:
+tf-agents 0.19 (its last release) needs tensorflow-probability 0.23, hence
+TensorFlow 2.15; tfmot 0.8 needs Keras 2, hence tf-keras 2.15.
+"""
+from setuptools import find_packages, setup
+
+CORE = [
+    "tensorflow-cpu==2.15.1",
+    "tf-keras~=2.15.0",
+    "tensorflow-model-optimization==0.8.0",
+    "numpy>=1.23,<2",
+    "absl-py>=1.0",
+]
+EXTRAS = {
+    "rl": [
+        "tf-agents==0.19.0",
+        "tensorflow-probability==0.23.0",
+        "gymnasium[mujoco,box2d]==1.3.0",
+    ],
+    "export": ["tflite-micro==0.dev20261023182759"],
+    "report": ["matplotlib>=3.7"],
+    "test": ["pytest>=7"],
+    "ray": ["ray[default]>=2.9,<3"],
+}
+EXTRAS["all"] = sorted({r for k in ("rl", "export", "report", "test") for r in EXTRAS[k]})
+
+setup(
+    name="dsp-tf",
+    version="0.1.0",
+    description="Dynamic structured pruning (DSP) for deep-RL policies on TensorFlow/Keras, "
+                "with TFLite / TFLite Micro export",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9,<3.12",
+    packages=find_packages(include=["dsp_tf", "dsp_tf.*", "agents", "agents.*",
+                                    "tflite_export", "tflite_export.*"]),
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    license="Apache-2.0",
+)
