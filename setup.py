@@ -21,10 +21,11 @@ EXTRAS = {
     ],
     "export": ["tflite-micro==0.dev20261023182759"],
     "report": ["matplotlib>=3.7"],
+    "examples": ["scikit-learn>=1.3"],
     "test": ["pytest>=7"],
     "ray": ["ray[default]>=2.9,<3"],
 }
-EXTRAS["all"] = sorted({r for k in ("rl", "export", "report", "test") for r in EXTRAS[k]})
+EXTRAS["all"] = sorted({r for k in ("rl", "export", "report", "examples", "test") for r in EXTRAS[k]})
 
 setup(
     name="dsp-tf",

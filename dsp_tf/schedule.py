@@ -11,7 +11,7 @@ from typing import Any, Dict, Tuple
 
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule
 
-from dsp_tf._keras import tf
+from dsp_tf._keras import keras, tf
 
 
 class DynamicPruningSchedule(pruning_schedule.PruningSchedule):
@@ -93,3 +93,9 @@ class DynamicPruningSchedule(pruning_schedule.PruningSchedule):
     def __repr__(self) -> str:
         c = self.get_config()["config"]
         return "DynamicPruningSchedule(" + ", ".join(f"{k}={v}" for k, v in c.items()) + ")"
+
+
+# tfmot's PruneLowMagnitude.from_config only knows its own two schedules; adding
+# ours to Keras' global custom objects lets a saved pruned model reload with a
+# plain ``load_model`` inside ``prune_scope()``, no custom_objects needed.
+keras.utils.get_custom_objects()[DynamicPruningSchedule.__name__] = DynamicPruningSchedule

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+import dsp_tf
+from dsp_tf import keras, tf
+from helpers import kernels, mlp, numpy_importance
+
+
+def random_masks(model, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(rng.random(l.units) > 0.3).astype(np.float32)
+            for l in model.layers[:-1] if isinstance(l, keras.layers.Dense)]
+
+
+def test_importance_matches_numpy_on_model_and_layer_list():
+    model = mlp()
+    masks = random_masks(model)
+    ref = numpy_importance(kernels(model), masks)
+    got = dsp_tf.neuron_importance(model, masks)
+    assert len(got) == 3  # hidden layers only, none for the output layer
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g.numpy(), r, rtol=1e-5)
+    got_list = dsp_tf.neuron_importance(model.layers)  # no masks: all ones
+    for g, r in zip(got_list, numpy_importance(kernels(model), [np.ones(12), np.ones(10), np.ones(9)])):
+        np.testing.assert_allclose(g.numpy(), r, rtol=1e-5)
+    assert all((g.numpy()[m == 0] == 0).all() for g, m in zip(got, masks))
+
+
+def test_importance_reads_masks_of_a_masked_model():
+    model = mlp()
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1))
+    masks = random_masks(model, seed=3)
+    pruner.set_masks(masks)
+    for g, r in zip(dsp_tf.neuron_importance(pruner.model), numpy_importance(kernels(model), masks)):
+        np.testing.assert_allclose(g.numpy(), r, rtol=1e-5)
+
+
+def numpy_reg_grad(ks, masks, lam):
+    """Analytic gradient of λ ΣΩ with respect to every kernel."""
+    grads = [np.zeros_like(k) for k in ks]
+    for l, m in enumerate(masks):
+        inc = (ks[l] ** 2).sum(0)
+        out = (ks[l + 1] ** 2).sum(1)
+        grads[l] += lam * 2 * ks[l] * (out * m)[None, :]
+        grads[l + 1] += lam * 2 * ks[l + 1] * (inc * m)[:, None]
+    return grads
+
+
+@pytest.mark.parametrize("lam", [1e-3, 0.5])
+def test_regularizer_value_and_gradient_match_numpy(lam):
+    model = mlp()
+    masks = random_masks(model)
+    reg = dsp_tf.NeuronImportanceRegularizer(lam)
+    dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
+    with tf.GradientTape() as tape:
+        value = reg(model, masks)
+    grads = tape.gradient(value, [d.kernel for d in dense])
+    ks = kernels(model)
+    np.testing.assert_allclose(value.numpy(), lam * sum(o.sum() for o in numpy_importance(ks, masks)), rtol=1e-5)
+    for g, r in zip(grads, numpy_reg_grad(ks, masks, lam)):
+        np.testing.assert_allclose(g.numpy(), r, rtol=1e-4, atol=1e-9)
+
+
+def test_regularizer_config_round_trip_and_bad_strength():
+    reg = dsp_tf.NeuronImportanceRegularizer(3e-5)
+    again = dsp_tf.NeuronImportanceRegularizer.from_config(reg.get_config())
+    assert again.strength == pytest.approx(3e-5)
+    assert float(dsp_tf.NeuronImportanceRegularizer(0.0)(mlp())) == 0.0
+    for bad in (-1e-6, float("nan"), "abc"):
+        with pytest.raises(ValueError):
+            dsp_tf.NeuronImportanceRegularizer(bad)
+
+
+def test_baseline_penalties_match_numpy():
+    model = mlp()
+    ks = kernels(model)
+    ones = [np.ones(k.shape[1]) for k in ks[:-1]]
+    group = sum(np.sqrt((k ** 2).sum(0) + (n ** 2).sum(1)).sum() for k, n in zip(ks[:-1], ks[1:]))
+    np.testing.assert_allclose(dsp_tf.GroupLassoRegularizer(2.0)(model, ones).numpy(), 2 * group, rtol=1e-5)
+    np.testing.assert_allclose(dsp_tf.WeightL1Regularizer(0.1)(model).numpy(),
+                               0.1 * sum(np.abs(k).sum() for k in ks), rtol=1e-5)
+    np.testing.assert_allclose(dsp_tf.InputGroupL1Regularizer(1.0)(model).numpy(),
+                               np.sqrt((ks[0] ** 2).sum(1)).sum(), rtol=1e-5)
+
+
+def test_unsupported_models_are_refused_with_the_layer_named():
+    conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
+                             keras.layers.Dense(4), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="conv2d"):
+        dsp_tf.neuron_importance(conv)
+    inp = keras.Input((4,))
+    a = keras.layers.Dense(5)(inp)
+    b = keras.layers.Dense(5)(inp)
+    branchy = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Add()([a, b])))
+    with pytest.raises(ValueError):
+        dsp_tf.neuron_importance(branchy)
+    with pytest.raises(ValueError, match="hidden"):
+        dsp_tf.neuron_importance(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))

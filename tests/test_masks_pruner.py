@@ -1,0 +1,142 @@
+import numpy as np
+import pytest
+
+import dsp_tf
+from dsp_tf import keras, tf
+from helpers import kernels, mlp, numpy_importance
+
+
+def numpy_count_rule(scores, masks, sparsity, floor):
+    """Reference: walk all alive neurons by ascending score, mask until ceil(p·N) are masked."""
+    masks = [m.copy() for m in masks]
+    total = sum(m.size for m in masks)
+    target = int(np.ceil(sparsity * total - 1e-9))
+    flat = [(s[i], l, i) for l, (s, m) in enumerate(zip(scores, masks)) for i in range(m.size) if m[i]]
+    for s, l, i in sorted(flat):
+        if total - sum(m.sum() for m in masks) >= target:
+            break
+        if masks[l].sum() > floor:
+            masks[l][i] = 0
+    return masks
+
+
+def test_count_rule_matches_reference_and_is_monotone():
+    rng = np.random.default_rng(0)
+    masks = [np.ones(12, np.float32), np.ones(10, np.float32), np.ones(9, np.float32)]
+    for sparsity in np.linspace(0.0, 0.9, 12):
+        scores = [rng.random(m.size) for m in masks]
+        new = dsp_tf.select_masks(scores, masks, sparsity, 1, "count")
+        ref = numpy_count_rule(scores, masks, sparsity, 1)
+        for a, b, old in zip(new, ref, masks):
+            np.testing.assert_array_equal(a, b)
+            assert np.all(a <= old)  # never revived
+        assert 1 - sum(m.sum() for m in new) / 31 >= sparsity - 1e-9
+        masks = new
+
+
+def test_floor_keeps_neurons_in_every_layer():
+    scores = [np.zeros(10), np.ones(10)]  # the first layer is "worthless" everywhere
+    masks = [np.ones(10), np.ones(10)]
+    new = dsp_tf.select_masks(scores, masks, 0.9, min_neurons_per_layer=3)
+    assert [int(m.sum()) for m in new] == [3, 3]  # floor caps pruning at 14 of 20
+
+
+def test_mass_rule_is_the_literal_cumulative_threshold():
+    scores = [np.array([1.0, 2.0, 3.0, 4.0]), np.array([10.0, 0.5])]
+    masks = [np.ones(4), np.ones(2)]
+    # total mass 20.5, ψ = 0.2·20.5 = 4.1: 0.5, 1, 2 fit (3.5), adding 3 exceeds
+    new = dsp_tf.select_masks(scores, masks, 0.2, 1, "mass")
+    np.testing.assert_array_equal(new[0], [0, 0, 1, 1])
+    np.testing.assert_array_equal(new[1], [1, 0])
+    with pytest.raises(ValueError):
+        dsp_tf.select_masks(scores, masks, 0.2, 1, "median")
+
+
+def test_pruner_update_follows_schedule_and_ranks_by_importance():
+    model = mlp(sizes=(6, 20, 20, 2))
+    schedule = dsp_tf.DynamicPruningSchedule(0.0, 0.5, begin_step=0, end_step=100, frequency=10)
+    pruner = dsp_tf.StructuredPruner(model, schedule)
+    assert not pruner.update_masks(5)  # off the grid
+    assert all(m.all() for m in pruner.masks)
+    omega = numpy_importance(kernels(model), pruner.masks)
+    assert pruner.update_masks(100)
+    flat = np.concatenate(omega)
+    masked = np.concatenate(pruner.masks) == 0
+    assert masked.sum() == 20
+    assert flat[masked].max() <= flat[~masked].min()
+
+
+def test_masked_neurons_get_no_task_gradient():
+    model = mlp(sizes=(5, 8, 8, 2))
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1))
+    masks = [np.array([1, 0, 1, 1, 0, 1, 1, 1], np.float32), np.array([0, 1, 1, 1, 1, 1, 1, 0], np.float32)]
+    pruner.set_masks(masks)
+    x = tf.random.normal((16, 5))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(pruner.model(x) ** 2)
+    dense = pruner.dense_layers
+    grads = tape.gradient(loss, [d.kernel for d in dense])
+    assert np.all(grads[0].numpy()[:, masks[0] == 0] == 0)
+    assert np.all(grads[1].numpy()[masks[0] == 0, :] == 0)
+    assert np.all(grads[1].numpy()[:, masks[1] == 0] == 0)
+    assert np.all(grads[2].numpy()[masks[1] == 0, :] == 0)
+    assert np.any(grads[0].numpy()[:, masks[0] == 1] != 0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_compact_equals_masked(activation, use_bias):
+    model = mlp(sizes=(11, 32, 24, 3), activation=activation, use_bias=use_bias)
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.8, 0, 10, 1))
+    pruner.update_masks(10)
+    compact = pruner.compact()
+    assert [l.units for l in compact.layers] == [int(m.sum()) for m in pruner.masks] + [3]
+    x = np.random.default_rng(1).normal(scale=2.0, size=(256, 11)).astype(np.float32)
+    diff = np.abs(compact.predict(x, verbose=0) - pruner.model.predict(x, verbose=0)).max()
+    assert diff <= 1e-5
+
+
+def test_compact_through_activation_and_dropout_layers():
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16), keras.layers.Activation("sigmoid"),
+                              keras.layers.Dropout(0.2), keras.layers.Dense(16, activation="elu"),
+                              keras.layers.Dense(2)])
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.7, 0, 10, 1))
+    pruner.update_masks(10)
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    np.testing.assert_allclose(pruner.compact()(x).numpy(), pruner.model(x).numpy(), atol=1e-5)
+
+
+def test_model_stats_against_hand_counts():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2), keras.layers.Dense(1)])
+    dense = stats = dsp_tf.model_stats(model)
+    assert stats["neurons"] == 5
+    assert stats["weights"] == 4 * 3 + 3 * 2 + 2 * 1
+    assert stats["flops"] == pytest.approx(7 * 3 + 5 * 2 + 3 * 1)
+    masked = dsp_tf.model_stats(model, masks=[np.array([1, 0, 1]), np.array([1, 1])])
+    # layer 1: 4x3 with one column gone -> 8 weights; layer 2: one row gone -> 4; layer 3: 2
+    assert masked["neurons"] == 4
+    assert masked["weights"] == 8 + 4 + 2
+    assert masked["flops"] == pytest.approx((8 / 12) * 7 * 3 + (4 / 6) * 5 * 2 + 3)
+    assert [l.get("neurons") for l in masked["layers"]] == [2, 2, None]
+    # A neuron whose outgoing weights are all zero counts as removed (unstructured methods).
+    k = model.layers[1].get_weights()
+    k[0][0, :] = 0.0
+    model.layers[1].set_weights(k)
+    assert dsp_tf.model_stats(model)["neurons"] == 4
+    assert dense is not None
+
+
+def test_pruner_rejects_bad_arguments():
+    model = mlp(sizes=(4, 5, 2))
+    schedule = dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1)
+    with pytest.raises(ValueError, match="threshold"):
+        dsp_tf.StructuredPruner(model, schedule, threshold="median")
+    with pytest.raises(ValueError, match="min_neurons_per_layer"):
+        dsp_tf.StructuredPruner(model, schedule, min_neurons_per_layer=6)
+    with pytest.raises(ValueError, match="schedule"):
+        dsp_tf.StructuredPruner(model, 0.5)
+    pruner = dsp_tf.StructuredPruner(model, schedule)
+    with pytest.raises(ValueError, match="already masked"):
+        dsp_tf.StructuredPruner(pruner.model, schedule)

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import tensorflow_model_optimization as tfmot
+
+import dsp_tf
+from dsp_tf import keras
+
+
+def numpy_schedule(t, pi, pf, t0, t1):
+    p = np.clip((t - t0) / (t1 - t0), 0.0, 1.0)
+    return pf + (pi - pf) * (1 - p) ** 3
+
+
+def test_schedule_matches_eq17_and_prunes_on_the_grid():
+    s = dsp_tf.DynamicPruningSchedule(0.1, 0.93, begin_step=100, end_step=1100, frequency=50)
+    assert isinstance(s, tfmot.sparsity.keras.PruningSchedule)
+    for t in range(0, 1500, 7):
+        should, sparsity = s(t)
+        assert float(sparsity) == pytest.approx(numpy_schedule(t, 0.1, 0.93, 100, 1100), abs=1e-6)
+        assert bool(should) == (100 <= t <= 1100 and (t - 100) % 50 == 0)
+    assert s.sparsity_at(0) == pytest.approx(0.1)
+    assert s.sparsity_at(5000) == pytest.approx(0.93)
+    assert s.last_pruning_step(99) == -1
+    assert s.last_pruning_step(1234) == 1100
+    assert s.last_pruning_step(260) == 250
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(initial_sparsity=-0.1), dict(final_sparsity=1.0), dict(initial_sparsity=0.5, final_sparsity=0.2),
+    dict(begin_step=10, end_step=10), dict(begin_step=-1), dict(frequency=0), dict(final_sparsity="0.9"),
+])
+def test_schedule_rejects_bad_arguments(kwargs):
+    args = dict(initial_sparsity=0.0, final_sparsity=0.9, begin_step=0, end_step=100, frequency=10)
+    args.update(kwargs)
+    with pytest.raises(ValueError):
+        dsp_tf.DynamicPruningSchedule(**args)
+
+
+def test_schedule_config_round_trip():
+    s = dsp_tf.DynamicPruningSchedule(0.0, 0.8, 5, 105, 10)
+    again = dsp_tf.DynamicPruningSchedule.from_config(s.get_config())
+    assert again.get_config() == s.get_config()
+
+
+def test_schedule_drives_tfmot_weight_pruning_and_reloads(tmp_path):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 10)).astype(np.float32)
+    y = (x[:, :1] - x[:, 1:2]).astype(np.float32)
+    base = keras.Sequential([keras.Input((10,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+    schedule = dsp_tf.DynamicPruningSchedule(0.0, 0.75, begin_step=0, end_step=40, frequency=5)
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(base, pruning_schedule=schedule)
+    pruned.compile(optimizer="adam", loss="mse")
+    pruned.fit(x, y, batch_size=32, epochs=4, verbose=0,
+               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    path = str(tmp_path / "pruned.h5")
+    pruned.save(path)
+    with tfmot.sparsity.keras.prune_scope():
+        loaded = keras.models.load_model(path)
+    wrapper = loaded.layers[0]
+    assert isinstance(wrapper.pruning_schedule, dsp_tf.DynamicPruningSchedule)
+    assert wrapper.pruning_schedule.get_config() == schedule.get_config()
+    np.testing.assert_allclose(loaded.predict(x[:8], verbose=0), pruned.predict(x[:8], verbose=0), atol=1e-6)
+    stripped = tfmot.sparsity.keras.strip_pruning(pruned)
+    kernel = stripped.layers[0].kernel.numpy()
+    assert np.mean(kernel == 0) == pytest.approx(0.75, abs=0.01)
