@@ -1,0 +1,136 @@
+"""Every setting of a training run, defined once.
+
+The absl flags of ``dsp_tf.train`` are generated from ``RunConfig``'s fields,
+so a flag, its default, its help text and its validation cannot drift apart,
+and a run directory's ``config.json`` is exactly this dataclass.
+"""
+from __future__ import annotations
+
+from agents.errors import UsageError
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+from agents.envs import check_env_name
+
+METHODS = ("ppo", "dsp", "ssl", "sgs", "dropout", "l1", "pops", "small")
+THRESHOLDS = ("count", "mass")
+
+#: Fields that say where or how verbosely a run goes, not what it computes.
+NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes")
+
+
+def _f(default, help_text):
+    if isinstance(default, list):
+        return field(default_factory=lambda d=tuple(default): list(d), metadata={"help": help_text})
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass
+class RunConfig:
+    env: str = _f("CartPole-v1", "Environment name (CartPole-v1, LunarLander-v3, Hopper-v4, Walker2d-v4).")
+    method: str = _f("dsp", "Training method: " + ", ".join(METHODS) + ".")
+    seed: int = _f(0, "Run seed: network init, action sampling, environment resets.")
+    num_env_steps: int = _f(200_000, "Total environment steps of training.")
+    root_dir: str = _f("", "Run directory (checkpoints, summaries, results). Required.")
+    overwrite: bool = _f(False, "Delete a run directory made with other flags instead of refusing.")
+    actor_layers: List[int] = _f([128, 128], "Hidden layer sizes of the actor.")
+    critic_layers: List[int] = _f([128, 128], "Hidden layer sizes of the critic (never pruned).")
+    activation: str = _f("tanh", "Hidden activation of actor and critic (tanh or relu).")
+    use_bias: bool = _f(True, "Biases in the actor. The paper uses none (--nouse_bias).")
+    num_envs: int = _f(1, "Parallel environment copies.")
+    rollout_steps: int = _f(2048, "Steps per environment per PPO iteration.")
+    num_epochs: int = _f(10, "PPO epochs over each rollout.")
+    minibatch_size: int = _f(64, "PPO minibatch size.")
+    learning_rate: float = _f(3e-4, "Adam learning rate.")
+    anneal_lr: bool = _f(True, "Anneal the learning rate linearly to 0 over training.")
+    discount: float = _f(0.99, "Discount factor gamma.")
+    gae_lambda: float = _f(0.95, "GAE lambda.")
+    clip_ratio: float = _f(0.2, "PPO importance-ratio clipping epsilon.")
+    entropy_coef: float = _f(0.0, "Entropy regularization coefficient.")
+    value_coef: float = _f(0.5, "Value loss coefficient.")
+    max_grad_norm: float = _f(0.5, "Global gradient-norm clipping.")
+    reg_strength: float = _f(1e-5, "Lambda: weight of the pruning regularizer (dsp, ssl, sgs, l1).")
+    initial_sparsity: float = _f(0.0, "p_i: sparsity at prune_begin.")
+    final_sparsity: float = _f(0.93, "p_f: target share of hidden neurons (or weights, for l1/pops) removed.")
+    prune_begin: int = _f(40_000, "t_0: env step at which pruning starts.")
+    prune_end: int = _f(120_000, "t_0 + N*dt: env step at which the target sparsity is reached.")
+    prune_frequency: int = _f(4096, "dt: env steps between mask updates.")
+    threshold: str = _f("count", "Mask rule: count (prune the p_t share of neurons) or mass (literal Eq. 16).")
+    min_neurons_per_layer: int = _f(1, "No hidden layer is pruned below this many neurons.")
+    eval_episodes: int = _f(10, "Greedy evaluation episodes of the final compact actor (unseen seeds).")
+    checkpoint_interval: int = _f(50_000, "Env steps between checkpoints (rounded up to whole rollouts).")
+
+    # ---- derived -----------------------------------------------------------
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.rollout_steps * self.num_envs
+
+    @property
+    def num_iterations(self) -> int:
+        return math.ceil(self.num_env_steps / self.steps_per_iteration)
+
+    @property
+    def prunes(self) -> bool:
+        return self.method not in ("ppo", "small")
+
+    def identity(self) -> Dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
+
+    def validate(self) -> None:
+        """Raises ValueError with a one-line message for the first bad setting."""
+        check_env_name(self.env)
+        if self.method not in METHODS:
+            raise UsageError(f"unknown method '{self.method}' (choose from {', '.join(METHODS)})")
+        if not self.root_dir:
+            raise UsageError("--root_dir is required")
+        for name in ("initial_sparsity", "final_sparsity"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise UsageError(f"--{name} must be in [0, 1), got {value}")
+        if self.final_sparsity < self.initial_sparsity:
+            raise UsageError(f"--final_sparsity ({self.final_sparsity}) must be >= --initial_sparsity "
+                             f"({self.initial_sparsity})")
+        if not self.reg_strength >= 0.0:
+            raise UsageError(f"--reg_strength (lambda) must be >= 0, got {self.reg_strength}")
+        if self.prune_begin < 0 or self.prune_end <= self.prune_begin:
+            raise UsageError(f"need 0 <= --prune_begin < --prune_end, got {self.prune_begin} and {self.prune_end}")
+        if self.prune_frequency <= 0:
+            raise UsageError(f"--prune_frequency must be > 0, got {self.prune_frequency}")
+        if self.threshold not in THRESHOLDS:
+            raise UsageError(f"--threshold must be one of {', '.join(THRESHOLDS)}, got '{self.threshold}'")
+        if self.activation not in ("tanh", "relu"):
+            raise UsageError(f"--activation must be tanh or relu, got '{self.activation}'")
+        if not self.actor_layers or not self.critic_layers or min(self.actor_layers + self.critic_layers) < 1:
+            raise UsageError("--actor_layers and --critic_layers need at least one positive size")
+        if self.min_neurons_per_layer < 1 or self.min_neurons_per_layer > min(self.actor_layers):
+            raise UsageError(f"--min_neurons_per_layer must be in [1, {min(self.actor_layers)}]")
+        for name in ("num_env_steps", "num_envs", "rollout_steps", "num_epochs", "minibatch_size",
+                     "eval_episodes", "checkpoint_interval"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
+        if self.rollout_steps < 2:
+            raise UsageError("--rollout_steps must be >= 2")
+        if self.minibatch_size > self.steps_per_iteration:
+            raise UsageError(f"--minibatch_size ({self.minibatch_size}) exceeds the rollout "
+                             f"({self.steps_per_iteration} steps)")
+        for name in ("learning_rate", "clip_ratio"):
+            if not getattr(self, name) > 0:
+                raise UsageError(f"--{name} must be > 0")
+        for name in ("discount", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UsageError(f"--{name} must be in [0, 1]")
+
+
+def config_fields():
+    return dataclasses.fields(RunConfig)
+
+
+def from_dict(values: Dict[str, Any]) -> RunConfig:
+    known = {f.name for f in config_fields()}
+    unknown = set(values) - known
+    if unknown:
+        raise UsageError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    return RunConfig(**values)

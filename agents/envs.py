@@ -1,0 +1,122 @@
+"""Gymnasium environments behind tf-agents' PyEnvironment interface.
+
+tf-agents 0.19 predates gymnasium's (terminated, truncated) API, so the adapter
+here maps it: terminated → ``ts.termination`` (discount 0), truncated →
+``ts.truncation`` (discount 1). Seeds are passed to ``reset`` so that every
+episode of a run is reproducible. Adding an environment is one registry entry.
+"""
+from __future__ import annotations
+
+from agents.errors import UsageError
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import gymnasium as gym
+import numpy as np
+from tf_agents.environments import batched_py_environment, py_environment
+from tf_agents.specs import array_spec
+from tf_agents.trajectories import time_step as ts
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    gym_id: str
+    kwargs: tuple = ()
+    note: str = ""
+
+
+#: Name on the command line → gymnasium id. LunarLander-v2 and the MuJoCo v3
+#: tasks of the paper no longer exist; these are their maintained successors.
+ENVIRONMENTS: Dict[str, EnvEntry] = {
+    "CartPole-v1": EnvEntry("CartPole-v1"),
+    "LunarLander-v3": EnvEntry("LunarLander-v3"),
+    "Hopper-v4": EnvEntry("Hopper-v4"),
+    "Walker2d-v4": EnvEntry("Walker2d-v4"),
+}
+
+
+def check_env_name(name: str) -> None:
+    if name not in ENVIRONMENTS:
+        raise UsageError(f"unknown environment '{name}' (choose from {', '.join(ENVIRONMENTS)})")
+
+
+def make_gym(name: str) -> gym.Env:
+    check_env_name(name)
+    entry = ENVIRONMENTS[name]
+    return gym.make(entry.gym_id, **dict(entry.kwargs))
+
+
+class GymnasiumEnvironment(py_environment.PyEnvironment):
+    """A single gymnasium env as a tf-agents PyEnvironment.
+
+    Continuous actions are clipped to the action bounds before stepping, since
+    a Gaussian policy samples outside them; the clipped action is what the env
+    sees, the sampled one is what PPO's likelihood ratio uses.
+    """
+
+    def __init__(self, name: str, seed: Optional[int] = None):
+        super().__init__(handle_auto_reset=True)
+        self._env = make_gym(name)
+        self._next_seed = seed
+        obs_space, act_space = self._env.observation_space, self._env.action_space
+        self._observation_spec = array_spec.ArraySpec(obs_space.shape, np.float32, name="observation")
+        if isinstance(act_space, gym.spaces.Discrete):
+            self._continuous = False
+            self._action_spec = array_spec.BoundedArraySpec(
+                (), np.int64, minimum=0, maximum=act_space.n - 1, name="action")
+        elif isinstance(act_space, gym.spaces.Box):
+            self._continuous = True
+            self._low, self._high = act_space.low.astype(np.float32), act_space.high.astype(np.float32)
+            self._action_spec = array_spec.BoundedArraySpec(
+                act_space.shape, np.float32, minimum=self._low, maximum=self._high, name="action")
+        else:
+            raise UsageError(f"environment '{name}' has an unsupported action space {act_space}")
+
+    def observation_spec(self):
+        return self._observation_spec
+
+    def action_spec(self):
+        return self._action_spec
+
+    def seed(self, seed: int) -> None:
+        """The next reset uses ``seed``; later resets continue its RNG stream."""
+        self._next_seed = int(seed)
+
+    def _reset(self):
+        obs, _ = self._env.reset(seed=self._next_seed)
+        self._next_seed = None
+        return ts.restart(np.asarray(obs, np.float32))
+
+    def _step(self, action):
+        action = np.asarray(action)
+        if self._continuous:
+            action = np.clip(action, self._low, self._high)
+        else:
+            action = int(action)
+        obs, reward, terminated, truncated, _ = self._env.step(action)
+        obs = np.asarray(obs, np.float32)
+        reward = np.float32(reward)
+        if terminated:
+            return ts.termination(obs, reward)
+        if truncated:
+            return ts.truncation(obs, reward, discount=np.float32(1.0))
+        return ts.transition(obs, reward, discount=np.float32(1.0))
+
+    def close(self):
+        self._env.close()
+
+
+def make_batched(name: str, num_envs: int) -> batched_py_environment.BatchedPyEnvironment:
+    """``num_envs`` copies stepped in lock-step (one process: the policy is the cost)."""
+    return batched_py_environment.BatchedPyEnvironment(
+        [GymnasiumEnvironment(name) for _ in range(num_envs)], multithreading=False)
+
+
+def training_seed(run_seed: int, index: int) -> int:
+    """Even seeds for training resets; evaluation uses odd ones, so they never meet."""
+    return 2 * ((run_seed * 1_000_003 + index) % 2 ** 30)
+
+
+def evaluation_seed(run_seed: int, episode: int) -> int:
+    return 2 * ((run_seed * 1_000_003 + 500_000 + episode) % 2 ** 30) + 1

@@ -1,0 +1,129 @@
+"""The deployable actor: raw observation in, logits or bounded action out.
+
+Training applies tf-agents' observation normaliser outside the Keras MLP; a
+board has no tf-agents, so the normaliser is folded into a small Keras layer
+in front of the compact MLP, and the Gaussian head is reduced to its mode
+(the squashed mean). No tfp distribution survives into this model.
+"""
+from __future__ import annotations
+
+from agents.errors import UsageError
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import List, Optional
+
+import numpy as np
+
+from dsp_tf._keras import keras, tf
+
+
+@dataclass
+class ActorMeta:
+    env: str
+    discrete: bool
+    obs_mean: List[float]
+    obs_var: List[float]
+    obs_clip: float = 5.0
+    obs_epsilon: float = 1e-3
+    action_low: Optional[List[float]] = None
+    action_high: Optional[List[float]] = None
+
+
+class ObservationNormalization(keras.layers.Layer):
+    """clip((x − μ)/√(σ² + ε), −c, c), exactly as tf-agents' StreamingTensorNormalizer."""
+
+    def __init__(self, mean, var, clip=5.0, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.mean_values = [float(v) for v in np.ravel(mean)]
+        self.var_values = [float(v) for v in np.ravel(var)]
+        self.clip = float(clip)
+        self.epsilon = float(epsilon)
+        self._mean = tf.constant(self.mean_values, tf.float32)
+        self._inv_std = tf.constant(1.0 / np.sqrt(np.asarray(self.var_values) + self.epsilon), tf.float32)
+
+    def call(self, x):
+        return tf.clip_by_value((x - self._mean) * self._inv_std, -self.clip, self.clip)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean_values, "var": self.var_values,
+                "clip": self.clip, "epsilon": self.epsilon}
+
+
+class BoundedAction(keras.layers.Layer):
+    """mid + half·tanh(x): the Gaussian policy's mode inside the action bounds."""
+
+    def __init__(self, low, high, **kwargs):
+        super().__init__(**kwargs)
+        self.low = [float(v) for v in np.ravel(low)]
+        self.high = [float(v) for v in np.ravel(high)]
+        low, high = np.asarray(self.low, np.float32), np.asarray(self.high, np.float32)
+        self._mid = tf.constant((high + low) / 2.0)
+        self._half = tf.constant((high - low) / 2.0)
+
+    def call(self, x):
+        return self._mid + self._half * tf.tanh(x)
+
+    def get_config(self):
+        return {**super().get_config(), "low": self.low, "high": self.high}
+
+
+def inference_model(mlp: keras.Model, meta: ActorMeta, name: str = "actor") -> keras.Model:
+    inputs = keras.Input((len(meta.obs_mean),), name="observation")
+    x = ObservationNormalization(meta.obs_mean, meta.obs_var, meta.obs_clip, meta.obs_epsilon,
+                                 name="normalize")(inputs)
+    x = mlp(x)
+    if not meta.discrete:
+        x = BoundedAction(meta.action_low, meta.action_high, name="bounded_action")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def greedy_action(outputs: np.ndarray, discrete: bool):
+    return int(np.argmax(outputs)) if discrete else np.asarray(outputs, np.float32)
+
+
+# ---- files in a run directory ------------------------------------------------
+COMPACT_FILE = "actor_compact.h5"
+DENSE_FILE = "actor_dense.h5"
+META_FILE = "actor_meta.json"
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def atomic_save_model(model: keras.Model, path: str) -> None:
+    """HDF5, not ``.keras``: TF 2.15's ``.keras`` loader resolves classes through the
+    standalone ``keras`` package instead of ``tf_keras`` and silently drops weights."""
+    tmp = f"{path}.tmp{os.getpid()}.h5"
+    model.save(tmp, save_format="h5")
+    os.replace(tmp, path)
+
+
+def save_actor(run_dir: str, compact: keras.Model, dense: keras.Model, meta: ActorMeta) -> None:
+    atomic_save_model(compact, os.path.join(run_dir, COMPACT_FILE))
+    atomic_save_model(dense, os.path.join(run_dir, DENSE_FILE))
+    atomic_write_text(os.path.join(run_dir, META_FILE), json.dumps(asdict(meta), indent=2))
+
+
+def has_saved_actor(run_dir: str) -> bool:
+    return all(os.path.exists(os.path.join(run_dir, f)) for f in (COMPACT_FILE, DENSE_FILE, META_FILE))
+
+
+def load_actor(run_dir: str, which: str = "compact"):
+    """Returns (mlp, meta). Raises ValueError with a one-line message when absent or unreadable."""
+    path = os.path.join(run_dir, COMPACT_FILE if which == "compact" else DENSE_FILE)
+    meta_path = os.path.join(run_dir, META_FILE)
+    if not (os.path.exists(path) and os.path.exists(meta_path)):
+        raise UsageError(f"no saved actor in '{run_dir}' (expected {os.path.basename(path)} and {META_FILE})")
+    try:
+        mlp = keras.models.load_model(path, compile=False)
+        with open(meta_path, encoding="utf-8") as f:
+            meta = ActorMeta(**json.load(f))
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise UsageError(f"cannot read the saved actor in '{run_dir}': {type(e).__name__}: {e}") from None
+    return mlp, meta

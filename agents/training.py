@@ -1,0 +1,266 @@
+"""The training loop: collect → advantages → PPO epochs → prune → log → checkpoint.
+
+Read it top to bottom in ``train``. Everything a resumed run needs (networks,
+masks, optimizer slots, normalisers, counters) is in one tf.train.Checkpoint,
+and both action sampling and minibatch shuffling use stateless seeds derived
+from (run seed, env step), so resuming reproduces the uninterrupted run.
+Environments are re-seeded at every checkpoint boundary for the same reason.
+"""
+from __future__ import annotations
+
+import collections
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+from absl import logging
+from tf_agents.specs import tensor_spec
+
+import dsp_tf
+from agents.config import RunConfig
+from agents.envs import make_batched, training_seed
+from agents.errors import UsageError
+from agents.evaluation import evaluate_actor
+from agents.inference import ActorMeta, inference_model, save_actor
+from agents.methods import check_method, make_pruner
+from agents.networks import ActorNetwork, build_critic, build_mlp
+from agents.ppo import PrunedPPOClipAgent, make_agent
+from agents.rollout import RolloutCollector
+from agents.rundir import RunDirectory
+from dsp_tf._keras import keras, tf
+
+
+@dataclass
+class Learner:
+    """The trainable objects of a run, built identically for training and evaluation."""
+    cfg: RunConfig
+    env: object
+    mlp: keras.Model
+    pruner: dsp_tf.StructuredPruner
+    agent: PrunedPPOClipAgent
+    checkpoint: tf.train.Checkpoint
+    env_steps: tf.Variable
+    last_prune: tf.Variable
+    wall_seconds: tf.Variable
+
+
+def build_learner(cfg: RunConfig) -> Learner:
+    check_method(cfg.method)
+    keras.utils.set_random_seed(cfg.seed)
+    env = make_batched(cfg.env, cfg.num_envs)
+    time_step_spec = tensor_spec.from_spec(env.time_step_spec())
+    action_spec = tensor_spec.from_spec(env.action_spec())
+    obs_dim = int(np.prod(time_step_spec.observation.shape))
+    discrete = tensor_spec.is_discrete(action_spec)
+    out_dim = int(action_spec.maximum - action_spec.minimum + 1) if discrete else int(np.prod(action_spec.shape))
+    mlp = build_mlp(obs_dim, cfg.actor_layers, out_dim, cfg.activation, cfg.use_bias)
+    pruner = make_pruner(mlp, cfg)
+    actor_net = ActorNetwork(time_step_spec.observation, action_spec, pruner.model)
+    value_net = build_critic(time_step_spec.observation, cfg.critic_layers)
+    agent = make_agent(cfg, time_step_spec, action_spec, actor_net, value_net, pruner.regularization)
+    # Build optimizer slots now so a checkpoint restores them immediately, not lazily.
+    agent._optimizer.build(actor_net.trainable_variables + value_net.trainable_variables)
+    env_steps = tf.Variable(0, dtype=tf.int64, name="env_steps")
+    last_prune = tf.Variable(-1, dtype=tf.int64, name="last_prune_step")
+    wall_seconds = tf.Variable(0.0, dtype=tf.float64, name="wall_seconds")
+    checkpoint = tf.train.Checkpoint(agent=agent, env_steps=env_steps, last_prune=last_prune,
+                                     wall_seconds=wall_seconds)
+    return Learner(cfg, env, mlp, pruner, agent, checkpoint, env_steps, last_prune, wall_seconds)
+
+
+def restore_latest(learner: Learner, manager: tf.train.CheckpointManager) -> bool:
+    path = manager.latest_checkpoint
+    if path is None:
+        return False
+    try:
+        learner.checkpoint.restore(path).assert_existing_objects_matched()
+    except Exception as e:  # noqa: BLE001 - any failure here means an unusable checkpoint
+        raise UsageError(f"checkpoint '{path}' is corrupt or does not match this run: "
+                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    return True
+
+
+def make_update(agent: PrunedPPOClipAgent, cfg: RunConfig):
+    """All epochs × minibatches of one rollout in a single compiled function."""
+    mb = cfg.minibatch_size
+
+    @tf.function
+    def update(experience, seed):
+        n = tf.shape(experience.reward)[0]
+        num_mb = n // mb
+        sums = tf.zeros([3])
+        for epoch in tf.range(cfg.num_epochs):
+            noise = tf.random.stateless_uniform([n], seed=seed + tf.stack([tf.constant(0, tf.int64),
+                                                                           tf.cast(epoch, tf.int64)]))
+            order = tf.argsort(noise)
+            for i in tf.range(num_mb):
+                idx = order[i * mb:(i + 1) * mb]
+                batch = tf.nest.map_structure(lambda t: tf.gather(t, idx), experience)
+                info = agent.train(batch)
+                sums += tf.stack([info.loss, info.extra.policy_gradient_loss,
+                                  info.extra.value_estimation_loss])
+        return sums / tf.cast(cfg.num_epochs * num_mb, tf.float32)
+
+    return update
+
+
+def flatten_rollout(experience):
+    """[envs, T + 1, ...] → [envs·T, 1, ...]: drop the bootstrap column, one step per sample."""
+    return tf.nest.map_structure(
+        lambda t: tf.reshape(t[:, :-1], tf.concat([[-1, 1], tf.shape(t)[2:]], 0)), experience)
+
+
+def observation_stats(agent: PrunedPPOClipAgent):
+    mean, var = agent._observation_normalizer._get_mean_var_estimates()  # noqa: SLF001
+    return tf.nest.flatten(mean)[0].numpy(), tf.nest.flatten(var)[0].numpy()
+
+
+def actor_meta(learner: Learner) -> ActorMeta:
+    mean, var = observation_stats(learner.agent)
+    spec = learner.env.action_spec()
+    discrete = np.issubdtype(spec.dtype, np.integer)
+    return ActorMeta(env=learner.cfg.env, discrete=bool(discrete), obs_mean=mean.tolist(),
+                     obs_var=var.tolist(),
+                     action_low=None if discrete else np.broadcast_to(spec.minimum, spec.shape).tolist(),
+                     action_high=None if discrete else np.broadcast_to(spec.maximum, spec.shape).tolist())
+
+
+def dense_equivalent(learner: Learner) -> keras.Model:
+    """The full-size actor with masked neurons' weights zeroed: same outputs as the compact one."""
+    model = keras.models.clone_model(learner.mlp)
+    kernels = dsp_tf.metrics.effective_kernels(learner.pruner.model)
+    for layer, src, kernel in zip(model.layers, learner.mlp.layers, kernels):
+        weights = src.get_weights()
+        layer.set_weights([kernel] + weights[1:])
+    return model
+
+
+def _stats(model) -> Dict[str, float]:
+    s = dsp_tf.model_stats(model)
+    return {"neurons": s["neurons"], "weights": s["weights"], "flops": s["flops"]}
+
+
+def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episodes: int) -> Dict:
+    """Compacts, saves and evaluates the actor; writes summary.json."""
+    cfg = learner.cfg
+    compact = learner.pruner.compact()
+    meta = actor_meta(learner)
+    save_actor(run.root, compact, dense_equivalent(learner), meta)
+    result = evaluate_actor(inference_model(compact, meta), cfg.env, cfg.seed, eval_episodes, meta.discrete)
+    summary = {
+        "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
+        "env_steps": int(learner.env_steps.numpy()), "wall_seconds": round(wall_seconds, 1),
+        "return_mean": result["return_mean"], "return_std": result["return_std"],
+        "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],
+        "dense": _stats(learner.mlp), "compact": _stats(compact),
+        "compact_layers": [l.units for l in compact.layers],
+        "threshold": cfg.threshold, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
+        "final_sparsity": cfg.final_sparsity,
+    }
+    run.write_summary(summary)
+    return summary
+
+
+def _fmt_seconds(s: float) -> str:
+    s = int(max(s, 0))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def train(cfg: RunConfig) -> Dict:
+    cfg.validate()
+    check_method(cfg.method)
+    run = RunDirectory(cfg.root_dir)
+    run.prepare(cfg)
+    tf.config.experimental.enable_op_determinism()
+    learner = build_learner(cfg)
+    manager = tf.train.CheckpointManager(learner.checkpoint, run.checkpoints, max_to_keep=2)
+    resumed = restore_latest(learner, manager)
+    agent, pruner = learner.agent, learner.pruner
+    start_iteration = int(learner.env_steps.numpy()) // cfg.steps_per_iteration
+    rows = run.read_progress(int(learner.env_steps.numpy()))
+    if resumed:
+        logging.info("resumed from %s at env step %d", manager.latest_checkpoint, learner.env_steps.numpy())
+
+    collector = RolloutCollector(learner.env, agent.collect_policy, cfg.rollout_steps)
+    update = make_update(agent, cfg)
+    writer = tf.summary.create_file_writer(run.summaries)
+    iters_per_checkpoint = max(1, math.ceil(cfg.checkpoint_interval / cfg.steps_per_iteration))
+    dense_stats = _stats(learner.mlp)
+    logging.info("%s %s seed %d: actor %s, dense %d neurons / %d weights / %.0f FLOPs",
+                 cfg.method, cfg.env, cfg.seed, cfg.actor_layers, dense_stats["neurons"],
+                 dense_stats["weights"], dense_stats["flops"])
+    recent_returns = collections.deque(maxlen=20)
+    t_start = time.time()
+    wall_at_start = float(learner.wall_seconds.numpy())
+    steps_at_start = int(learner.env_steps.numpy())
+
+    for iteration in range(start_iteration, cfg.num_iterations):
+        t_iter = time.time()
+        if iteration == start_iteration or iteration % iters_per_checkpoint == 0:
+            collector.reset([training_seed(cfg.seed, iteration * cfg.num_envs + i) for i in range(cfg.num_envs)])
+        step0 = iteration * cfg.steps_per_iteration
+        rollout, returns, _ = collector.collect((cfg.seed, step0 * 2))
+
+        experience = flatten_rollout(agent.preprocess_sequence(rollout))
+        losses = update(experience, tf.constant([cfg.seed, step0 * 2 + 1], tf.int64)).numpy()
+        agent.update_observation_normalizer(rollout.observation)
+        agent.update_reward_normalizer(rollout.reward)
+        learner.env_steps.assign(step0 + cfg.steps_per_iteration)
+        env_steps = int(learner.env_steps.numpy())
+
+        # Eqs. 16-18: act on the latest pruning step of the schedule crossed by this rollout.
+        if cfg.prunes:
+            due = pruner.schedule.last_pruning_step(env_steps)
+            if due > int(learner.last_prune.numpy()):
+                pruner.update_masks(due, force=True)
+                learner.last_prune.assign(due)
+
+        recent_returns.extend(returns)
+        stats = dsp_tf.model_stats(pruner.model)
+        penalty = float(pruner.regularization())
+        omega = float(sum(np.sum(o) for o in dsp_tf.neuron_importance(pruner.model)))
+        sps = cfg.steps_per_iteration / max(time.time() - t_iter, 1e-9)
+        mean_return = float(np.mean(returns)) if returns else float("nan")
+        rows.append({"step": env_steps, "return": "" if not returns else round(mean_return, 3),
+                     "episodes": len(returns), "neurons": stats["neurons"], "weights": stats["weights"],
+                     "flops": round(stats["flops"], 1), "sparsity": round(pruner.sparsity(), 5),
+                     "penalty": penalty, "steps_per_second": round(sps, 1)})
+        with writer.as_default(step=env_steps):
+            if returns:
+                tf.summary.scalar("train/episode_return", mean_return)
+            tf.summary.scalar("loss/total", losses[0])
+            tf.summary.scalar("loss/policy", losses[1])
+            tf.summary.scalar("loss/value", losses[2])
+            tf.summary.scalar("pruning/penalty", penalty)
+            tf.summary.scalar("pruning/sum_importance", omega)
+            tf.summary.scalar("pruning/neuron_sparsity", pruner.sparsity())
+            tf.summary.scalar("pruning/neurons", stats["neurons"])
+            tf.summary.scalar("pruning/weights", stats["weights"])
+            for layer in stats["layers"][:-1]:
+                tf.summary.scalar(f"pruning/neurons_{layer['name']}", layer["neurons"])
+            tf.summary.scalar("perf/steps_per_second", sps)
+
+        elapsed = time.time() - t_start
+        rate = (env_steps - steps_at_start) / max(elapsed, 1e-9)
+        logging.info("step %d/%d (%.0f%%) | %.0f steps/s | ETA %s | return %s | neurons %d/%d",
+                     env_steps, cfg.num_iterations * cfg.steps_per_iteration,
+                     100.0 * env_steps / (cfg.num_iterations * cfg.steps_per_iteration), rate,
+                     _fmt_seconds((cfg.num_iterations * cfg.steps_per_iteration - env_steps) / max(rate, 1e-9)),
+                     f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a",
+                     stats["neurons"], dense_stats["neurons"])
+        if (iteration + 1) % iters_per_checkpoint == 0 or iteration + 1 == cfg.num_iterations:
+            learner.wall_seconds.assign(wall_at_start + time.time() - t_start)
+            run.write_progress(rows)
+            manager.save(checkpoint_number=env_steps)
+    writer.flush()
+
+    summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes)
+    logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes | neurons %d → %d, "
+                 "weights %d → %d, FLOPs %.0f → %.0f", summary["return_mean"], summary["return_std"],
+                 cfg.eval_episodes, summary["dense"]["neurons"], summary["compact"]["neurons"],
+                 summary["dense"]["weights"], summary["compact"]["weights"],
+                 summary["dense"]["flops"], summary["compact"]["flops"])
+    return summary

@@ -1,0 +1,30 @@
+"""Train a PPO agent whose actor is pruned by DSP (or a baseline) during training.
+
+    python -m dsp_tf.train --flagfile=configs/cartpole.cfg --root_dir=runs/cartpole
+
+Re-running the same command resumes from the last checkpoint. Flags on the
+command line override the flagfile. See ``--helpfull`` for every setting.
+"""
+from __future__ import annotations
+
+from dsp_tf import cli
+from dsp_tf.flagdefs import define_flags_from, values_from_flags
+
+
+def _main() -> None:
+    from agents.config import RunConfig
+    from agents.training import train
+
+    cfg = RunConfig(**values_from_flags(RunConfig))
+    train(cfg)
+
+
+def main() -> None:
+    from agents.config import RunConfig  # tf-agents stays out of `import dsp_tf`
+
+    define_flags_from(RunConfig)
+    cli.run(_main)
+
+
+if __name__ == "__main__":
+    main()
