@@ -27,14 +27,20 @@ class RolloutCollector:
         self._episode_return = np.zeros(self.num_envs, np.float64)
         self._episode_length = np.zeros(self.num_envs, np.int64)
 
-        @tf.function
+        @tf.function(jit_compile=True)
         def act(step_type, reward, discount, observation, seed):
             time_step = ts.TimeStep(step_type, reward, discount, observation)
             step = self.policy.distribution(time_step, self.policy.get_initial_state(self.num_envs))
             action = step.action.sample(seed=seed)
             return action, step.info
 
-        self._act = act
+        # A concrete function skips tf.function's per-call signature matching,
+        # which costs as much as the policy itself at one call per env step.
+        spec = env.time_step_spec()
+        n = self.num_envs
+        self._act = act.get_concrete_function(
+            tf.TensorSpec([n], tf.int32), tf.TensorSpec([n], tf.float32), tf.TensorSpec([n], tf.float32),
+            tf.TensorSpec([n] + list(spec.observation.shape), tf.float32), tf.TensorSpec([2], tf.int32))
 
     def reset(self, seeds: List[int]) -> None:
         """Starts fresh episodes with the given per-env seeds (called at checkpoint boundaries)."""
@@ -45,8 +51,10 @@ class RolloutCollector:
         self._episode_length[:] = 0
 
     def _policy(self, time_step, seed) -> Tuple[np.ndarray, dict]:
-        action, info = self._act(time_step.step_type, time_step.reward, time_step.discount,
-                                 time_step.observation, tf.constant(seed, tf.int32))
+        action, info = self._act(tf.constant(time_step.step_type, tf.int32),
+                                 tf.constant(time_step.reward, tf.float32),
+                                 tf.constant(time_step.discount, tf.float32),
+                                 tf.constant(time_step.observation, tf.float32), tf.constant(seed, tf.int32))
         return action.numpy(), tf.nest.map_structure(lambda t: t.numpy(), info)
 
     def collect(self, seed_base: Tuple[int, int]) -> Tuple[trajectory.Trajectory, List[float], List[int]]:

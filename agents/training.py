@@ -186,6 +186,7 @@ def train(cfg: RunConfig) -> Dict:
 
     collector = RolloutCollector(learner.env, agent.collect_policy, cfg.rollout_steps)
     update = make_update(agent, cfg)
+    advantages = tf.function(agent.preprocess_sequence)
     writer = tf.summary.create_file_writer(run.summaries)
     iters_per_checkpoint = max(1, math.ceil(cfg.checkpoint_interval / cfg.steps_per_iteration))
     dense_stats = _stats(learner.mlp)
@@ -204,7 +205,7 @@ def train(cfg: RunConfig) -> Dict:
         step0 = iteration * cfg.steps_per_iteration
         rollout, returns, _ = collector.collect((cfg.seed, step0 * 2))
 
-        experience = flatten_rollout(agent.preprocess_sequence(rollout))
+        experience = flatten_rollout(advantages(rollout))
         losses = update(experience, tf.constant([cfg.seed, step0 * 2 + 1], tf.int64)).numpy()
         agent.update_observation_normalizer(rollout.observation)
         agent.update_reward_normalizer(rollout.reward)
