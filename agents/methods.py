@@ -29,7 +29,16 @@ class Method:
 
 
 def _random_scorer(rng: np.random.Generator):
-    return lambda layers, masks: dsp_tf.random_scores(layers, rng)
+    """One random ranking drawn at the start: as random as redrawing, and a resumed
+    run ranks exactly as the uninterrupted one (no RNG state to checkpoint)."""
+    fixed = []
+
+    def scorer(layers, masks):
+        if not fixed:
+            fixed.extend(dsp_tf.random_scores(layers, rng))
+        return fixed
+
+    return scorer
 
 
 METHOD_TABLE = {

@@ -1,0 +1,120 @@
+"""The training command line: bad input, flagfiles, kill and resume."""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from clitools import TINY, last_line, run_module, start_module
+from dsp_tf.cli import expand_flagfiles, find_flagfile
+from dsp_tf.errors import UsageError
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--env=Pong-v9"], "unknown environment 'Pong-v9'"),
+    (["--method=magic"], "unknown method 'magic'"),
+    (["--final_sparsity=1.0"], "--final_sparsity must be in [0, 1)"),
+    (["--initial_sparsity=-0.1"], "--initial_sparsity must be in [0, 1)"),
+    (["--initial_sparsity=0.5", "--final_sparsity=0.3"], "must be >= --initial_sparsity"),
+    (["--reg_strength=-1e-4"], "--reg_strength (lambda) must be >= 0"),
+    (["--flagfile=does_not_exist.cfg"], "flagfile 'does_not_exist.cfg' not found"),
+    (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    root = tmp_path / "run"
+    result = run_module("dsp_tf.train", "--flagfile=cartpole.cfg", f"--root_dir={root}", *args)
+    assert result.returncode == 2
+    assert message in last_line(result.stderr)
+    assert "Traceback" not in result.stderr
+    assert not root.exists()
+
+
+def test_malformed_flagfile_is_refused(tmp_path):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("--env=CartPole-v1\nnum_env_steps 100\n")
+    result = run_module("dsp_tf.train", f"--flagfile={bad}", f"--root_dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert "malformed flagfile" in last_line(result.stderr) and "line 2" in last_line(result.stderr)
+
+
+def test_flagfile_lookup_nesting_and_override():
+    assert find_flagfile("hopper.cfg").endswith(os.path.join("configs", "hopper.cfg"))
+    assert find_flagfile("hopper").endswith(os.path.join("configs", "hopper.cfg"))
+    args = expand_flagfiles(["prog", "--flagfile=hopper_ppo.cfg", "--seed=7"])
+    assert "--env=Hopper-v4" in args
+    # The including file's --method=ppo comes after hopper.cfg's --method=dsp, and
+    # the command line comes last: absl keeps the last value of a flag.
+    assert args.index("--method=ppo") > args.index("--method=dsp")
+    assert args[-1] == "--seed=7"
+    with pytest.raises(UsageError):
+        expand_flagfiles(["prog", "--flagfile"])
+
+
+def test_run_dir_with_other_flags_is_refused_then_overwritten(tmp_path):
+    root = tmp_path / "run"
+    first = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", f"--root_dir={root}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    other = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", "--seed=1", f"--root_dir={root}")
+    assert other.returncode == 2
+    assert "holds a run made with other flags (seed)" in last_line(other.stderr)
+    assert json.loads((root / "summary.json").read_text())["seed"] == 0  # untouched
+    again = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", "--seed=1", "--overwrite",
+                       f"--root_dir={root}")
+    assert again.returncode == 0
+    assert json.loads((root / "summary.json").read_text())["seed"] == 1
+
+
+def test_corrupt_checkpoint_and_missing_model_are_refused(tmp_path):
+    root = tmp_path / "run"
+    assert run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", f"--root_dir={root}").returncode == 0
+    for data in (root / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(b"garbage" * 10)
+    result = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", f"--root_dir={root}")
+    assert result.returncode == 2
+    assert "is corrupt" in last_line(result.stderr)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_module("dsp_tf.evaluate", f"--root_dir={empty}")
+    assert result.returncode == 2 and "not a run directory" in last_line(result.stderr)
+    (root / "actor_compact.h5").unlink()
+    result = run_module("dsp_tf.evaluate", f"--root_dir={root}")
+    assert result.returncode == 2 and "corrupt" in last_line(result.stderr)
+
+
+def _wait_for_checkpoint(root, proc, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if list((root / "checkpoints").glob("ckpt-*.index")):
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.2)
+    return False
+
+
+def test_kill_9_then_same_command_resumes_to_the_same_result(tmp_path):
+    args = [*TINY, "--num_env_steps=6144", "--checkpoint_interval=2048"]
+    straight = tmp_path / "straight"
+    assert run_module("dsp_tf.train", *args, f"--root_dir={straight}").returncode == 0
+
+    killed = tmp_path / "killed"
+    proc = start_module("dsp_tf.train", *args, f"--root_dir={killed}")
+    assert _wait_for_checkpoint(killed, proc), "no checkpoint was written"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "summary.json").exists()
+    resumed = run_module("dsp_tf.train", *args, f"--root_dir={killed}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stderr
+
+    a = json.loads((straight / "summary.json").read_text())
+    b = json.loads((killed / "summary.json").read_text())
+    for key in ("env_steps", "return_mean", "eval_returns", "compact", "compact_layers"):
+        assert a[key] == b[key], key
+
+    def returns(root):
+        lines = (root / "progress.csv").read_text().splitlines()
+        return [",".join(l.split(",")[:8]) for l in lines]  # all but the timing column
+
+    assert returns(straight) == returns(killed)
