@@ -74,27 +74,25 @@ def expand_flagfiles(argv: List[str]) -> List[str]:
     return argv[:1] + _expand(argv[1:], None, 0)
 
 
-def fail(message: str) -> None:
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dsp_tf"
-    if prog in ("__main__.py", "-c", "-m"):
-        prog = "dsp_tf"
+def fail(prog: str, message: str) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(2)
 
 
-def run(main: Callable[[], None], argv: Optional[List[str]] = None) -> None:
+def run(main: Callable[[], None], prog: str, argv: Optional[List[str]] = None) -> None:
+    """Parses flags (flagfiles expanded) and runs ``main``; UsageError → one line, exit 2."""
     argv = list(sys.argv if argv is None else argv)
 
     def parse(args):
         try:
             return flags.FLAGS(expand_flagfiles(args))
         except (UsageError, flags.Error) as e:
-            fail(str(e).splitlines()[0])
+            fail(prog, str(e).splitlines()[0])
 
     def wrapped(_):
         try:
             main()
         except UsageError as e:
-            fail(str(e))
+            fail(prog, str(e))
 
     app.run(wrapped, argv=argv, flags_parser=parse)

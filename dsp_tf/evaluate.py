@@ -67,7 +67,7 @@ def _main() -> None:
 
 
 def main() -> None:
-    cli.run(_main)
+    cli.run(_main, prog="dsp_tf.evaluate")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def main() -> None:
     from agents.config import RunConfig  # tf-agents stays out of `import dsp_tf`
 
     define_flags_from(RunConfig)
-    cli.run(_main)
+    cli.run(_main, prog="dsp_tf.train")
 
 
 if __name__ == "__main__":

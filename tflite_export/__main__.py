@@ -1,0 +1,43 @@
+"""Export a training run's actor for TensorFlow Lite and TensorFlow Lite Micro.
+
+    python -m tflite_export --root_dir=runs/hopper_dsp_s0 --output_dir=export/hopper
+
+Writes actor_float32.tflite, actor_int8.tflite, actor_int8.cc/.h (the compact
+actor), the same for the dense actor (actor_dense_*), and export_report.json.
+"""
+from __future__ import annotations
+
+from absl import flags
+
+from dsp_tf import cli
+
+flags.DEFINE_string("root_dir", None, "Run directory written by dsp_tf.train.")
+flags.DEFINE_string("output_dir", None, "Where the exported files go.")
+flags.DEFINE_integer("num_observations", 1000, "Recorded observations for int8 calibration (as many again are used to check).")
+flags.DEFINE_integer("eval_episodes", None, "Episodes for the return check (default: the run's).")
+flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
+FLAGS = flags.FLAGS
+
+
+def _main() -> None:
+    from dsp_tf.errors import UsageError
+    from tflite_export.exporter import export_run
+
+    if not FLAGS.root_dir or not FLAGS.output_dir:
+        raise UsageError("--root_dir and --output_dir are required")
+    r = export_run(FLAGS.root_dir, FLAGS.output_dir, FLAGS.num_observations, FLAGS.eval_episodes,
+                   FLAGS.latency_invokes)
+    d, c = r["models"]["dense"], r["models"]["compact"]
+    print(f"{r['env']} {r['method']}: int8 {d['int8_bytes']} -> {c['int8_bytes']} bytes, "
+          f"TFLM int8 invoke {d['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} -> "
+          f"{c['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} us, return keras "
+          f"{r['returns']['keras_compact']['mean']:.1f} vs int8 {r['returns']['tflite_micro_int8_compact']['mean']:.1f}; "
+          f"report in {FLAGS.output_dir}/export_report.json")
+
+
+def main() -> None:
+    cli.run(_main, prog="tflite_export")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Keras actor → TFLite flatbuffers (float32 and full-integer int8).
+
+Only what a microcontroller can run is accepted: Dense layers, element-wise
+activations and the two small layers of agents.inference (observation
+normalisation and action bounds). Anything else is refused up front with the
+layer named, instead of failing deep inside the converter.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from dsp_tf._keras import keras, tf
+from dsp_tf.chain import ELEMENTWISE_LAYERS
+from dsp_tf.errors import UsageError
+
+
+def _supported_layer_types():
+    from agents.inference import BoundedAction, ObservationNormalization  # noqa: WPS433
+
+    return (keras.layers.InputLayer, keras.layers.Dense, ObservationNormalization, BoundedAction) + \
+        ELEMENTWISE_LAYERS
+
+
+def check_exportable(model: keras.Model) -> None:
+    supported = _supported_layer_types()
+
+    def visit(m):
+        for layer in m.layers:
+            if isinstance(layer, keras.Model):
+                visit(layer)
+            elif not isinstance(layer, supported):
+                raise UsageError(f"cannot export layer '{layer.name}' of type {type(layer).__name__}: "
+                                 "only Dense, element-wise activation and observation/action layers are supported")
+
+    if not isinstance(model, keras.Model):
+        raise UsageError(f"expected a Keras model, got {type(model).__name__}")
+    visit(model)
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or len(model.inputs[0].shape) != 2:
+        raise UsageError("the actor must map one observation vector to one output vector")
+
+
+def _converter(model: keras.Model) -> tf.lite.TFLiteConverter:
+    # A concrete function with batch size 1: what a board invokes, and no
+    # dynamic-shape bookkeeping in the flatbuffer.
+    dim = int(model.inputs[0].shape[-1])
+    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, dim], tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+    # Conversion metadata (converter version, environment) is of no use on a board.
+    converter.exclude_conversion_metadata = True
+    return converter
+
+
+def to_float32(model: keras.Model) -> bytes:
+    check_exportable(model)
+    return _converter(model).convert()
+
+
+def to_int8(model: keras.Model, representative: np.ndarray) -> bytes:
+    """Full-integer model with int8 input and output, calibrated on ``representative``.
+
+    Calibration data must be observations the policy actually meets: ranges
+    from random noise would waste the 256 levels on states that never occur.
+    """
+    check_exportable(model)
+    representative = np.asarray(representative, np.float32)
+    if representative.ndim != 2 or len(representative) == 0:
+        raise UsageError("representative observations must be a non-empty [N, obs_dim] array")
+
+    def dataset() -> Iterable:
+        for row in representative:
+            yield [row[None, :]]
+
+    converter = _converter(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()

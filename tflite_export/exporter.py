@@ -1,0 +1,200 @@
+"""From a trained actor to files a microcontroller runs, with the checks that say
+the files still act like the policy."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from dsp_tf._keras import keras, tf
+from dsp_tf.errors import UsageError
+from tflite_export.c_array import to_c_source
+from tflite_export.convert import check_exportable, to_float32, to_int8
+from tflite_export.runtimes import MicroRunner, TFLiteRunner, median_invoke_seconds
+
+
+def _atomic_write(path: str, data) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor") -> Dict[str, object]:
+    """All files for one actor, in memory: nothing is written until every step succeeded."""
+    check_exportable(actor)
+    float32 = to_float32(actor)
+    int8 = to_int8(actor, representative)
+    header, source = to_c_source(int8, f"{name}_int8", f"{name}_int8.h")
+    return {f"{name}_float32.tflite": float32, f"{name}_int8.tflite": int8,
+            f"{name}_int8.h": header, f"{name}_int8.cc": source}
+
+
+def write_files(output_dir: str, files: Dict[str, object]) -> None:
+    os.makedirs(output_dir, exist_ok=True)
+    for filename, data in files.items():
+        _atomic_write(os.path.join(output_dir, filename), data)
+
+
+def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray,
+                 name: str = "actor") -> Dict[str, int]:
+    """Python API for your own Keras actor: writes float32/int8 TFLite and the C array.
+
+    ``actor`` must map a raw observation vector to the output the board should
+    compute (fold any normalisation into the model first, e.g. with
+    ``agents.inference.inference_model``). ``representative`` is an [N, obs_dim]
+    array of real observations used to calibrate int8. Returns file sizes.
+    """
+    files = convert_actor(actor, representative, name)
+    write_files(output_dir, files)
+    return {k: len(v if isinstance(v, bytes) else v.encode()) for k, v in files.items()}
+
+
+def architecture_stats(mlp: keras.Model) -> Dict[str, float]:
+    """Neurons, weights and FLOPs the exported graph actually computes.
+
+    A TFLite FULLY_CONNECTED op multiplies every weight, zero or not, so the
+    dense file costs its full shape even where pruning zeroed weights.
+    """
+    dense = [l for l in mlp.layers if isinstance(l, keras.layers.Dense)]
+    shapes = [tuple(l.kernel.shape) for l in dense]
+    return {"neurons": int(sum(l.units for l in dense[:-1])),
+            "weights": int(sum(i * o for i, o in shapes)),
+            "flops": float(sum((2 * i - 1) * o for i, o in shapes))}
+
+
+# ---- checks ---------------------------------------------------------------------
+def outputs(fn: Callable[[np.ndarray], np.ndarray], observations: np.ndarray) -> np.ndarray:
+    return np.stack([np.asarray(fn(o), np.float32) for o in observations])
+
+
+def keras_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    forward = tf.function(lambda x: model(x, training=False))
+    return lambda obs: forward(tf.constant(obs[None], tf.float32))[0].numpy()
+
+
+def agreement(reference: np.ndarray, other: np.ndarray, discrete: bool) -> Dict[str, float]:
+    if discrete:
+        return {"same_action_rate": float(np.mean(np.argmax(reference, 1) == np.argmax(other, 1)))}
+    err = np.abs(reference - other)
+    return {"max_abs_error": float(err.max()), "mean_abs_error": float(err.mean())}
+
+
+def record_observations(policy: Callable[[np.ndarray], np.ndarray], env_name: str, seeds: List[int],
+                        count: int, discrete: bool) -> np.ndarray:
+    """Observations met by the greedy policy, episode after episode, until ``count``."""
+    from agents.envs import make_gym
+    from agents.inference import greedy_action
+
+    env = make_gym(env_name)
+    rows = []
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done and len(rows) < count:
+            rows.append(np.asarray(obs, np.float32))
+            obs, _, terminated, truncated, _ = env.step(greedy_action(policy(np.asarray(obs, np.float32)), discrete))
+            done = terminated or truncated
+        if len(rows) >= count:
+            break
+    env.close()
+    return np.stack(rows)
+
+
+def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> Dict[str, object]:
+    from agents.envs import make_gym
+    from agents.inference import greedy_action
+
+    env = make_gym(env_name)
+    returns = []
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(
+                greedy_action(policy(np.asarray(obs, np.float32)), discrete))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns}
+
+
+def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
+               eval_episodes: Optional[int] = None, latency_invokes: int = 1000) -> Dict[str, object]:
+    """Exports a dsp_tf.train run (dense and compact actors) and writes export_report.json."""
+    from agents import inference
+    from agents.config import from_dict
+    from agents.envs import evaluation_seed
+    from agents.rundir import RunDirectory
+
+    if not root_dir or not os.path.isdir(root_dir):
+        raise UsageError(f"run directory '{root_dir}' does not exist")
+    if num_observations < 10 or latency_invokes < 1:
+        raise UsageError("--num_observations must be >= 10 and --latency_invokes >= 1")
+    run = RunDirectory(root_dir)
+    cfg = from_dict({**run.read_config(), "root_dir": root_dir})
+    if not inference.has_saved_actor(run.root):
+        raise UsageError(f"'{run.root}' has no saved actor; finish the run (re-run its train command) first")
+    episodes = eval_episodes or cfg.eval_episodes
+    actors = {}
+    for which in ("dense", "compact"):
+        mlp, meta = inference.load_actor(run.root, which)
+        actors[which] = (mlp, inference.inference_model(mlp, meta, name=f"actor_{which}"))
+    discrete = meta.discrete
+    compact_keras = keras_fn(actors["compact"][1])
+
+    # Calibration and check observations come from episodes on seeds that neither
+    # training nor the return evaluation below uses.
+    seeds = [evaluation_seed(cfg.seed, 100_000 + i) for i in range(10_000)]
+    observed = record_observations(compact_keras, cfg.env, seeds, 2 * num_observations, discrete)
+    calibration, check = observed[: len(observed) // 2], observed[len(observed) // 2:]
+
+    files, models = {}, {}
+    for which, (mlp, model) in actors.items():
+        converted = convert_actor(model, calibration, name="actor" if which == "compact" else "actor_dense")
+        files.update(converted)
+        prefix = "actor" if which == "compact" else "actor_dense"
+        float32, int8 = converted[f"{prefix}_float32.tflite"], converted[f"{prefix}_int8.tflite"]
+        reference = outputs(keras_fn(model), check)
+        stats = architecture_stats(mlp)
+        latency = {}
+        for runtime_name, runner_cls in (("tflite", TFLiteRunner), ("tflite_micro", MicroRunner)):
+            for kind, data in (("float32", float32), ("int8", int8)):
+                latency[f"{runtime_name}_{kind}_us"] = 1e6 * median_invoke_seconds(runner_cls(data), check[0],
+                                                                                   latency_invokes)
+        models[which] = {
+            "hidden_units": [l.units for l in mlp.layers[:-1]],
+            "neurons": stats["neurons"], "weights": stats["weights"], "flops": stats["flops"],
+            "keras_h5_bytes": os.path.getsize(run.path(inference.COMPACT_FILE if which == "compact"
+                                                        else inference.DENSE_FILE)),
+            "float32_bytes": len(float32), "int8_bytes": len(int8),
+            "float32_max_abs_error": float(np.abs(outputs(TFLiteRunner(float32), check) - reference).max()),
+            "int8_vs_keras": agreement(reference, outputs(MicroRunner(int8), check), discrete),
+            "median_invoke_latency_us": latency,
+        }
+
+    eval_seeds = [evaluation_seed(cfg.seed, i) for i in range(episodes)]
+    compact_int8 = MicroRunner(files["actor_int8.tflite"])
+    report = {
+        "root_dir": run.root, "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
+        "observations": {"calibration": len(calibration), "check": len(check)},
+        "latency_invokes": latency_invokes,
+        "models": models,
+        "returns": {"seeds": eval_seeds,
+                    "keras_compact": episode_returns(compact_keras, cfg.env, eval_seeds, discrete),
+                    "tflite_micro_int8_compact": episode_returns(compact_int8, cfg.env, eval_seeds, discrete)},
+        "files": {name: len(data if isinstance(data, bytes) else data.encode()) for name, data in files.items()},
+    }
+    report["ratios"] = {
+        "float32_bytes_dense_over_compact": models["dense"]["float32_bytes"] / models["compact"]["float32_bytes"],
+        "int8_bytes_dense_over_compact": models["dense"]["int8_bytes"] / models["compact"]["int8_bytes"],
+        "tflite_micro_int8_latency_dense_over_compact":
+            models["dense"]["median_invoke_latency_us"]["tflite_micro_int8_us"]
+            / models["compact"]["median_invoke_latency_us"]["tflite_micro_int8_us"],
+    }
+    files["export_report.json"] = json.dumps(report, indent=2)
+    write_files(output_dir, files)
+    return report

@@ -1,0 +1,86 @@
+"""Running a flatbuffer in the TFLite interpreter and in the TFLite Micro runtime.
+
+Both wrappers take and return float observations/outputs and do the int8
+(de)quantisation with the model's own scale and zero point, so callers compare
+models without caring about their input type.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from dsp_tf._keras import tf
+
+
+def _quantize(x, detail_dtype, scale, zero_point):
+    if detail_dtype == np.int8:
+        return np.clip(np.round(x / scale + zero_point), -128, 127).astype(np.int8)
+    return x.astype(np.float32)
+
+
+def _dequantize(y, scale, zero_point):
+    if y.dtype == np.int8:
+        return (y.astype(np.float32) - zero_point) * scale
+    return y.astype(np.float32)
+
+
+class TFLiteRunner:
+    def __init__(self, model: bytes):
+        self.interpreter = tf.lite.Interpreter(model_content=model, num_threads=1)
+        self.interpreter.allocate_tensors()
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+
+    def set(self, obs: np.ndarray) -> None:
+        scale, zp = self._in["quantization"]
+        self.interpreter.set_tensor(self._in["index"], _quantize(obs[None].astype(np.float32), self._in["dtype"], scale, zp))
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def get(self) -> np.ndarray:
+        scale, zp = self._out["quantization"]
+        return _dequantize(self.interpreter.get_tensor(self._out["index"])[0], scale, zp)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        self.set(obs)
+        self.invoke()
+        return self.get()
+
+
+class MicroRunner(TFLiteRunner):
+    """Same interface on the TFLite Micro interpreter (what runs on the board)."""
+
+    def __init__(self, model: bytes):
+        from tflite_micro import runtime
+
+        self.interpreter = runtime.Interpreter.from_bytes(model)
+        self._in = self.interpreter.get_input_details(0)
+        self._out = self.interpreter.get_output_details(0)
+
+    def set(self, obs: np.ndarray) -> None:
+        scale, zp = self._in["quantization_parameters"]["scales"], self._in["quantization_parameters"]["zero_points"]
+        scale = float(scale[0]) if len(scale) else 0.0
+        zp = int(zp[0]) if len(zp) else 0
+        self.interpreter.set_input(_quantize(obs[None].astype(np.float32), self._in["dtype"], scale, zp), 0)
+
+    def get(self) -> np.ndarray:
+        q = self._out["quantization_parameters"]
+        scale = float(q["scales"][0]) if len(q["scales"]) else 0.0
+        zp = int(q["zero_points"][0]) if len(q["zero_points"]) else 0
+        return _dequantize(self.interpreter.get_output(0)[0], scale, zp)
+
+
+def median_invoke_seconds(runner: TFLiteRunner, obs: np.ndarray, invokes: int = 1000) -> float:
+    """Median wall time of ``invoke`` alone (input set once), after a short warm-up."""
+    runner.set(obs)
+    for _ in range(20):
+        runner.invoke()
+    times = []
+    for _ in range(invokes):
+        t = time.perf_counter()
+        runner.invoke()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
