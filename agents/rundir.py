@@ -17,7 +17,7 @@ CONFIG_FILE = "config.json"
 PROGRESS_FILE = "progress.csv"
 SUMMARY_FILE = "summary.json"
 PROGRESS_FIELDS = ["step", "return", "episodes", "neurons", "weights", "flops", "sparsity",
-                   "penalty", "steps_per_second"]
+                   "penalty", "layer_neurons", "steps_per_second"]
 
 
 class RunDirectory:

@@ -228,7 +228,9 @@ def train(cfg: RunConfig) -> Dict:
         rows.append({"step": env_steps, "return": "" if not returns else round(mean_return, 3),
                      "episodes": len(returns), "neurons": stats["neurons"], "weights": stats["weights"],
                      "flops": round(stats["flops"], 1), "sparsity": round(pruner.sparsity(), 5),
-                     "penalty": penalty, "steps_per_second": round(sps, 1)})
+                     "penalty": penalty,
+                     "layer_neurons": ";".join(str(l["neurons"]) for l in stats["layers"][:-1]),
+                     "steps_per_second": round(sps, 1)})
         with writer.as_default(step=env_steps):
             if returns:
                 tf.summary.scalar("train/episode_return", mean_return)

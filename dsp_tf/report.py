@@ -1,0 +1,307 @@
+"""Tables and figures from a directory of finished runs (a sweep or any tree of runs).
+
+    python -m dsp_tf.report --sweep_dir=runs/sweep_cartpole [--output_dir=docs]
+
+Writes results.csv, results.md (return mean ± std over seeds; neurons, weights
+and FLOPs and the share removed) and PNGs: learning curves (paper Fig. 9),
+|W| heat maps of the first two actor layers (Fig. 10), hidden neurons per
+layer over training (Fig. 11) and the λ × pruning-ratio grid (Figs. 3–8).
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+from collections import defaultdict
+from typing import Dict, List
+
+import numpy as np
+from absl import flags
+
+from dsp_tf import cli
+from dsp_tf.errors import UsageError
+
+flags.DEFINE_string("sweep_dir", None, "Directory searched recursively for finished runs.")
+flags.DEFINE_string("output_dir", None, "Where results and figures go (default: --sweep_dir).")
+flags.DEFINE_string("figures_subdir", "figures", "Subdirectory of --output_dir for PNGs.")
+FLAGS = flags.FLAGS
+
+PENALIZED = ("dsp", "ssl", "sgs", "l1")
+PRUNING = ("dsp", "ssl", "sgs", "dropout", "l1", "pops")
+METHOD_ORDER = ["ppo", "small", "dsp", "ssl", "sgs", "dropout", "l1", "pops"]
+
+
+def load_runs(root: str) -> List[Dict]:
+    runs = []
+    for path in sorted(glob.glob(os.path.join(root, "**", "summary.json"), recursive=True)):
+        run_dir = os.path.dirname(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                summary = json.load(f)
+            with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
+                config = json.load(f)
+        except (OSError, ValueError):
+            continue
+        runs.append({"dir": run_dir, "summary": summary, "config": config})
+    return runs
+
+
+def group_key(run: Dict) -> tuple:
+    c = run["config"]
+    return (c["env"], c["method"], c["reg_strength"] if c["method"] in PENALIZED else None,
+            c["final_sparsity"] if c["method"] in PRUNING else None, tuple(c["actor_layers"]),
+            c["num_env_steps"])
+
+
+def aggregate(runs: List[Dict]) -> List[Dict]:
+    groups = defaultdict(list)
+    for r in runs:
+        groups[group_key(r)].append(r)
+    dense_of_env = defaultdict(lambda: {"neurons": 0, "weights": 0, "flops": 0.0})
+    for r in runs:  # the largest dense actor of each environment is the reference size
+        d = r["summary"]["dense"]
+        if d["weights"] > dense_of_env[r["config"]["env"]]["weights"]:
+            dense_of_env[r["config"]["env"]] = d
+    rows = []
+    for key, members in groups.items():
+        env, method, lam, ratio, layers, steps = key
+        returns = [m["summary"]["return_mean"] for m in members]
+        ref = dense_of_env[env]
+        row = {"env": env, "method": method, "reg_strength": lam, "final_sparsity": ratio,
+               "actor_layers": "x".join(map(str, layers)), "env_steps": steps,
+               "seeds": " ".join(str(m["config"]["seed"]) for m in sorted(members, key=lambda m: m["config"]["seed"])),
+               "return_mean": float(np.mean(returns)),
+               # Across seeds when there are several; a single seed shows its episodes' spread.
+               "return_std": float(np.std(returns)) if len(returns) > 1 else members[0]["summary"]["return_std"]}
+        for k in ("neurons", "weights", "flops"):
+            value = float(np.mean([m["summary"]["compact"][k] for m in members]))
+            row[k] = value
+            row[f"{k}_removed_pct"] = 100.0 * (1 - value / ref[k]) if ref[k] else 0.0
+        row["compact_layers"] = " / ".join(
+            "-".join(map(str, m["summary"]["compact_layers"][:-1])) for m in members)
+        rows.append(row)
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    rows.sort(key=lambda r: (r["env"], order.get(r["method"], 99), r["reg_strength"] or 0, r["final_sparsity"] or 0))
+    return rows
+
+
+def write_csv(rows: List[Dict], path: str) -> None:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    _atomic(path, buf.getvalue())
+
+
+def markdown(rows: List[Dict]) -> str:
+    lines = ["| env | method | λ | ratio | actor | steps | seeds | return (mean ± std) | hidden neurons kept "
+             "| neurons removed | weights removed | FLOPs removed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lam = "" if r["reg_strength"] is None else f"{r['reg_strength']:g}"
+        ratio = "" if r["final_sparsity"] is None else f"{r['final_sparsity']:g}"
+        lines.append(
+            f"| {r['env']} | {r['method']} | {lam} | {ratio} | {r['actor_layers']} "
+            f"| {r['env_steps']:,} | {r['seeds']} | {r['return_mean']:.1f} ± {r['return_std']:.1f} "
+            f"| {r['compact_layers']} | {r['neurons_removed_pct']:.1f}% | {r['weights_removed_pct']:.1f}% "
+            f"| {r['flops_removed_pct']:.1f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def _atomic(path: str, data) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _save(fig, path: str) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _atomic(path, buf.getvalue())
+
+
+def _progress(run_dir: str) -> List[Dict[str, str]]:
+    path = os.path.join(run_dir, "progress.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _label(run) -> str:
+    c = run["config"]
+    label = c["method"]
+    if c["method"] == "small":
+        label += f" {'x'.join(map(str, c['actor_layers']))}"
+    if c["method"] in PENALIZED:
+        label += f" λ={c['reg_strength']:g}"
+    if c["method"] in PRUNING:
+        label += f" p={c['final_sparsity']:g}"
+    return label
+
+
+def learning_curves(runs: List[Dict], env: str, path: str, bins: int = 50) -> None:
+    import matplotlib.pyplot as plt
+
+    by_label = defaultdict(list)
+    for r in runs:
+        if r["config"]["env"] == env:
+            by_label[_label(r)].append(r)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, members in sorted(by_label.items()):
+        total = max(m["config"]["num_env_steps"] for m in members)
+        edges = np.linspace(0, total, bins + 1)
+        curves = []
+        for m in members:
+            rows = [r for r in _progress(m["dir"]) if r.get("return")]
+            steps = np.array([float(r["step"]) for r in rows])
+            rets = np.array([float(r["return"]) for r in rows])
+            if not len(steps):
+                continue
+            idx = np.clip(np.digitize(steps, edges) - 1, 0, bins - 1)
+            curve = np.array([rets[idx == b].mean() if np.any(idx == b) else np.nan for b in range(bins)])
+            curves.append(curve)
+        if not curves:
+            continue
+        curves = np.array(curves)
+        x = (edges[:-1] + edges[1:]) / 2
+        mean, std = np.nanmean(curves, 0), np.nanstd(curves, 0)
+        ax.plot(x, mean, label=f"{label} (n={len(curves)})")
+        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("training episode return")
+    ax.set_title(f"{env}: learning curves (mean ± std over seeds)")
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def neurons_over_training(runs: List[Dict], env: str, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    chosen = [r for r in runs if r["config"]["env"] == env and r["config"]["method"] in PRUNING
+              and r["config"]["seed"] == min(x["config"]["seed"] for x in runs if x["config"]["env"] == env)]
+    if not chosen:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in chosen:
+        rows = [x for x in _progress(r["dir"]) if x.get("layer_neurons")]
+        if not rows:
+            continue
+        steps = [float(x["step"]) for x in rows]
+        per_layer = np.array([[int(v) for v in x["layer_neurons"].split(";")] for x in rows])
+        for layer in range(per_layer.shape[1]):
+            ax.plot(steps, per_layer[:, layer], label=f"{_label(r)} layer {layer + 1}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("hidden neurons left")
+    ax.set_title(f"{env}: hidden neurons per layer during training (seed {chosen[0]['config']['seed']})")
+    ax.legend(fontsize=6)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def weight_heatmaps(runs: List[Dict], env: str, path: str) -> None:
+    import h5py
+    import matplotlib.pyplot as plt
+
+    picks = {}
+    for r in sorted(runs, key=lambda r: r["config"]["seed"]):
+        m = r["config"]["method"]
+        if r["config"]["env"] == env and m in ("ppo", "dsp", "ssl", "l1") and m not in picks:
+            if os.path.exists(os.path.join(r["dir"], "actor_dense.h5")):
+                picks[m] = r
+    if not picks:
+        return
+    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 6), squeeze=False)
+    for col, (method, r) in enumerate(sorted(picks.items(), key=lambda kv: METHOD_ORDER.index(kv[0]))):
+        with h5py.File(os.path.join(r["dir"], "actor_dense.h5"), "r") as f:
+            kernels = []
+            f["model_weights"].visititems(
+                lambda name, obj: kernels.append((name, obj[()])) if name.endswith("kernel:0") else None)
+        kernels = [k for _, k in sorted(kernels)]
+        for row in range(2):
+            ax = axes[row, col]
+            ax.imshow(np.abs(kernels[row]).T, aspect="auto", cmap="viridis")
+            ax.set_title(f"{method}: |W{row + 1}|", fontsize=9)
+            ax.set_xlabel("input")
+            ax.set_ylabel("neuron")
+    fig.suptitle(f"{env}: absolute weights of the first two actor layers (seed {min(r['config']['seed'] for r in picks.values())})")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
+    import matplotlib.pyplot as plt
+
+    dsp = [r for r in rows if r["env"] == env and r["method"] == "dsp"]
+    lams = sorted({r["reg_strength"] for r in dsp})
+    ratios = sorted({r["final_sparsity"] for r in dsp})
+    if len(lams) * len(ratios) < 2:
+        return False
+    grid = np.full((len(lams), len(ratios)), np.nan)
+    for r in dsp:
+        grid[lams.index(r["reg_strength"]), ratios.index(r["final_sparsity"])] = r["return_mean"]
+    fig, ax = plt.subplots(figsize=(1.4 * len(ratios) + 2, 0.8 * len(lams) + 1.5))
+    im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    for i in range(len(lams)):
+        for j in range(len(ratios)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", color="w", fontsize=8)
+    ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+    ax.set_yticks(range(len(lams)), [f"{l:g}" for l in lams])
+    ax.set_xlabel("pruning ratio")
+    ax.set_ylabel("λ")
+    ax.set_title(f"{env}: DSP greedy return")
+    fig.colorbar(im)
+    _save(fig, path)
+    plt.close(fig)
+    return True
+
+
+def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures") -> Dict[str, object]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    if not sweep_dir or not os.path.isdir(sweep_dir):
+        raise UsageError(f"sweep directory '{sweep_dir}' does not exist")
+    runs = load_runs(sweep_dir)
+    if not runs:
+        raise UsageError(f"no finished runs (summary.json) under '{sweep_dir}'")
+    rows = aggregate(runs)
+    figures = os.path.join(output_dir, figures_subdir)
+    os.makedirs(figures, exist_ok=True)
+    write_csv(rows, os.path.join(output_dir, "results.csv"))
+    _atomic(os.path.join(output_dir, "results.md"), markdown(rows))
+    written = []
+    for env in sorted({r["config"]["env"] for r in runs}):
+        slug = env.split("-")[0].lower()
+        for name, fn in ((f"learning_curves_{slug}.png", learning_curves),
+                         (f"neurons_per_layer_{slug}.png", neurons_over_training),
+                         (f"weights_heatmap_{slug}.png", weight_heatmaps)):
+            fn(runs, env, os.path.join(figures, name))
+            if os.path.exists(os.path.join(figures, name)):
+                written.append(name)
+        if sensitivity(rows, env, os.path.join(figures, f"sensitivity_{slug}.png")):
+            written.append(f"sensitivity_{slug}.png")
+    return {"runs": len(runs), "rows": rows, "figures": written}
+
+
+def _main() -> None:
+    if not FLAGS.sweep_dir:
+        raise UsageError("--sweep_dir is required")
+    out = FLAGS.output_dir or FLAGS.sweep_dir
+    result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir)
+    print(f"{result['runs']} runs in {len(result['rows'])} groups; wrote {out}/results.csv, "
+          f"{out}/results.md and {len(result['figures'])} figures")
+
+
+def main() -> None:
+    cli.run(_main, prog="dsp_tf.report")
+
+
+if __name__ == "__main__":
+    main()
