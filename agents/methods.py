@@ -15,9 +15,10 @@ from typing import Callable, Optional
 import numpy as np
 
 import dsp_tf
+from dsp_tf.weight_pruning import MagnitudePruner
 from agents.config import RunConfig
 
-IMPLEMENTED = ("ppo", "dsp", "ssl", "dropout", "small")
+IMPLEMENTED = ("ppo", "dsp", "ssl", "dropout", "l1", "pops", "small")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Method:
     description: str
     make_regularizer: Callable[[float], Optional[Callable]] = lambda strength: None
     make_scorer: Optional[Callable[[np.random.Generator], dsp_tf.pruner.Scorer]] = None
+    unstructured: bool = False  # prunes single weights (tfmot magnitude pruning)
 
 
 def _random_scorer(rng: np.random.Generator):
@@ -51,6 +53,9 @@ METHOD_TABLE = {
                   make_scorer=lambda rng: (lambda layers, masks: dsp_tf.neuron_group_norms(layers, masks))),
     "dropout": Method("dropout", "random neuron pruning on the same schedule",
                       make_scorer=_random_scorer),
+    "l1": Method("l1", "L1 penalty on all actor weights, magnitude pruning of weights",
+                 make_regularizer=dsp_tf.WeightL1Regularizer, unstructured=True),
+    "pops": Method("pops", "iterative hard-threshold magnitude pruning of weights (tfmot)", unstructured=True),
 }
 
 
@@ -59,8 +64,12 @@ def check_method(name: str) -> None:
         raise UsageError(f"method '{name}' is not implemented yet (available: {', '.join(IMPLEMENTED)})")
 
 
-def make_pruner(mlp, cfg: RunConfig) -> dsp_tf.StructuredPruner:
-    """Wraps the actor MLP; for non-pruning methods the masks simply stay all ones."""
+def make_pruner(mlp, cfg: RunConfig):
+    """Wraps the actor MLP; for non-pruning methods the masks simply stay all ones.
+
+    Returns a StructuredPruner or, for weight-level methods, a MagnitudePruner;
+    both offer the same interface to the training loop.
+    """
     check_method(cfg.method)
     method = METHOD_TABLE[cfg.method]
     schedule = dsp_tf.DynamicPruningSchedule(cfg.initial_sparsity, cfg.final_sparsity,
@@ -68,6 +77,8 @@ def make_pruner(mlp, cfg: RunConfig) -> dsp_tf.StructuredPruner:
     rng = np.random.default_rng(cfg.seed + 7919)
     regularizer = method.make_regularizer(cfg.reg_strength) if cfg.reg_strength > 0 else None
     scorer = method.make_scorer(rng) if method.make_scorer else None
+    if method.unstructured:
+        return MagnitudePruner(mlp, schedule, regularizer=regularizer)
     return dsp_tf.StructuredPruner(mlp, schedule, regularizer=regularizer,
                                    min_neurons_per_layer=cfg.min_neurons_per_layer,
                                    threshold=cfg.threshold, scorer=scorer)

@@ -58,7 +58,9 @@ class ActorNetwork(network.Network):
     def call(self, observations, step_type=None, network_state=(), training=False):
         outer_rank = nest_utils.get_outer_rank(observations, self.input_tensor_spec)
         squash = utils.BatchSquash(outer_rank)
-        out = squash.unflatten(self.mlp(squash.flatten(tf.cast(observations, tf.float32)), training=training))
+        # training=False always: the MLP has no dropout or batch norm, and tfmot's
+        # pruning wrappers must not advance their own step on every minibatch.
+        out = squash.unflatten(self.mlp(squash.flatten(tf.cast(observations, tf.float32)), training=False))
         if self.discrete:
             return tfp.distributions.Categorical(logits=out, dtype=self._action_spec.dtype), network_state
         loc = squash_to_bounds(out, self._low, self._high)

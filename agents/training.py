@@ -39,7 +39,7 @@ class Learner:
     cfg: RunConfig
     env: object
     mlp: keras.Model
-    pruner: dsp_tf.StructuredPruner
+    pruner: object  # dsp_tf.StructuredPruner or dsp_tf.weight_pruning.MagnitudePruner
     agent: PrunedPPOClipAgent
     checkpoint: tf.train.Checkpoint
     env_steps: tf.Variable
@@ -128,19 +128,14 @@ def actor_meta(learner: Learner) -> ActorMeta:
                      action_high=None if discrete else np.broadcast_to(spec.maximum, spec.shape).tolist())
 
 
-def dense_equivalent(learner: Learner) -> keras.Model:
-    """The full-size actor with masked neurons' weights zeroed: same outputs as the compact one."""
-    model = keras.models.clone_model(learner.mlp)
-    kernels = dsp_tf.metrics.effective_kernels(learner.pruner.model)
-    for layer, src, kernel in zip(model.layers, learner.mlp.layers, kernels):
-        weights = src.get_weights()
-        layer.set_weights([kernel] + weights[1:])
-    return model
-
-
 def _stats(model) -> Dict[str, float]:
     s = dsp_tf.model_stats(model)
     return {"neurons": s["neurons"], "weights": s["weights"], "flops": s["flops"]}
+
+
+def _dense_stats(learner: Learner) -> Dict[str, float]:
+    """Size before pruning: the actor's shape (weight pruners zero the shared kernels)."""
+    return dsp_tf.metrics.architecture_stats(learner.mlp)
 
 
 def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episodes: int) -> Dict:
@@ -148,14 +143,14 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
     cfg = learner.cfg
     compact = learner.pruner.compact()
     meta = actor_meta(learner)
-    save_actor(run.root, compact, dense_equivalent(learner), meta)
+    save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
     result = evaluate_actor(inference_model(compact, meta), cfg.env, cfg.seed, eval_episodes, meta.discrete)
     summary = {
         "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
         "env_steps": int(learner.env_steps.numpy()), "wall_seconds": round(wall_seconds, 1),
         "return_mean": result["return_mean"], "return_std": result["return_std"],
         "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],
-        "dense": _stats(learner.mlp), "compact": _stats(compact),
+        "dense": _dense_stats(learner), "compact": _stats(compact),
         "compact_layers": [l.units for l in compact.layers],
         "threshold": cfg.threshold, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
         "final_sparsity": cfg.final_sparsity,
@@ -189,7 +184,7 @@ def train(cfg: RunConfig) -> Dict:
     advantages = tf.function(agent.preprocess_sequence)
     writer = tf.summary.create_file_writer(run.summaries)
     iters_per_checkpoint = max(1, math.ceil(cfg.checkpoint_interval / cfg.steps_per_iteration))
-    dense_stats = _stats(learner.mlp)
+    dense_stats = _dense_stats(learner)
     logging.info("%s %s seed %d: actor %s, dense %d neurons / %d weights / %.0f FLOPs",
                  cfg.method, cfg.env, cfg.seed, cfg.actor_layers, dense_stats["neurons"],
                  dense_stats["weights"], dense_stats["flops"])
@@ -220,9 +215,10 @@ def train(cfg: RunConfig) -> Dict:
                 learner.last_prune.assign(due)
 
         recent_returns.extend(returns)
-        stats = dsp_tf.model_stats(pruner.model)
+        stats = pruner.stats()
         penalty = float(pruner.regularization())
-        omega = float(sum(np.sum(o) for o in dsp_tf.neuron_importance(pruner.model)))
+        omega = float(sum(np.sum(o) for o in dsp_tf.neuron_importance(
+            pruner.dense_layers, getattr(pruner, "mask_variables", None))))
         sps = cfg.steps_per_iteration / max(time.time() - t_iter, 1e-9)
         mean_return = float(np.mean(returns)) if returns else float("nan")
         rows.append({"step": env_steps, "return": "" if not returns else round(mean_return, 3),

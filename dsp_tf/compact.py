@@ -11,7 +11,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from dsp_tf._keras import keras
+from dsp_tf._keras import tf
 from dsp_tf.chain import ModelOrLayers, dense_chain
+from dsp_tf.metrics import alive_neurons, effective_kernels
 
 
 def kept_indices(masks: Sequence) -> list:
@@ -58,3 +60,40 @@ def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence
     model = keras.Sequential([keras.Input(shape=(chain.input_dim,))] + rebuilt,
                              name=name or f"{base}_compact")
     return model
+
+
+def compact_unstructured(model_or_dense_layers: ModelOrLayers, name: Optional[str] = None) -> keras.Sequential:
+    """Compacts a weight-pruned network: neurons with no outgoing weights are dropped,
+    and neurons with no incoming weights (a constant f(bias)) are folded into the
+    next layer's bias, so the result computes exactly what the input computes.
+    """
+    chain = dense_chain(model_or_dense_layers)
+    copy = compact_model(model_or_dense_layers, [np.ones(d.units) for d in chain.hidden])
+    copy_chain = dense_chain(copy)
+    kernels = effective_kernels(copy)
+    keep = alive_neurons(kernels)
+    between = []  # element-wise layers after each hidden Dense
+    current = None
+    for layer in copy_chain.layers:
+        if isinstance(layer, keras.layers.Dense):
+            if current is not None:
+                between.append(current)
+            current = []
+        else:
+            current.append(layer)
+    for l, (dense, nxt) in enumerate(zip(copy_chain.hidden, copy_chain.dense[1:])):
+        no_input = ~np.any(kernels[l] != 0, axis=0)
+        has_output = np.any(kernels[l + 1] != 0, axis=1)
+        fold = no_input & has_output
+        if not fold.any():
+            continue
+        bias = dense.bias.numpy() if dense.use_bias else np.zeros(dense.units, np.float32)
+        constant = dense.activation(tf.constant(bias[None, :]))
+        for layer in between[l]:
+            constant = layer(constant, training=False)
+        contribution = constant.numpy()[0] * fold
+        if nxt.use_bias:
+            nxt.bias.assign(nxt.bias.numpy() + contribution @ kernels[l + 1])
+        else:
+            keep[l] = keep[l] | (fold & (np.abs(contribution) > 0))  # cannot fold without a bias
+    return compact_model(copy, [k.astype(np.float32) for k in keep], name=name)

@@ -15,10 +15,14 @@ from absl import flags
 
 from dsp_tf import cli
 
-flags.DEFINE_string("root_dir", None, "Run directory written by dsp_tf.train.")
-flags.DEFINE_integer("eval_episodes", None, "Episodes (default: the run's --eval_episodes).")
-flags.DEFINE_enum("actor", "compact", ["compact", "dense"],
-                  "Which saved actor of a finished run: compact or the full-size equivalent.")
+def define_flags() -> None:
+    """Defined on demand so that importing this module never claims flag names."""
+    flags.DEFINE_string("root_dir", None, "Run directory written by dsp_tf.train.")
+    flags.DEFINE_integer("eval_episodes", None, "Episodes (default: the run's --eval_episodes).")
+    flags.DEFINE_enum("actor", "compact", ["compact", "dense"],
+                      "Which saved actor of a finished run: compact or the full-size equivalent.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -67,6 +71,7 @@ def _main() -> None:
 
 
 def main() -> None:
+    define_flags()
     cli.run(_main, prog="dsp_tf.evaluate")
 
 

@@ -70,3 +70,16 @@ def model_stats(model: ModelOrLayers, masks: Optional[Sequence] = None) -> Dict[
         "weights": int(sum(e["weights"] for e in layers)),
         "flops": float(sum(e["flops"] for e in layers)),
     }
+
+
+def architecture_stats(model: ModelOrLayers) -> Dict[str, float]:
+    """Neurons, weights and FLOPs of the network's shape, zeros included.
+
+    The reference size "before pruning", and what a dense kernel (e.g. a
+    TFLite FULLY_CONNECTED op) computes whatever its values.
+    """
+    chain = dense_chain(model)
+    shapes = [tuple(d.kernel.shape) for d in chain.dense]
+    return {"neurons": int(sum(d.units for d in chain.hidden)),
+            "weights": int(sum(i * o for i, o in shapes)),
+            "flops": float(sum((2 * i - 1) * o for i, o in shapes))}

@@ -10,7 +10,7 @@ from dsp_tf.chain import NeuronMask, dense_chain
 from dsp_tf.compact import compact_model
 from dsp_tf.importance import neuron_importance
 from dsp_tf.masks import THRESHOLDS, select_masks
-from dsp_tf.metrics import model_stats
+from dsp_tf.metrics import effective_kernels, model_stats
 from dsp_tf.schedule import DynamicPruningSchedule
 
 #: scorer(dense_layers, masks) -> one score vector per hidden layer; lowest go first.
@@ -111,6 +111,16 @@ class StructuredPruner:
 
     def stats(self) -> dict:
         return model_stats(self.model)
+
+    def dense_equivalent(self) -> keras.Sequential:
+        """Original shape with masked neurons' weights zeroed: same outputs as ``.model``,
+        no mask layers (what an exporter that cannot strip neurons would ship)."""
+        model = compact_model(self.model, [np.ones(m.units) for m in self.mask_layers],
+                              name=f"{self.model.name}_dense")
+        dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
+        for layer, kernel in zip(dense, effective_kernels(self.model)):
+            layer.kernel.assign(kernel)
+        return model
 
     def compact(self) -> keras.Sequential:
         """A smaller model without the masked neurons; same outputs as ``.model``."""

@@ -23,9 +23,13 @@ from absl import flags
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
 
-flags.DEFINE_string("sweep_dir", None, "Directory searched recursively for finished runs.")
-flags.DEFINE_string("output_dir", None, "Where results and figures go (default: --sweep_dir).")
-flags.DEFINE_string("figures_subdir", "figures", "Subdirectory of --output_dir for PNGs.")
+def define_flags() -> None:
+    """Defined on demand so that importing this module never claims flag names."""
+    flags.DEFINE_string("sweep_dir", None, "Directory searched recursively for finished runs.")
+    flags.DEFINE_string("output_dir", None, "Where results and figures go (default: --sweep_dir).")
+    flags.DEFINE_string("figures_subdir", "figures", "Subdirectory of --output_dir for PNGs.")
+
+
 FLAGS = flags.FLAGS
 
 PENALIZED = ("dsp", "ssl", "sgs", "l1")
@@ -300,6 +304,7 @@ def _main() -> None:
 
 
 def main() -> None:
+    define_flags()
     cli.run(_main, prog="dsp_tf.report")
 
 

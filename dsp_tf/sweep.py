@@ -25,17 +25,21 @@ from absl import flags, logging
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
 
-flags.DEFINE_string("sweep_dir", None, "Directory holding one run directory per grid point.")
-flags.DEFINE_list("envs", ["cartpole"], "Environment flagfiles (configs/<name>.cfg) to sweep over.")
-flags.DEFINE_list("methods", ["ppo", "dsp"], "Methods to compare.")
-flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty.")
-flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-flags.DEFINE_list("small_layers", ["9", "9"], "Actor layers of the 'small' baseline.")
-flags.DEFINE_multi_string("train_flag", [], "Extra flag for every run, e.g. --train_flag=--num_env_steps=50000.")
-flags.DEFINE_enum("executor", "local", ["local", "ray"], "Where runs execute.")
-flags.DEFINE_integer("workers", max(1, os.cpu_count() or 1), "Local processes at once (default: one per core).")
-flags.DEFINE_string("ray_address", None, "Ray cluster address for --executor=ray (default: start a local Ray).")
+def define_flags() -> None:
+    """Defined on demand so that importing this module never claims flag names."""
+    flags.DEFINE_string("sweep_dir", None, "Directory holding one run directory per grid point.")
+    flags.DEFINE_list("envs", ["cartpole"], "Environment flagfiles (configs/<name>.cfg) to sweep over.")
+    flags.DEFINE_list("methods", ["ppo", "dsp"], "Methods to compare.")
+    flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty.")
+    flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+    flags.DEFINE_list("small_layers", ["9", "9"], "Actor layers of the 'small' baseline.")
+    flags.DEFINE_multi_string("train_flag", [], "Extra flag for every run, e.g. --train_flag=--num_env_steps=50000.")
+    flags.DEFINE_enum("executor", "local", ["local", "ray"], "Where runs execute.")
+    flags.DEFINE_integer("workers", max(1, os.cpu_count() or 1), "Local processes at once (default: one per core).")
+    flags.DEFINE_string("ray_address", None, "Ray cluster address for --executor=ray (default: start a local Ray).")
+
+
 FLAGS = flags.FLAGS
 
 PENALIZED = ("dsp", "ssl", "sgs", "l1")
@@ -90,12 +94,16 @@ def run_command(command: List[str], cwd: str) -> Tuple[int, str]:
     return proc.returncode, (lines[-1] if lines else "")[:500]
 
 
-def _ray_runner(address):
-    import ray  # optional dependency: pip install -e ".[ray]"
+def _ray_runner(address, workers: int):
+    """Each run is a Ray task holding one CPU; without an address a local Ray is started."""
+    try:
+        import ray  # optional dependency: pip install -e ".[ray]"
+    except ImportError:
+        raise UsageError("--executor=ray needs ray: pip install -e '.[ray]'") from None
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 num_cpus=None if address else FLAGS.workers)
+                 num_cpus=None if address else workers)
     remote = ray.remote(num_cpus=1)(run_command)
 
     def run_all(jobs):
@@ -119,7 +127,7 @@ def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor
     jobs = [(train_command(p, sweep_dir, small_layers, extra), cli.REPO_ROOT) for p in todo]
     t0 = time.time()
     if executor == "ray":
-        results = _ray_runner(ray_address)(jobs)
+        results = _ray_runner(ray_address, workers)(jobs)
     else:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = list(pool.map(lambda job: run_command(*job), jobs))
@@ -176,6 +184,7 @@ def _main() -> None:
 
 
 def main() -> None:
+    define_flags()
     cli.run(_main, prog="dsp_tf.sweep")
 
 

@@ -11,11 +11,15 @@ from absl import flags
 
 from dsp_tf import cli
 
-flags.DEFINE_string("root_dir", None, "Run directory written by dsp_tf.train.")
-flags.DEFINE_string("output_dir", None, "Where the exported files go.")
-flags.DEFINE_integer("num_observations", 1000, "Recorded observations for int8 calibration (as many again are used to check).")
-flags.DEFINE_integer("eval_episodes", None, "Episodes for the return check (default: the run's).")
-flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
+def define_flags() -> None:
+    """Defined on demand so that importing this module never claims flag names."""
+    flags.DEFINE_string("root_dir", None, "Run directory written by dsp_tf.train.")
+    flags.DEFINE_string("output_dir", None, "Where the exported files go.")
+    flags.DEFINE_integer("num_observations", 1000, "Recorded observations for int8 calibration (as many again are used to check).")
+    flags.DEFINE_integer("eval_episodes", None, "Episodes for the return check (default: the run's).")
+    flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -36,6 +40,7 @@ def _main() -> None:
 
 
 def main() -> None:
+    define_flags()
     cli.run(_main, prog="tflite_export")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from dsp_tf._keras import keras, tf
 from dsp_tf.errors import UsageError
+from dsp_tf.metrics import architecture_stats
 from tflite_export.c_array import to_c_source
 from tflite_export.convert import check_exportable, to_float32, to_int8
 from tflite_export.runtimes import MicroRunner, TFLiteRunner, median_invoke_seconds
@@ -50,19 +51,6 @@ def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray
     files = convert_actor(actor, representative, name)
     write_files(output_dir, files)
     return {k: len(v if isinstance(v, bytes) else v.encode()) for k, v in files.items()}
-
-
-def architecture_stats(mlp: keras.Model) -> Dict[str, float]:
-    """Neurons, weights and FLOPs the exported graph actually computes.
-
-    A TFLite FULLY_CONNECTED op multiplies every weight, zero or not, so the
-    dense file costs its full shape even where pruning zeroed weights.
-    """
-    dense = [l for l in mlp.layers if isinstance(l, keras.layers.Dense)]
-    shapes = [tuple(l.kernel.shape) for l in dense]
-    return {"neurons": int(sum(l.units for l in dense[:-1])),
-            "weights": int(sum(i * o for i, o in shapes)),
-            "flops": float(sum((2 * i - 1) * o for i, o in shapes))}
 
 
 # ---- checks ---------------------------------------------------------------------

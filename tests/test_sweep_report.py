@@ -1,0 +1,57 @@
+"""Sweeps (local processes and Ray) and the report built from them."""
+import csv
+import os
+
+import pytest
+
+from dsp_tf.report import make_report
+from dsp_tf.sweep import grid, run_sweep
+
+TRAIN_FLAGS = ["--num_env_steps=2048", "--rollout_steps=128", "--num_envs=4", "--prune_begin=512",
+               "--prune_end=1536", "--prune_frequency=512", "--checkpoint_interval=1024", "--eval_episodes=2",
+               "--actor_layers=32,32", "--critic_layers=32,32"]
+
+
+def test_grid_gives_non_pruning_methods_one_point_per_seed():
+    points = grid(["cartpole"], ["ppo", "dsp", "pops"], [1e-5, 1e-4], [0.9, 0.93], [0, 1])
+    names = [p.name for p in points]
+    assert len(names) == len(set(names))
+    assert sum(p.method == "ppo" for p in points) == 2
+    assert sum(p.method == "dsp" for p in points) == 8
+    assert sum(p.method == "pops" for p in points) == 4  # no penalty: ratios only
+
+
+def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
+    sweep = tmp_path / "sweep"
+    points = grid(["cartpole"], ["ppo", "dsp", "sgs"], [1e-4], [0.9], [0])
+    status = run_sweep(points, str(sweep), ["9", "9"], TRAIN_FLAGS, workers=2)
+    states = {s["run"]: s for s in status}
+    assert states[os.path.join("cartpole", "ppo_s0")]["state"] == "done"
+    assert states[os.path.join("cartpole", "dsp_lam0.0001_p0.9_s0")]["state"] == "done"
+    failed = states[os.path.join("cartpole", "sgs_lam0.0001_p0.9_s0")]
+    assert failed["state"] == "failed (exit 2)" and "not implemented" in failed["error"]
+    with open(sweep / "status.csv", encoding="utf-8") as f:
+        assert len(list(csv.DictReader(f))) == 3
+
+    again = run_sweep(points[:2], str(sweep), ["9", "9"], TRAIN_FLAGS, workers=2)
+    assert all(s["state"] == "done (skipped)" for s in again)
+
+    out = tmp_path / "report"
+    result = make_report(str(sweep), str(out))
+    rows = {r["method"]: r for r in result["rows"]}
+    assert set(rows) == {"ppo", "dsp"}
+    assert rows["dsp"]["neurons_removed_pct"] >= 89.0 and rows["ppo"]["neurons_removed_pct"] == 0.0
+    assert "| CartPole-v1 | dsp | 0.0001 | 0.9 |" in (out / "results.md").read_text()
+    for name in ("learning_curves_cartpole.png", "neurons_per_layer_cartpole.png", "weights_heatmap_cartpole.png"):
+        assert (out / "figures" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ray_executor_runs_a_tiny_grid_on_a_local_ray(tmp_path):
+    ray = pytest.importorskip("ray")
+    try:
+        status = run_sweep(grid(["cartpole"], ["ppo"], [0.0], [0.9], [0]), str(tmp_path / "sweep"), ["9", "9"],
+                           TRAIN_FLAGS, executor="ray", workers=1)
+    finally:
+        ray.shutdown()
+    assert [s["state"] for s in status] == ["done"]
+    assert (tmp_path / "sweep" / "cartpole" / "ppo_s0" / "summary.json").exists()
