@@ -23,9 +23,9 @@ EXTRAS = {
     "report": ["matplotlib>=3.7"],
     "examples": ["scikit-learn>=1.3"],
     "test": ["pytest>=7"],
-    "ray": ["ray[default]>=2.9,<3"],
+    "ray": ["ray>=2.9,<3"],
 }
-EXTRAS["all"] = sorted({r for k in ("rl", "export", "report", "examples", "test") for r in EXTRAS[k]})
+EXTRAS["all"] = sorted({r for k in ("rl", "export", "report", "examples", "test", "ray") for r in EXTRAS[k]})
 
 setup(
     name="dsp-tf",
