@@ -15,10 +15,11 @@ from typing import Callable, Optional
 import numpy as np
 
 import dsp_tf
+from dsp_tf.input_pruning import InputFeaturePruner
 from dsp_tf.weight_pruning import MagnitudePruner
 from agents.config import RunConfig
 
-IMPLEMENTED = ("ppo", "dsp", "ssl", "dropout", "l1", "pops", "small")
+IMPLEMENTED = ("ppo", "dsp", "ssl", "sgs", "dropout", "l1", "pops", "small")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Method:
     make_regularizer: Callable[[float], Optional[Callable]] = lambda strength: None
     make_scorer: Optional[Callable[[np.random.Generator], dsp_tf.pruner.Scorer]] = None
     unstructured: bool = False  # prunes single weights (tfmot magnitude pruning)
+    input_features: bool = False  # prunes input features of the first layer (SGS)
 
 
 def _random_scorer(rng: np.random.Generator):
@@ -55,6 +57,8 @@ METHOD_TABLE = {
                       make_scorer=_random_scorer),
     "l1": Method("l1", "L1 penalty on all actor weights, magnitude pruning of weights",
                  make_regularizer=dsp_tf.WeightL1Regularizer, unstructured=True),
+    "sgs": Method("sgs", "group sparsity over the first layer's input features, prune features by row norm",
+                  make_regularizer=dsp_tf.InputGroupL1Regularizer, input_features=True),
     "pops": Method("pops", "iterative hard-threshold magnitude pruning of weights (tfmot)", unstructured=True),
 }
 
@@ -79,6 +83,8 @@ def make_pruner(mlp, cfg: RunConfig):
     scorer = method.make_scorer(rng) if method.make_scorer else None
     if method.unstructured:
         return MagnitudePruner(mlp, schedule, regularizer=regularizer)
+    if method.input_features:
+        return InputFeaturePruner(mlp, schedule, regularizer=regularizer)
     return dsp_tf.StructuredPruner(mlp, schedule, regularizer=regularizer,
                                    min_neurons_per_layer=cfg.min_neurons_per_layer,
                                    threshold=cfg.threshold, scorer=scorer)

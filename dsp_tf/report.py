@@ -28,6 +28,10 @@ def define_flags() -> None:
     flags.DEFINE_string("sweep_dir", None, "Directory searched recursively for finished runs.")
     flags.DEFINE_string("output_dir", None, "Where results and figures go (default: --sweep_dir).")
     flags.DEFINE_string("figures_subdir", "figures", "Subdirectory of --output_dir for PNGs.")
+    flags.DEFINE_string("results_markdown", None,
+                        "Also write a full results document here (e.g. docs/RESULTS.md): --preamble, then per "
+                        "environment the table, the paper's figures, DSP vs small, and the figures.")
+    flags.DEFINE_string("preamble", None, "Markdown file placed at the top of --results_markdown.")
 
 
 FLAGS = flags.FLAGS
@@ -233,6 +237,7 @@ def weight_heatmaps(runs: List[Dict], env: str, path: str) -> None:
             ax.set_title(f"{method}: |W{row + 1}|", fontsize=9)
             ax.set_xlabel("input")
             ax.set_ylabel("neuron")
+    fig.tight_layout()
     fig.suptitle(f"{env}: absolute weights of the first two actor layers (seed {min(r['config']['seed'] for r in picks.values())})")
     _save(fig, path)
     plt.close(fig)
@@ -266,7 +271,56 @@ def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
     return True
 
 
-def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures") -> Dict[str, object]:
+#: The paper's reported returns (../shared/SPEC.md), shown beside ours.
+PAPER = {
+    "CartPole-v1": "PPO-DSP at 93%: 268.26 ± 124.96; dense PPO: 449.22",
+    "LunarLander-v3": "PPO-DSP at 93%: −28.09 ± 157.55; dense PPO: −61.03 (paper: LunarLander-v2)",
+    "Hopper-v4": "PPO-DSP at 93%: 1476.62 ± 997.43 (paper: Hopper-v3)",
+    "Walker2d-v4": "PPO-DSP at 93%: 2310.67 (the text also says 1310.67; paper: Walker2d-v3)",
+}
+
+
+def dsp_vs_small(rows: List[Dict], env: str) -> str:
+    """One sentence: does pruning beat training the small network from scratch?"""
+    dsp = [r for r in rows if r["env"] == env and r["method"] == "dsp"]
+    small = [r for r in rows if r["env"] == env and r["method"] == "small"]
+    if not dsp or not small:
+        return (f"**DSP vs small:** no `small` run for {env} yet, so whether pruning beats training "
+                "the small actor from scratch is not answered here.")
+    d = max(dsp, key=lambda r: (r["final_sparsity"] or 0, r["return_mean"]))
+    m = small[0]
+    n_d, n_m = len(d["seeds"].split()), len(m["seeds"].split())
+    diff = d["return_mean"] - m["return_mean"]
+    clear = abs(diff) > max(d["return_std"], m["return_std"])
+    if abs(diff) < 1e-9:
+        verdict = "the two are equal, so pruning does not beat training small here"
+    else:
+        verdict = ("DSP is higher" if diff > 0 else "DSP is lower") + (
+            " by more than one standard deviation" if clear else ", within one standard deviation (no clear winner)")
+    return (f"**DSP vs small:** DSP at {d['final_sparsity']:g} ({d['return_mean']:.1f} ± {d['return_std']:.1f}, "
+            f"{n_d} seed(s), {d['neurons']:.0f} hidden neurons) vs a {m['actor_layers']} actor trained from "
+            f"scratch ({m['return_mean']:.1f} ± {m['return_std']:.1f}, {n_m} seed(s), {m['neurons']:.0f} neurons): "
+            f"{verdict}.")
+
+
+def results_document(rows: List[Dict], figures: List[str], figures_rel: str, preamble: str) -> str:
+    parts = [preamble.rstrip() + "\n"] if preamble else []
+    for env in sorted({r["env"] for r in rows}):
+        env_rows = [r for r in rows if r["env"] == env]
+        parts.append(f"## {env}\n")
+        parts.append(markdown(env_rows))
+        if env in PAPER:
+            parts.append(f"Paper (to beat, not to copy): {PAPER[env]}.\n")
+        parts.append(dsp_vs_small(rows, env) + "\n")
+        slug = env.split("-")[0].lower()
+        for f in figures:
+            if f.endswith(f"_{slug}.png"):
+                parts.append(f"![{f}]({figures_rel}/{f})\n")
+    return "\n".join(parts)
+
+
+def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures",
+                results_markdown: str = None, preamble: str = None) -> Dict[str, object]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,6 +345,16 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
                 written.append(name)
         if sensitivity(rows, env, os.path.join(figures, f"sensitivity_{slug}.png")):
             written.append(f"sensitivity_{slug}.png")
+    if results_markdown:
+        text = ""
+        if preamble:
+            try:
+                with open(preamble, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as e:
+                raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
+        rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
+        _atomic(results_markdown, results_document(rows, written, rel, text))
     return {"runs": len(runs), "rows": rows, "figures": written}
 
 
@@ -298,7 +362,7 @@ def _main() -> None:
     if not FLAGS.sweep_dir:
         raise UsageError("--sweep_dir is required")
     out = FLAGS.output_dir or FLAGS.sweep_dir
-    result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir)
+    result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir, FLAGS.results_markdown, FLAGS.preamble)
     print(f"{result['runs']} runs in {len(result['rows'])} groups; wrote {out}/results.csv, "
           f"{out}/results.md and {len(result['figures'])} figures")
 

@@ -10,7 +10,7 @@ from dsp_tf import keras
 from dsp_tf.weight_pruning import MagnitudePruner
 from helpers import mlp
 
-METHODS = ["ppo", "small", "dsp", "ssl", "dropout", "l1", "pops"]
+METHODS = ["ppo", "small", "dsp", "ssl", "sgs", "dropout", "l1", "pops"]
 TINY_ENVS = {
     "CartPole-v1": dict(num_envs=4, rollout_steps=128, num_env_steps=3072, prune_begin=512, prune_end=2048,
                         prune_frequency=512, minibatch_size=128, reg_strength=1e-4),
@@ -31,6 +31,9 @@ def test_method_trains_end_to_end(tmp_path, env, method):
     dense, compact = summary["dense"], summary["compact"]
     if method in ("ppo", "small"):
         assert compact == dense
+    elif method == "sgs":
+        # 90% of input features go (at least one stays); hidden neurons are untouched.
+        assert compact["neurons"] == dense["neurons"] and compact["weights"] < dense["weights"]
     elif method in ("l1", "pops"):
         # 90% of weights pruned per layer; only neurons left without weights disappear.
         assert compact["weights"] <= 0.11 * dense["weights"] + 1

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from dsp_tf.report import make_report
-from dsp_tf.sweep import grid, run_sweep
+from dsp_tf.sweep import Point, grid, run_sweep
 
 TRAIN_FLAGS = ["--num_env_steps=2048", "--rollout_steps=128", "--num_envs=4", "--prune_begin=512",
                "--prune_end=1536", "--prune_frequency=512", "--checkpoint_interval=1024", "--eval_episodes=2",
@@ -23,13 +23,14 @@ def test_grid_gives_non_pruning_methods_one_point_per_seed():
 
 def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
     sweep = tmp_path / "sweep"
-    points = grid(["cartpole"], ["ppo", "dsp", "sgs"], [1e-4], [0.9], [0])
+    broken = Point("cartpole", "ssl", -1.0, 0.9, 0)  # a negative lambda: this run must fail alone
+    points = grid(["cartpole"], ["ppo", "dsp"], [1e-4], [0.9], [0]) + [broken]
     status = run_sweep(points, str(sweep), ["9", "9"], TRAIN_FLAGS, workers=2)
     states = {s["run"]: s for s in status}
     assert states[os.path.join("cartpole", "ppo_s0")]["state"] == "done"
     assert states[os.path.join("cartpole", "dsp_lam0.0001_p0.9_s0")]["state"] == "done"
-    failed = states[os.path.join("cartpole", "sgs_lam0.0001_p0.9_s0")]
-    assert failed["state"] == "failed (exit 2)" and "not implemented" in failed["error"]
+    failed = states[broken.name]
+    assert failed["state"] == "failed (exit 2)" and "--reg_strength (lambda) must be >= 0" in failed["error"]
     with open(sweep / "status.csv", encoding="utf-8") as f:
         assert len(list(csv.DictReader(f))) == 3
 

@@ -1,0 +1,75 @@
+"""Pruning input features of the first layer (the SGS baseline).
+
+Structured group sparsity applied to the first fully connected layer only: a
+group is one input feature's row of the first kernel, penalised by its L2 norm
+(InputGroupL1Regularizer) and masked, smallest norm first, on the same schedule.
+Hidden neurons are never removed; what shrinks is the first layer's weights.
+"""
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from dsp_tf._keras import keras, tf
+from dsp_tf.chain import NeuronMask, dense_chain
+from dsp_tf.compact import compact_unstructured
+from dsp_tf.masks import select_masks
+from dsp_tf.metrics import model_stats
+from dsp_tf.schedule import DynamicPruningSchedule
+
+
+class InputFeaturePruner:
+    def __init__(self, model: keras.Model, schedule: DynamicPruningSchedule,
+                 regularizer: Optional[Callable] = None, min_features: int = 1):
+        chain = dense_chain(model)
+        if not isinstance(schedule, DynamicPruningSchedule):
+            raise ValueError("schedule must be a dsp_tf.DynamicPruningSchedule")
+        self.schedule = schedule
+        self.regularizer = regularizer
+        self.min_features = int(min_features)
+        self.dense_layers = chain.dense
+        self.input_mask = NeuronMask(chain.input_dim, name="input_feature_mask")
+        inputs = keras.Input((chain.input_dim,))
+        x = self.input_mask(inputs)
+        for layer in chain.layers:
+            x = layer(x)
+        self.model = keras.Model(inputs, x, name=f"{model.name}_input_masked")
+
+    @property
+    def masks(self) -> List[np.ndarray]:
+        return [self.input_mask.mask.numpy().copy()]
+
+    def regularization(self) -> tf.Tensor:
+        if self.regularizer is None:
+            return tf.constant(0.0)
+        return self.regularizer(self.dense_layers)
+
+    def update_masks(self, step: int, force: bool = False) -> bool:
+        should_prune, sparsity = self.schedule(int(step))
+        if not (force or bool(should_prune)):
+            return False
+        row_norms = np.linalg.norm(self.dense_layers[0].kernel.numpy(), axis=1) * self.masks[0]
+        new = select_masks([row_norms], self.masks, float(sparsity), self.min_features, "count")
+        self.input_mask.mask.assign(new[0])
+        return True
+
+    def sparsity(self) -> float:
+        """Share of input features removed (this pruner's unit)."""
+        return 1.0 - float(self.masks[0].mean())
+
+    def dense_equivalent(self) -> keras.Sequential:
+        """The original chain with masked features' rows of the first kernel zeroed."""
+        model = keras.Sequential([keras.Input((self.input_mask.units,))] + [
+            type(l).from_config(l.get_config()) for l in dense_chain(self.dense_layers).layers])
+        for new, old in zip(model.layers, self.dense_layers):
+            new.set_weights(old.get_weights())
+        first = model.layers[0]
+        first.kernel.assign(first.kernel.numpy() * self.masks[0][:, None])
+        return model
+
+    def stats(self) -> dict:
+        return model_stats(self.dense_equivalent())
+
+    def compact(self) -> keras.Sequential:
+        return compact_unstructured(self.dense_equivalent())
