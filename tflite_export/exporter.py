@@ -59,8 +59,9 @@ def outputs(fn: Callable[[np.ndarray], np.ndarray], observations: np.ndarray) ->
 
 
 def keras_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    forward = tf.function(lambda x: model(x, training=False))
-    return lambda obs: forward(tf.constant(obs[None], tf.float32))[0].numpy()
+    from agents.evaluation import keras_policy
+
+    return keras_policy(model)
 
 
 def agreement(reference: np.ndarray, other: np.ndarray, discrete: bool) -> Dict[str, float]:
@@ -92,21 +93,9 @@ def record_observations(policy: Callable[[np.ndarray], np.ndarray], env_name: st
 
 
 def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> Dict[str, object]:
-    from agents.envs import make_gym
-    from agents.inference import greedy_action
+    from agents.evaluation import run_episodes
 
-    env = make_gym(env_name)
-    returns = []
-    for seed in seeds:
-        obs, _ = env.reset(seed=seed)
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(
-                greedy_action(policy(np.asarray(obs, np.float32)), discrete))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
+    returns = run_episodes(policy, env_name, seeds, discrete)
     return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns}
 
 
