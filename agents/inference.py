@@ -127,3 +127,7 @@ def load_actor(run_dir: str, which: str = "compact"):
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
         raise UsageError(f"cannot read the saved actor in '{run_dir}': {type(e).__name__}: {e}") from None
     return mlp, meta
+
+
+keras.utils.get_custom_objects().update({ObservationNormalization.__name__: ObservationNormalization,
+                                         BoundedAction.__name__: BoundedAction})

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 from absl import logging

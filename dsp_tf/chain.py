@@ -127,3 +127,7 @@ def dense_chain(model_or_layers: ModelOrLayers) -> DenseChain:
         raise ValueError("a masked model must have one NeuronMask per hidden Dense layer")
     return DenseChain(layers=plain, dense=dense, masks=masks or None,
                       input_dim=int(dense[0].kernel.shape[0]))
+
+
+# A saved masked model reloads with a plain keras.models.load_model.
+keras.utils.get_custom_objects()[NeuronMask.__name__] = NeuronMask

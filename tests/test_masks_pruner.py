@@ -140,3 +140,16 @@ def test_pruner_rejects_bad_arguments():
     pruner = dsp_tf.StructuredPruner(model, schedule)
     with pytest.raises(ValueError, match="already masked"):
         dsp_tf.StructuredPruner(pruner.model, schedule)
+
+
+def test_masked_model_saves_and_reloads_with_its_masks(tmp_path):
+    model = mlp(sizes=(5, 16, 16, 2))
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.6, 0, 10, 1))
+    pruner.update_masks(10)
+    path = str(tmp_path / "masked.h5")
+    pruner.model.save(path)
+    loaded = keras.models.load_model(path, compile=False)
+    x = np.random.default_rng(0).normal(size=(32, 5)).astype(np.float32)
+    np.testing.assert_allclose(loaded(x).numpy(), pruner.model(x).numpy(), atol=1e-6)
+    again = dsp_tf.compact_model(loaded)  # masks are read back from the NeuronMask layers
+    assert [l.units for l in again.layers] == [l.units for l in pruner.compact().layers]

@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from dsp_tf._keras import keras, tf
+from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
 from dsp_tf.metrics import architecture_stats
 from tflite_export.c_array import to_c_source
