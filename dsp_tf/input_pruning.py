@@ -11,22 +11,20 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from dsp_tf._keras import keras, tf
+from dsp_tf._keras import keras
 from dsp_tf.chain import NeuronMask, dense_chain
 from dsp_tf.compact import compact_unstructured
 from dsp_tf.masks import select_masks
 from dsp_tf.metrics import model_stats
+from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.schedule import DynamicPruningSchedule
 
 
-class InputFeaturePruner:
+class InputFeaturePruner(PrunerBase):
     def __init__(self, model: keras.Model, schedule: DynamicPruningSchedule,
                  regularizer: Optional[Callable] = None, min_features: int = 1):
         chain = dense_chain(model)
-        if not isinstance(schedule, DynamicPruningSchedule):
-            raise ValueError("schedule must be a dsp_tf.DynamicPruningSchedule")
-        self.schedule = schedule
-        self.regularizer = regularizer
+        super().__init__(schedule, regularizer)
         self.min_features = int(min_features)
         self.dense_layers = chain.dense
         self.input_mask = NeuronMask(chain.input_dim, name="input_feature_mask")
@@ -40,17 +38,12 @@ class InputFeaturePruner:
     def masks(self) -> List[np.ndarray]:
         return [self.input_mask.mask.numpy().copy()]
 
-    def regularization(self) -> tf.Tensor:
-        if self.regularizer is None:
-            return tf.constant(0.0)
-        return self.regularizer(self.dense_layers)
-
     def update_masks(self, step: int, force: bool = False) -> bool:
-        should_prune, sparsity = self.schedule(int(step))
-        if not (force or bool(should_prune)):
+        sparsity = self._due_sparsity(step, force)
+        if sparsity is None:
             return False
         row_norms = np.linalg.norm(self.dense_layers[0].kernel.numpy(), axis=1) * self.masks[0]
-        new = select_masks([row_norms], self.masks, float(sparsity), self.min_features, "count")
+        new = select_masks([row_norms], self.masks, sparsity, self.min_features, "count")
         self.input_mask.mask.assign(new[0])
         return True
 

@@ -11,13 +11,14 @@ from dsp_tf.compact import compact_model
 from dsp_tf.importance import neuron_importance
 from dsp_tf.masks import THRESHOLDS, select_masks
 from dsp_tf.metrics import effective_kernels, model_stats
+from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.schedule import DynamicPruningSchedule
 
 #: scorer(dense_layers, masks) -> one score vector per hidden layer; lowest go first.
 Scorer = Callable[[List[keras.layers.Dense], List[tf.Variable]], Sequence]
 
 
-class StructuredPruner:
+class StructuredPruner(PrunerBase):
     """Neuron-level dynamic pruning of a chain of Dense layers.
 
     ``.model`` reuses the original layers (so their weights are shared and
@@ -36,8 +37,7 @@ class StructuredPruner:
         chain = dense_chain(model)
         if chain.masks is not None:
             raise ValueError("model is already masked; pass the original (unmasked) model")
-        if not isinstance(schedule, DynamicPruningSchedule):
-            raise ValueError("schedule must be a dsp_tf.DynamicPruningSchedule")
+        super().__init__(schedule, regularizer)
         if threshold not in THRESHOLDS:
             raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
         if int(min_neurons_per_layer) != min_neurons_per_layer or min_neurons_per_layer < 1:
@@ -46,8 +46,6 @@ class StructuredPruner:
         if min_neurons_per_layer > smallest:
             raise ValueError(
                 f"min_neurons_per_layer ({min_neurons_per_layer}) exceeds the smallest hidden layer ({smallest})")
-        self.schedule = schedule
-        self.regularizer = regularizer
         self.min_neurons_per_layer = int(min_neurons_per_layer)
         self.threshold = threshold
         self.scorer = scorer or (lambda layers, masks: neuron_importance(layers, masks))
@@ -83,11 +81,8 @@ class StructuredPruner:
         for var, m in zip(self.mask_variables, masks, strict=True):
             var.assign(np.asarray(m, dtype=np.float32))
 
-    def regularization(self) -> tf.Tensor:
-        """λ·penalty of the current network; 0 without a regularizer."""
-        if self.regularizer is None:
-            return tf.constant(0.0)
-        return self.regularizer(self.dense_layers, self.mask_variables)
+    def _penalty_masks(self):
+        return self.mask_variables
 
     def importance(self) -> List[np.ndarray]:
         return [np.asarray(s) for s in self.scorer(self.dense_layers, self.mask_variables)]
@@ -97,10 +92,10 @@ class StructuredPruner:
 
         Returns whether masks were recomputed. Masks only go from 1 to 0.
         """
-        should_prune, sparsity = self.schedule(int(step))
-        if not (force or bool(should_prune)):
+        sparsity = self._due_sparsity(step, force)
+        if sparsity is None:
             return False
-        new = select_masks(self.importance(), self.masks, float(sparsity),
+        new = select_masks(self.importance(), self.masks, sparsity,
                            self.min_neurons_per_layer, self.threshold)
         self.set_masks(new)
         return True

@@ -15,14 +15,15 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
-from dsp_tf._keras import keras, tf
+from dsp_tf._keras import keras
 from dsp_tf.chain import dense_chain
 from dsp_tf.compact import compact_unstructured
 from dsp_tf.metrics import model_stats
+from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.schedule import DynamicPruningSchedule
 
 
-class MagnitudePruner:
+class MagnitudePruner(PrunerBase):
     """Per-layer magnitude pruning of every Dense kernel to the scheduled sparsity.
 
     ``.model`` holds tfmot wrappers and must be called with ``training=False``
@@ -33,20 +34,12 @@ class MagnitudePruner:
     def __init__(self, model: keras.Model, schedule: DynamicPruningSchedule,
                  regularizer: Optional[Callable] = None):
         dense_chain(model)  # same model restrictions as structured pruning
-        if not isinstance(schedule, DynamicPruningSchedule):
-            raise ValueError("schedule must be a dsp_tf.DynamicPruningSchedule")
-        self.schedule = schedule
-        self.regularizer = regularizer
+        super().__init__(schedule, regularizer)
         self.model = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
         self.wrappers: List[PruneLowMagnitude] = [l for l in self.model.layers if isinstance(l, PruneLowMagnitude)]
         self.dense_layers = [w.layer for w in self.wrappers]
         for w in self.wrappers:
             w.pruning_step.assign(0)
-
-    def regularization(self) -> tf.Tensor:
-        if self.regularizer is None:
-            return tf.constant(0.0)
-        return self.regularizer(self.dense_layers)
 
     def update_masks(self, step: int, force: bool = False) -> bool:
         should_prune, _ = self.schedule(int(step))
