@@ -17,6 +17,7 @@ from typing import List, Optional
 import numpy as np
 
 from dsp_tf._keras import keras, tf
+from dsp_tf.files import atomic_write
 
 
 @dataclass
@@ -89,13 +90,6 @@ DENSE_FILE = "actor_dense.h5"
 META_FILE = "actor_meta.json"
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def atomic_save_model(model: keras.Model, path: str) -> None:
     """HDF5, not ``.keras``: TF 2.15's ``.keras`` loader resolves classes through the
     standalone ``keras`` package instead of ``tf_keras`` and silently drops weights."""
@@ -107,7 +101,7 @@ def atomic_save_model(model: keras.Model, path: str) -> None:
 def save_actor(run_dir: str, compact: keras.Model, dense: keras.Model, meta: ActorMeta) -> None:
     atomic_save_model(compact, os.path.join(run_dir, COMPACT_FILE))
     atomic_save_model(dense, os.path.join(run_dir, DENSE_FILE))
-    atomic_write_text(os.path.join(run_dir, META_FILE), json.dumps(asdict(meta), indent=2))
+    atomic_write(os.path.join(run_dir, META_FILE), json.dumps(asdict(meta), indent=2))
 
 
 def has_saved_actor(run_dir: str) -> bool:

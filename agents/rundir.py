@@ -11,7 +11,7 @@ import shutil
 from typing import Dict, List
 
 from agents.config import RunConfig
-from agents.inference import atomic_write_text
+from dsp_tf.files import atomic_write
 
 CONFIG_FILE = "config.json"
 PROGRESS_FILE = "progress.csv"
@@ -56,7 +56,7 @@ class RunDirectory:
         elif os.path.isdir(self.root) and cfg.overwrite:
             shutil.rmtree(self.root)
         os.makedirs(self.checkpoints, exist_ok=True)
-        atomic_write_text(config_path, json.dumps(cfg.identity(), indent=2, sort_keys=True))
+        atomic_write(config_path, json.dumps(cfg.identity(), indent=2, sort_keys=True))
 
     def read_config(self) -> Dict:
         path = self.path(CONFIG_FILE)
@@ -81,7 +81,7 @@ class RunDirectory:
         writer = csv.DictWriter(buf, fieldnames=PROGRESS_FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_text(self.path(PROGRESS_FILE), buf.getvalue())
+        atomic_write(self.path(PROGRESS_FILE), buf.getvalue())
 
     def write_summary(self, summary: Dict) -> None:
-        atomic_write_text(self.path(SUMMARY_FILE), json.dumps(summary, indent=2))
+        atomic_write(self.path(SUMMARY_FILE), json.dumps(summary, indent=2))

@@ -32,6 +32,7 @@ def evaluate_run(root_dir: str, episodes=None, actor: str = "compact") -> dict:
     from agents.errors import UsageError
     from agents.evaluation import evaluate_actor
     from agents.rundir import RunDirectory
+    from dsp_tf.files import atomic_write
 
     if not root_dir or not os.path.isdir(root_dir):
         raise UsageError(f"run directory '{root_dir}' does not exist")
@@ -56,7 +57,7 @@ def evaluate_run(root_dir: str, episodes=None, actor: str = "compact") -> dict:
     result = evaluate_actor(inference.inference_model(mlp, meta), cfg.env, cfg.seed, episodes, meta.discrete)
     result.update({"env": cfg.env, "method": cfg.method, "seed": cfg.seed, "source": source,
                    "hidden_units": [l.units for l in mlp.layers[:-1]]})
-    inference.atomic_write_text(run.path("evaluation.json"), json.dumps(result, indent=2))
+    atomic_write(run.path("evaluation.json"), json.dumps(result, indent=2))
     return result
 
 

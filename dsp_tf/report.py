@@ -22,6 +22,8 @@ from absl import flags
 
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
+from dsp_tf.files import atomic_write
+from dsp_tf.sweep import PENALIZED, PRUNING
 
 def define_flags() -> None:
     """Defined on demand so that importing this module never claims flag names."""
@@ -36,8 +38,6 @@ def define_flags() -> None:
 
 FLAGS = flags.FLAGS
 
-PENALIZED = ("dsp", "ssl", "sgs", "l1")
-PRUNING = ("dsp", "ssl", "sgs", "dropout", "l1", "pops")
 METHOD_ORDER = ["ppo", "small", "dsp", "ssl", "sgs", "dropout", "l1", "pops"]
 
 
@@ -101,7 +101,7 @@ def write_csv(rows: List[Dict], path: str) -> None:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    _atomic(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
 
 
 def markdown(rows: List[Dict]) -> str:
@@ -119,17 +119,10 @@ def markdown(rows: List[Dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic(path: str, data) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _save(fig, path: str) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _atomic(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
 
 
 def _progress(run_dir: str) -> List[Dict[str, str]]:
@@ -333,7 +326,7 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     figures = os.path.join(output_dir, figures_subdir)
     os.makedirs(figures, exist_ok=True)
     write_csv(rows, os.path.join(output_dir, "results.csv"))
-    _atomic(os.path.join(output_dir, "results.md"), markdown(rows))
+    atomic_write(os.path.join(output_dir, "results.md"), markdown(rows))
     written = []
     for env in sorted({r["config"]["env"] for r in runs}):
         slug = env.split("-")[0].lower()
@@ -354,7 +347,7 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
             except OSError as e:
                 raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
         rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
-        _atomic(results_markdown, results_document(rows, written, rel, text))
+        atomic_write(results_markdown, results_document(rows, written, rel, text))
     return {"runs": len(runs), "rows": rows, "figures": written}
 
 

@@ -24,6 +24,7 @@ from absl import flags, logging
 
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
+from dsp_tf.files import atomic_write
 
 def define_flags() -> None:
     """Defined on demand so that importing this module never claims flag names."""
@@ -42,6 +43,7 @@ def define_flags() -> None:
 
 FLAGS = flags.FLAGS
 
+#: Methods whose runs depend on λ, and methods whose runs depend on the pruning ratio.
 PENALIZED = ("dsp", "ssl", "sgs", "l1")
 PRUNING = ("dsp", "ssl", "sgs", "dropout", "l1", "pops")
 
@@ -141,10 +143,7 @@ def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor
     writer = csv.DictWriter(buf, fieldnames=["run", "state", "error"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(status)
-    tmp = os.path.join(sweep_dir, f"status.csv.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, os.path.join(sweep_dir, "status.csv"))
+    atomic_write(os.path.join(sweep_dir, "status.csv"), buf.getvalue())
     logging.info("sweep finished in %.0fs: %d ok, %d failed", time.time() - t0,
                  sum(s["state"].startswith("done") for s in status),
                  sum(s["state"].startswith("failed") for s in status))

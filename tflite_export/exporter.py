@@ -10,17 +10,11 @@ import numpy as np
 
 from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
+from dsp_tf.files import atomic_write
 from dsp_tf.metrics import architecture_stats
 from tflite_export.c_array import to_c_source
 from tflite_export.convert import check_exportable, to_float32, to_int8
 from tflite_export.runtimes import MicroRunner, TFLiteRunner, median_invoke_seconds
-
-
-def _atomic_write(path: str, data) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor") -> Dict[str, object]:
@@ -36,7 +30,7 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
 def write_files(output_dir: str, files: Dict[str, object]) -> None:
     os.makedirs(output_dir, exist_ok=True)
     for filename, data in files.items():
-        _atomic_write(os.path.join(output_dir, filename), data)
+        atomic_write(os.path.join(output_dir, filename), data)
 
 
 def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray,
