@@ -2,8 +2,10 @@
 
     python -m tflite_export --root_dir=runs/hopper_dsp_s0 --output_dir=export/hopper
 
-Writes actor_float32.tflite, actor_int8.tflite, actor_int8.cc/.h (the compact
-actor), the same for the dense actor (actor_dense_*), and export_report.json.
+Writes actor_float32.tflite, actor_int8.tflite, actor_int8.cc/.h and
+actor_int8_input.json (the compact actor; the last two hold the per-feature
+input map, see tflite_export.input_scaling), the same for the dense actor
+(actor_dense_*), and export_report.json.
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ def define_flags() -> None:
     flags.DEFINE_string("output_dir", None, "Where the exported files go.")
     flags.DEFINE_integer("num_observations", 1000, "Recorded observations for int8 calibration (as many again are used to check).")
     flags.DEFINE_integer("eval_episodes", None, "Episodes for the return check (default: the run's).")
+    flags.DEFINE_enum("int8_input", "per_feature", ["per_feature", "per_tensor"],
+                      "per_feature: each observation feature gets its own int8 range (the map is in the C header "
+                      "and actor_int8_input.json); per_tensor: the raw observation with one scale, as TFLite does.")
     flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
 
 
@@ -30,12 +35,14 @@ def _main() -> None:
     if not FLAGS.root_dir or not FLAGS.output_dir:
         raise UsageError("--root_dir and --output_dir are required")
     r = export_run(FLAGS.root_dir, FLAGS.output_dir, FLAGS.num_observations, FLAGS.eval_episodes,
-                   FLAGS.latency_invokes)
+                   FLAGS.latency_invokes, FLAGS.int8_input)
     d, c = r["models"]["dense"], r["models"]["compact"]
+    agree = ", ".join(f"{k} {v:.4g}" for k, v in c["int8_vs_keras"].items())
     print(f"{r['env']} {r['method']}: int8 {d['int8_bytes']} -> {c['int8_bytes']} bytes, "
           f"TFLM int8 invoke {d['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} -> "
           f"{c['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} us, return keras "
-          f"{r['returns']['keras_compact']['mean']:.1f} vs int8 {r['returns']['tflite_micro_int8_compact']['mean']:.1f}; "
+          f"{r['returns']['keras_compact']['mean']:.1f} vs int8 {r['returns']['tflite_micro_int8_compact']['mean']:.1f} "
+          f"(int8 vs Keras: {agree}); "
           f"report in {FLAGS.output_dir}/export_report.json")
 
 

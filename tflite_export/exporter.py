@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -12,19 +13,55 @@ from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 from dsp_tf.metrics import architecture_stats
-from tflite_export.c_array import to_c_source
+from tflite_export.c_array import c_identifier, to_c_source
 from tflite_export.convert import check_exportable, to_float32, to_int8
-from tflite_export.runtimes import MicroRunner, TFLiteRunner, median_invoke_seconds
+from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarations, check_fold,
+                                         fit_feature_scaling, fold_feature_scaling)
+from tflite_export.runtimes import MicroRunner, ScaledInput, TFLiteRunner, median_invoke_seconds
 
 
-def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor") -> Dict[str, object]:
-    """All files for one actor, in memory: nothing is written until every step succeeded."""
+@dataclass
+class ConvertedActor:
+    """One actor's files, in memory: nothing is written until every step succeeded."""
+
+    name: str
+    float32: bytes
+    int8: bytes
+    scaling: Optional[FeatureScaling]  # None for a per-tensor int8 input
+    files: Dict[str, object]
+
+    def int8_runner(self, runner_cls=MicroRunner):
+        """A runner taking raw observations, as the board's code feeds the int8 model."""
+        runner = runner_cls(self.int8)
+        return runner if self.scaling is None else ScaledInput(runner, self.scaling)
+
+
+def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor",
+                  int8_input: str = "per_feature") -> ConvertedActor:
+    """float32 and int8 flatbuffers, the C array and, for a per-feature input, its map."""
+    if int8_input not in INT8_INPUTS:
+        raise UsageError(f"unknown int8 input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
     check_exportable(actor)
     float32 = to_float32(actor)
-    int8 = to_int8(actor, representative)
-    header, source = to_c_source(int8, f"{name}_int8", f"{name}_int8.h")
-    return {f"{name}_float32.tflite": float32, f"{name}_int8.tflite": int8,
-            f"{name}_int8.h": header, f"{name}_int8.cc": source}
+    ident = c_identifier(f"{name}_int8")
+    scaling = None
+    if int8_input == "per_feature":
+        scaling = fit_feature_scaling(actor, representative)
+        folded = fold_feature_scaling(actor, scaling)
+        check_fold(actor, folded, scaling, representative)
+        int8 = to_int8(folded, scaling.apply(representative))
+        scale, zero_point = TFLiteRunner(int8).input_quantization()
+        extra_header, extra_source = c_declarations(ident, scaling, scale, zero_point)
+    else:
+        int8 = to_int8(actor, representative)
+        extra_header = extra_source = ""
+    header, source = to_c_source(int8, f"{name}_int8", f"{name}_int8.h", extra_header, extra_source)
+    files = {f"{name}_float32.tflite": float32, f"{name}_int8.tflite": int8,
+             f"{name}_int8.h": header, f"{name}_int8.cc": source}
+    if scaling is not None:
+        files[f"{name}_int8_input.json"] = json.dumps(
+            {**scaling.to_dict(), "input_scale": scale, "input_zero_point": zero_point}, indent=2)
+    return ConvertedActor(name, float32, int8, scaling, files)
 
 
 def write_files(output_dir: str, files: Dict[str, object]) -> None:
@@ -34,17 +71,20 @@ def write_files(output_dir: str, files: Dict[str, object]) -> None:
 
 
 def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray,
-                 name: str = "actor") -> Dict[str, int]:
+                 name: str = "actor", int8_input: str = "per_feature") -> Dict[str, int]:
     """Python API for your own Keras actor: writes float32/int8 TFLite and the C array.
 
     ``actor`` must map a raw observation vector to the output the board should
     compute (fold any normalisation into the model first, e.g. with
     ``agents.inference.inference_model``). ``representative`` is an [N, obs_dim]
-    array of real observations used to calibrate int8. Returns file sizes.
+    array of real observations used to calibrate int8. With the default
+    per-feature int8 input, ``{name}_int8_input.json`` and the C header hold the
+    map the board applies to an observation before the int8 model (see
+    ``tflite_export.input_scaling``). Returns file sizes.
     """
-    files = convert_actor(actor, representative, name)
-    write_files(output_dir, files)
-    return {k: len(v if isinstance(v, bytes) else v.encode()) for k, v in files.items()}
+    converted = convert_actor(actor, representative, name, int8_input)
+    write_files(output_dir, converted.files)
+    return {k: len(v if isinstance(v, bytes) else v.encode()) for k, v in converted.files.items()}
 
 
 # ---- checks ---------------------------------------------------------------------
@@ -94,7 +134,8 @@ def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> 
 
 
 def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
-               eval_episodes: Optional[int] = None, latency_invokes: int = 1000) -> Dict[str, object]:
+               eval_episodes: Optional[int] = None, latency_invokes: int = 1000,
+               int8_input: str = "per_feature") -> Dict[str, object]:
     """Exports a dsp_tf.train run (dense and compact actors) and writes export_report.json."""
     from agents import inference
     from agents.config import from_dict
@@ -123,35 +164,35 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     observed = record_observations(compact_keras, cfg.env, seeds, 2 * num_observations, discrete)
     calibration, check = observed[: len(observed) // 2], observed[len(observed) // 2:]
 
-    files, models = {}, {}
+    files, models, converted = {}, {}, {}
     for which, (mlp, model) in actors.items():
-        converted = convert_actor(model, calibration, name="actor" if which == "compact" else "actor_dense")
-        files.update(converted)
-        prefix = "actor" if which == "compact" else "actor_dense"
-        float32, int8 = converted[f"{prefix}_float32.tflite"], converted[f"{prefix}_int8.tflite"]
+        c = converted[which] = convert_actor(model, calibration, "actor" if which == "compact" else "actor_dense",
+                                             int8_input)
+        files.update(c.files)
         reference = outputs(keras_fn(model), check)
         stats = architecture_stats(mlp)
         latency = {}
         for runtime_name, runner_cls in (("tflite", TFLiteRunner), ("tflite_micro", MicroRunner)):
-            for kind, data in (("float32", float32), ("int8", int8)):
-                latency[f"{runtime_name}_{kind}_us"] = 1e6 * median_invoke_seconds(runner_cls(data), check[0],
+            for kind, runner in (("float32", runner_cls(c.float32)), ("int8", c.int8_runner(runner_cls))):
+                latency[f"{runtime_name}_{kind}_us"] = 1e6 * median_invoke_seconds(runner, check[0],
                                                                                    latency_invokes)
         models[which] = {
             "hidden_units": [l.units for l in mlp.layers[:-1]],
             "neurons": stats["neurons"], "weights": stats["weights"], "flops": stats["flops"],
             "keras_h5_bytes": os.path.getsize(run.path(inference.COMPACT_FILE if which == "compact"
                                                         else inference.DENSE_FILE)),
-            "float32_bytes": len(float32), "int8_bytes": len(int8),
-            "float32_max_abs_error": float(np.abs(outputs(TFLiteRunner(float32), check) - reference).max()),
-            "int8_vs_keras": agreement(reference, outputs(MicroRunner(int8), check), discrete),
+            "float32_bytes": len(c.float32), "int8_bytes": len(c.int8),
+            "float32_max_abs_error": float(np.abs(outputs(TFLiteRunner(c.float32), check) - reference).max()),
+            "int8_vs_keras": agreement(reference, outputs(c.int8_runner(MicroRunner), check), discrete),
             "median_invoke_latency_us": latency,
         }
 
     eval_seeds = [evaluation_seed(cfg.seed, i) for i in range(episodes)]
-    compact_int8 = MicroRunner(files["actor_int8.tflite"])
+    compact_int8 = converted["compact"].int8_runner(MicroRunner)
     report = {
         "root_dir": run.root, "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
         "observations": {"calibration": len(calibration), "check": len(check)},
+        "int8_input": int8_input,
         "latency_invokes": latency_invokes,
         "models": models,
         "returns": {"seeds": eval_seeds,

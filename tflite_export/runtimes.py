@@ -16,7 +16,9 @@ from dsp_tf._keras import tf
 
 def _quantize(x, detail_dtype, scale, zero_point):
     if detail_dtype == np.int8:
-        return np.clip(np.round(x / scale + zero_point), -128, 127).astype(np.int8)
+        v = x / np.float32(scale)  # rounding half away from zero, as TFLite's QUANTIZE op and our C helper
+        v = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + np.float32(zero_point)
+        return np.clip(v, -128, 127).astype(np.int8)
     return x.astype(np.float32)
 
 
@@ -33,8 +35,13 @@ class TFLiteRunner:
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
 
-    def set(self, obs: np.ndarray) -> None:
+    def input_quantization(self):
+        """(scale, zero point) of the input tensor; (0.0, 0) for a float input."""
         scale, zp = self._in["quantization"]
+        return float(scale), int(zp)
+
+    def set(self, obs: np.ndarray) -> None:
+        scale, zp = self.input_quantization()
         self.interpreter.set_tensor(self._in["index"], _quantize(obs[None].astype(np.float32), self._in["dtype"], scale, zp))
 
     def invoke(self) -> None:
@@ -60,10 +67,13 @@ class MicroRunner(TFLiteRunner):
         self._in = self.interpreter.get_input_details(0)
         self._out = self.interpreter.get_output_details(0)
 
+    def input_quantization(self):
+        q = self._in["quantization_parameters"]
+        return (float(q["scales"][0]) if len(q["scales"]) else 0.0,
+                int(q["zero_points"][0]) if len(q["zero_points"]) else 0)
+
     def set(self, obs: np.ndarray) -> None:
-        scale, zp = self._in["quantization_parameters"]["scales"], self._in["quantization_parameters"]["zero_points"]
-        scale = float(scale[0]) if len(scale) else 0.0
-        zp = int(zp[0]) if len(zp) else 0
+        scale, zp = self.input_quantization()
         self.interpreter.set_input(_quantize(obs[None].astype(np.float32), self._in["dtype"], scale, zp), 0)
 
     def get(self) -> np.ndarray:
@@ -71,6 +81,31 @@ class MicroRunner(TFLiteRunner):
         scale = float(q["scales"][0]) if len(q["scales"]) else 0.0
         zp = int(q["zero_points"][0]) if len(q["zero_points"]) else 0
         return _dequantize(self.interpreter.get_output(0)[0], scale, zp)
+
+
+class ScaledInput:
+    """A runner whose raw observations first go through the per-feature input map,
+    as the board's generated ``*_quantize_observation`` helper does."""
+
+    def __init__(self, runner: TFLiteRunner, scaling):
+        self.runner, self.scaling = runner, scaling
+
+    def set(self, obs: np.ndarray) -> None:
+        self.runner.set(self.scaling.apply(obs))
+
+    def invoke(self) -> None:
+        self.runner.invoke()
+
+    def get(self) -> np.ndarray:
+        return self.runner.get()
+
+    def input_quantization(self):
+        return self.runner.input_quantization()
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        self.set(obs)
+        self.invoke()
+        return self.get()
 
 
 def median_invoke_seconds(runner: TFLiteRunner, obs: np.ndarray, invokes: int = 1000) -> float:
