@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from dsp_tf.archive import KEPT_FILES, archive_runs
 from dsp_tf.report import make_report
 from dsp_tf.sweep import Point, grid, run_sweep
 
@@ -46,6 +47,15 @@ def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
     for name in ("learning_curves_cartpole.png", "neurons_per_layer_cartpole.png", "weights_heatmap_cartpole.png"):
         assert (out / "figures" / name).read_bytes()[:4] == b"\x89PNG"
 
+    # The archive keeps only the light files of finished runs, and the report reads it like the sweep.
+    archive = tmp_path / "archive"
+    assert sorted(archive_runs(str(sweep), str(archive))) == sorted(p.name for p in points[:2])
+    kept = {f.name for f in archive.rglob("*") if f.is_file()}
+    assert kept <= set(KEPT_FILES) and "summary.json" in kept and "actor_dense.h5" in kept
+    assert not (archive / broken.name).exists()  # the failed run left no summary
+    make_report(str(archive), str(tmp_path / "report2"))
+    assert (tmp_path / "report2" / "results.csv").read_text() == (out / "results.csv").read_text()
+
 
 def test_ray_executor_runs_a_tiny_grid_on_a_local_ray(tmp_path):
     ray = pytest.importorskip("ray")
@@ -56,3 +66,11 @@ def test_ray_executor_runs_a_tiny_grid_on_a_local_ray(tmp_path):
         ray.shutdown()
     assert [s["state"] for s in status] == ["done"]
     assert (tmp_path / "sweep" / "cartpole" / "ppo_s0" / "summary.json").exists()
+
+
+def test_archive_cli_refuses_a_missing_source(tmp_path):
+    from clitools import last_line, run_module
+
+    r = run_module("dsp_tf.archive", f"--source_dir={tmp_path / 'nope'}", f"--archive_dir={tmp_path / 'a'}")
+    assert r.returncode == 2 and "does not exist" in last_line(r.stderr)
+    assert not (tmp_path / "a").exists()
