@@ -1,5 +1,6 @@
 """Export of trained runs to TFLite / TFLite Micro, checked in the Micro runtime."""
 import json
+import os
 import shutil
 import subprocess
 
@@ -67,25 +68,33 @@ def test_export_run_writes_every_file_and_passes_the_checks(runs, tmp_path, name
     if name == "hopper":
         agree = compact["int8_vs_keras"]
         assert agree["mean_abs_error"] < 0.05  # actions live in [-1, 1]
-    else:  # the issue's bound for discrete actions, on a policy that has learned
-        assert compact["int8_vs_keras"]["same_action_rate"] >= 0.99
+    else:  # a short run's policy is indecisive; the bound itself is checked on a finished one below
+        assert compact["int8_vs_keras"]["same_action_rate"] >= 0.95
     assert report["int8_input"] == "per_feature"
     assert compact["median_invoke_latency_us"]["tflite_micro_int8_us"] > 0
 
 
-def test_per_feature_int8_input_agrees_better_than_per_tensor(runs, tmp_path):
-    """Why per-feature is the default: one scale for the raw observation starves the narrow features."""
+FINISHED_CARTPOLE = os.path.join(os.path.dirname(__file__), "data", "cartpole_dsp_s0")
+
+
+def test_int8_meets_the_agreement_bound_on_a_fully_trained_cartpole_actor(tmp_path):
+    report = export_run(FINISHED_CARTPOLE, str(tmp_path / "per_feature"), num_observations=1000, eval_episodes=5,
+                        latency_invokes=10)
+    compact, dense = report["models"]["compact"], report["models"]["dense"]
+    assert compact["int8_vs_keras"]["same_action_rate"] >= 0.99  # the bound of issue 4
+    assert dense["int8_vs_keras"]["same_action_rate"] >= 0.99
+    assert compact["float32_max_abs_error"] <= 1e-5
+    assert report["returns"]["tflite_micro_int8_compact"]["mean"] == 500.0
+
+    # Why per-feature is the default: one scale for the raw observation starves the narrow features.
     out = tmp_path / "per_tensor"
-    r = run_module("tflite_export", f"--root_dir={runs['cartpole']}", f"--output_dir={out}",
+    r = run_module("tflite_export", f"--root_dir={FINISHED_CARTPOLE}", f"--output_dir={out}",
                    "--int8_input=per_tensor", "--num_observations=1000", "--eval_episodes=2", "--latency_invokes=10")
     assert r.returncode == 0, r.stderr[-2000:]
     per_tensor = json.loads((out / "export_report.json").read_text())
     assert per_tensor["int8_input"] == "per_tensor" and not (out / "actor_int8_input.json").exists()
-    per_feature = export_run(str(runs["cartpole"]), str(tmp_path / "per_feature"), num_observations=1000,
-                             eval_episodes=2, latency_invokes=10)
-    rate = lambda rep: rep["models"]["compact"]["int8_vs_keras"]["same_action_rate"]  # noqa: E731
-    assert rate(per_feature) >= rate(per_tensor)
-    assert per_feature["models"]["compact"]["int8_bytes"] < per_tensor["models"]["compact"]["int8_bytes"]
+    assert per_tensor["models"]["compact"]["int8_vs_keras"]["same_action_rate"] < 0.99
+    assert compact["int8_bytes"] < per_tensor["models"]["compact"]["int8_bytes"]
 
 
 def _normalized_actor(seed=0):

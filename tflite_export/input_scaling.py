@@ -17,14 +17,12 @@ the normalisation's clip window so the fold is exact over the whole int8 grid.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import List, Tuple
 
 import numpy as np
 
 from dsp_tf._keras import keras
-from dsp_tf.chain import ELEMENTWISE_LAYERS
 from dsp_tf.errors import UsageError
 
 #: The choices of --int8_input: per-feature scaling folded into the first layer, or TFLite's plain per-tensor input.
@@ -46,9 +44,6 @@ class FeatureScaling:
         return {"offset": [float(v) for v in self.offset],
                 "inv_half_range": [float(v) for v in self.inv_half_range]}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
 
 def _layer_chain(model: keras.Model) -> List[keras.layers.Layer]:
     """The model's computing layers in call order, nested models flattened."""
@@ -62,28 +57,29 @@ def _layer_chain(model: keras.Model) -> List[keras.layers.Layer]:
 
 
 def _leading_affine(chain) -> Tuple[np.ndarray, np.ndarray, Tuple[np.ndarray, np.ndarray], int]:
-    """(scale, shift, clip window in raw units, index of the first Dense) of what precedes the first Dense."""
+    """(scale, shift, clip window in raw units, index of the first Dense) of what precedes the first Dense.
+
+    Only an observation normalisation may come first: it is affine inside its
+    clip window, which is what lets it fold into the Dense layer.
+    """
     from agents.inference import ObservationNormalization  # noqa: WPS433
 
-    dim = None
-    scale = shift = None
-    window = (None, None)
-    for i, layer in enumerate(chain):
-        if isinstance(layer, keras.layers.Dense):
-            dim = int(layer.kernel.shape[0])
-            if scale is None:
-                scale, shift = np.ones(dim, np.float64), np.zeros(dim, np.float64)
-                window = (np.full(dim, -np.inf), np.full(dim, np.inf))
-            return scale, shift, window, i
-        if isinstance(layer, ObservationNormalization) and scale is None:
-            mean = np.asarray(layer.mean_values, np.float64)
-            inv_std = 1.0 / np.sqrt(np.asarray(layer.var_values, np.float64) + layer.epsilon)
-            scale, shift = inv_std, -mean * inv_std
-            window = (mean - layer.clip / inv_std, mean + layer.clip / inv_std)
-            continue
-        break
-    raise UsageError("per-feature int8 input needs the actor to start with a Dense layer (after at most an "
-                     "observation normalisation); export it with --int8_input=per_tensor")
+    start = 0
+    if chain and isinstance(chain[0], ObservationNormalization):
+        norm = chain[0]
+        mean = np.asarray(norm.mean_values, np.float64)
+        inv_std = 1.0 / np.sqrt(np.asarray(norm.var_values, np.float64) + norm.epsilon)
+        scale, shift = inv_std, -mean * inv_std
+        window = (mean - norm.clip / inv_std, mean + norm.clip / inv_std)
+        start = 1
+    if len(chain) <= start or not isinstance(chain[start], keras.layers.Dense):
+        raise UsageError("per-feature int8 input needs the actor to start with a Dense layer (after at most an "
+                         "observation normalisation); export it with --int8_input=per_tensor")
+    if start == 0:
+        dim = int(chain[0].kernel.shape[0])
+        scale, shift = np.ones(dim), np.zeros(dim)
+        window = (np.full(dim, -np.inf), np.full(dim, np.inf))
+    return scale, shift, window, start
 
 
 def fit_feature_scaling(model: keras.Model, representative: np.ndarray) -> FeatureScaling:
