@@ -133,6 +133,14 @@ def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> 
     return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns}
 
 
+def _summary_episodes(path: str) -> Optional[int]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return int(json.load(f)["eval_episodes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                eval_episodes: Optional[int] = None, latency_invokes: int = 1000,
                int8_input: str = "per_feature") -> Dict[str, object]:
@@ -150,7 +158,8 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     cfg = from_dict({**run.read_config(), "root_dir": root_dir})
     if not inference.has_saved_actor(run.root):
         raise UsageError(f"'{run.root}' has no saved actor; finish the run (re-run its train command) first")
-    episodes = eval_episodes or cfg.eval_episodes
+    # As many evaluation episodes as training's final evaluation ran (it is not part of the run's identity).
+    episodes = eval_episodes or _summary_episodes(run.path("summary.json")) or cfg.eval_episodes
     actors = {}
     for which in ("dense", "compact"):
         mlp, meta = inference.load_actor(run.root, which)
