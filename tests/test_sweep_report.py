@@ -74,3 +74,23 @@ def test_archive_cli_refuses_a_missing_source(tmp_path):
     r = run_module("dsp_tf.archive", f"--source_dir={tmp_path / 'nope'}", f"--archive_dir={tmp_path / 'a'}")
     assert r.returncode == 2 and "does not exist" in last_line(r.stderr)
     assert not (tmp_path / "a").exists()
+
+
+def _row(method, ret, std, seeds, ratio=None, lam=None, neurons=17):
+    return {"env": "CartPole-v1", "method": method, "reg_strength": lam, "final_sparsity": ratio,
+            "return_mean": ret, "return_std": std, "seeds": seeds, "neurons": neurons, "env_steps": 250000,
+            "actor_layers": "9x9" if method == "small" else "128x128"}
+
+
+def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
+    from dsp_tf.report import dsp_vs_small, headline_row, summary_table
+
+    rows = [_row("dsp", 300.0, 50.0, "0 1 2", 0.93, 1e-4),
+            _row("dsp", 500.0, 0.0, "0", 0.93, 1e-3),  # a sensitivity-grid point: better, but one seed
+            _row("dsp", 480.0, 5.0, "0 1 2", 0.8, 1e-4),
+            _row("small", 400.0, 20.0, "0 1 2", neurons=18), _row("ppo", 450.0, 30.0, "0 1 2", neurons=256)]
+    assert headline_row(rows, "CartPole-v1", "dsp") is rows[0]
+    assert "DSP is lower by more than one standard deviation" in dsp_vs_small(rows, "CartPole-v1")
+    table = summary_table(rows)
+    assert "| CartPole-v1 | 250,000 | 450.0 ± 30.0 (3) | 300.0 ± 50.0 (3), 17 | 400.0 ± 20.0 (3) | lower (> 1 std) |" \
+        in table
