@@ -63,7 +63,7 @@ def test_export_run_writes_every_file_and_passes_the_checks(runs, tmp_path, name
         micro, lite = MicroRunner(data), TFLiteRunner(data)
         diffs = np.array([np.abs(micro(o) - lite(o)).max() for o in obs])
         if tol is None:  # int8: at most one quantisation step apart
-            tol = 1.01 * float(lite._out["quantization"][0])
+            tol = 1.01 * lite.output_quantization()[0]
         assert diffs.max() <= tol
     if name == "hopper":
         agree = compact["int8_vs_keras"]

@@ -100,7 +100,11 @@ def keras_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
 
 def agreement(reference: np.ndarray, other: np.ndarray, discrete: bool) -> Dict[str, float]:
     if discrete:
-        return {"same_action_rate": float(np.mean(np.argmax(reference, 1) == np.argmax(other, 1)))}
+        # Ties: states where the two largest outputs quantised to the same value, so
+        # the argmax falls to the lower action index whatever the float model chose.
+        top2 = np.sort(other, axis=1)[:, -2:]
+        return {"same_action_rate": float(np.mean(np.argmax(reference, 1) == np.argmax(other, 1))),
+                "tied_top_outputs_rate": float(np.mean(top2[:, 0] == top2[:, 1]))}
     err = np.abs(reference - other)
     return {"max_abs_error": float(err.max()), "mean_abs_error": float(err.mean())}
 
@@ -192,6 +196,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                                                         else inference.DENSE_FILE)),
             "float32_bytes": len(c.float32), "int8_bytes": len(c.int8),
             "float32_max_abs_error": float(np.abs(outputs(TFLiteRunner(c.float32), check) - reference).max()),
+            "int8_output_scale": TFLiteRunner(c.int8).output_quantization()[0],
             "int8_vs_keras": agreement(reference, outputs(c.int8_runner(MicroRunner), check), discrete),
             "median_invoke_latency_us": latency,
         }

@@ -40,6 +40,11 @@ class TFLiteRunner:
         scale, zp = self._in["quantization"]
         return float(scale), int(zp)
 
+    def output_quantization(self):
+        """(scale, zero point) of the output tensor; (0.0, 0) for a float output."""
+        scale, zp = self._out["quantization"]
+        return float(scale), int(zp)
+
     def set(self, obs: np.ndarray) -> None:
         scale, zp = self.input_quantization()
         self.interpreter.set_tensor(self._in["index"], _quantize(obs[None].astype(np.float32), self._in["dtype"], scale, zp))
@@ -48,13 +53,18 @@ class TFLiteRunner:
         self.interpreter.invoke()
 
     def get(self) -> np.ndarray:
-        scale, zp = self._out["quantization"]
-        return _dequantize(self.interpreter.get_tensor(self._out["index"])[0], scale, zp)
+        return _dequantize(self.interpreter.get_tensor(self._out["index"])[0], *self.output_quantization())
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         self.set(obs)
         self.invoke()
         return self.get()
+
+
+def _micro_quantization(details):
+    q = details["quantization_parameters"]
+    return (float(q["scales"][0]) if len(q["scales"]) else 0.0,
+            int(q["zero_points"][0]) if len(q["zero_points"]) else 0)
 
 
 class MicroRunner(TFLiteRunner):
@@ -68,19 +78,17 @@ class MicroRunner(TFLiteRunner):
         self._out = self.interpreter.get_output_details(0)
 
     def input_quantization(self):
-        q = self._in["quantization_parameters"]
-        return (float(q["scales"][0]) if len(q["scales"]) else 0.0,
-                int(q["zero_points"][0]) if len(q["zero_points"]) else 0)
+        return _micro_quantization(self._in)
 
     def set(self, obs: np.ndarray) -> None:
         scale, zp = self.input_quantization()
         self.interpreter.set_input(_quantize(obs[None].astype(np.float32), self._in["dtype"], scale, zp), 0)
 
+    def output_quantization(self):
+        return _micro_quantization(self._out)
+
     def get(self) -> np.ndarray:
-        q = self._out["quantization_parameters"]
-        scale = float(q["scales"][0]) if len(q["scales"]) else 0.0
-        zp = int(q["zero_points"][0]) if len(q["zero_points"]) else 0
-        return _dequantize(self.interpreter.get_output(0)[0], scale, zp)
+        return _dequantize(self.interpreter.get_output(0)[0], *self.output_quantization())
 
 
 class ScaledInput:
