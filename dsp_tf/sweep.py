@@ -4,7 +4,8 @@
 
 Each grid point is an ordinary ``dsp_tf.train`` run in its own directory under
 --sweep_dir, so a point can be inspected, evaluated or exported like any run.
-A restarted sweep skips points whose summary.json exists; a failing point is
+A restarted sweep skips points whose summary.json exists (in --sweep_dir or in
+an archive of it, --archived_dir); a failing point is
 recorded in status.csv with its error and the others go on.
 """
 from __future__ import annotations
@@ -39,6 +40,9 @@ def define_flags() -> None:
     flags.DEFINE_enum("executor", "local", ["local", "ray"], "Where runs execute.")
     flags.DEFINE_integer("workers", max(1, os.cpu_count() or 1), "Local processes at once (default: one per core).")
     flags.DEFINE_string("ray_address", None, "Ray cluster address for --executor=ray (default: start a local Ray).")
+    flags.DEFINE_string("archived_dir", None,
+                        "An archive of this sweep made by dsp_tf.archive (e.g. docs/runs/sweep_cartpole): points "
+                        "finished there are skipped too, so a sweep continues on a machine that never ran them.")
 
 
 FLAGS = flags.FLAGS
@@ -116,11 +120,11 @@ def _ray_runner(address, workers: int):
 
 
 def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor: str = "local",
-              workers: int = 1, ray_address=None) -> List[Dict[str, str]]:
+              workers: int = 1, ray_address=None, archived_dir: str = None) -> List[Dict[str, str]]:
     os.makedirs(sweep_dir, exist_ok=True)
     todo, status = [], []
     for p in points:
-        if os.path.exists(os.path.join(sweep_dir, p.name, "summary.json")):
+        if any(os.path.exists(os.path.join(d, p.name, "summary.json")) for d in (sweep_dir, archived_dir) if d):
             status.append({"run": p.name, "state": "done (skipped)", "error": ""})
         else:
             todo.append(p)
@@ -176,7 +180,7 @@ def _main() -> None:
     seeds = [int(s) for s in _floats(FLAGS.seeds, "seeds")]
     points = grid(FLAGS.envs, FLAGS.methods, lams, ratios, seeds)
     status = run_sweep(points, FLAGS.sweep_dir, FLAGS.small_layers, FLAGS.train_flag, FLAGS.executor,
-                       FLAGS.workers, FLAGS.ray_address)
+                       FLAGS.workers, FLAGS.ray_address, FLAGS.archived_dir)
     failed = [s for s in status if s["state"].startswith("failed")]
     print(f"{len(status) - len(failed)} of {len(status)} runs finished; status in "
           f"{os.path.join(FLAGS.sweep_dir, 'status.csv')}")

@@ -56,6 +56,10 @@ def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
     make_report(str(archive), str(tmp_path / "report2"))
     assert (tmp_path / "report2" / "results.csv").read_text() == (out / "results.csv").read_text()
 
+    # A fresh machine with only the archive continues the sweep without redoing its points.
+    again = run_sweep(points[:2], str(tmp_path / "fresh"), ["9", "9"], TRAIN_FLAGS, archived_dir=str(archive))
+    assert all(s["state"] == "done (skipped)" for s in again)
+
 
 def test_ray_executor_runs_a_tiny_grid_on_a_local_ray(tmp_path):
     ray = pytest.importorskip("ray")
