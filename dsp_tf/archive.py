@@ -7,20 +7,19 @@ report needs only its config, summary, progress log and saved actors (kilobytes)
 Keeping those in the repository lets docs/RESULTS.md be regenerated, and a
 half-finished comparison be continued, on a machine that never saw the runs:
 ``dsp_tf.report --sweep_dir=docs/runs`` reads an archive like any run tree, and
-``dsp_tf.sweep`` skips a grid point whose summary is already archived when the
-sweep directory and the archive are the same tree.
+``dsp_tf.sweep --archived_dir=docs/runs/<sweep>`` skips the points archived there.
 """
 from __future__ import annotations
 
 import glob
 import os
-import shutil
 from typing import List
 
 from absl import flags
 
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
+from dsp_tf.files import atomic_write
 
 #: What the report and the exporter read from a finished run; everything else stays behind.
 KEPT_FILES = ("config.json", "summary.json", "progress.csv", "actor_meta.json",
@@ -45,9 +44,8 @@ def finished_runs(source_dir: str) -> List[str]:
 def archive_runs(source_dir: str, archive_dir: str) -> List[str]:
     """Copies the kept files of every finished run; returns the archived runs' relative paths.
 
-    Each file is copied to a temporary name and renamed, and summary.json goes
-    last, so an interrupted archive never holds a run that looks finished but
-    lacks its actor.
+    Each file is written atomically and summary.json goes last, so an
+    interrupted archive never holds a run that looks finished but lacks its actor.
     """
     if not source_dir or not os.path.isdir(source_dir):
         raise UsageError(f"source directory '{source_dir}' does not exist")
@@ -63,9 +61,8 @@ def archive_runs(source_dir: str, archive_dir: str) -> List[str]:
         for name in sorted(KEPT_FILES, key=lambda n: n == "summary.json"):
             src = os.path.join(run, name)
             if os.path.exists(src):
-                tmp = os.path.join(dest, f".{name}.tmp{os.getpid()}")
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, os.path.join(dest, name))
+                with open(src, "rb") as f:
+                    atomic_write(os.path.join(dest, name), f.read())
         archived.append(rel)
     return archived
 

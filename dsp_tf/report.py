@@ -10,7 +10,6 @@ layer over training (Fig. 11) and the λ × pruning-ratio grid (Figs. 3–8).
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import json
 import os
@@ -21,6 +20,7 @@ import numpy as np
 from absl import flags
 
 from dsp_tf import cli
+from dsp_tf.archive import finished_runs
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 from dsp_tf.sweep import PENALIZED, PRUNING
@@ -43,10 +43,9 @@ METHOD_ORDER = ["ppo", "small", "dsp", "ssl", "sgs", "dropout", "l1", "pops"]
 
 def load_runs(root: str) -> List[Dict]:
     runs = []
-    for path in sorted(glob.glob(os.path.join(root, "**", "summary.json"), recursive=True)):
-        run_dir = os.path.dirname(path)
+    for run_dir in finished_runs(root):
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
                 summary = json.load(f)
             with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
                 config = json.load(f)
@@ -307,21 +306,26 @@ def dsp_vs_small(rows: List[Dict], env: str) -> str:
             f"neurons): {_verdict(d, m)}.")
 
 
-def _verdict(d: Dict, m: Dict) -> str:
+def _compare(d: Dict, m: Dict):
+    """(sign of DSP − small, whether the gap exceeds the larger of the two standard deviations)."""
     diff = d["return_mean"] - m["return_mean"]
-    if abs(diff) < 1e-9:
+    sign = 0 if abs(diff) < 1e-9 else (1 if diff > 0 else -1)
+    return sign, abs(diff) > max(d["return_std"], m["return_std"])
+
+
+def _verdict(d: Dict, m: Dict) -> str:
+    sign, clear = _compare(d, m)
+    if sign == 0:
         return "the two are equal, so pruning does not beat training small here"
-    clear = abs(diff) > max(d["return_std"], m["return_std"])
-    return ("DSP is higher" if diff > 0 else "DSP is lower") + (
+    return ("DSP is higher" if sign > 0 else "DSP is lower") + (
         " by more than one standard deviation" if clear else ", within one standard deviation (no clear winner)")
 
 
 def _short_verdict(d: Dict, m: Dict) -> str:
-    diff = d["return_mean"] - m["return_mean"]
-    if abs(diff) < 1e-9:
+    sign, clear = _compare(d, m)
+    if sign == 0:
         return "equal"
-    clear = abs(diff) > max(d["return_std"], m["return_std"])
-    return ("higher" if diff > 0 else "lower") + (" (> 1 std)" if clear else " (within 1 std)")
+    return ("higher" if sign > 0 else "lower") + (" (> 1 std)" if clear else " (within 1 std)")
 
 
 def summary_table(rows: List[Dict]) -> str:

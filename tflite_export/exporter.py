@@ -24,7 +24,6 @@ from tflite_export.runtimes import MicroRunner, ScaledInput, TFLiteRunner, media
 class ConvertedActor:
     """One actor's files, in memory: nothing is written until every step succeeded."""
 
-    name: str
     float32: bytes
     int8: bytes
     scaling: Optional[FeatureScaling]  # None for a per-tensor int8 input
@@ -61,7 +60,7 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
     if scaling is not None:
         files[f"{name}_int8_input.json"] = json.dumps(
             {**scaling.to_dict(), "input_scale": scale, "input_zero_point": zero_point}, indent=2)
-    return ConvertedActor(name, float32, int8, scaling, files)
+    return ConvertedActor(float32, int8, scaling, files)
 
 
 def write_files(output_dir: str, files: Dict[str, object]) -> None:

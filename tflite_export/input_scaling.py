@@ -162,7 +162,6 @@ def c_declarations(ident: str, scaling: FeatureScaling, input_scale: float, inpu
 def quantize_observation(obs: np.ndarray, scaling: FeatureScaling, input_scale: float,
                          input_zero_point: int) -> np.ndarray:
     """What the generated C helper computes, in the same float32 steps (rounding half away from zero)."""
-    z = scaling.apply(obs)
-    v = z / np.float32(input_scale)
-    v = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + np.float32(input_zero_point)
-    return np.clip(v, -128, 127).astype(np.int8)
+    from tflite_export.runtimes import quantize_int8  # noqa: WPS433
+
+    return quantize_int8(scaling.apply(obs), input_scale, input_zero_point)

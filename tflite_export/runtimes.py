@@ -14,11 +14,16 @@ import numpy as np
 from dsp_tf._keras import tf
 
 
+def quantize_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """float32 → int8, rounding half away from zero, as TFLite's QUANTIZE op and our C helper do."""
+    v = np.asarray(x, np.float32) / np.float32(scale)
+    v = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + np.float32(zero_point)
+    return np.clip(v, -128, 127).astype(np.int8)
+
+
 def _quantize(x, detail_dtype, scale, zero_point):
     if detail_dtype == np.int8:
-        v = x / np.float32(scale)  # rounding half away from zero, as TFLite's QUANTIZE op and our C helper
-        v = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + np.float32(zero_point)
-        return np.clip(v, -128, 127).astype(np.int8)
+        return quantize_int8(x, scale, zero_point)
     return x.astype(np.float32)
 
 
