@@ -65,7 +65,10 @@ def group_key(run: Dict) -> tuple:
 def aggregate(runs: List[Dict]) -> List[Dict]:
     groups = defaultdict(list)
     for r in runs:
-        groups[group_key(r)].append(r)
+        # Two sweeps may hold the same run (a sensitivity grid shares a point with the comparison);
+        # a seed counts once, and the copy kept is the first by directory, never the better return.
+        if all(m["config"]["seed"] != r["config"]["seed"] for m in groups[group_key(r)]):
+            groups[group_key(r)].append(r)
     dense_of_env = defaultdict(lambda: {"neurons": 0, "weights": 0, "flops": 0.0})
     for r in runs:  # the largest dense actor of each environment is the reference size
         d = r["summary"]["dense"]
@@ -235,29 +238,47 @@ def weight_heatmaps(runs: List[Dict], env: str, path: str) -> None:
     plt.close(fig)
 
 
+def _grid_methods(rows: List[Dict], env: str) -> List[str]:
+    """Pruning methods of ``env`` run at two or more (λ, ratio) points: those have a sensitivity panel."""
+    cells = defaultdict(set)
+    for r in rows:
+        if r["env"] == env and r["method"] in PRUNING:
+            cells[r["method"]].add((r["reg_strength"], r["final_sparsity"]))
+    return [m for m in METHOD_ORDER if len(cells[m]) >= 2]
+
+
 def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
+    """Greedy return over λ × pruning ratio, one panel per method (the paper's Figs. 3–8).
+
+    A cell shows the mean over its seeds and, when there is more than one, how many,
+    because a grid usually mixes one-seed points with a comparison's multi-seed point.
+    """
     import matplotlib.pyplot as plt
 
-    dsp = [r for r in rows if r["env"] == env and r["method"] == "dsp"]
-    lams = sorted({r["reg_strength"] for r in dsp})
-    ratios = sorted({r["final_sparsity"] for r in dsp})
-    if len(lams) * len(ratios) < 2:
+    methods = _grid_methods(rows, env)
+    if not methods:
         return False
-    grid = np.full((len(lams), len(ratios)), np.nan)
-    for r in dsp:
-        grid[lams.index(r["reg_strength"]), ratios.index(r["final_sparsity"])] = r["return_mean"]
-    fig, ax = plt.subplots(figsize=(1.4 * len(ratios) + 2, 0.8 * len(lams) + 1.5))
-    im = ax.imshow(grid, cmap="viridis", aspect="auto")
-    for i in range(len(lams)):
-        for j in range(len(ratios)):
-            if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", color="w", fontsize=8)
-    ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
-    ax.set_yticks(range(len(lams)), [f"{l:g}" for l in lams])
-    ax.set_xlabel("pruning ratio")
-    ax.set_ylabel("λ")
-    ax.set_title(f"{env}: DSP greedy return")
-    fig.colorbar(im)
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 4.2), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        cells = [r for r in rows if r["env"] == env and r["method"] == method]
+        lams = sorted({r["reg_strength"] or 0.0 for r in cells})
+        ratios = sorted({r["final_sparsity"] for r in cells})
+        grid = np.full((len(lams), len(ratios)), np.nan)
+        labels = {}
+        for r in cells:
+            i, j = lams.index(r["reg_strength"] or 0.0), ratios.index(r["final_sparsity"])
+            grid[i, j] = r["return_mean"]
+            labels[i, j] = f"{r['return_mean']:.0f}" + (f"\n({_n_seeds(r)} seeds)" if _n_seeds(r) > 1 else "")
+        im = ax.imshow(grid, cmap="viridis", aspect="auto")
+        for (i, j), text in labels.items():
+            ax.text(j, i, text, ha="center", va="center", color="w", fontsize=8)
+        ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+        ax.set_yticks(range(len(lams)), [f"{l:g}" for l in lams])
+        ax.set_xlabel("pruning ratio")
+        ax.set_ylabel("λ" if method in PENALIZED else "(no λ)")
+        ax.set_title(f"{env}: {method} greedy return", fontsize=9)
+        fig.colorbar(im, ax=ax)
+    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
     return True

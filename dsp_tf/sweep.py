@@ -5,7 +5,7 @@
 Each grid point is an ordinary ``dsp_tf.train`` run in its own directory under
 --sweep_dir, so a point can be inspected, evaluated or exported like any run.
 A restarted sweep skips points whose summary.json exists (in --sweep_dir or in
-an archive of it, --archived_dir); a failing point is
+one of the archives named by --archived_dir); a failing point is
 recorded in status.csv with its error and the others go on.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, Union
 
 from absl import flags, logging
 
@@ -40,9 +40,10 @@ def define_flags() -> None:
     flags.DEFINE_enum("executor", "local", ["local", "ray"], "Where runs execute.")
     flags.DEFINE_integer("workers", max(1, os.cpu_count() or 1), "Local processes at once (default: one per core).")
     flags.DEFINE_string("ray_address", None, "Ray cluster address for --executor=ray (default: start a local Ray).")
-    flags.DEFINE_string("archived_dir", None,
-                        "An archive of this sweep made by dsp_tf.archive (e.g. docs/runs/sweep_cartpole): points "
-                        "finished there are skipped too, so a sweep continues on a machine that never ran them.")
+    flags.DEFINE_list("archived_dir", [],
+                      "Archives made by dsp_tf.archive (e.g. docs/runs/sweep_cartpole), comma-separated: points "
+                      "finished in any of them are skipped too, so a sweep continues on a machine that never ran "
+                      "them and two sweeps sharing a point run it once.")
 
 
 FLAGS = flags.FLAGS
@@ -120,11 +121,13 @@ def _ray_runner(address, workers: int):
 
 
 def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor: str = "local",
-              workers: int = 1, ray_address=None, archived_dir: str = None) -> List[Dict[str, str]]:
+              workers: int = 1, ray_address=None,
+              archived_dir: Union[str, Sequence[str], None] = None) -> List[Dict[str, str]]:
     os.makedirs(sweep_dir, exist_ok=True)
+    archives = [archived_dir] if isinstance(archived_dir, str) else list(archived_dir or [])
     todo, status = [], []
     for p in points:
-        if any(os.path.exists(os.path.join(d, p.name, "summary.json")) for d in (sweep_dir, archived_dir) if d):
+        if any(os.path.exists(os.path.join(d, p.name, "summary.json")) for d in [sweep_dir, *archives] if d):
             status.append({"run": p.name, "state": "done (skipped)", "error": ""})
         else:
             todo.append(p)

@@ -57,7 +57,8 @@ def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
     assert (tmp_path / "report2" / "results.csv").read_text() == (out / "results.csv").read_text()
 
     # A fresh machine with only the archive continues the sweep without redoing its points.
-    again = run_sweep(points[:2], str(tmp_path / "fresh"), ["9", "9"], TRAIN_FLAGS, archived_dir=str(archive))
+    again = run_sweep(points[:2], str(tmp_path / "fresh"), ["9", "9"], TRAIN_FLAGS,
+                      archived_dir=[str(tmp_path / "other_archive"), str(archive)])
     assert all(s["state"] == "done (skipped)" for s in again)
 
 
@@ -98,3 +99,36 @@ def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
     table = summary_table(rows)
     assert "| CartPole-v1 | 250,000 | 450.0 ± 30.0 (3) | 300.0 ± 50.0 (3), 17 | 400.0 ± 20.0 (3) | lower (> 1 std) |" \
         in table
+
+
+def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128)):
+    """A finished run's two report inputs, written by hand: the report only aggregates them."""
+    import json
+
+    run = root / "cartpole" / f"{method}_lam{lam}_p{ratio}_s{seed}"
+    run.mkdir(parents=True)
+    stats = {"neurons": 17, "weights": 200, "flops": 400.0}
+    (run / "config.json").write_text(json.dumps(
+        {"env": "CartPole-v1", "method": method, "reg_strength": lam or 0.0, "final_sparsity": ratio or 0.93,
+         "actor_layers": list(layers), "num_env_steps": 250000, "seed": seed}))
+    (run / "summary.json").write_text(json.dumps(
+        {"return_mean": ret, "return_std": 1.0, "dense": {"neurons": 256, "weights": 17000, "flops": 34000.0},
+         "compact": stats, "compact_layers": [9, 8, 2]}))
+
+
+def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel(tmp_path):
+    from dsp_tf.report import _grid_methods, aggregate, load_runs, sensitivity
+
+    _fake_run(tmp_path / "sweep_a", "dsp", 0, 100.0, 1e-4, 0.93)
+    _fake_run(tmp_path / "sweep_a", "dsp", 1, 200.0, 1e-4, 0.93)
+    _fake_run(tmp_path / "sweep_b", "dsp", 0, 400.0, 1e-4, 0.93)  # the same point, run again elsewhere
+    _fake_run(tmp_path / "sweep_b", "dsp", 0, 300.0, 1e-3, 0.93)
+    _fake_run(tmp_path / "sweep_b", "pops", 0, 50.0, None, 0.9)
+    rows = aggregate(load_runs(str(tmp_path)))
+    shared = next(r for r in rows if r["method"] == "dsp" and r["reg_strength"] == 1e-4)
+    assert shared["seeds"] == "0 1" and shared["return_mean"] == pytest.approx(150.0)  # sweep_a's seed 0 kept
+
+    assert _grid_methods(rows, "CartPole-v1") == ["dsp"]  # pops has a single point: no grid to draw
+    assert sensitivity(rows, "CartPole-v1", str(tmp_path / "s.png"))
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    assert not sensitivity([r for r in rows if r["reg_strength"] != 1e-3], "CartPole-v1", str(tmp_path / "t.png"))
