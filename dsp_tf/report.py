@@ -84,7 +84,8 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
                "seeds": " ".join(str(m["config"]["seed"]) for m in sorted(members, key=lambda m: m["config"]["seed"])),
                "return_mean": float(np.mean(returns)),
                # Across seeds when there are several; a single seed shows its episodes' spread.
-               "return_std": float(np.std(returns)) if len(returns) > 1 else members[0]["summary"]["return_std"]}
+               "return_std": float(np.std(returns)) if len(returns) > 1 else members[0]["summary"]["return_std"],
+               "_runs": sorted(members, key=lambda m: m["config"]["seed"])}
         for k in ("neurons", "weights", "flops"):
             value = float(np.mean([m["summary"]["compact"][k] for m in members]))
             row[k] = value
@@ -100,7 +101,8 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
 def write_csv(rows: List[Dict], path: str) -> None:
     buf = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        fields = [k for k in rows[0] if not k.startswith("_")]
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     atomic_write(path, buf.getvalue())
@@ -147,80 +149,93 @@ def _label(run) -> str:
     return label
 
 
-def learning_curves(runs: List[Dict], env: str, path: str, bins: int = 50) -> None:
+#: One colour per method in every figure (matplotlib's 10-colour cycle would repeat within one).
+METHOD_COLORS = {m: f"C{i}" for i, m in enumerate(METHOD_ORDER)}
+
+
+def headline_groups(rows: List[Dict], env: str, methods=METHOD_ORDER) -> List[Dict]:
+    """Each method's headline row of ``env``: the per-run figures draw these only, so a
+    λ × ratio grid sharing the tree adds cells to the sensitivity figure, not curves elsewhere."""
+    picked = (headline_row(rows, env, m) for m in methods)
+    return [r for r in picked if r is not None]
+
+
+def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bool:
     import matplotlib.pyplot as plt
 
-    by_label = defaultdict(list)
-    for r in runs:
-        if r["config"]["env"] == env:
-            by_label[_label(r)].append(r)
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, members in sorted(by_label.items()):
+    drawn = False
+    for row in headline_groups(rows, env):
+        members = row["_runs"]
         total = max(m["config"]["num_env_steps"] for m in members)
         edges = np.linspace(0, total, bins + 1)
         curves = []
         for m in members:
-            rows = [r for r in _progress(m["dir"]) if r.get("return")]
-            steps = np.array([float(r["step"]) for r in rows])
-            rets = np.array([float(r["return"]) for r in rows])
+            progress = [r for r in _progress(m["dir"]) if r.get("return")]
+            steps = np.array([float(r["step"]) for r in progress])
+            rets = np.array([float(r["return"]) for r in progress])
             if not len(steps):
                 continue
             idx = np.clip(np.digitize(steps, edges) - 1, 0, bins - 1)
-            curve = np.array([rets[idx == b].mean() if np.any(idx == b) else np.nan for b in range(bins)])
-            curves.append(curve)
+            curves.append(np.array([rets[idx == b].mean() if np.any(idx == b) else np.nan for b in range(bins)]))
         if not curves:
             continue
         curves = np.array(curves)
         x = (edges[:-1] + edges[1:]) / 2
         mean, std = np.nanmean(curves, 0), np.nanstd(curves, 0)
-        ax.plot(x, mean, label=f"{label} (n={len(curves)})")
-        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("training episode return")
-    ax.set_title(f"{env}: learning curves (mean ± std over seeds)")
-    ax.legend(fontsize=7)
-    _save(fig, path)
+        color = METHOD_COLORS.get(row["method"])
+        ax.plot(x, mean, color=color, label=f"{_label(members[0])} (n={len(curves)})")
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15)
+        drawn = True
+    if drawn:
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("training episode return")
+        ax.set_title(f"{env}: learning curves (mean ± std over seeds)")
+        ax.legend(fontsize=7)
+        _save(fig, path)
     plt.close(fig)
+    return drawn
 
 
-def neurons_over_training(runs: List[Dict], env: str, path: str) -> None:
+def neurons_over_training(rows: List[Dict], env: str, path: str) -> bool:
+    """Hidden neurons left per layer, each pruning method's lowest seed (paper Fig. 11)."""
     import matplotlib.pyplot as plt
 
-    chosen = [r for r in runs if r["config"]["env"] == env and r["config"]["method"] in PRUNING
-              and r["config"]["seed"] == min(x["config"]["seed"] for x in runs if x["config"]["env"] == env)]
-    if not chosen:
-        return
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for r in chosen:
-        rows = [x for x in _progress(r["dir"]) if x.get("layer_neurons")]
-        if not rows:
+    drawn = False
+    for row in headline_groups(rows, env, [m for m in METHOD_ORDER if m in PRUNING]):
+        run = row["_runs"][0]
+        progress = [x for x in _progress(run["dir"]) if x.get("layer_neurons")]
+        if not progress:
             continue
-        steps = [float(x["step"]) for x in rows]
-        per_layer = np.array([[int(v) for v in x["layer_neurons"].split(";")] for x in rows])
+        steps = [float(x["step"]) for x in progress]
+        per_layer = np.array([[int(v) for v in x["layer_neurons"].split(";")] for x in progress])
         for layer in range(per_layer.shape[1]):
-            ax.plot(steps, per_layer[:, layer], label=f"{_label(r)} layer {layer + 1}")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("hidden neurons left")
-    ax.set_title(f"{env}: hidden neurons per layer during training (seed {chosen[0]['config']['seed']})")
-    ax.legend(fontsize=6)
-    _save(fig, path)
+            ax.plot(steps, per_layer[:, layer], color=METHOD_COLORS.get(row["method"]),
+                    linestyle=("-", "--", ":", "-.")[layer % 4],
+                    label=f"{_label(run)} s{run['config']['seed']} layer {layer + 1}")
+        drawn = True
+    if drawn:
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("hidden neurons left")
+        ax.set_title(f"{env}: hidden neurons per layer during training")
+        ax.legend(fontsize=6)
+        _save(fig, path)
     plt.close(fig)
+    return drawn
 
 
-def weight_heatmaps(runs: List[Dict], env: str, path: str) -> None:
+def weight_heatmaps(rows: List[Dict], env: str, path: str) -> bool:
+    """|W| of the first two actor layers for ppo, dsp, ssl and l1, lowest seed (paper Fig. 10)."""
     import h5py
     import matplotlib.pyplot as plt
 
-    picks = {}
-    for r in sorted(runs, key=lambda r: r["config"]["seed"]):
-        m = r["config"]["method"]
-        if r["config"]["env"] == env and m in ("ppo", "dsp", "ssl", "l1") and m not in picks:
-            if os.path.exists(os.path.join(r["dir"], "actor_dense.h5")):
-                picks[m] = r
+    picks = [(row["method"], row["_runs"][0]) for row in headline_groups(rows, env, ("ppo", "dsp", "ssl", "l1"))
+             if os.path.exists(os.path.join(row["_runs"][0]["dir"], "actor_dense.h5"))]
     if not picks:
-        return
+        return False
     fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 6), squeeze=False)
-    for col, (method, r) in enumerate(sorted(picks.items(), key=lambda kv: METHOD_ORDER.index(kv[0]))):
+    for col, (method, r) in enumerate(picks):
         with h5py.File(os.path.join(r["dir"], "actor_dense.h5"), "r") as f:
             kernels = []
             f["model_weights"].visititems(
@@ -229,13 +244,14 @@ def weight_heatmaps(runs: List[Dict], env: str, path: str) -> None:
         for row in range(2):
             ax = axes[row, col]
             ax.imshow(np.abs(kernels[row]).T, aspect="auto", cmap="viridis")
-            ax.set_title(f"{method}: |W{row + 1}|", fontsize=9)
+            ax.set_title(f"{method} s{r['config']['seed']}: |W{row + 1}|", fontsize=9)
             ax.set_xlabel("input")
             ax.set_ylabel("neuron")
     fig.tight_layout()
-    fig.suptitle(f"{env}: absolute weights of the first two actor layers (seed {min(r['config']['seed'] for r in picks.values())})")
+    fig.suptitle(f"{env}: absolute weights of the first two actor layers")
     _save(fig, path)
     plt.close(fig)
+    return True
 
 
 def _grid_methods(rows: List[Dict], env: str) -> List[str]:
@@ -400,16 +416,14 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     write_csv(rows, os.path.join(output_dir, "results.csv"))
     atomic_write(os.path.join(output_dir, "results.md"), markdown(rows))
     written = []
-    for env in sorted({r["config"]["env"] for r in runs}):
+    for env in sorted({r["env"] for r in rows}):
         slug = env.split("-")[0].lower()
         for name, fn in ((f"learning_curves_{slug}.png", learning_curves),
                          (f"neurons_per_layer_{slug}.png", neurons_over_training),
-                         (f"weights_heatmap_{slug}.png", weight_heatmaps)):
-            fn(runs, env, os.path.join(figures, name))
-            if os.path.exists(os.path.join(figures, name)):
+                         (f"weights_heatmap_{slug}.png", weight_heatmaps),
+                         (f"sensitivity_{slug}.png", sensitivity)):
+            if fn(rows, env, os.path.join(figures, name)):
                 written.append(name)
-        if sensitivity(rows, env, os.path.join(figures, f"sensitivity_{slug}.png")):
-            written.append(f"sensitivity_{slug}.png")
     if results_markdown:
         text = ""
         if preamble:

@@ -117,7 +117,7 @@ def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128)):
 
 
 def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel(tmp_path):
-    from dsp_tf.report import _grid_methods, aggregate, load_runs, sensitivity
+    from dsp_tf.report import _grid_methods, aggregate, headline_groups, load_runs, sensitivity
 
     _fake_run(tmp_path / "sweep_a", "dsp", 0, 100.0, 1e-4, 0.93)
     _fake_run(tmp_path / "sweep_a", "dsp", 1, 200.0, 1e-4, 0.93)
@@ -128,6 +128,9 @@ def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel
     shared = next(r for r in rows if r["method"] == "dsp" and r["reg_strength"] == 1e-4)
     assert shared["seeds"] == "0 1" and shared["return_mean"] == pytest.approx(150.0)  # sweep_a's seed 0 kept
 
+    # The per-run figures draw each method's headline group only, not every grid cell.
+    assert [(r["method"], r["reg_strength"]) for r in headline_groups(rows, "CartPole-v1")] == \
+        [("dsp", 1e-4), ("pops", None)]
     assert _grid_methods(rows, "CartPole-v1") == ["dsp"]  # pops has a single point: no grid to draw
     assert sensitivity(rows, "CartPole-v1", str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
