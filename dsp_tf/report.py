@@ -289,7 +289,7 @@ def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
         for (i, j), text in labels.items():
             ax.text(j, i, text, ha="center", va="center", color="w", fontsize=8)
         ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
-        ax.set_yticks(range(len(lams)), [f"{l:g}" for l in lams])
+        ax.set_yticks(range(len(lams)), [f"{lam:g}" for lam in lams])
         ax.set_xlabel("pruning ratio")
         ax.set_ylabel("λ" if method in PENALIZED else "(no λ)")
         ax.set_title(f"{env}: {method} greedy return", fontsize=9)

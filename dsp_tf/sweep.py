@@ -97,7 +97,7 @@ def train_command(point: Point, sweep_dir: str, small_layers, extra) -> List[str
 def run_command(command: List[str], cwd: str) -> Tuple[int, str]:
     """Runs one training process; returns (exit code, last stderr line)."""
     proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     return proc.returncode, (lines[-1] if lines else "")[:500]
 
 
@@ -176,7 +176,7 @@ def _main() -> None:
             raise UsageError(f"unknown method '{m}' (choose from {', '.join(METHODS)})")
     lams = _floats(FLAGS.reg_strengths, "reg_strengths")
     ratios = _floats(FLAGS.final_sparsities, "final_sparsities")
-    if any(l < 0 for l in lams):
+    if any(lam < 0 for lam in lams):
         raise UsageError("--reg_strengths must be >= 0")
     if any(not 0 <= r < 1 for r in ratios):
         raise UsageError("--final_sparsities must be in [0, 1)")
