@@ -366,19 +366,28 @@ def _short_verdict(d: Dict, m: Dict) -> str:
 
 
 def summary_table(rows: List[Dict]) -> str:
-    """Per environment: dense PPO, DSP, the small actor and the paper's DSP figure, side by side."""
+    """Per environment: dense PPO, DSP, the small actor and the paper's DSP figure, side by side.
+
+    The paper's environments are always listed, so one never run here shows as a gap, not as nothing.
+    """
     def cell(r):
         return "—" if r is None else f"{r['return_mean']:.1f} ± {r['return_std']:.1f} ({_n_seeds(r)})"
 
-    lines = ["| env | budget | dense PPO (seeds) | DSP (seeds), hidden kept | small (seeds) | DSP vs small | "
-             "paper PPO-DSP at 93% |", "|---|---|---|---|---|---|---|"]
-    for env in sorted({r["env"] for r in rows}):
+    lines = ["| env | budget | methods run | dense PPO (seeds) | DSP (seeds), hidden kept | small (seeds) "
+             "| DSP vs small | paper PPO-DSP at 93% |", "|---|---|---|---|---|---|---|---|"]
+    for env in sorted({r["env"] for r in rows} | set(PAPER)):
+        paper = PAPER[env][0] if env in PAPER else "—"
+        env_rows = [r for r in rows if r["env"] == env]
+        if not env_rows:
+            lines.append(f"| {env} | — | 0 of {len(METHOD_ORDER)} | not run | not run | not run | — | {paper} |")
+            continue
         ppo, dsp, small = (headline_row(rows, env, m) for m in ("ppo", "dsp", "small"))
-        budget = max(r["env_steps"] for r in rows if r["env"] == env)
+        budget = max(r["env_steps"] for r in env_rows)
+        methods = f"{len({r['method'] for r in env_rows})} of {len(METHOD_ORDER)}"
         kept = f", {dsp['neurons']:.0f}" if dsp else ""
         verdict = "—" if dsp is None or small is None else _short_verdict(dsp, small)
-        paper = PAPER[env][0] if env in PAPER else "—"
-        lines.append(f"| {env} | {budget:,} | {cell(ppo)} | {cell(dsp)}{kept} | {cell(small)} | {verdict} | {paper} |")
+        lines.append(f"| {env} | {budget:,} | {methods} | {cell(ppo)} | {cell(dsp)}{kept} | {cell(small)} "
+                     f"| {verdict} | {paper} |")
     return "\n".join(lines) + "\n"
 
 
