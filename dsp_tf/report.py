@@ -160,6 +160,20 @@ def headline_groups(rows: List[Dict], env: str, methods=METHOD_ORDER) -> List[Di
     return [r for r in picked if r is not None]
 
 
+def _close_over_steps(fig, ax, drawn: bool, path: str, ylabel: str, title: str, legend_size: int) -> bool:
+    """Labels and saves a plot over environment steps if anything was drawn; always frees the figure."""
+    import matplotlib.pyplot as plt
+
+    if drawn:
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=legend_size)
+        _save(fig, path)
+    plt.close(fig)
+    return drawn
+
+
 def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bool:
     import matplotlib.pyplot as plt
 
@@ -187,14 +201,8 @@ def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bo
         ax.plot(x, mean, color=color, label=f"{_label(members[0])} (n={len(curves)})")
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15)
         drawn = True
-    if drawn:
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel("training episode return")
-        ax.set_title(f"{env}: learning curves (mean ± std over seeds)")
-        ax.legend(fontsize=7)
-        _save(fig, path)
-    plt.close(fig)
-    return drawn
+    return _close_over_steps(fig, ax, drawn, path, "training episode return",
+                             f"{env}: learning curves (mean ± std over seeds)", legend_size=7)
 
 
 def neurons_over_training(rows: List[Dict], env: str, path: str) -> bool:
@@ -215,14 +223,8 @@ def neurons_over_training(rows: List[Dict], env: str, path: str) -> bool:
                     linestyle=("-", "--", ":", "-.")[layer % 4],
                     label=f"{_label(run)} s{run['config']['seed']} layer {layer + 1}")
         drawn = True
-    if drawn:
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel("hidden neurons left")
-        ax.set_title(f"{env}: hidden neurons per layer during training")
-        ax.legend(fontsize=6)
-        _save(fig, path)
-    plt.close(fig)
-    return drawn
+    return _close_over_steps(fig, ax, drawn, path, "hidden neurons left",
+                             f"{env}: hidden neurons per layer during training", legend_size=6)
 
 
 def weight_heatmaps(rows: List[Dict], env: str, path: str) -> bool:
