@@ -77,15 +77,16 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
     rows = []
     for key, members in groups.items():
         env, method, lam, ratio, layers, steps = key
+        members = sorted(members, key=lambda m: m["config"]["seed"])
         returns = [m["summary"]["return_mean"] for m in members]
         ref = dense_of_env[env]
         row = {"env": env, "method": method, "reg_strength": lam, "final_sparsity": ratio,
                "actor_layers": "x".join(map(str, layers)), "env_steps": steps,
-               "seeds": " ".join(str(m["config"]["seed"]) for m in sorted(members, key=lambda m: m["config"]["seed"])),
+               "seeds": " ".join(str(m["config"]["seed"]) for m in members),
                "return_mean": float(np.mean(returns)),
                # Across seeds when there are several; a single seed shows its episodes' spread.
                "return_std": float(np.std(returns)) if len(returns) > 1 else members[0]["summary"]["return_std"],
-               "_runs": sorted(members, key=lambda m: m["config"]["seed"])}
+               "_runs": members}
         for k in ("neurons", "weights", "flops"):
             value = float(np.mean([m["summary"]["compact"][k] for m in members]))
             row[k] = value
@@ -278,7 +279,9 @@ def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
         return False
     fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 4.2), squeeze=False)
     for ax, method in zip(axes[0], methods):
-        cells = [r for r in rows if r["env"] == env and r["method"] == method]
+        ref = headline_row(rows, env, method)  # one budget and actor size per panel
+        cells = [r for r in rows if r["env"] == env and r["method"] == method
+                 and (r["env_steps"], r["actor_layers"]) == (ref["env_steps"], ref["actor_layers"])]
         lams = sorted({r["reg_strength"] or 0.0 for r in cells})
         ratios = sorted({r["final_sparsity"] for r in cells})
         grid = np.full((len(lams), len(ratios)), np.nan)
