@@ -291,8 +291,9 @@ def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
             grid[i, j] = r["return_mean"]
             labels[i, j] = f"{r['return_mean']:.0f}" + (f"\n({_n_seeds(r)} seeds)" if _n_seeds(r) > 1 else "")
         im = ax.imshow(grid, cmap="viridis", aspect="auto")
-        for (i, j), text in labels.items():
-            ax.text(j, i, text, ha="center", va="center", color="w", fontsize=8)
+        for (i, j), text in labels.items():  # dark text on viridis' bright end, white on its dark end
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="k" if im.norm(grid[i, j]) > 0.6 else "w")
         ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
         ax.set_yticks(range(len(lams)), [f"{lam:g}" for lam in lams])
         ax.set_xlabel("pruning ratio")
