@@ -67,8 +67,9 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
     for r in runs:
         # Two sweeps may hold the same run (a sensitivity grid shares a point with the comparison);
         # a seed counts once, and the copy kept is the first by directory, never the better return.
-        if all(m["config"]["seed"] != r["config"]["seed"] for m in groups[group_key(r)]):
-            groups[group_key(r)].append(r)
+        group = groups[group_key(r)]
+        if all(m["config"]["seed"] != r["config"]["seed"] for m in group):
+            group.append(r)
     dense_of_env = defaultdict(lambda: {"neurons": 0, "weights": 0, "flops": 0.0})
     for r in runs:  # the largest dense actor of each environment is the reference size
         d = r["summary"]["dense"]
@@ -257,13 +258,18 @@ def weight_heatmaps(rows: List[Dict], env: str, path: str) -> bool:
     return True
 
 
+def _grid_cells(rows: List[Dict], env: str, method: str) -> List[Dict]:
+    """A method's (λ, ratio) points at its headline budget and actor size: one panel never mixes budgets."""
+    ref = headline_row(rows, env, method)
+    if ref is None:
+        return []
+    return [r for r in rows if r["env"] == env and r["method"] == method
+            and (r["env_steps"], r["actor_layers"]) == (ref["env_steps"], ref["actor_layers"])]
+
+
 def _grid_methods(rows: List[Dict], env: str) -> List[str]:
     """Pruning methods of ``env`` run at two or more (λ, ratio) points: those have a sensitivity panel."""
-    cells = defaultdict(set)
-    for r in rows:
-        if r["env"] == env and r["method"] in PRUNING:
-            cells[r["method"]].add((r["reg_strength"], r["final_sparsity"]))
-    return [m for m in METHOD_ORDER if len(cells[m]) >= 2]
+    return [m for m in METHOD_ORDER if m in PRUNING and len(_grid_cells(rows, env, m)) >= 2]
 
 
 def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
@@ -279,9 +285,7 @@ def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
         return False
     fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 4.2), squeeze=False)
     for ax, method in zip(axes[0], methods):
-        ref = headline_row(rows, env, method)  # one budget and actor size per panel
-        cells = [r for r in rows if r["env"] == env and r["method"] == method
-                 and (r["env_steps"], r["actor_layers"]) == (ref["env_steps"], ref["actor_layers"])]
+        cells = _grid_cells(rows, env, method)
         lams = sorted({r["reg_strength"] or 0.0 for r in cells})
         ratios = sorted({r["final_sparsity"] for r in cells})
         grid = np.full((len(lams), len(ratios)), np.nan)
