@@ -19,7 +19,7 @@ METHODS = ("ppo", "dsp", "ssl", "sgs", "dropout", "l1", "pops", "small")
 THRESHOLDS = ("count", "mass")
 
 #: Fields that say where or how verbosely a run goes, not what it computes.
-NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes")
+NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads")
 
 
 def _f(default, help_text):
@@ -62,6 +62,8 @@ class RunConfig:
     min_neurons_per_layer: int = _f(1, "No hidden layer is pruned below this many neurons.")
     eval_episodes: int = _f(10, "Greedy evaluation episodes of the final compact actor (unseen seeds).")
     checkpoint_interval: int = _f(50_000, "Env steps between checkpoints (rounded up to whole rollouts).")
+    tf_threads: int = _f(1, "TensorFlow threads of a run. 1 by default: a minibatch update is too small to "
+                            "share, and runs of a sweep on different cores then do not fight.")
 
     # ---- derived -----------------------------------------------------------
     @property
@@ -108,7 +110,7 @@ class RunConfig:
         if self.min_neurons_per_layer < 1 or self.min_neurons_per_layer > min(self.actor_layers):
             raise UsageError(f"--min_neurons_per_layer must be in [1, {min(self.actor_layers)}]")
         for name in ("num_env_steps", "num_envs", "rollout_steps", "num_epochs", "minibatch_size",
-                     "eval_episodes", "checkpoint_interval"):
+                     "eval_episodes", "checkpoint_interval", "tf_threads"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
         if self.rollout_steps < 2:

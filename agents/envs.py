@@ -10,7 +10,7 @@ from __future__ import annotations
 from agents.errors import UsageError
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -83,20 +83,28 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
         """The next reset uses ``seed``; later resets continue its RNG stream."""
         self._next_seed = int(seed)
 
-    def _reset(self):
+    def reset_raw(self) -> np.ndarray:
+        """The first observation of a new episode (seeded by ``seed`` if one is pending)."""
         obs, _ = self._env.reset(seed=self._next_seed)
         self._next_seed = None
-        return ts.restart(np.asarray(obs, np.float32))
+        return np.asarray(obs, np.float32)
 
-    def _step(self, action):
-        action = np.asarray(action)
+    def step_raw(self, action) -> Tuple[np.ndarray, np.float32, bool, bool]:
+        """(observation, reward, terminated, truncated) without tf-agents' wrapping:
+        the rollout collector calls this once per env step, where wrapping costs
+        more than the MuJoCo physics."""
         if self._continuous:
             action = np.clip(action, self._low, self._high)
         else:
             action = int(action)
         obs, reward, terminated, truncated, _ = self._env.step(action)
-        obs = np.asarray(obs, np.float32)
-        reward = np.float32(reward)
+        return np.asarray(obs, np.float32), np.float32(reward), bool(terminated), bool(truncated)
+
+    def _reset(self):
+        return ts.restart(self.reset_raw())
+
+    def _step(self, action):
+        obs, reward, terminated, truncated = self.step_raw(np.asarray(action))
         if terminated:
             return ts.termination(obs, reward)
         if truncated:

@@ -7,7 +7,7 @@ math is used by the exported inference model (agents.inference).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Sequence
 
 import numpy as np
 import tensorflow_probability as tfp
@@ -55,6 +55,15 @@ class ActorNetwork(network.Network):
             self._high = np.broadcast_to(action_spec.maximum, action_spec.shape).astype(np.float32)
             self.log_std = tf.Variable(tf.zeros(action_spec.shape), name="log_std")
 
+    @property
+    def action_spec(self):
+        return self._action_spec
+
+    @property
+    def action_bounds(self):
+        """(low, high) float32 arrays of the action's shape (continuous actions only)."""
+        return self._low, self._high
+
     def call(self, observations, step_type=None, network_state=(), training=False):
         outer_rank = nest_utils.get_outer_rank(observations, self.input_tensor_spec)
         squash = utils.BatchSquash(outer_rank)
@@ -66,6 +75,15 @@ class ActorNetwork(network.Network):
         loc = squash_to_bounds(out, self._low, self._high)
         scale = tf.exp(self.log_std) * tf.ones_like(loc)
         return tfp.distributions.MultivariateNormalDiag(loc=loc, scale_diag=scale), network_state
+
+
+def critic_layers(net: network.Network) -> List[keras.layers.Layer]:
+    """A tf-agents network's Keras layers in call order, nested networks flattened:
+    for ``build_critic``'s ValueNetwork, [Flatten, Dense…, Dense(1)]."""
+    flat: List[keras.layers.Layer] = []
+    for layer in net.layers:
+        flat.extend(critic_layers(layer) if isinstance(layer, network.Network) else [layer])
+    return flat
 
 
 def build_critic(observation_spec, layers: Sequence[int]) -> value_network.ValueNetwork:

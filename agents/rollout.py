@@ -1,100 +1,102 @@
-"""Collecting one PPO rollout from a batch of environments.
+"""Collecting one PPO rollout from a few environments, at the simulator's speed.
 
-Written out instead of using a tf-agents driver for two reasons: actions are
-sampled with *stateless* seeds derived from the run seed and the env-step count,
-so a run resumed from a checkpoint draws exactly the actions an uninterrupted
-run would; and one extra step is stored at the end so the last transition can be
-bootstrapped with V(s_T) without being thrown away (tf-agents' [T+1] layout).
+Written out instead of using a tf-agents driver: the policy is the NumPy mirror
+of the collect policy (agents.numpy_policy) and the environments are stepped
+directly, because at one TensorFlow call and one tf-agents TimeStep per env
+step, wrapping cost ~7× the MuJoCo physics. The data is laid out exactly as
+tf-agents' auto-resetting environments and PPO expect: batch-major
+[num_envs, T + 1], a LAST step followed by a FIRST step whose action the
+environment ignores (PPO masks that boundary transition), and one extra step at
+the end so the last transition is bootstrapped with V(s_T).
+
+Actions are sampled from a generator seeded by (run seed, env step), so a run
+resumed from a checkpoint draws exactly the actions an uninterrupted run would.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+import time
+from typing import List, Sequence, Tuple
 
 import numpy as np
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
+from agents.envs import GymnasiumEnvironment
+from agents.numpy_policy import NumpyCollectPolicy
 from dsp_tf._keras import tf
+
+FIRST, MID, LAST = (np.int32(ts.StepType.FIRST), np.int32(ts.StepType.MID), np.int32(ts.StepType.LAST))
 
 
 class RolloutCollector:
-    def __init__(self, env, collect_policy, num_steps: int):
-        self.env = env
-        self.policy = collect_policy
+    def __init__(self, envs: Sequence[GymnasiumEnvironment], policy: NumpyCollectPolicy, num_steps: int):
+        self.envs = list(envs)
+        self.policy = policy
         self.num_steps = num_steps
-        self.num_envs = env.batch_size
-        self._time_step = None
+        self.num_envs = len(self.envs)
+        self._observation = None
+        self._step_type = np.full(self.num_envs, FIRST)
         self._episode_return = np.zeros(self.num_envs, np.float64)
         self._episode_length = np.zeros(self.num_envs, np.int64)
-
-        @tf.function(jit_compile=True)
-        def act(step_type, reward, discount, observation, seed):
-            time_step = ts.TimeStep(step_type, reward, discount, observation)
-            step = self.policy.distribution(time_step, self.policy.get_initial_state(self.num_envs))
-            action = step.action.sample(seed=seed)
-            return action, step.info
-
-        # A concrete function skips tf.function's per-call signature matching,
-        # which costs as much as the policy itself at one call per env step.
-        spec = env.time_step_spec()
-        n = self.num_envs
-        self._act = act.get_concrete_function(
-            tf.TensorSpec([n], tf.int32), tf.TensorSpec([n], tf.float32), tf.TensorSpec([n], tf.float32),
-            tf.TensorSpec([n] + list(spec.observation.shape), tf.float32), tf.TensorSpec([2], tf.int32))
+        self.policy_seconds = 0.0  # time spent in the policy, for the loop's time breakdown
 
     def reset(self, seeds: List[int]) -> None:
         """Starts fresh episodes with the given per-env seeds (called at checkpoint boundaries)."""
-        for env, seed in zip(self.env.envs, seeds):
+        for env, seed in zip(self.envs, seeds, strict=True):
             env.seed(seed)
-        self._time_step = self.env.reset()
+        self._observation = np.stack([env.reset_raw() for env in self.envs])
+        self._step_type[:] = FIRST
         self._episode_return[:] = 0.0
         self._episode_length[:] = 0
 
-    def _policy(self, time_step, seed) -> Tuple[np.ndarray, dict]:
-        action, info = self._act(tf.constant(time_step.step_type, tf.int32),
-                                 tf.constant(time_step.reward, tf.float32),
-                                 tf.constant(time_step.discount, tf.float32),
-                                 tf.constant(time_step.observation, tf.float32), tf.constant(seed, tf.int32))
-        return action.numpy(), tf.nest.map_structure(lambda t: t.numpy(), info)
-
-    def collect(self, seed_base: Tuple[int, int]) -> Tuple[trajectory.Trajectory, List[float], List[int]]:
+    def collect(self, seed: Tuple[int, int]) -> Tuple[trajectory.Trajectory, List[float], List[int]]:
         """Returns a batch-major Trajectory [num_envs, num_steps + 1] and finished episodes."""
-        if self._time_step is None:
+        if self._observation is None:
             raise RuntimeError("call reset() before collect()")
-        rows = []
+        self.policy.refresh()
+        rng = np.random.default_rng([int(s) for s in seed])
+        n, steps = self.num_envs, self.num_steps + 1
+        obs = np.empty((n, steps) + self._observation.shape[1:], np.float32)
+        step_type = np.empty((n, steps), np.int32)
+        next_step_type = np.empty((n, steps), np.int32)
+        reward = np.zeros((n, steps), np.float32)
+        discount = np.ones((n, steps), np.float32)
+        actions, infos = [], []
         returns, lengths = [], []
-        time_step = self._time_step
-        for t in range(self.num_steps + 1):
-            action, info = self._policy(time_step, (seed_base[0], seed_base[1] + t))
+        observation, current = self._observation, self._step_type.copy()
+        for t in range(steps):
+            start = time.perf_counter()
+            action, info = self.policy.sample(observation, rng)
+            self.policy_seconds += time.perf_counter() - start
+            obs[:, t], step_type[:, t] = observation, current
+            actions.append(action)
+            infos.append(info)
             if t == self.num_steps:
                 # Padding entry: only its observation, step type and V(s_T) are used.
-                zeros = np.zeros(self.num_envs, np.float32)
-                rows.append((time_step, action, info,
-                             ts.TimeStep(np.full(self.num_envs, ts.StepType.FIRST, np.int32), zeros,
-                                         np.ones(self.num_envs, np.float32), time_step.observation)))
+                next_step_type[:, t] = FIRST
                 break
-            next_step = self.env.step(action)
-            rows.append((time_step, action, info, next_step))
-            self._episode_return += next_step.reward
-            self._episode_length += 1
-            for i in np.flatnonzero(next_step.step_type == ts.StepType.LAST):
-                returns.append(float(self._episode_return[i]))
-                lengths.append(int(self._episode_length[i]))
-                self._episode_return[i] = 0.0
-                self._episode_length[i] = 0
-            time_step = next_step
-        self._time_step = time_step
-
-        def stack(values):
-            return np.stack(values, axis=1)  # [num_envs, T + 1, ...]
+            for i, env in enumerate(self.envs):
+                if current[i] == LAST:  # tf-agents' auto-reset: this step only resets
+                    observation[i] = env.reset_raw()
+                    current[i] = FIRST
+                    continue
+                observation[i], reward[i, t], terminated, truncated = env.step_raw(action[i])
+                self._episode_return[i] += reward[i, t]
+                self._episode_length[i] += 1
+                if terminated or truncated:
+                    discount[i, t] = 0.0 if terminated else 1.0
+                    current[i] = LAST
+                    returns.append(float(self._episode_return[i]))
+                    lengths.append(int(self._episode_length[i]))
+                    self._episode_return[i] = 0.0
+                    self._episode_length[i] = 0
+                else:
+                    current[i] = MID
+            next_step_type[:, t] = current
+        self._observation, self._step_type = observation, current
 
         traj = trajectory.Trajectory(
-            step_type=stack([r[0].step_type for r in rows]),
-            observation=stack([r[0].observation for r in rows]),
-            action=stack([r[1] for r in rows]),
-            policy_info=tf.nest.map_structure(lambda *xs: stack(xs), *[r[2] for r in rows]),
-            next_step_type=stack([r[3].step_type for r in rows]),
-            reward=stack([r[3].reward for r in rows]).astype(np.float32),
-            discount=stack([r[3].discount for r in rows]).astype(np.float32),
-        )
+            step_type=step_type, observation=obs, action=np.stack(actions, axis=1),
+            policy_info=tf.nest.map_structure(lambda *xs: np.stack(xs, axis=1), *infos),
+            next_step_type=next_step_type, reward=reward, discount=discount)
         return tf.nest.map_structure(tf.convert_to_tensor, traj), returns, lengths

@@ -9,10 +9,11 @@ Environments are re-seeded at every checkpoint boundary for the same reason.
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 from absl import logging
@@ -20,13 +21,14 @@ from tf_agents.specs import tensor_spec
 
 import dsp_tf
 from agents.config import RunConfig
-from agents.envs import make_batched, training_seed
+from agents.envs import GymnasiumEnvironment, training_seed
 from agents.errors import UsageError
 from agents.evaluation import evaluate_actor
 from agents.inference import ActorMeta, inference_model, save_actor
 from agents.methods import check_method, make_pruner
 from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import PrunedPPOClipAgent, make_agent
+from agents.numpy_policy import NumpyCollectPolicy, observation_stats
 from agents.rollout import RolloutCollector
 from agents.rundir import RunDirectory
 from dsp_tf._keras import keras, tf
@@ -36,10 +38,11 @@ from dsp_tf._keras import keras, tf
 class Learner:
     """The trainable objects of a run, built identically for training and evaluation."""
     cfg: RunConfig
-    env: object
+    envs: List[GymnasiumEnvironment]
     mlp: keras.Model
     pruner: object  # dsp_tf.StructuredPruner or dsp_tf.weight_pruning.MagnitudePruner
     agent: PrunedPPOClipAgent
+    collect_policy: NumpyCollectPolicy
     checkpoint: tf.train.Checkpoint
     env_steps: tf.Variable
     last_prune: tf.Variable
@@ -49,9 +52,9 @@ class Learner:
 def build_learner(cfg: RunConfig) -> Learner:
     check_method(cfg.method)
     keras.utils.set_random_seed(cfg.seed)
-    env = make_batched(cfg.env, cfg.num_envs)
-    time_step_spec = tensor_spec.from_spec(env.time_step_spec())
-    action_spec = tensor_spec.from_spec(env.action_spec())
+    envs = [GymnasiumEnvironment(cfg.env) for _ in range(cfg.num_envs)]
+    time_step_spec = tensor_spec.from_spec(envs[0].time_step_spec())
+    action_spec = tensor_spec.from_spec(envs[0].action_spec())
     obs_dim = int(np.prod(time_step_spec.observation.shape))
     discrete = tensor_spec.is_discrete(action_spec)
     out_dim = int(action_spec.maximum - action_spec.minimum + 1) if discrete else int(np.prod(action_spec.shape))
@@ -67,7 +70,8 @@ def build_learner(cfg: RunConfig) -> Learner:
     wall_seconds = tf.Variable(0.0, dtype=tf.float64, name="wall_seconds")
     checkpoint = tf.train.Checkpoint(agent=agent, env_steps=env_steps, last_prune=last_prune,
                                      wall_seconds=wall_seconds)
-    return Learner(cfg, env, mlp, pruner, agent, checkpoint, env_steps, last_prune, wall_seconds)
+    return Learner(cfg, envs, mlp, pruner, agent, NumpyCollectPolicy(agent, actor_net, value_net), checkpoint,
+                   env_steps, last_prune, wall_seconds)
 
 
 def restore_latest(learner: Learner, manager: tf.train.CheckpointManager) -> bool:
@@ -83,8 +87,15 @@ def restore_latest(learner: Learner, manager: tf.train.CheckpointManager) -> boo
 
 
 def make_update(agent: PrunedPPOClipAgent, cfg: RunConfig):
-    """All epochs × minibatches of one rollout in a single compiled function."""
+    """All epochs × minibatches of one rollout in a single graph.
+
+    Each minibatch step (tf-agents' whole ``train``: loss, penalty, gradients,
+    Adam) is one XLA cluster with static shapes, which fuses its few hundred
+    small ops; the shuffling loop around it cannot be compiled (its rollout
+    size is dynamic) and stays an ordinary graph.
+    """
     mb = cfg.minibatch_size
+    train_step = tf.function(agent.train, jit_compile=True)
 
     @tf.function
     def update(experience, seed):
@@ -96,9 +107,9 @@ def make_update(agent: PrunedPPOClipAgent, cfg: RunConfig):
                                                                            tf.cast(epoch, tf.int64)]))
             order = tf.argsort(noise)
             for i in tf.range(num_mb):
-                idx = order[i * mb:(i + 1) * mb]
+                idx = tf.ensure_shape(order[i * mb:(i + 1) * mb], [mb])
                 batch = tf.nest.map_structure(lambda t: tf.gather(t, idx), experience)
-                info = agent.train(batch)
+                info = train_step(batch)
                 sums += tf.stack([info.loss, info.extra.policy_gradient_loss,
                                   info.extra.value_estimation_loss])
         return sums / tf.cast(cfg.num_epochs * num_mb, tf.float32)
@@ -112,14 +123,9 @@ def flatten_rollout(experience):
         lambda t: tf.reshape(t[:, :-1], tf.concat([[-1, 1], tf.shape(t)[2:]], 0)), experience)
 
 
-def observation_stats(agent: PrunedPPOClipAgent):
-    mean, var = agent._observation_normalizer._get_mean_var_estimates()  # noqa: SLF001
-    return tf.nest.flatten(mean)[0].numpy(), tf.nest.flatten(var)[0].numpy()
-
-
 def actor_meta(learner: Learner) -> ActorMeta:
     mean, var = observation_stats(learner.agent)
-    spec = learner.env.action_spec()
+    spec = learner.envs[0].action_spec()
     discrete = np.issubdtype(spec.dtype, np.integer)
     return ActorMeta(env=learner.cfg.env, discrete=bool(discrete), obs_mean=mean.tolist(),
                      obs_var=var.tolist(),
@@ -137,8 +143,13 @@ def _dense_stats(learner: Learner) -> Dict[str, float]:
     return dsp_tf.metrics.architecture_stats(learner.mlp)
 
 
-def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episodes: int) -> Dict:
-    """Compacts, saves and evaluates the actor; writes summary.json."""
+def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episodes: int,
+           phase_seconds: Dict[str, float], policy_seconds: float, process_seconds: float) -> Dict:
+    """Compacts, saves and evaluates the actor; writes summary.json.
+
+    ``time_breakdown`` covers this process only (a resumed run's earlier
+    processes are in ``wall_seconds`` but not broken down).
+    """
     cfg = learner.cfg
     compact = learner.pruner.compact()
     meta = actor_meta(learner)
@@ -153,6 +164,9 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         "compact_layers": [l.units for l in compact.layers],
         "threshold": cfg.threshold, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
         "final_sparsity": cfg.final_sparsity,
+        "time_breakdown": {"process_seconds": round(process_seconds, 2),
+                           "policy_inference_seconds": round(policy_seconds, 2),
+                           **{f"{k}_seconds": round(v, 2) for k, v in phase_seconds.items()}},
     }
     run.write_summary(summary)
     return summary
@@ -163,22 +177,49 @@ def _fmt_seconds(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def _use_threads(n: int) -> None:
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:
+        pass  # TensorFlow already runs in this process (a notebook, the tests): its pools stay as they are
+
+
+class PhaseTimer:
+    """Seconds spent per phase of the loop, reported in summary.json and by the benchmark."""
+
+    def __init__(self):
+        self.seconds: Dict[str, float] = collections.defaultdict(float)
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
+
+
 def train(cfg: RunConfig) -> Dict:
+    t_process = time.perf_counter()
     cfg.validate()
     check_method(cfg.method)
     run = RunDirectory(cfg.root_dir)
     run.prepare(cfg)
+    _use_threads(cfg.tf_threads)
     tf.config.experimental.enable_op_determinism()
-    learner = build_learner(cfg)
-    manager = tf.train.CheckpointManager(learner.checkpoint, run.checkpoints, max_to_keep=2)
-    resumed = restore_latest(learner, manager)
+    timer = PhaseTimer()
+    with timer("build"):
+        learner = build_learner(cfg)
+        manager = tf.train.CheckpointManager(learner.checkpoint, run.checkpoints, max_to_keep=2)
+        resumed = restore_latest(learner, manager)
     agent, pruner = learner.agent, learner.pruner
     start_iteration = int(learner.env_steps.numpy()) // cfg.steps_per_iteration
     rows = run.read_progress(int(learner.env_steps.numpy()))
     if resumed:
         logging.info("resumed from %s at env step %d", manager.latest_checkpoint, learner.env_steps.numpy())
 
-    collector = RolloutCollector(learner.env, agent.collect_policy, cfg.rollout_steps)
+    collector = RolloutCollector(learner.envs, learner.collect_policy, cfg.rollout_steps)
     update = make_update(agent, cfg)
     advantages = tf.function(agent.preprocess_sequence)
     writer = tf.summary.create_file_writer(run.summaries)
@@ -194,71 +235,81 @@ def train(cfg: RunConfig) -> Dict:
 
     for iteration in range(start_iteration, cfg.num_iterations):
         t_iter = time.time()
-        if iteration == start_iteration or iteration % iters_per_checkpoint == 0:
-            collector.reset([training_seed(cfg.seed, iteration * cfg.num_envs + i) for i in range(cfg.num_envs)])
-        step0 = iteration * cfg.steps_per_iteration
-        rollout, returns, _ = collector.collect((cfg.seed, step0 * 2))
-
-        experience = flatten_rollout(advantages(rollout))
-        losses = update(experience, tf.constant([cfg.seed, step0 * 2 + 1], tf.int64)).numpy()
-        agent.update_observation_normalizer(rollout.observation)
-        agent.update_reward_normalizer(rollout.reward)
-        learner.env_steps.assign(step0 + cfg.steps_per_iteration)
+        with timer("collect"):
+            if iteration == start_iteration or iteration % iters_per_checkpoint == 0:
+                collector.reset([training_seed(cfg.seed, iteration * cfg.num_envs + i) for i in range(cfg.num_envs)])
+            step0 = iteration * cfg.steps_per_iteration
+            rollout, returns, _ = collector.collect((cfg.seed, step0 * 2))
+        # The first update of a process includes tracing and XLA compilation.
+        with timer("update" if iteration > start_iteration else "first_update"):
+            experience = flatten_rollout(advantages(rollout))
+            losses = update(experience, tf.constant([cfg.seed, step0 * 2 + 1], tf.int64)).numpy()
+            agent.update_observation_normalizer(rollout.observation)
+            agent.update_reward_normalizer(rollout.reward)
+            learner.env_steps.assign(step0 + cfg.steps_per_iteration)
         env_steps = int(learner.env_steps.numpy())
 
         # Eqs. 16-18: act on the latest pruning step of the schedule crossed by this rollout.
-        if cfg.prunes:
-            due = pruner.schedule.last_pruning_step(env_steps)
-            if due > int(learner.last_prune.numpy()):
-                pruner.update_masks(due, force=True)
-                learner.last_prune.assign(due)
+        with timer("prune"):
+            if cfg.prunes:
+                due = pruner.schedule.last_pruning_step(env_steps)
+                if due > int(learner.last_prune.numpy()):
+                    pruner.update_masks(due, force=True)
+                    learner.last_prune.assign(due)
 
-        recent_returns.extend(returns)
-        stats = pruner.stats()
-        penalty = float(pruner.regularization())
-        omega = float(sum(np.sum(o) for o in dsp_tf.neuron_importance(
-            pruner.dense_layers, getattr(pruner, "mask_variables", None))))
-        sps = cfg.steps_per_iteration / max(time.time() - t_iter, 1e-9)
-        mean_return = float(np.mean(returns)) if returns else float("nan")
-        rows.append({"step": env_steps, "return": "" if not returns else round(mean_return, 3),
-                     "episodes": len(returns), "neurons": stats["neurons"], "weights": stats["weights"],
-                     "flops": round(stats["flops"], 1), "sparsity": round(pruner.sparsity(), 5),
-                     "penalty": penalty,
-                     "layer_neurons": ";".join(str(l["neurons"]) for l in stats["layers"][:-1]),
-                     "steps_per_second": round(sps, 1)})
-        with writer.as_default(step=env_steps):
-            if returns:
-                tf.summary.scalar("train/episode_return", mean_return)
-            tf.summary.scalar("loss/total", losses[0])
-            tf.summary.scalar("loss/policy", losses[1])
-            tf.summary.scalar("loss/value", losses[2])
-            tf.summary.scalar("pruning/penalty", penalty)
-            tf.summary.scalar("pruning/sum_importance", omega)
-            tf.summary.scalar("pruning/neuron_sparsity", pruner.sparsity())
-            tf.summary.scalar("pruning/neurons", stats["neurons"])
-            tf.summary.scalar("pruning/weights", stats["weights"])
-            for layer in stats["layers"][:-1]:
-                tf.summary.scalar(f"pruning/neurons_{layer['name']}", layer["neurons"])
-            tf.summary.scalar("perf/steps_per_second", sps)
-
-        elapsed = time.time() - t_start
-        rate = (env_steps - steps_at_start) / max(elapsed, 1e-9)
-        logging.info("step %d/%d (%.0f%%) | %.0f steps/s | ETA %s | return %s | neurons %d/%d",
-                     env_steps, cfg.num_iterations * cfg.steps_per_iteration,
-                     100.0 * env_steps / (cfg.num_iterations * cfg.steps_per_iteration), rate,
-                     _fmt_seconds((cfg.num_iterations * cfg.steps_per_iteration - env_steps) / max(rate, 1e-9)),
-                     f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a",
-                     stats["neurons"], dense_stats["neurons"])
+        with timer("log"):
+            recent_returns.extend(returns)
+            rows.append(_log_iteration(learner, writer, env_steps, returns, losses,
+                                       cfg.steps_per_iteration / max(time.time() - t_iter, 1e-9)))
+            elapsed = time.time() - t_start
+            rate = (env_steps - steps_at_start) / max(elapsed, 1e-9)
+            total = cfg.num_iterations * cfg.steps_per_iteration
+            logging.info("step %d/%d (%.0f%%) | %.0f steps/s | ETA %s | return %s | neurons %d/%d",
+                         env_steps, total, 100.0 * env_steps / total, rate,
+                         _fmt_seconds((total - env_steps) / max(rate, 1e-9)),
+                         f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a",
+                         rows[-1]["neurons"], dense_stats["neurons"])
         if (iteration + 1) % iters_per_checkpoint == 0 or iteration + 1 == cfg.num_iterations:
-            learner.wall_seconds.assign(wall_at_start + time.time() - t_start)
-            run.write_progress(rows)
-            manager.save(checkpoint_number=env_steps)
+            with timer("checkpoint"):
+                learner.wall_seconds.assign(wall_at_start + time.time() - t_start)
+                run.write_progress(rows)
+                manager.save(checkpoint_number=env_steps)
     writer.flush()
 
-    summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes)
+    summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes,
+                     timer.seconds, collector.policy_seconds, time.perf_counter() - t_process)
     logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes | neurons %d → %d, "
                  "weights %d → %d, FLOPs %.0f → %.0f", summary["return_mean"], summary["return_std"],
                  cfg.eval_episodes, summary["dense"]["neurons"], summary["compact"]["neurons"],
                  summary["dense"]["weights"], summary["compact"]["weights"],
                  summary["dense"]["flops"], summary["compact"]["flops"])
     return summary
+
+
+def _log_iteration(learner: Learner, writer, env_steps: int, returns: List[float], losses: np.ndarray,
+                   steps_per_second: float) -> Dict:
+    """One progress.csv row and the TensorBoard scalars of an iteration."""
+    pruner = learner.pruner
+    stats = pruner.stats()
+    penalty = float(pruner.regularization())
+    omega = float(sum(np.sum(o) for o in dsp_tf.neuron_importance(pruner.dense_layers, pruner.penalty_masks())))
+    mean_return = float(np.mean(returns)) if returns else float("nan")
+    with writer.as_default(step=env_steps):
+        if returns:
+            tf.summary.scalar("train/episode_return", mean_return)
+        tf.summary.scalar("loss/total", losses[0])
+        tf.summary.scalar("loss/policy", losses[1])
+        tf.summary.scalar("loss/value", losses[2])
+        tf.summary.scalar("pruning/penalty", penalty)
+        tf.summary.scalar("pruning/sum_importance", omega)
+        tf.summary.scalar("pruning/neuron_sparsity", pruner.sparsity())
+        tf.summary.scalar("pruning/neurons", stats["neurons"])
+        tf.summary.scalar("pruning/weights", stats["weights"])
+        for layer in stats["layers"][:-1]:
+            tf.summary.scalar(f"pruning/neurons_{layer['name']}", layer["neurons"])
+        tf.summary.scalar("perf/steps_per_second", steps_per_second)
+    return {"step": env_steps, "return": "" if not returns else round(mean_return, 3),
+            "episodes": len(returns), "neurons": stats["neurons"], "weights": stats["weights"],
+            "flops": round(stats["flops"], 1), "sparsity": round(pruner.sparsity(), 5),
+            "penalty": penalty, "layer_neurons": ";".join(str(l["neurons"]) for l in stats["layers"][:-1]),
+            "steps_per_second": round(steps_per_second, 1)}

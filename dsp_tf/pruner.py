@@ -81,7 +81,7 @@ class StructuredPruner(PrunerBase):
         for var, m in zip(self.mask_variables, masks, strict=True):
             var.assign(np.asarray(m, dtype=np.float32))
 
-    def _penalty_masks(self):
+    def penalty_masks(self):
         return self.mask_variables
 
     def importance(self) -> List[np.ndarray]:

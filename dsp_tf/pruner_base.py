@@ -19,7 +19,7 @@ class PrunerBase:
         self.schedule = schedule
         self.regularizer = regularizer
 
-    def _penalty_masks(self) -> Optional[Sequence]:
+    def penalty_masks(self) -> Optional[Sequence]:
         """Masks the penalty should respect (Ω of a masked neuron is 0); None: all ones."""
         return None
 
@@ -27,7 +27,7 @@ class PrunerBase:
         """λ·penalty of the current network; 0 without a regularizer."""
         if self.regularizer is None:
             return tf.constant(0.0)
-        return self.regularizer(self.dense_layers, self._penalty_masks())
+        return self.regularizer(self.dense_layers, self.penalty_masks())
 
     def _due_sparsity(self, step: int, force: bool) -> Optional[float]:
         """The sparsity to prune to at ``step``, or None when the schedule says wait."""
