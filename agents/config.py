@@ -88,6 +88,12 @@ class RunConfig:
             raise UsageError(f"unknown method '{self.method}' (choose from {', '.join(METHODS)})")
         if not self.root_dir:
             raise UsageError("--root_dir is required")
+        for f in config_fields():
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"--{f.name} must be a finite number, got {value}")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be >= 0, got {self.seed}")
         for name in ("initial_sparsity", "final_sparsity"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -118,9 +124,12 @@ class RunConfig:
         if self.minibatch_size > self.steps_per_iteration:
             raise UsageError(f"--minibatch_size ({self.minibatch_size}) exceeds the rollout "
                              f"({self.steps_per_iteration} steps)")
-        for name in ("learning_rate", "clip_ratio"):
+        for name in ("learning_rate", "clip_ratio", "max_grad_norm"):
             if not getattr(self, name) > 0:
-                raise UsageError(f"--{name} must be > 0")
+                raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
+        for name in ("entropy_coef", "value_coef"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name} must be >= 0, got {getattr(self, name)}")
         for name in ("discount", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UsageError(f"--{name} must be in [0, 1]")

@@ -4,6 +4,8 @@ from __future__ import annotations
 from agents.errors import UsageError
 
 import csv
+import fcntl
+import glob
 import io
 import json
 import os
@@ -20,43 +22,105 @@ PROGRESS_FIELDS = ["step", "return", "episodes", "neurons", "weights", "flops", 
                    "penalty", "layer_neurons", "steps_per_second"]
 
 
+LOCK_FILE = ".lock"
+
+
 class RunDirectory:
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
         self.checkpoints = os.path.join(self.root, "checkpoints")
         self.summaries = os.path.join(self.root, "summaries")
+        self._lock_fd = None
 
     def path(self, name: str) -> str:
         return os.path.join(self.root, name)
 
     def prepare(self, cfg: RunConfig) -> None:
-        """Creates the directory, or checks that an existing one belongs to this run.
+        """Creates and locks the directory, or checks that an existing one belongs to this run.
 
         A directory made with other flags is refused (its checkpoints would be
-        silently mixed with this run) unless ``--overwrite`` clears it first.
+        silently mixed with this run) unless ``--overwrite`` clears it first. The
+        lock is held until the process exits, so a second process on the same
+        directory (even with ``--overwrite``) is refused instead of wiping it.
+        If the directory is refused, nothing this call created is left behind.
         """
+        created = not os.path.lexists(self.root)
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot create --root_dir '{self.root}': {e.strerror}") from None
+        try:
+            self._lock()
+            self._check_or_clear(cfg)
+            self._remove_leftovers()
+            os.makedirs(self.checkpoints, exist_ok=True)
+            atomic_write(self.path(CONFIG_FILE), json.dumps(cfg.identity(), indent=2, sort_keys=True))
+        except OSError as e:
+            self._undo(created)
+            raise UsageError(f"cannot write to --root_dir '{self.root}': {e.strerror}") from None
+        except BaseException:
+            self._undo(created)
+            raise
+
+    def _undo(self, created: bool) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            if self._created_lock and not created:
+                os.remove(self.path(LOCK_FILE))
+        if created:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def _lock(self) -> None:
+        self._created_lock = not os.path.exists(self.path(LOCK_FILE))
+        fd = os.open(self.path(LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UsageError(f"--root_dir '{self.root}' is in use by another training process "
+                             f"(pid {owner})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _check_or_clear(self, cfg: RunConfig) -> None:
         config_path = self.path(CONFIG_FILE)
+        contents = [n for n in os.listdir(self.root) if n != LOCK_FILE]
         if os.path.exists(config_path):
             try:
                 with open(config_path, encoding="utf-8") as f:
                     previous = json.load(f)
             except (OSError, ValueError):
                 previous = None
-            if previous != cfg.identity():
-                if not cfg.overwrite:
-                    changed = sorted(k for k in set(cfg.identity()) | set(previous or {})
-                                     if (previous or {}).get(k) != cfg.identity().get(k))
-                    raise UsageError(f"--root_dir '{self.root}' holds a run made with other flags "
-                                     f"({', '.join(changed[:5]) or 'unreadable config.json'}); "
-                                     "use --overwrite to replace it")
-                shutil.rmtree(self.root)
-        elif os.path.isdir(self.root) and os.listdir(self.root) and not cfg.overwrite:
+            if previous == cfg.identity():
+                return
+            if not cfg.overwrite:
+                changed = sorted(k for k in set(cfg.identity()) | set(previous or {})
+                                 if (previous or {}).get(k) != cfg.identity().get(k))
+                raise UsageError(f"--root_dir '{self.root}' holds a run made with other flags "
+                                 f"({', '.join(changed[:5]) or 'unreadable config.json'}); "
+                                 "use --overwrite to replace it")
+        elif contents and not cfg.overwrite:
             raise UsageError(f"--root_dir '{self.root}' is not empty and holds no run; "
                              "use --overwrite or another directory")
-        elif os.path.isdir(self.root) and cfg.overwrite:
-            shutil.rmtree(self.root)
-        os.makedirs(self.checkpoints, exist_ok=True)
-        atomic_write(config_path, json.dumps(cfg.identity(), indent=2, sort_keys=True))
+        for name in contents:  # --overwrite: everything but the lock we hold
+            path = self.path(name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of a killed process: half-written actors and checkpoints."""
+        for pattern in ("*.tmp[0-9]*", os.path.join("checkpoints", "*_temp*"),
+                        os.path.join("checkpoints", "*.tmp[0-9]*")):
+            for path in glob.glob(os.path.join(self.root, pattern)):
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
 
     def read_config(self) -> Dict:
         path = self.path(CONFIG_FILE)
@@ -69,19 +133,28 @@ class RunDirectory:
             raise UsageError(f"'{path}' is not valid JSON: {e}") from None
 
     def read_progress(self, up_to_step: int) -> List[Dict[str, str]]:
-        """Rows logged before the checkpoint we resume from (later ones will be redone)."""
+        """Rows of progress.csv up to ``up_to_step`` (for checkpoints that predate the
+        progress history stored in the checkpoint itself)."""
         path = self.path(PROGRESS_FILE)
         if not os.path.exists(path):
             return []
         with open(path, encoding="utf-8", newline="") as f:
-            return [row for row in csv.DictReader(f) if int(row["step"]) <= up_to_step]
+            return [row for row in parse_progress(f.read()) if int(row["step"]) <= up_to_step]
 
     def write_progress(self, rows: List[Dict]) -> None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=PROGRESS_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write(self.path(PROGRESS_FILE), buf.getvalue())
+        atomic_write(self.path(PROGRESS_FILE), progress_text(rows))
 
     def write_summary(self, summary: Dict) -> None:
         atomic_write(self.path(SUMMARY_FILE), json.dumps(summary, indent=2))
+
+
+def progress_text(rows: List[Dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=PROGRESS_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def parse_progress(text: str) -> List[Dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import glob
 import math
+import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 from absl import logging
@@ -30,7 +32,7 @@ from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import PrunedPPOClipAgent, make_agent
 from agents.numpy_policy import NumpyCollectPolicy, observation_stats
 from agents.rollout import RolloutCollector
-from agents.rundir import RunDirectory
+from agents.rundir import RunDirectory, parse_progress, progress_text
 from dsp_tf._keras import keras, tf
 
 
@@ -47,6 +49,7 @@ class Learner:
     env_steps: tf.Variable
     last_prune: tf.Variable
     wall_seconds: tf.Variable
+    progress: tf.Variable  # progress.csv's text up to the checkpoint: a lost file is restored from it
 
 
 def build_learner(cfg: RunConfig) -> Learner:
@@ -68,22 +71,56 @@ def build_learner(cfg: RunConfig) -> Learner:
     env_steps = tf.Variable(0, dtype=tf.int64, name="env_steps")
     last_prune = tf.Variable(-1, dtype=tf.int64, name="last_prune_step")
     wall_seconds = tf.Variable(0.0, dtype=tf.float64, name="wall_seconds")
+    progress = tf.Variable("", dtype=tf.string, name="progress_csv")
     checkpoint = tf.train.Checkpoint(agent=agent, env_steps=env_steps, last_prune=last_prune,
-                                     wall_seconds=wall_seconds)
+                                     wall_seconds=wall_seconds, progress=progress)
     return Learner(cfg, envs, mlp, pruner, agent, NumpyCollectPolicy(agent, actor_net, value_net), checkpoint,
-                   env_steps, last_prune, wall_seconds)
+                   env_steps, last_prune, wall_seconds, progress)
 
 
-def restore_latest(learner: Learner, manager: tf.train.CheckpointManager) -> bool:
-    path = manager.latest_checkpoint
-    if path is None:
-        return False
+def _checkpoint_number(prefix: str) -> int:
     try:
-        learner.checkpoint.restore(path).assert_existing_objects_matched()
-    except Exception as e:  # noqa: BLE001 - any failure here means an unusable checkpoint
-        raise UsageError(f"checkpoint '{path}' is corrupt or does not match this run: "
-                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-    return True
+        return int(os.path.basename(prefix).rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -> Optional[str]:
+    """Restores the newest intact checkpoint and returns its path (None: nothing to resume).
+
+    The checkpoint files themselves are the truth, not TensorFlow's ``checkpoint``
+    state file (a garbage one would otherwise restart the run from step 0 in
+    silence). A corrupt newest checkpoint is reported and removed, and the run
+    resumes from the newest intact one; if none is intact the run is refused.
+    The state file is rewritten to list what is on disk, for the manager.
+    ``repair=False`` (a reader such as dsp_tf.evaluate) changes no file.
+    """
+    prefixes = sorted((p[:-len(".index")] for p in glob.glob(os.path.join(checkpoint_dir, "ckpt-*.index"))),
+                      key=_checkpoint_number, reverse=True)
+    broken = []
+    for prefix in prefixes:
+        try:
+            learner.checkpoint.restore(prefix).assert_existing_objects_matched()
+        except Exception as e:  # noqa: BLE001 - any failure here means an unusable checkpoint
+            broken.append((prefix, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
+            continue
+        for bad, reason in broken:
+            logging.warning("checkpoint %s is unreadable (%s); %s %s", os.path.basename(bad), reason,
+                            "removed it and resumed from" if repair else "used", os.path.basename(prefix))
+            for path in glob.glob(bad + ".*") if repair else ():
+                os.remove(path)
+        if not repair:
+            return prefix
+        intact = [p for p in prefixes if p not in dict(broken)]
+        tf.compat.v1.train.update_checkpoint_state(checkpoint_dir, prefix, sorted(intact, key=_checkpoint_number))
+        return prefix
+    state = os.path.join(checkpoint_dir, "checkpoint")
+    if broken:
+        raise UsageError(f"no intact checkpoint in '{checkpoint_dir}' ({os.path.basename(broken[0][0])}: "
+                         f"{broken[0][1]}); use --overwrite to start the run again")
+    if repair and os.path.exists(state):
+        os.remove(state)  # names checkpoints that are not there: start afresh, as the files say
+    return None
 
 
 def make_update(agent: PrunedPPOClipAgent, cfg: RunConfig):
@@ -211,13 +248,13 @@ def train(cfg: RunConfig) -> Dict:
     timer = PhaseTimer()
     with timer("build"):
         learner = build_learner(cfg)
+        resumed = restore_latest(learner, run.checkpoints)
         manager = tf.train.CheckpointManager(learner.checkpoint, run.checkpoints, max_to_keep=2)
-        resumed = restore_latest(learner, manager)
     agent, pruner = learner.agent, learner.pruner
     start_iteration = int(learner.env_steps.numpy()) // cfg.steps_per_iteration
-    rows = run.read_progress(int(learner.env_steps.numpy()))
+    rows = _restored_progress(learner, run)
     if resumed:
-        logging.info("resumed from %s at env step %d", manager.latest_checkpoint, learner.env_steps.numpy())
+        logging.info("resumed from %s at env step %d", resumed, learner.env_steps.numpy())
 
     collector = RolloutCollector(learner.envs, learner.collect_policy, cfg.rollout_steps)
     update = make_update(agent, cfg)
@@ -244,6 +281,9 @@ def train(cfg: RunConfig) -> Dict:
         with timer("update" if iteration > start_iteration else "first_update"):
             experience = flatten_rollout(advantages(rollout))
             losses = update(experience, tf.constant([cfg.seed, step0 * 2 + 1], tf.int64)).numpy()
+            if not np.all(np.isfinite(losses)):
+                raise UsageError(f"training diverged at env step {step0 + cfg.steps_per_iteration}: the loss is "
+                                 f"not finite (lower --learning_rate or --reg_strength)")
             agent.update_observation_normalizer(rollout.observation)
             agent.update_reward_normalizer(rollout.reward)
             learner.env_steps.assign(step0 + cfg.steps_per_iteration)
@@ -272,9 +312,11 @@ def train(cfg: RunConfig) -> Dict:
         if (iteration + 1) % iters_per_checkpoint == 0 or iteration + 1 == cfg.num_iterations:
             with timer("checkpoint"):
                 learner.wall_seconds.assign(wall_at_start + time.time() - t_start)
+                learner.progress.assign(progress_text(rows))
                 run.write_progress(rows)
                 manager.save(checkpoint_number=env_steps)
     writer.flush()
+    run.write_progress(rows)  # also when a finished run is re-run and no iteration was left
 
     summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes,
                      timer.seconds, collector.policy_seconds, time.perf_counter() - t_process)
@@ -284,6 +326,20 @@ def train(cfg: RunConfig) -> Dict:
                  summary["dense"]["weights"], summary["compact"]["weights"],
                  summary["dense"]["flops"], summary["compact"]["flops"])
     return summary
+
+
+def _restored_progress(learner: Learner, run: RunDirectory) -> List[Dict]:
+    """The progress rows up to the checkpoint: from the checkpoint itself, so a lost or
+    edited progress.csv is rewritten whole; from the file for older checkpoints."""
+    step = int(learner.env_steps.numpy())
+    stored = learner.progress.numpy().decode()
+    if stored:
+        return parse_progress(stored)
+    rows = run.read_progress(step)
+    if step and (not rows or int(rows[-1]["step"]) < step):
+        logging.warning("progress.csv holds no rows up to the checkpoint at step %d and the checkpoint "
+                        "predates stored progress; earlier rows are missing from progress.csv", step)
+    return rows
 
 
 def _log_iteration(learner: Learner, writer, env_steps: int, returns: List[float], losses: np.ndarray,

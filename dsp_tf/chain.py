@@ -25,6 +25,28 @@ ELEMENTWISE_LAYERS = (
 )
 
 
+#: Keras activations that act on each unit alone. Softmax is not one: removing a
+#: unit changes every other unit's output, so compact ≠ masked.
+ELEMENTWISE_ACTIVATIONS = frozenset({
+    "elu", "exponential", "gelu", "hard_sigmoid", "linear", "mish", "relu", "selu", "sigmoid",
+    "softplus", "softsign", "swish", "silu", "tanh"})
+
+
+def activation_name(fn) -> str:
+    """The Keras name of an activation function (its __name__ for custom callables)."""
+    name = keras.activations.serialize(fn)
+    if isinstance(name, dict):  # custom objects serialise as a config
+        name = name.get("config", name.get("class_name", ""))
+    return name if isinstance(name, str) else getattr(fn, "__name__", repr(fn))
+
+
+def _check_elementwise(layer: keras.layers.Layer) -> None:
+    name = activation_name(layer.activation)
+    if name not in ELEMENTWISE_ACTIVATIONS:
+        raise ValueError(f"cannot prune through layer '{layer.name}': its activation '{name}' is not "
+                         f"element-wise (supported: {', '.join(sorted(ELEMENTWISE_ACTIVATIONS))})")
+
+
 class NeuronMask(keras.layers.Layer):
     """Multiplies each unit by a fixed 0/1 value (Eq. 8: h = σ(θh) ⊙ m).
 
@@ -120,6 +142,9 @@ def dense_chain(model_or_layers: ModelOrLayers) -> DenseChain:
         plain.append(layer)
     if len(dense) < 2:
         raise ValueError("model needs at least one hidden Dense layer and an output Dense layer")
+    for layer in plain[:plain.index(dense[-1])]:  # what acts on hidden units; the output may be anything
+        if isinstance(layer, (keras.layers.Dense, keras.layers.Activation)):
+            _check_elementwise(layer)
     for a, b in zip(dense, dense[1:]):
         if a.units != b.kernel.shape[0]:
             raise ValueError(f"Dense '{b.name}' does not take '{a.name}' as its input")

@@ -27,7 +27,7 @@ def find_flagfile(name: str, relative_to: Optional[str] = None) -> str:
     candidates += [c + ".cfg" for c in candidates if not c.endswith(".cfg")]
     for path in candidates:
         if os.path.isfile(path):
-            return path
+            return os.path.abspath(path)
     raise UsageError(f"flagfile '{name}' not found (looked in ., configs/)")
 
 

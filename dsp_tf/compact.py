@@ -66,7 +66,22 @@ def compact_unstructured(model_or_dense_layers: ModelOrLayers, name: Optional[st
     """Compacts a weight-pruned network: neurons with no outgoing weights are dropped,
     and neurons with no incoming weights (a constant f(bias)) are folded into the
     next layer's bias, so the result computes exactly what the input computes.
+
+    Repeated until nothing changes: dropping a neuron can leave a neuron of the
+    layer before without outgoing weights, or one of the layer after without
+    incoming weights, and those go too.
     """
+    current = _compact_unstructured_once(model_or_dense_layers)
+    while True:
+        sizes = [d.units for d in dense_chain(current).hidden]
+        smaller = _compact_unstructured_once(current)
+        if [d.units for d in dense_chain(smaller).hidden] == sizes:
+            base = model_or_dense_layers.name if isinstance(model_or_dense_layers, keras.Model) else "model"
+            return compact_model(smaller, [np.ones(n) for n in sizes], name=name or f"{base}_compact")
+        current = smaller
+
+
+def _compact_unstructured_once(model_or_dense_layers: ModelOrLayers) -> keras.Sequential:
     chain = dense_chain(model_or_dense_layers)
     copy = compact_model(model_or_dense_layers, [np.ones(d.units) for d in chain.hidden])
     copy_chain = dense_chain(copy)
@@ -96,4 +111,11 @@ def compact_unstructured(model_or_dense_layers: ModelOrLayers, name: Optional[st
             nxt.bias.assign(nxt.bias.numpy() + contribution @ kernels[l + 1])
         else:
             keep[l] = keep[l] | (fold & (np.abs(contribution) > 0))  # cannot fold without a bias
-    return compact_model(copy, [k.astype(np.float32) for k in keep], name=name)
+    for l, k in enumerate(keep):
+        if not k.any():
+            # Nothing of this layer reaches the output (constants are folded above): keep one
+            # neuron with its outgoing weights zeroed, since a Dense layer cannot have 0 units.
+            k[0] = True
+            nxt = copy_chain.dense[l + 1]
+            nxt.kernel.assign(np.where(np.arange(nxt.kernel.shape[0])[:, None] == 0, 0.0, nxt.kernel.numpy()))
+    return compact_model(copy, [k.astype(np.float32) for k in keep])

@@ -38,7 +38,7 @@ def evaluate_run(root_dir: str, episodes=None, actor: str = "compact") -> dict:
         raise UsageError(f"run directory '{root_dir}' does not exist")
     run = RunDirectory(root_dir)
     cfg = from_dict({**run.read_config(), "root_dir": root_dir})
-    episodes = episodes or cfg.eval_episodes
+    episodes = cfg.eval_episodes if episodes is None else episodes
     if episodes <= 0:
         raise UsageError(f"--eval_episodes must be > 0, got {episodes}")
     if inference.has_saved_actor(run.root):
@@ -46,11 +46,9 @@ def evaluate_run(root_dir: str, episodes=None, actor: str = "compact") -> dict:
         source = f"saved {actor} actor"
     else:
         from agents.training import actor_meta, build_learner, restore_latest
-        from dsp_tf._keras import tf
 
         learner = build_learner(cfg)
-        manager = tf.train.CheckpointManager(learner.checkpoint, run.checkpoints, max_to_keep=2)
-        if not restore_latest(learner, manager):
+        if not restore_latest(learner, run.checkpoints, repair=False):
             raise UsageError(f"'{run.root}' has no saved actor and no checkpoint to evaluate")
         mlp, meta = learner.pruner.compact(), actor_meta(learner)
         source = f"checkpoint at env step {int(learner.env_steps.numpy())}"

@@ -15,7 +15,7 @@ import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
 from dsp_tf._keras import keras, tf
-from dsp_tf.chain import NeuronMask
+from dsp_tf.chain import NeuronMask, activation_name
 
 Array = np.ndarray
 
@@ -45,8 +45,7 @@ INFERENCE_IDENTITY = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.la
 
 
 def _activation(layer: keras.layers.Layer, fn) -> Callable[[Array], Array]:
-    name = keras.activations.serialize(fn)
-    name = name if isinstance(name, str) else getattr(fn, "__name__", repr(fn))
+    name = activation_name(fn)
     if name not in ACTIVATIONS:
         raise ValueError(f"cannot mirror activation '{name}' of layer '{layer.name}' in NumPy "
                          f"(supported: {', '.join(sorted(ACTIVATIONS))})")

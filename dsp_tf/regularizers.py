@@ -6,6 +6,7 @@ and outgoing weights) and a per-layer regularizer cannot see both.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional, Sequence
 
 from dsp_tf._keras import tf
@@ -21,8 +22,8 @@ class _StrengthRegularizer:
             strength = float(strength)
         except (TypeError, ValueError):
             raise ValueError(f"strength must be a number, got {strength!r}") from None
-        if not strength >= 0.0:  # also rejects NaN
-            raise ValueError(f"strength (lambda) must be >= 0, got {strength}")
+        if not 0.0 <= strength < math.inf:  # also rejects NaN
+            raise ValueError(f"strength (lambda) must be finite and >= 0, got {strength}")
         self.strength = strength
 
     def penalty(self, model_or_dense_layers: ModelOrLayers,

@@ -13,8 +13,9 @@ import csv
 import io
 import json
 import os
+import sys
 from collections import defaultdict
-from typing import Dict, List
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from absl import flags
@@ -41,18 +42,46 @@ FLAGS = flags.FLAGS
 METHOD_ORDER = ["ppo", "small", "dsp", "ssl", "sgs", "dropout", "l1", "pops"]
 
 
-def load_runs(root: str) -> List[Dict]:
-    runs = []
+#: What the report reads from each run; a run missing any of it is named and left out.
+SUMMARY_KEYS = ("return_mean", "return_std", "dense", "compact", "compact_layers")
+CONFIG_KEYS = ("env", "method", "seed", "reg_strength", "final_sparsity", "actor_layers", "num_env_steps")
+SIZE_KEYS = ("neurons", "weights", "flops")
+
+
+def _read_run(run_dir: str) -> Dict:
+    """One run's summary and config, or ValueError saying what is wrong with them."""
+    parts = {}
+    for name, keys in (("summary.json", SUMMARY_KEYS), ("config.json", CONFIG_KEYS)):
+        try:
+            with open(os.path.join(run_dir, name), encoding="utf-8") as f:
+                data = json.load(f)
+        except OSError as e:
+            raise ValueError(f"cannot read {name}: {e.strerror}") from None
+        except ValueError as e:
+            raise ValueError(f"{name} is not valid JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{name} is not a JSON object")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise ValueError(f"{name} lacks {', '.join(missing)}")
+        parts[name] = data
+    for size in ("dense", "compact"):
+        entry = parts["summary.json"][size]
+        if not isinstance(entry, dict) or any(k not in entry for k in SIZE_KEYS):
+            raise ValueError(f"summary.json's '{size}' lacks {', '.join(SIZE_KEYS)}")
+    return {"dir": run_dir, "summary": parts["summary.json"], "config": parts["config.json"]}
+
+
+def load_runs(root: str) -> Tuple[List[Dict], List[Tuple[str, str]]]:
+    """(runs, unreadable): every finished run under ``root``, and (directory, reason)
+    for each one whose files cannot be read, so that none is dropped silently."""
+    runs, unreadable = [], []
     for run_dir in finished_runs(root):
         try:
-            with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
-                summary = json.load(f)
-            with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
-                config = json.load(f)
-        except (OSError, ValueError):
-            continue
-        runs.append({"dir": run_dir, "summary": summary, "config": config})
-    return runs
+            runs.append(_read_run(run_dir))
+        except ValueError as e:
+            unreadable.append((run_dir, str(e)))
+    return runs, unreadable
 
 
 def group_key(run: Dict) -> tuple:
@@ -401,10 +430,14 @@ def summary_table(rows: List[Dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def results_document(rows: List[Dict], figures: List[str], figures_rel: str, preamble: str) -> str:
+def results_document(rows: List[Dict], figures: List[str], figures_rel: str, preamble: str,
+                     unreadable: Sequence[Tuple[str, str]] = ()) -> str:
     parts = [preamble.rstrip() + "\n"] if preamble else []
     parts.append("## Summary (generated from the runs below)\n")
     parts.append(summary_table(rows))
+    if unreadable:
+        parts.append("Runs left out because their files cannot be read:\n")
+        parts.append("\n".join(f"- `{d}`: {reason}" for d, reason in unreadable) + "\n")
     for env in sorted({r["env"] for r in rows}):
         env_rows = [r for r in rows if r["env"] == env]
         parts.append(f"## {env}\n")
@@ -426,9 +459,12 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     matplotlib.use("Agg")
     if not sweep_dir or not os.path.isdir(sweep_dir):
         raise UsageError(f"sweep directory '{sweep_dir}' does not exist")
-    runs = load_runs(sweep_dir)
+    runs, unreadable = load_runs(sweep_dir)
+    for run_dir, reason in unreadable:
+        print(f"dsp_tf.report: skipped unreadable run '{run_dir}': {reason}", file=sys.stderr)
     if not runs:
-        raise UsageError(f"no finished runs (summary.json) under '{sweep_dir}'")
+        raise UsageError(f"no readable finished runs (summary.json) under '{sweep_dir}'"
+                         + (f" ({len(unreadable)} unreadable)" if unreadable else ""))
     rows = aggregate(runs)
     figures = os.path.join(output_dir, figures_subdir)
     os.makedirs(figures, exist_ok=True)
@@ -452,8 +488,8 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
             except OSError as e:
                 raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
         rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
-        atomic_write(results_markdown, results_document(rows, written, rel, text))
-    return {"runs": len(runs), "rows": rows, "figures": written}
+        atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable))
+    return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable}
 
 
 def _main() -> None:
@@ -461,7 +497,8 @@ def _main() -> None:
         raise UsageError("--sweep_dir is required")
     out = FLAGS.output_dir or FLAGS.sweep_dir
     result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir, FLAGS.results_markdown, FLAGS.preamble)
-    print(f"{result['runs']} runs in {len(result['rows'])} groups; wrote {out}/results.csv, "
+    skipped = f", skipped {len(result['unreadable'])} unreadable (named above)" if result["unreadable"] else ""
+    print(f"{result['runs']} runs in {len(result['rows'])} groups{skipped}; wrote {out}/results.csv, "
           f"{out}/results.md and {len(result['figures'])} figures")
 
 

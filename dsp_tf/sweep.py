@@ -71,7 +71,8 @@ class Point:
         return os.path.join(self.env, "_".join(parts) + f"_s{self.seed}")
 
     def args(self, small_layers: Sequence[str], extra: Sequence[str]) -> List[str]:
-        args = [f"--flagfile={self.env}.cfg", f"--method={self.method}", f"--seed={self.seed}",
+        args = [f"--flagfile={cli.find_flagfile(self.env + '.cfg')}", f"--method={self.method}",
+                f"--seed={self.seed}",
                 f"--reg_strength={self.reg_strength:g}", f"--final_sparsity={self.final_sparsity:g}"]
         if self.method == "small":
             args.append(f"--actor_layers={','.join(small_layers)}")
@@ -123,8 +124,12 @@ def _ray_runner(address, workers: int):
 def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor: str = "local",
               workers: int = 1, ray_address=None,
               archived_dir: Union[str, Sequence[str], None] = None) -> List[Dict[str, str]]:
+    """Runs the points not finished yet. Every path is resolved once, against the caller's
+    working directory, so status.csv, the runs and the flagfiles agree wherever it is run."""
+    sweep_dir = os.path.abspath(sweep_dir)
     os.makedirs(sweep_dir, exist_ok=True)
     archives = [archived_dir] if isinstance(archived_dir, str) else list(archived_dir or [])
+    archives = [os.path.abspath(d) for d in archives if d]
     todo, status = [], []
     for p in points:
         if any(os.path.exists(os.path.join(d, p.name, "summary.json")) for d in [sweep_dir, *archives] if d):
@@ -186,7 +191,11 @@ def _main() -> None:
                        FLAGS.workers, FLAGS.ray_address, FLAGS.archived_dir)
     failed = [s for s in status if s["state"].startswith("failed")]
     print(f"{len(status) - len(failed)} of {len(status)} runs finished; status in "
-          f"{os.path.join(FLAGS.sweep_dir, 'status.csv')}")
+          f"{os.path.join(os.path.abspath(FLAGS.sweep_dir), 'status.csv')}")
+    if failed:
+        print(f"dsp_tf.sweep: {len(failed)} run(s) failed, first {failed[0]['run']}: {failed[0]['error']}",
+              file=sys.stderr)
+        sys.exit(1)
 
 
 def main() -> None:

@@ -125,7 +125,9 @@ def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel
     _fake_run(tmp_path / "sweep_b", "dsp", 0, 400.0, 1e-4, 0.93)  # the same point, run again elsewhere
     _fake_run(tmp_path / "sweep_b", "dsp", 0, 300.0, 1e-3, 0.93)
     _fake_run(tmp_path / "sweep_b", "pops", 0, 50.0, None, 0.9)
-    rows = aggregate(load_runs(str(tmp_path)))
+    runs, unreadable = load_runs(str(tmp_path))
+    assert unreadable == []
+    rows = aggregate(runs)
     shared = next(r for r in rows if r["method"] == "dsp" and r["reg_strength"] == 1e-4)
     assert shared["seeds"] == "0 1" and shared["return_mean"] == pytest.approx(150.0)  # sweep_a's seed 0 kept
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
-from dsp_tf.files import atomic_write
+from dsp_tf.files import check_output_directory, staged_directory, write_file_set
 from dsp_tf.metrics import architecture_stats
 from tflite_export.c_array import c_identifier, to_c_source
 from tflite_export.convert import check_exportable, to_float32, to_int8
@@ -64,9 +64,22 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
 
 
 def write_files(output_dir: str, files: Dict[str, object]) -> None:
-    os.makedirs(output_dir, exist_ok=True)
-    for filename, data in files.items():
-        atomic_write(os.path.join(output_dir, filename), data)
+    """All files or none: a failed write leaves ``output_dir`` as it was."""
+    with staged_directory(output_dir) as staging:
+        write_file_set(staging, files)
+
+
+def check_observations(actor: keras.Model, observations) -> np.ndarray:
+    """[N, obs_dim] finite float32, N ≥ 1, or a ValueError saying what is wrong."""
+    x = np.asarray(observations)
+    width = int(actor.inputs[0].shape[-1])
+    if x.ndim != 2 or x.shape[0] < 1:
+        raise UsageError(f"observations must be a non-empty [N, {width}] array, got shape {x.shape}")
+    if x.shape[1] != width:
+        raise UsageError(f"observations have {x.shape[1]} features but the actor takes {width}")
+    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        raise UsageError("observations must be finite numbers (found NaN, inf or non-numbers)")
+    return x.astype(np.float32)
 
 
 def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray,
@@ -81,6 +94,8 @@ def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray
     map the board applies to an observation before the int8 model (see
     ``tflite_export.input_scaling``). Returns file sizes.
     """
+    check_output_directory(output_dir)
+    representative = check_observations(actor, representative)
     converted = convert_actor(actor, representative, name, int8_input)
     write_files(output_dir, converted.files)
     return {k: len(v if isinstance(v, bytes) else v.encode()) for k, v in converted.files.items()}
@@ -155,6 +170,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
 
     if not root_dir or not os.path.isdir(root_dir):
         raise UsageError(f"run directory '{root_dir}' does not exist")
+    check_output_directory(output_dir)
     if num_observations < 10 or latency_invokes < 1:
         raise UsageError("--num_observations must be >= 10 and --latency_invokes >= 1")
     run = RunDirectory(root_dir)

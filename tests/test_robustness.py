@@ -1,0 +1,280 @@
+"""Nothing lost, nothing wrong, one line per mistake (issue 15).
+
+Property tests over random Dense chains, a table of bad command-line values,
+and faults: a second process on a run directory, corrupt checkpoint files, a
+lost progress log, leftovers of a killed process, a failed export write.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dsp_tf
+from clitools import TINY, last_line, run_module
+from dsp_tf import keras
+from dsp_tf.chain import ELEMENTWISE_ACTIVATIONS
+from dsp_tf.compact import compact_unstructured
+from dsp_tf.errors import UsageError
+
+KERAS_ACTIVATIONS = sorted(ELEMENTWISE_ACTIVATIONS - {"silu"}) + ["softmax"]
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _chain(sizes, activations, seed):
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((sizes[0],))]
+    for i, n in enumerate(sizes[1:]):
+        last = i == len(sizes) - 2
+        layers.append(keras.layers.Dense(n, activation=None if last else activations[i],
+                                         bias_initializer=keras.initializers.RandomNormal(stddev=0.3),
+                                         name=f"d{i}"))
+    return keras.Sequential(layers)
+
+
+@SETTINGS
+@given(sizes=st.lists(st.integers(1, 9), min_size=3, max_size=5),
+       activations=st.lists(st.sampled_from(KERAS_ACTIVATIONS), min_size=4, max_size=4),
+       sparsity=st.floats(0.0, 0.95), floor=st.integers(1, 3), seed=st.integers(0, 2 ** 16))
+def test_compact_equals_masked_or_the_layer_is_refused_by_name(sizes, activations, sparsity, floor, seed):
+    model = _chain(sizes, activations, seed)
+    hidden = activations[:len(sizes) - 2]
+    floor = min(floor, min(sizes[1:-1]))
+    schedule = dsp_tf.DynamicPruningSchedule(0.0, sparsity, 0, 10, 5) if sparsity > 0 else \
+        dsp_tf.DynamicPruningSchedule(0.0, 0.0, 0, 10, 5)
+    if "softmax" in hidden:
+        bad = f"d{hidden.index('softmax')}"
+        with pytest.raises(ValueError, match=f"layer '{bad}': its activation 'softmax' is not element-wise"):
+            dsp_tf.StructuredPruner(model, schedule)
+        return
+    pruner = dsp_tf.StructuredPruner(model, schedule, min_neurons_per_layer=floor)
+    pruner.update_masks(10, force=True)
+    assert all(m.sum() >= floor for m in pruner.masks)  # no layer below its floor
+    x = np.random.default_rng(seed).normal(size=(16, sizes[0])).astype(np.float32)
+    compact = pruner.compact()
+    assert [l.units for l in compact.layers[:-1]] == [int(m.sum()) for m in pruner.masks]
+    np.testing.assert_allclose(compact(x).numpy(), pruner.model(x, training=False).numpy(), atol=1e-5, rtol=1e-5)
+
+
+@SETTINGS
+@given(sizes=st.lists(st.integers(2, 12), min_size=3, max_size=4), density=st.floats(0.05, 0.5),
+       seed=st.integers(0, 2 ** 16))
+def test_weight_pruned_compaction_keeps_no_neuron_the_stats_count_as_removed(sizes, density, seed):
+    model = _chain(sizes, ["tanh"] * 3, seed)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        k = layer.kernel.numpy()
+        layer.kernel.assign(k * (rng.random(k.shape) < density))
+    compact = compact_unstructured(model)
+    stats = dsp_tf.model_stats(compact)
+    # Every neuron kept is alive (a layer with nothing alive keeps one inert unit: Dense needs one).
+    assert [l.units for l in compact.layers[:-1]] == [max(1, e["neurons"]) for e in stats["layers"][:-1]]
+    x = rng.normal(size=(16, sizes[0])).astype(np.float32)
+    np.testing.assert_allclose(compact(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("strength", [float("inf"), float("nan"), -1.0])
+def test_regularizer_strength_must_be_finite_and_non_negative(strength):
+    with pytest.raises(ValueError, match="strength"):
+        dsp_tf.NeuronImportanceRegularizer(strength)
+
+
+# ---- the command lines: one line, exit 2, nothing left behind ---------------------------
+@pytest.mark.parametrize("args, message", [
+    (["--reg_strength=inf"], "--reg_strength must be a finite number"),
+    (["--learning_rate=inf"], "--learning_rate must be a finite number"),
+    (["--entropy_coef=nan"], "--entropy_coef must be a finite number"),
+    (["--max_grad_norm=-1"], "--max_grad_norm must be > 0"),
+    (["--seed=-1"], "--seed must be >= 0"),
+    (["--value_coef=-0.5"], "--value_coef must be >= 0"),
+])
+def test_bad_training_values(tmp_path, args, message):
+    root = tmp_path / "run"
+    result = run_module("dsp_tf.train", *TINY, f"--root_dir={root}", *args)
+    assert result.returncode == 2, result.stderr[-1000:]
+    assert message in last_line(result.stderr) and "Traceback" not in result.stderr
+    assert not root.exists()
+
+
+def test_root_dir_that_cannot_be_created(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for root, message in ((tmp_path / "file" / "run", "cannot create --root_dir"),
+                          ("/proc/no_such_dir/run", "cannot create --root_dir")):
+        result = run_module("dsp_tf.train", *TINY, f"--root_dir={root}")
+        assert result.returncode == 2 and message in last_line(result.stderr), result.stderr[-1000:]
+        assert "Traceback" not in result.stderr
+
+
+def test_evaluate_refuses_zero_episodes():
+    result = run_module("dsp_tf.evaluate", "--root_dir=tests/data/cartpole_dsp_s0", "--eval_episodes=0")
+    assert result.returncode == 2 and "--eval_episodes must be > 0" in last_line(result.stderr)
+
+
+def test_export_to_an_existing_file_is_refused_before_any_work(tmp_path):
+    target = tmp_path / "out"
+    target.write_text("not a directory")
+    result = run_module("tflite_export", "--root_dir=tests/data/cartpole_dsp_s0", f"--output_dir={target}")
+    assert result.returncode == 2 and "exists and is not a directory" in last_line(result.stderr)
+    assert target.read_text() == "not a directory" and sorted(os.listdir(tmp_path)) == ["out"]
+
+
+@pytest.mark.parametrize("observations, message", [
+    (np.zeros((0, 4)), "non-empty"), (np.zeros(4), "non-empty"), (np.zeros((5, 3)), "3 features"),
+    (np.full((5, 4), np.nan), "finite"),
+])
+def test_export_actor_refuses_bad_observations(tmp_path, observations, message):
+    from tflite_export import export_actor
+
+    actor = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(2)])
+    with pytest.raises(UsageError, match=message):
+        export_actor(actor, str(tmp_path / "out"), observations)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_write_leaves_no_half_export(tmp_path, monkeypatch):
+    from tflite_export import export_actor
+
+    calls = []
+
+    def failing(directory, files):
+        for i, (name, data) in enumerate(files.items()):
+            if i == 2:
+                raise OSError(28, "No space left on device")
+            with open(os.path.join(directory, name), "wb" if isinstance(data, bytes) else "w") as f:
+                f.write(data)
+            calls.append(name)
+
+    monkeypatch.setattr("tflite_export.exporter.write_file_set", failing)
+    actor = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(2)])
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    with pytest.raises(OSError):
+        export_actor(actor, str(tmp_path / "deep" / "out"), obs)
+    assert len(calls) == 2 and os.listdir(tmp_path) == []  # no files, no temp dir, no parent made for it
+
+
+# ---- faults in a run directory -------------------------------------------------------------
+def test_a_second_process_cannot_take_a_run_directory(tmp_path):
+    from agents.config import RunConfig
+    from agents.rundir import RunDirectory
+
+    cfg = RunConfig(root_dir=str(tmp_path / "run"))
+    first = RunDirectory(cfg.root_dir)
+    first.prepare(cfg)
+    (tmp_path / "run" / "progress.csv").write_text("step\n")
+    for overwrite in (False, True):
+        cfg.overwrite = overwrite
+        with pytest.raises(UsageError, match=r"in use by another training process \(pid \d+\)"):
+            RunDirectory(cfg.root_dir).prepare(cfg)
+    assert (tmp_path / "run" / "progress.csv").exists()  # --overwrite did not wipe the live run
+
+
+@pytest.fixture(scope="module")
+def finished_tiny(tmp_path_factory):
+    """A tiny run with two checkpoints (iterations at 1024-step boundaries)."""
+    root = tmp_path_factory.mktemp("tiny") / "run"
+    result = run_module("dsp_tf.train", *TINY, "--checkpoint_interval=1024", f"--root_dir={root}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root
+
+
+def _rerun_copy(src, dst, damage):
+    shutil.copytree(src, dst)
+    os.remove(dst / "summary.json")
+    damage(dst)
+    return run_module("dsp_tf.train", *TINY, "--checkpoint_interval=1024", f"--root_dir={dst}")
+
+
+def _same_result(a, b):
+    sa, sb = (json.loads((r / "summary.json").read_text()) for r in (a, b))
+    for key in ("env_steps", "eval_returns", "compact", "compact_layers"):
+        assert sa[key] == sb[key], key
+    rows = [[l.rsplit(",", 1)[0] for l in (r / "progress.csv").read_text().splitlines()] for r in (a, b)]
+    assert rows[0] == rows[1]
+
+
+def _checkpoints(root):
+    return sorted((root / "checkpoints").glob("ckpt-*.index"), key=lambda p: int(p.stem.split("-")[1]))
+
+
+@pytest.mark.parametrize("state", ["garbage {{{ not a proto", ""])
+def test_a_bad_checkpoint_state_file_does_not_restart_the_run(tmp_path, finished_tiny, state):
+    result = _rerun_copy(finished_tiny, tmp_path / "run",
+                         lambda d: (d / "checkpoints" / "checkpoint").write_text(state))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resumed from" in result.stderr and "at env step 4096" in result.stderr
+    _same_result(finished_tiny, tmp_path / "run")
+
+
+@pytest.mark.parametrize("part", ["index", "data-00000-of-00001"])
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_older_one(tmp_path, finished_tiny, part):
+    def corrupt(d):
+        latest = _checkpoints(d)[-1]
+        path = latest.with_name(latest.name.replace(".index", f".{part}"))
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+    result = _rerun_copy(finished_tiny, tmp_path / "run", corrupt)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "is unreadable" in result.stderr and "resumed from ckpt-3072" in result.stderr
+    _same_result(finished_tiny, tmp_path / "run")
+
+
+def test_no_intact_checkpoint_is_one_line(tmp_path, finished_tiny):
+    def corrupt_all(d):
+        for index in _checkpoints(d):
+            index.write_bytes(b"\0" * 10)
+
+    result = _rerun_copy(finished_tiny, tmp_path / "run", corrupt_all)
+    assert result.returncode == 2 and "no intact checkpoint" in last_line(result.stderr)
+
+
+def test_lost_progress_log_and_leftovers_of_a_killed_process(tmp_path, finished_tiny):
+    def damage(d):
+        os.remove(d / "progress.csv")
+        (d / "actor_compact.h5.tmp4242.h5").write_bytes(b"half")
+        (d / "checkpoints" / "ckpt-5000_temp").mkdir()
+        (d / "checkpoints" / "ckpt-5000_temp" / "part-00000-of-00001.index").write_bytes(b"half")
+
+    result = _rerun_copy(finished_tiny, tmp_path / "run", damage)
+    assert result.returncode == 0, result.stderr[-2000:]
+    _same_result(finished_tiny, tmp_path / "run")  # the whole history, not only the rows after the checkpoint
+    assert not list((tmp_path / "run").glob("*.tmp*")) and not list((tmp_path / "run" / "checkpoints").glob("*_temp"))
+
+
+# ---- report and sweep ------------------------------------------------------------------------
+def test_report_names_runs_it_cannot_read(tmp_path):
+    for name in ("good", "truncated", "empty"):
+        shutil.copytree("tests/data/cartpole_dsp_s0", tmp_path / "runs" / name)
+    text = (tmp_path / "runs" / "truncated" / "summary.json").read_text()
+    (tmp_path / "runs" / "truncated" / "summary.json").write_text(text[: len(text) // 2])
+    (tmp_path / "runs" / "empty" / "summary.json").write_text("{}")
+    result = run_module("dsp_tf.report", f"--sweep_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "skipped unreadable run" in result.stderr and "truncated" in result.stderr
+    assert "summary.json is not valid JSON" in result.stderr and "summary.json lacks return_mean" in result.stderr
+    assert "1 runs in 1 groups, skipped 2 unreadable" in result.stdout
+
+    for name in ("good",):
+        shutil.rmtree(tmp_path / "runs" / name)
+    result = run_module("dsp_tf.report", f"--sweep_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out2'}")
+    assert result.returncode == 2 and "no readable finished runs" in last_line(result.stderr)
+
+
+def test_sweep_from_another_directory_keeps_its_paths_together_and_fails_loudly(tmp_path):
+    tiny = [f"--train_flag={a}" for a in TINY[1:] if not a.startswith("--eval")] + ["--train_flag=--eval_episodes=1"]
+    result = run_module("dsp_tf.sweep", "--sweep_dir=sw", "--envs=cartpole", "--methods=ppo,dsp", "--seeds=0",
+                        "--reg_strengths=1e-4,-1", "--workers=2", *tiny, cwd=str(tmp_path))
+    assert result.returncode == 2  # a negative lambda is refused before anything runs
+    assert not (tmp_path / "sw").exists()
+    result = run_module("dsp_tf.sweep", "--sweep_dir=sw", "--envs=cartpole", "--methods=ppo,dsp", "--seeds=0",
+                        "--workers=2", *tiny, "--train_flag=--reg_strength=inf", cwd=str(tmp_path))
+    assert result.returncode == 1  # every point fails on the bad extra flag
+    assert "run(s) failed" in last_line(result.stderr) and "--reg_strength must be a finite number" in result.stderr
+    status = (tmp_path / "sw" / "status.csv").read_text()
+    assert "failed (exit 2)" in status
+    result = run_module("dsp_tf.sweep", "--sweep_dir=sw", "--envs=cartpole", "--methods=ppo", "--seeds=0",
+                        *tiny, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "sw" / "cartpole" / "ppo_s0" / "summary.json").exists()
