@@ -2,12 +2,17 @@
 
 Versions are pinned to a set that pip resolves together on Python 3.11:
 tf-agents 0.19 (its last release) needs tensorflow-probability 0.23, hence
-TensorFlow 2.15; tfmot 0.8 needs Keras 2, hence tf-keras 2.15.
+TensorFlow 2.15; tfmot 0.8 needs Keras 2, hence tf-keras 2.15. One TensorFlow
+distribution: plain `tensorflow` (CPU-only on machines without CUDA), because
+tflite-micro depends on it and a second one (`tensorflow-cpu`) would write the
+same `tensorflow/` folder. gym-notices 0.0.8: tf-agents imports gym 0.23, whose
+newer notice package prints an "unmaintained" banner on every start-up that a
+user cannot act on (our environments are gymnasium's).
 """
 from setuptools import find_packages, setup
 
 CORE = [
-    "tensorflow-cpu==2.15.1",
+    "tensorflow==2.15.1",
     "tf-keras~=2.15.0",
     "tensorflow-model-optimization==0.8.0",
     "numpy>=1.23,<2",
@@ -18,11 +23,14 @@ EXTRAS = {
         "tf-agents==0.19.0",
         "tensorflow-probability==0.23.0",
         "gymnasium[mujoco,box2d]==1.3.0",
+        "gym-notices==0.0.8",
     ],
     "export": ["tflite-micro==0.dev20261023182759"],
     "report": ["matplotlib>=3.7"],
     "examples": ["scikit-learn>=1.3"],
-    "test": ["pytest>=7"],
+    "test": ["pytest>=7", "hypothesis>=6"],
+    # Not in "all": Stable-Baselines3 and torch, only for benchmarks/throughput.py's side-by-side run.
+    "bench": ["stable-baselines3>=2.3,<3"],
     "ray": ["ray>=2.9,<3"],
 }
 EXTRAS["all"] = sorted({r for k in ("rl", "export", "report", "examples", "test", "ray") for r in EXTRAS[k]})

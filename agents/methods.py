@@ -16,6 +16,7 @@ import numpy as np
 
 import dsp_tf
 from dsp_tf.input_pruning import InputFeaturePruner
+from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.weight_pruning import MagnitudePruner
 from agents.config import RunConfig
 
@@ -68,11 +69,11 @@ def check_method(name: str) -> None:
         raise UsageError(f"method '{name}' is not implemented yet (available: {', '.join(IMPLEMENTED)})")
 
 
-def make_pruner(mlp, cfg: RunConfig):
+def make_pruner(mlp, cfg: RunConfig) -> PrunerBase:
     """Wraps the actor MLP; for non-pruning methods the masks simply stay all ones.
 
-    Returns a StructuredPruner or, for weight-level methods, a MagnitudePruner;
-    both offer the same interface to the training loop.
+    Returns a StructuredPruner, a MagnitudePruner (weight-level methods) or an
+    InputFeaturePruner (SGS): all implement dsp_tf's PrunerBase.
     """
     check_method(cfg.method)
     method = METHOD_TABLE[cfg.method]

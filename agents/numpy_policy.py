@@ -55,7 +55,7 @@ class NumpyCollectPolicy:
 
     def normalize(self, observation: np.ndarray) -> np.ndarray:
         clip = np.float32(ActorMeta.obs_clip)
-        return np.clip((observation - self._mean) * self._inv_std, -clip, clip)
+        return np.minimum(np.maximum((observation - self._mean) * self._inv_std, -clip), clip)
 
     def distribution(self, observation: np.ndarray) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
         """(dist_params, value_prediction) exactly as PPOPolicy records them."""

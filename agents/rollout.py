@@ -61,16 +61,21 @@ class RolloutCollector:
         next_step_type = np.empty((n, steps), np.int32)
         reward = np.zeros((n, steps), np.float32)
         discount = np.ones((n, steps), np.float32)
-        actions, infos = [], []
+        actions = params = values = None  # allocated once the first step shows their shapes
         returns, lengths = [], []
         observation, current = self._observation, self._step_type.copy()
         for t in range(steps):
             start = time.perf_counter()
             action, info = self.policy.sample(observation, rng)
             self.policy_seconds += time.perf_counter() - start
-            obs[:, t], step_type[:, t] = observation, current
-            actions.append(action)
-            infos.append(info)
+            if actions is None:
+                actions = np.empty((n, steps) + action.shape[1:], action.dtype)
+                params = {k: np.empty((n, steps) + v.shape[1:], v.dtype) for k, v in info["dist_params"].items()}
+                values = np.empty((n, steps), np.float32)
+            obs[:, t], step_type[:, t], actions[:, t], values[:, t] = (observation, current, action,
+                                                                        info["value_prediction"])
+            for k, v in info["dist_params"].items():
+                params[k][:, t] = v
             if t == self.num_steps:
                 # Padding entry: only its observation, step type and V(s_T) are used.
                 next_step_type[:, t] = FIRST
@@ -96,7 +101,7 @@ class RolloutCollector:
         self._observation, self._step_type = observation, current
 
         traj = trajectory.Trajectory(
-            step_type=step_type, observation=obs, action=np.stack(actions, axis=1),
-            policy_info=tf.nest.map_structure(lambda *xs: np.stack(xs, axis=1), *infos),
+            step_type=step_type, observation=obs, action=actions,
+            policy_info={"dist_params": params, "value_prediction": values},
             next_step_type=next_step_type, reward=reward, discount=discount)
         return tf.nest.map_structure(tf.convert_to_tensor, traj), returns, lengths

@@ -38,6 +38,11 @@ ACTIVATIONS: Dict[str, Callable[[Array], Array]] = {
     "softplus": lambda x: np.logaddexp(x, 0).astype(x.dtype),
     "swish": lambda x: x * _sigmoid(x),
     "silu": lambda x: x * _sigmoid(x),
+    "selu": lambda x: np.float32(1.0507009873554805) * _elu(x, 1.6732632423543772),
+    "softsign": lambda x: x / (np.float32(1) + np.abs(x)),
+    "exponential": np.exp,
+    "hard_sigmoid": lambda x: np.clip(np.float32(0.2) * x + np.float32(0.5), 0, 1).astype(x.dtype),
+    "mish": lambda x: x * np.tanh(np.logaddexp(x, 0).astype(x.dtype)),
 }
 
 #: Layers that are the identity at inference time (Flatten: on [batch, features]).
@@ -77,49 +82,66 @@ class NumpyChain:
     Dense layers (plain or inside tfmot's ``PruneLowMagnitude``, whose kernel is
     used times its mask, as the wrapper does), NeuronMask layers and element-wise
     layers are mirrored; anything else raises ValueError naming the layer.
+
+    A NeuronMask in front of a Dense layer is folded into that layer's kernel
+    rows at ``refresh``, and the units it zeroes are dropped from the Dense
+    layer before it (element-wise layers do not care how many units they see):
+    the mirror computes with the compact network, so a pruned actor acts faster
+    than a dense one, and exactly as the masked model does.
     """
 
     def __init__(self, model_or_layers: Union[keras.Model, Sequence[keras.layers.Layer]]):
         layers = model_or_layers.layers if isinstance(model_or_layers, keras.Model) else list(model_or_layers)
         self._ops: List[Tuple[str, object]] = []  # ("dense", index) | ("mask", index) | ("fn", callable)
-        self._sources: List[Callable[[], Tuple[Array, Array]]] = []
+        self._sources: List[Tuple[tf.Variable, object, object]] = []  # kernel, bias, weight mask
         self._mask_sources: List[tf.Variable] = []
+        self._folds: List[Tuple[int, object, int]] = []  # (mask index, Dense before or None, Dense after)
+        last_dense = None  # index of the Dense layer the current units come from
+        pending: List[int] = []  # masks waiting for the next Dense
         for layer in layers:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
-            if isinstance(layer, PruneLowMagnitude):
-                dense, weight_mask = layer.layer, layer.pruning_vars[0][1]
+            if isinstance(layer, (PruneLowMagnitude, keras.layers.Dense)):
+                dense, weight_mask = ((layer.layer, layer.pruning_vars[0][1]) if isinstance(layer, PruneLowMagnitude)
+                                      else (layer, None))
                 if not isinstance(dense, keras.layers.Dense):
                     raise ValueError(f"cannot mirror pruned layer '{dense.name}' of type {type(dense).__name__}")
-                self._add_dense(dense, weight_mask)
-            elif isinstance(layer, keras.layers.Dense):
-                self._add_dense(layer, None)
+                index = len(self._sources)
+                self._folds += [(m, last_dense, index) for m in pending]
+                pending = []
+                self._ops.append(("dense", index))
+                self._ops.append(("fn", _activation(dense, dense.activation)))
+                self._sources.append((dense.kernel, dense.bias if dense.use_bias else None, weight_mask))
+                last_dense = index
             elif isinstance(layer, NeuronMask):
-                self._ops.append(("mask", len(self._mask_sources)))
+                pending.append(len(self._mask_sources))
                 self._mask_sources.append(layer.mask)
             else:
                 self._ops.append(("fn", _elementwise(layer)))
+        self._ops += [("mask", m) for m in pending]  # a mask after the last Dense stays a product
         if not self._sources:
             raise ValueError("no Dense layer to mirror")
         self.refresh()
 
-    def _add_dense(self, layer: keras.layers.Dense, weight_mask) -> None:
-        activation = _activation(layer, layer.activation)
-        bias = layer.bias if layer.use_bias else None
-        self._ops.append(("dense", len(self._sources)))
-        self._ops.append(("fn", activation))
-        self._sources.append((layer.kernel, bias, weight_mask))
-
     def refresh(self) -> None:
         """Re-reads weights and masks (call after every update of the model)."""
-        self._weights = []
+        weights = []
         for kernel, bias, weight_mask in self._sources:
             k = kernel.numpy().astype(np.float32)
             if weight_mask is not None:
                 k = k * weight_mask.numpy().astype(np.float32)
-            b = None if bias is None else bias.numpy().astype(np.float32)
-            self._weights.append((k, b))
+            weights.append([k, None if bias is None else bias.numpy().astype(np.float32)])
         self._masks = [m.numpy().astype(np.float32) for m in self._mask_sources]
+        for m, before, after in self._folds:
+            mask = self._masks[m]
+            weights[after][0] = weights[after][0] * mask[:, None]
+            if before is not None and weights[before][0].shape[1] == mask.size:
+                keep = mask != 0
+                weights[before][0] = weights[before][0][:, keep]
+                if weights[before][1] is not None:
+                    weights[before][1] = weights[before][1][keep]
+                weights[after][0] = weights[after][0][keep]
+        self._weights = [tuple(w) for w in weights]
 
     def __call__(self, x: Array) -> Array:
         h = np.asarray(x, np.float32)

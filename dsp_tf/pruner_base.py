@@ -1,23 +1,58 @@
-"""What every pruner shares: a schedule, an optional penalty, and when to act."""
+"""The pruner interface, declared once: what the training loop (or any loop) drives.
+
+Neuron, weight and input-feature pruners differ only in what they mask and how
+they rank it; the schedule check and the penalty live here, and every pruner
+implements the abstract methods, so a loop types its pruner as ``PrunerBase``
+instead of probing it.
+"""
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+import abc
+from typing import Callable, List, Optional, Sequence
 
-from dsp_tf._keras import tf
+import numpy as np
+
+from dsp_tf._keras import keras, tf
 from dsp_tf.schedule import DynamicPruningSchedule
 
 
-class PrunerBase:
-    """Neuron, weight and input-feature pruners differ only in what they mask and
-    how they rank it; the schedule check and the penalty live here once."""
-
-    dense_layers: list
+class PrunerBase(abc.ABC):
+    #: The model to train: the original layers (weights shared) with the masks applied.
+    model: keras.Model
+    #: The Dense layers of the chain, in order (the last is the output layer).
+    dense_layers: List[keras.layers.Dense]
 
     def __init__(self, schedule: DynamicPruningSchedule, regularizer: Optional[Callable] = None):
         if not isinstance(schedule, DynamicPruningSchedule):
             raise ValueError("schedule must be a dsp_tf.DynamicPruningSchedule")
         self.schedule = schedule
         self.regularizer = regularizer
+
+    @abc.abstractmethod
+    def update_masks(self, step: int, force: bool = False) -> bool:
+        """Prunes to the schedule's sparsity if it asks for it at ``step`` (or ``force``);
+        returns whether the masks were recomputed."""
+
+    @property
+    @abc.abstractmethod
+    def masks(self) -> List[np.ndarray]:
+        """Copies of the current 0/1 masks, in this pruner's unit (neurons, weights, features)."""
+
+    @abc.abstractmethod
+    def sparsity(self) -> float:
+        """Share of this pruner's units that are masked."""
+
+    @abc.abstractmethod
+    def stats(self) -> dict:
+        """dsp_tf.model_stats of the network as it computes now."""
+
+    @abc.abstractmethod
+    def dense_equivalent(self) -> keras.Model:
+        """The original shape with masked weights zeroed: same outputs as ``model``."""
+
+    @abc.abstractmethod
+    def compact(self) -> keras.Sequential:
+        """The smallest chain with the same outputs as ``model``."""
 
     def penalty_masks(self) -> Optional[Sequence]:
         """Masks the penalty should respect (Ω of a masked neuron is 0); None: all ones."""

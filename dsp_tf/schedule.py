@@ -1,9 +1,9 @@
 """The cubic sparsity schedule of Eq. 17 as a tfmot PruningSchedule.
 
-Being a real ``tfmot.sparsity.keras.PruningSchedule`` means the same object can
-drive tfmot's own weight pruning (``prune_low_magnitude``) and our neuron
-pruning, and that models saved with it reload through tfmot's deserialiser,
-which looks schedules up among ``PruningSchedule.__subclasses__()``.
+Eq. 17 is tfmot's ``PolynomialDecay`` with power 3, so the schedule is that
+class with the power fixed: the same object drives tfmot's own weight pruning
+(``prune_low_magnitude``) and our neuron pruning. It adds what an RL loop needs
+(the grid step a long rollout just crossed) and stricter argument checks.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_sch
 from dsp_tf._keras import keras, tf
 
 
-class DynamicPruningSchedule(pruning_schedule.PruningSchedule):
+class DynamicPruningSchedule(pruning_schedule.PolynomialDecay):
     """p_t = p_f + (p_i − p_f)(1 − (t − t_0)/(N·Δt))³, pruning every Δt steps.
 
     ``begin_step`` is t_0, ``end_step`` is t_0 + N·Δt and ``frequency`` is Δt.
@@ -39,23 +39,12 @@ class DynamicPruningSchedule(pruning_schedule.PruningSchedule):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         if end_step <= begin_step:
             raise ValueError(f"end_step ({end_step}) must be > begin_step ({begin_step})")
-        self._validate_step(begin_step, end_step, frequency, allow_negative_1=False)
-        self.initial_sparsity = float(initial_sparsity)
-        self.final_sparsity = float(final_sparsity)
-        self.begin_step = int(begin_step)
-        self.end_step = int(end_step)
-        self.frequency = int(frequency)
+        super().__init__(float(initial_sparsity), float(final_sparsity), int(begin_step), int(end_step),
+                         power=3, frequency=int(frequency))
 
     def __call__(self, step) -> Tuple[tf.Tensor, tf.Tensor]:
-        step = tf.convert_to_tensor(step)
-        progress = tf.cast(step - self.begin_step, tf.float32) / float(self.end_step - self.begin_step)
-        progress = tf.clip_by_value(progress, 0.0, 1.0)
-        sparsity = self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * tf.pow(1.0 - progress, 3.0)
-        step = tf.cast(step, tf.int64)
-        should_prune = self._should_prune_in_step(
-            step, tf.constant(self.begin_step, tf.int64), tf.constant(self.end_step, tf.int64),
-            tf.constant(self.frequency, tf.int64))
-        return should_prune, sparsity
+        """(should_prune, p_t): tfmot's PolynomialDecay at power 3, for an int or int64 step."""
+        return super().__call__(tf.cast(tf.convert_to_tensor(step), tf.int64))
 
     def sparsity_at(self, step: int) -> float:
         """Eq. 17 as a Python float, for code that ranks neurons eagerly."""
@@ -95,7 +84,7 @@ class DynamicPruningSchedule(pruning_schedule.PruningSchedule):
         return "DynamicPruningSchedule(" + ", ".join(f"{k}={v}" for k, v in c.items()) + ")"
 
 
-# tfmot's PruneLowMagnitude.from_config only knows its own two schedules; adding
-# ours to Keras' global custom objects lets a saved pruned model reload with a
-# plain ``load_model`` inside ``prune_scope()``, no custom_objects needed.
+# tfmot's PruneLowMagnitude.from_config deserialises a schedule by name from its
+# own two classes plus Keras' global custom objects; registering ours there lets
+# a saved pruned model reload with a plain ``load_model`` inside ``prune_scope()``.
 keras.utils.get_custom_objects()[DynamicPruningSchedule.__name__] = DynamicPruningSchedule

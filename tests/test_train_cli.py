@@ -72,7 +72,7 @@ def test_corrupt_checkpoint_and_missing_model_are_refused(tmp_path):
         data.write_bytes(b"garbage" * 10)
     result = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", f"--root_dir={root}")
     assert result.returncode == 2
-    assert "is corrupt" in last_line(result.stderr)
+    assert "no intact checkpoint" in last_line(result.stderr) and "ckpt-1024" in last_line(result.stderr)
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run_module("dsp_tf.evaluate", f"--root_dir={empty}")
