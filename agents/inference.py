@@ -11,6 +11,7 @@ from agents.errors import UsageError
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from typing import List, Optional
 
@@ -94,7 +95,17 @@ def atomic_save_model(model: keras.Model, path: str) -> None:
     """HDF5, not ``.keras``: TF 2.15's ``.keras`` loader resolves classes through the
     standalone ``keras`` package instead of ``tf_keras`` and silently drops weights."""
     tmp = f"{path}.tmp{os.getpid()}.h5"
-    model.save(tmp, save_format="h5")
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    with warnings.catch_warnings():
+        # Keras calls HDF5 "legacy"; it is the format that round-trips here (see above).
+        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+        # The legacy saver logs that an uncompiled model has no compiled metrics.
+        tf_logger.setLevel("ERROR")
+        try:
+            model.save(tmp, save_format="h5")
+        finally:
+            tf_logger.setLevel(level)
     os.replace(tmp, path)
 
 

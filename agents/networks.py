@@ -86,8 +86,26 @@ def critic_layers(net: network.Network) -> List[keras.layers.Layer]:
     return flat
 
 
+class FreshOrthogonal(keras.initializers.Initializer):
+    """An Orthogonal initializer made anew for every layer.
+
+    tf-agents hands one initializer instance to all of the critic's layers, and
+    Keras warns that a reused unseeded instance repeats its values; a fresh one
+    per call draws from the global seed like any other layer.
+    """
+
+    def __init__(self, gain: float = 1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        return keras.initializers.Orthogonal(self.gain)(shape, dtype=dtype)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
 def build_critic(observation_spec, layers: Sequence[int]) -> value_network.ValueNetwork:
     """The critic is never pruned (only the deployed actor is)."""
     return value_network.ValueNetwork(
         observation_spec, fc_layer_params=tuple(layers), activation_fn=tf.nn.tanh,
-        kernel_initializer=keras.initializers.Orthogonal(np.sqrt(2)))
+        kernel_initializer=FreshOrthogonal(np.sqrt(2)))

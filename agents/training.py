@@ -13,6 +13,8 @@ import contextlib
 import glob
 import math
 import os
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -225,6 +227,32 @@ def _use_threads(n: int) -> None:
         pass  # TensorFlow already runs in this process (a notebook, the tests): its pools stay as they are
 
 
+#: What XLA's C++ logging prints at the first compile, in TF 2.15 whatever
+#: TF_CPP_MIN_LOG_LEVEL says: notices a user cannot act on.
+XLA_STARTUP_NOISE = ("Compiled cluster using XLA", "SetPriority unimplemented",
+                     "All log messages before absl::InitializeLog()")
+
+
+@contextlib.contextmanager
+def quiet_xla_startup():
+    """Drops XLA_STARTUP_NOISE from stderr during the block and passes every other line on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(noise in line for noise in XLA_STARTUP_NOISE):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
 class PhaseTimer:
     """Seconds spent per phase of the loop, reported in summary.json and by the benchmark."""
 
@@ -281,7 +309,8 @@ def train(cfg: RunConfig) -> Dict:
             step0 = iteration * cfg.steps_per_iteration
             rollout, returns, _ = collector.collect((cfg.seed, step0 * 2))
         # The first update of a process includes tracing and XLA compilation.
-        with timer("update" if iteration > start_iteration else "first_update"):
+        first = iteration == start_iteration
+        with timer("first_update" if first else "update"), quiet_xla_startup() if first else contextlib.nullcontext():
             experience = flatten_rollout(advantages(rollout))
             losses = update(experience, tf.constant([cfg.seed, step0 * 2 + 1], tf.int64)).numpy()
             if not np.all(np.isfinite(losses)):

@@ -9,7 +9,11 @@ tfmot's and tf-agents') on the same ``tf_keras``.
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow 2.15 logs, at ERROR level, that it found its CUDA plugins registered
+# twice ("Unable to register cuDNN factory ...") on every import, GPU or not; only
+# FATAL C++ messages are shown by default (errors still reach Python as
+# exceptions). TF_CPP_MIN_LOG_LEVEL=0 in the environment shows everything.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 

@@ -16,6 +16,18 @@ from dsp_tf.chain import ModelOrLayers, dense_chain
 from dsp_tf.metrics import alive_neurons, effective_kernels
 
 
+def copy_layer(layer: keras.layers.Layer, **changes) -> keras.layers.Layer:
+    """A new layer like ``layer`` (with ``changes`` to its config), its initializers
+    copied by their own class: their serialised form names the standalone ``keras``
+    package, which tf_keras would import and mix into the model (and warn on saving)."""
+    config = {**layer.get_config(), **changes}
+    for key in ("kernel_initializer", "bias_initializer"):
+        if key in config:
+            init = getattr(layer, key)
+            config[key] = type(init).from_config(init.get_config())
+    return type(layer).from_config(config)
+
+
 def kept_indices(masks: Sequence) -> list:
     return [np.flatnonzero(np.asarray(m) > 0.5) for m in masks]
 
@@ -39,7 +51,7 @@ def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence
     hidden_index = 0
     for layer in chain.layers:
         if not isinstance(layer, keras.layers.Dense):
-            rebuilt.append(type(layer).from_config(layer.get_config()))
+            rebuilt.append(copy_layer(layer))
             continue
         weights = layer.get_weights()
         kernel = weights[0] if rows is None else weights[0][rows, :]
@@ -50,9 +62,7 @@ def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence
             bias = bias[cols] if bias is not None else None
             rows = cols
             hidden_index += 1
-        config = layer.get_config()
-        config["units"] = int(kernel.shape[1])
-        new = keras.layers.Dense.from_config(config)
+        new = copy_layer(layer, units=int(kernel.shape[1]))
         new.build((None, kernel.shape[0]))
         new.set_weights([kernel] + ([bias] if bias is not None else []))
         rebuilt.append(new)

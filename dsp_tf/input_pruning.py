@@ -13,7 +13,7 @@ import numpy as np
 
 from dsp_tf._keras import keras
 from dsp_tf.chain import NeuronMask, dense_chain
-from dsp_tf.compact import compact_unstructured
+from dsp_tf.compact import compact_unstructured, copy_layer
 from dsp_tf.masks import select_masks
 from dsp_tf.metrics import model_stats
 from dsp_tf.pruner_base import PrunerBase
@@ -54,7 +54,7 @@ class InputFeaturePruner(PrunerBase):
     def dense_equivalent(self) -> keras.Sequential:
         """The original chain with masked features' rows of the first kernel zeroed."""
         model = keras.Sequential([keras.Input((self.input_mask.units,))] + [
-            type(l).from_config(l.get_config()) for l in dense_chain(self.dense_layers).layers])
+            copy_layer(l) for l in dense_chain(self.dense_layers).layers])
         for new, old in zip(model.layers, self.dense_layers):
             new.set_weights(old.get_weights())
         first = model.layers[0]
