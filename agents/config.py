@@ -35,7 +35,8 @@ class RunConfig:
     seed: int = _f(0, "Run seed: network init, action sampling, environment resets.")
     num_env_steps: int = _f(200_000, "Total environment steps of training.")
     root_dir: str = _f("", "Run directory (checkpoints, summaries, results). Required.")
-    overwrite: bool = _f(False, "Delete a run directory made with other flags instead of refusing.")
+    overwrite: bool = _f(False, "Start afresh: delete what --root_dir holds (a run made with other flags is "
+                                "otherwise refused, one made with the same flags resumed).")
     actor_layers: List[int] = _f([128, 128], "Hidden layer sizes of the actor.")
     critic_layers: List[int] = _f([128, 128], "Hidden layer sizes of the critic (never pruned).")
     activation: str = _f("tanh", "Hidden activation of actor and critic (tanh or relu).")
@@ -92,8 +93,8 @@ class RunConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise UsageError(f"--{f.name} must be a finite number, got {value}")
-        if self.seed < 0:
-            raise UsageError(f"--seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed < 2 ** 31:
+            raise UsageError(f"--seed must be in [0, 2^31), got {self.seed}")
         for name in ("initial_sparsity", "final_sparsity"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:

@@ -19,6 +19,7 @@ import numpy as np
 
 from dsp_tf._keras import keras, tf
 from dsp_tf.files import atomic_write
+from dsp_tf.quiet import quiet_native_output
 
 
 @dataclass
@@ -95,18 +96,17 @@ def atomic_save_model(model: keras.Model, path: str) -> None:
     """HDF5, not ``.keras``: TF 2.15's ``.keras`` loader resolves classes through the
     standalone ``keras`` package instead of ``tf_keras`` and silently drops weights."""
     tmp = f"{path}.tmp{os.getpid()}.h5"
-    tf_logger = tf.get_logger()
-    level = tf_logger.level
-    with warnings.catch_warnings():
-        # Keras calls HDF5 "legacy"; it is the format that round-trips here (see above).
-        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
-        # The legacy saver logs that an uncompiled model has no compiled metrics.
-        tf_logger.setLevel("ERROR")
-        try:
+    try:
+        # Keras calls HDF5 "legacy" (it is the format that round-trips here, see above),
+        # and its legacy saver logs that an uncompiled model has no compiled metrics.
+        with warnings.catch_warnings(), quiet_native_output():
+            warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
             model.save(tmp, save_format="h5")
-        finally:
-            tf_logger.setLevel(level)
-    os.replace(tmp, path)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def save_actor(run_dir: str, compact: keras.Model, dense: keras.Model, meta: ActorMeta) -> None:

@@ -39,7 +39,8 @@ class RunDirectory:
         """Creates and locks the directory, or checks that an existing one belongs to this run.
 
         A directory made with other flags is refused (its checkpoints would be
-        silently mixed with this run) unless ``--overwrite`` clears it first. The
+        silently mixed with this run); one made with the same flags is resumed.
+        ``--overwrite`` clears either first and starts afresh. The
         lock is held until the process exits, so a second process on the same
         directory (even with ``--overwrite``) is refused instead of wiping it.
         If the directory is refused, nothing this call created is left behind.
@@ -63,13 +64,16 @@ class RunDirectory:
             raise
 
     def _undo(self, created: bool) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-            if self._created_lock and not created:
-                os.remove(self.path(LOCK_FILE))
+        """Removes what this call created, while still holding the lock (never another
+        process's directory: without the lock nothing is touched)."""
+        if self._lock_fd is None:
+            return
         if created:
             shutil.rmtree(self.root, ignore_errors=True)
+        elif self._created_lock:
+            os.remove(self.path(LOCK_FILE))
+        os.close(self._lock_fd)
+        self._lock_fd = None
 
     def _lock(self) -> None:
         self._created_lock = not os.path.exists(self.path(LOCK_FILE))
@@ -94,8 +98,8 @@ class RunDirectory:
                     previous = json.load(f)
             except (OSError, ValueError):
                 previous = None
-            if previous == cfg.identity():
-                return
+            if previous == cfg.identity() and not cfg.overwrite:
+                return  # the same run: resume it
             if not cfg.overwrite:
                 changed = sorted(k for k in set(cfg.identity()) | set(previous or {})
                                  if (previous or {}).get(k) != cfg.identity().get(k))
@@ -105,7 +109,7 @@ class RunDirectory:
         elif contents and not cfg.overwrite:
             raise UsageError(f"--root_dir '{self.root}' is not empty and holds no run; "
                              "use --overwrite or another directory")
-        for name in contents:  # --overwrite: everything but the lock we hold
+        for name in contents:  # --overwrite: start afresh, keeping only the lock we hold
             path = self.path(name)
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path)

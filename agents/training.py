@@ -13,8 +13,6 @@ import contextlib
 import glob
 import math
 import os
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -33,6 +31,7 @@ from agents.methods import check_method, make_pruner
 from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import PrunedPPOClipAgent, make_agent
 from dsp_tf.pruner_base import PrunerBase
+from dsp_tf.quiet import quiet_native_output
 from agents.numpy_policy import NumpyCollectPolicy, observation_stats
 from agents.rollout import RolloutCollector
 from agents.rundir import RunDirectory, parse_progress, progress_text
@@ -88,6 +87,20 @@ def _checkpoint_number(prefix: str) -> int:
         return -1
 
 
+#: What reading a damaged checkpoint raises (truncated, garbage or foreign files).
+CORRUPT_CHECKPOINT = (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.InvalidArgumentError,
+                      tf.errors.NotFoundError, tf.errors.UnknownError, AssertionError, ValueError, IndexError)
+
+
+def _checkpoint_for(learner: Learner, prefix: str) -> tf.train.Checkpoint:
+    """The learner's checkpoint, or, for one written before progress history was stored
+    in checkpoints, the same objects without it (progress then comes from the file)."""
+    if any(name.startswith("progress/") for name, _ in tf.train.list_variables(prefix)):
+        return learner.checkpoint
+    return tf.train.Checkpoint(agent=learner.agent, env_steps=learner.env_steps, last_prune=learner.last_prune,
+                               wall_seconds=learner.wall_seconds)
+
+
 def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -> Optional[str]:
     """Restores the newest intact checkpoint and returns its path (None: nothing to resume).
 
@@ -103,8 +116,8 @@ def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -
     broken = []
     for prefix in prefixes:
         try:
-            learner.checkpoint.restore(prefix).assert_existing_objects_matched()
-        except Exception as e:  # noqa: BLE001 - any failure here means an unusable checkpoint
+            _checkpoint_for(learner, prefix).restore(prefix).assert_existing_objects_matched()
+        except CORRUPT_CHECKPOINT as e:  # anything else (a full disk, no memory) is not the file's fault
             broken.append((prefix, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
             continue
         for bad, reason in broken:
@@ -120,7 +133,7 @@ def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -
     state = os.path.join(checkpoint_dir, "checkpoint")
     if broken:
         raise UsageError(f"no intact checkpoint in '{checkpoint_dir}' ({os.path.basename(broken[0][0])}: "
-                         f"{broken[0][1]}); use --overwrite to start the run again")
+                         f"{broken[0][1]}); use --overwrite to start the run afresh")
     if repair and os.path.exists(state):
         os.remove(state)  # names checkpoints that are not there: start afresh, as the files say
     return None
@@ -129,10 +142,10 @@ def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -
 def make_update(agent: PrunedPPOClipAgent, cfg: RunConfig):
     """All epochs × minibatches of one rollout in a single graph.
 
-    Each minibatch step (tf-agents' whole ``train``: loss, penalty, gradients,
-    Adam) is one XLA cluster with static shapes, which fuses its few hundred
-    small ops; the shuffling loop around it cannot be compiled (its rollout
-    size is dynamic) and stays an ordinary graph. tf-agents' code is traced
+    The rollout size is fixed by the config, so the shuffles and every
+    minibatch step (tf-agents' whole ``train``: loss, penalty, gradients, Adam)
+    compile into one XLA program with static shapes: no per-op dispatch for
+    320 minibatches of a few hundred small ops. tf-agents' code is traced
     without autograph (it needs none, and converting it took 9 of the first
     update's 10 seconds); the results are bit-identical.
     """
@@ -223,8 +236,9 @@ def _use_threads(n: int) -> None:
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(n)
-    except RuntimeError:
-        pass  # TensorFlow already runs in this process (a notebook, the tests): its pools stay as they are
+    except RuntimeError:  # TensorFlow already runs in this process (a notebook, the tests)
+        logging.info("TensorFlow was started before this run: its thread pools stay as they are "
+                     "(--tf_threads=%d not applied)", n)
 
 
 #: What XLA's C++ logging prints at the first compile, in TF 2.15 whatever
@@ -233,24 +247,8 @@ XLA_STARTUP_NOISE = ("Compiled cluster using XLA", "SetPriority unimplemented",
                      "All log messages before absl::InitializeLog()")
 
 
-@contextlib.contextmanager
 def quiet_xla_startup():
-    """Drops XLA_STARTUP_NOISE from stderr during the block and passes every other line on."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
-                if not any(noise in line for noise in XLA_STARTUP_NOISE):
-                    sys.stderr.write(line)
-            sys.stderr.flush()
+    return quiet_native_output(keep=lambda line: not any(noise in line for noise in XLA_STARTUP_NOISE))
 
 
 class PhaseTimer:

@@ -14,9 +14,7 @@ def atomic_write(path: str, data: Union[str, bytes]) -> None:
     """Writes to a temporary name beside ``path``, then renames it into place."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb" if isinstance(data, bytes) else "w",
-                  encoding=None if isinstance(data, bytes) else "utf-8") as f:
-            f.write(data)
+        _write(tmp, data)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -45,9 +43,14 @@ def staged_directory(path: str) -> Iterator[str]:
     while not os.path.exists(os.path.dirname(first_created)) and first_created != os.path.dirname(first_created):
         first_created = os.path.dirname(first_created)
     made_parent = not os.path.exists(parent)
+    prefix = f".{os.path.basename(path)}.tmp"
     try:
         os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp", dir=parent)
+        _remove_stale_staging(parent, prefix)
+        tmp = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would make a new output directory private
     except OSError as e:
         raise UsageError(f"cannot write into '{path}': {e.strerror}") from None
     try:
@@ -65,9 +68,23 @@ def staged_directory(path: str) -> Iterator[str]:
         raise
 
 
+def _remove_stale_staging(parent: str, prefix: str) -> None:
+    """Staging directories left by killed processes (their pid is in the name)."""
+    for name in os.listdir(parent):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _write(path: str, data: Union[str, bytes]) -> None:
+    with open(path, "wb" if isinstance(data, bytes) else "w",
+              encoding=None if isinstance(data, bytes) else "utf-8") as f:
+        f.write(data)
+
+
 def write_file_set(directory: str, files: Dict[str, Union[str, bytes]]) -> None:
     """Writes every file of ``files`` into ``directory`` (a staged directory)."""
     for name, data in files.items():
-        with open(os.path.join(directory, name), "wb" if isinstance(data, bytes) else "w",
-                  encoding=None if isinstance(data, bytes) else "utf-8") as f:
-            f.write(data)
+        _write(os.path.join(directory, name), data)

@@ -83,9 +83,9 @@ class NumpyChain:
     used times its mask, as the wrapper does), NeuronMask layers and element-wise
     layers are mirrored; anything else raises ValueError naming the layer.
 
-    A NeuronMask in front of a Dense layer is folded into that layer's kernel
-    rows at ``refresh``, and the units it zeroes are dropped from the Dense
-    layer before it (element-wise layers do not care how many units they see):
+    A NeuronMask right in front of a Dense layer is folded into that layer's
+    kernel rows at ``refresh``, and the units it zeroes are dropped from the
+    Dense layer before it when only activations lie between (they act per unit):
     the mirror computes with the compact network, so a pruned actor acts faster
     than a dense one, and exactly as the masked model does.
     """
@@ -95,9 +95,8 @@ class NumpyChain:
         self._ops: List[Tuple[str, object]] = []  # ("dense", index) | ("mask", index) | ("fn", callable)
         self._sources: List[Tuple[tf.Variable, object, object]] = []  # kernel, bias, weight mask
         self._mask_sources: List[tf.Variable] = []
-        self._folds: List[Tuple[int, object, int]] = []  # (mask index, Dense before or None, Dense after)
-        last_dense = None  # index of the Dense layer the current units come from
-        pending: List[int] = []  # masks waiting for the next Dense
+        self._folds: List[Tuple[int, object, int]] = []  # (mask, Dense before or None, Dense after)
+        last_dense = None  # op position of the Dense layer the current units come from
         for layer in layers:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
@@ -107,18 +106,21 @@ class NumpyChain:
                 if not isinstance(dense, keras.layers.Dense):
                     raise ValueError(f"cannot mirror pruned layer '{dense.name}' of type {type(dense).__name__}")
                 index = len(self._sources)
-                self._folds += [(m, last_dense, index) for m in pending]
-                pending = []
+                if self._ops and self._ops[-1][0] == "mask":  # a mask right in front: fold it
+                    _, m = self._ops.pop()
+                    between = self._ops[last_dense + 1:] if last_dense is not None else [("mask", None)]
+                    # Units can be dropped from the Dense before if only activations lie between.
+                    before = self._ops[last_dense][1] if all(k == "fn" for k, _ in between) else None
+                    self._folds.append((m, before, index))
+                last_dense = len(self._ops)
                 self._ops.append(("dense", index))
                 self._ops.append(("fn", _activation(dense, dense.activation)))
                 self._sources.append((dense.kernel, dense.bias if dense.use_bias else None, weight_mask))
-                last_dense = index
             elif isinstance(layer, NeuronMask):
-                pending.append(len(self._mask_sources))
+                self._ops.append(("mask", len(self._mask_sources)))
                 self._mask_sources.append(layer.mask)
             else:
                 self._ops.append(("fn", _elementwise(layer)))
-        self._ops += [("mask", m) for m in pending]  # a mask after the last Dense stays a product
         if not self._sources:
             raise ValueError("no Dense layer to mirror")
         self.refresh()
@@ -135,7 +137,7 @@ class NumpyChain:
         for m, before, after in self._folds:
             mask = self._masks[m]
             weights[after][0] = weights[after][0] * mask[:, None]
-            if before is not None and weights[before][0].shape[1] == mask.size:
+            if before is not None:
                 keep = mask != 0
                 weights[before][0] = weights[before][0][:, keep]
                 if weights[before][1] is not None:

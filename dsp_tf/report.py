@@ -48,6 +48,10 @@ CONFIG_KEYS = ("env", "method", "seed", "reg_strength", "final_sparsity", "actor
 SIZE_KEYS = ("neurons", "weights", "flops")
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _read_run(run_dir: str) -> Dict:
     """One run's summary and config, or ValueError saying what is wrong with them."""
     parts = {}
@@ -65,10 +69,15 @@ def _read_run(run_dir: str) -> Dict:
         if missing:
             raise ValueError(f"{name} lacks {', '.join(missing)}")
         parts[name] = data
+    summary, config = parts["summary.json"], parts["config.json"]
     for size in ("dense", "compact"):
-        entry = parts["summary.json"][size]
-        if not isinstance(entry, dict) or any(k not in entry for k in SIZE_KEYS):
-            raise ValueError(f"summary.json's '{size}' lacks {', '.join(SIZE_KEYS)}")
+        entry = summary[size]
+        if not isinstance(entry, dict) or not all(_is_number(entry.get(k)) for k in SIZE_KEYS):
+            raise ValueError(f"summary.json's '{size}' needs numbers for {', '.join(SIZE_KEYS)}")
+    bad = [k for k in ("return_mean", "return_std") if not _is_number(summary[k])]
+    bad += [k for k in ("seed", "num_env_steps") if not _is_number(config[k])]
+    if bad:
+        raise ValueError(f"not a number: {', '.join(bad)}")
     return {"dir": run_dir, "summary": parts["summary.json"], "config": parts["config.json"]}
 
 

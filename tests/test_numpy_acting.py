@@ -81,3 +81,18 @@ def test_numpy_sampling_follows_the_policy_distribution(tmp_path):
     obs = np.zeros((4000, 4), np.float32)
     action, _ = policy.sample(obs, np.random.default_rng(0))
     assert action.mean() == pytest.approx(0.75, abs=0.03)
+
+
+def test_numpy_chain_folds_only_masks_right_in_front_of_a_dense_layer():
+    from dsp_tf.chain import NeuronMask
+
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8), NeuronMask(8, name="m0"),
+                              keras.layers.Activation("sigmoid"), keras.layers.Dense(6, activation="tanh"),
+                              NeuronMask(6, name="m1"), NeuronMask(6, name="m2"), keras.layers.Dense(3),
+                              NeuronMask(3, name="m3"), keras.layers.Activation("softplus")])
+    rng = np.random.default_rng(2)
+    for layer in model.layers:
+        if isinstance(layer, NeuronMask):
+            layer.mask.assign((rng.random(layer.units) < 0.6).astype(np.float32))
+    x = rng.normal(size=(16, 5)).astype(np.float32)
+    np.testing.assert_allclose(NumpyChain(model)(x), model(x, training=False).numpy(), atol=1e-5)

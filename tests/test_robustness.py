@@ -92,7 +92,8 @@ def test_regularizer_strength_must_be_finite_and_non_negative(strength):
     (["--learning_rate=inf"], "--learning_rate must be a finite number"),
     (["--entropy_coef=nan"], "--entropy_coef must be a finite number"),
     (["--max_grad_norm=-1"], "--max_grad_norm must be > 0"),
-    (["--seed=-1"], "--seed must be >= 0"),
+    (["--seed=-1"], "--seed must be in [0, 2^31)"),
+    (["--seed=4294967296"], "--seed must be in [0, 2^31)"),
     (["--value_coef=-0.5"], "--value_coef must be >= 0"),
 ])
 def test_bad_training_values(tmp_path, args, message):

@@ -14,6 +14,7 @@ import numpy as np
 from dsp_tf._keras import keras, tf
 from dsp_tf.chain import ELEMENTWISE_LAYERS
 from dsp_tf.errors import UsageError
+from dsp_tf.quiet import quiet_native_output
 
 
 def _supported_layer_types():
@@ -76,7 +77,9 @@ def strip_for_board(flatbuffer: bytes) -> bytes:
 
 def to_float32(model: keras.Model) -> bytes:
     check_exportable(model)
-    return strip_for_board(_converter(model).convert())
+    with quiet_native_output():  # the converter's op summary and SavedModel notices
+        converter = _converter(model)
+        return strip_for_board(converter.convert())
 
 
 def to_int8(model: keras.Model, representative: np.ndarray) -> bytes:
@@ -100,4 +103,5 @@ def to_int8(model: keras.Model, representative: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    return strip_for_board(converter.convert())
+    with quiet_native_output():
+        return strip_for_board(converter.convert())

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from dsp_tf._keras import tf
+from dsp_tf.quiet import quiet_native_output
 
 
 def quantize_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -35,8 +36,9 @@ def _dequantize(y, scale, zero_point):
 
 class TFLiteRunner:
     def __init__(self, model: bytes):
-        self.interpreter = tf.lite.Interpreter(model_content=model, num_threads=1)
-        self.interpreter.allocate_tensors()
+        with quiet_native_output():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+            self.interpreter = tf.lite.Interpreter(model_content=model, num_threads=1)
+            self.interpreter.allocate_tensors()
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
 
