@@ -87,9 +87,12 @@ def _checkpoint_number(prefix: str) -> int:
         return -1
 
 
-#: What reading a damaged checkpoint raises (truncated, garbage or foreign files).
-CORRUPT_CHECKPOINT = (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.InvalidArgumentError,
-                      tf.errors.NotFoundError, tf.errors.UnknownError, AssertionError, ValueError, IndexError)
+def _is_corruption(error: BaseException) -> bool:
+    """What reading a damaged checkpoint raises (truncated, garbage or foreign files);
+    running out of memory or an OS error is not the file's fault."""
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        return False
+    return isinstance(error, (tf.errors.OpError, AssertionError, ValueError, IndexError))
 
 
 def _checkpoint_for(learner: Learner, prefix: str) -> tf.train.Checkpoint:
@@ -117,7 +120,9 @@ def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -
     for prefix in prefixes:
         try:
             _checkpoint_for(learner, prefix).restore(prefix).assert_existing_objects_matched()
-        except CORRUPT_CHECKPOINT as e:  # anything else (a full disk, no memory) is not the file's fault
+        except Exception as e:  # noqa: BLE001 - sorted by _is_corruption
+            if not _is_corruption(e):
+                raise
             broken.append((prefix, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
             continue
         for bad, reason in broken:
