@@ -382,6 +382,7 @@ def _log_iteration(learner: Learner, writer, env_steps: int, returns: List[float
     """One progress.csv row and the TensorBoard scalars of an iteration."""
     pruner = learner.pruner
     stats = pruner.stats()
+    sparsity = pruner.sparsity()
     penalty = float(pruner.regularization())
     omega = float(sum(np.sum(o) for o in dsp_tf.neuron_importance(pruner.dense_layers, pruner.penalty_masks())))
     mean_return = float(np.mean(returns)) if returns else float("nan")
@@ -393,7 +394,7 @@ def _log_iteration(learner: Learner, writer, env_steps: int, returns: List[float
         tf.summary.scalar("loss/value", losses[2])
         tf.summary.scalar("pruning/penalty", penalty)
         tf.summary.scalar("pruning/sum_importance", omega)
-        tf.summary.scalar("pruning/neuron_sparsity", pruner.sparsity())
+        tf.summary.scalar("pruning/neuron_sparsity", sparsity)
         tf.summary.scalar("pruning/neurons", stats["neurons"])
         tf.summary.scalar("pruning/weights", stats["weights"])
         for layer in stats["layers"][:-1]:
@@ -401,6 +402,6 @@ def _log_iteration(learner: Learner, writer, env_steps: int, returns: List[float
         tf.summary.scalar("perf/steps_per_second", steps_per_second)
     return {"step": env_steps, "return": "" if not returns else round(mean_return, 3),
             "episodes": len(returns), "neurons": stats["neurons"], "weights": stats["weights"],
-            "flops": round(stats["flops"], 1), "sparsity": round(pruner.sparsity(), 5),
+            "flops": round(stats["flops"], 1), "sparsity": round(sparsity, 5),
             "penalty": penalty, "layer_neurons": ";".join(str(l["neurons"]) for l in stats["layers"][:-1]),
             "steps_per_second": round(steps_per_second, 1)}

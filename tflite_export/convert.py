@@ -82,6 +82,19 @@ def to_float32(model: keras.Model) -> bytes:
         return strip_for_board(converter.convert())
 
 
+def check_observations(actor: keras.Model, observations) -> np.ndarray:
+    """[N, obs_dim] finite float32, N ≥ 1, or a ValueError saying what is wrong."""
+    x = np.asarray(observations)
+    width = int(actor.inputs[0].shape[-1])
+    if x.ndim != 2 or x.shape[0] < 1:
+        raise UsageError(f"observations must be a non-empty [N, {width}] array, got shape {x.shape}")
+    if x.shape[1] != width:
+        raise UsageError(f"observations have {x.shape[1]} features but the actor takes {width}")
+    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        raise UsageError("observations must be finite numbers (found NaN, inf or non-numbers)")
+    return x.astype(np.float32)
+
+
 def to_int8(model: keras.Model, representative: np.ndarray) -> bytes:
     """Full-integer model with int8 input and output, calibrated on ``representative``.
 
@@ -89,9 +102,7 @@ def to_int8(model: keras.Model, representative: np.ndarray) -> bytes:
     from random noise would waste the 256 levels on states that never occur.
     """
     check_exportable(model)
-    representative = np.asarray(representative, np.float32)
-    if representative.ndim != 2 or len(representative) == 0:
-        raise UsageError("representative observations must be a non-empty [N, obs_dim] array")
+    representative = check_observations(model, representative)
 
     def dataset() -> Iterable:
         for row in representative:

@@ -14,7 +14,7 @@ from dsp_tf.errors import UsageError
 from dsp_tf.files import check_output_directory, staged_directory, write_file_set
 from dsp_tf.metrics import architecture_stats
 from tflite_export.c_array import c_identifier, to_c_source
-from tflite_export.convert import check_exportable, to_float32, to_int8
+from tflite_export.convert import check_exportable, check_observations, to_float32, to_int8
 from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarations, check_fold,
                                          fit_feature_scaling, fold_feature_scaling)
 from tflite_export.runtimes import MicroRunner, ScaledInput, TFLiteRunner, median_invoke_seconds
@@ -67,19 +67,6 @@ def write_files(output_dir: str, files: Dict[str, object]) -> None:
     """All files or none: a failed write leaves ``output_dir`` as it was."""
     with staged_directory(output_dir) as staging:
         write_file_set(staging, files)
-
-
-def check_observations(actor: keras.Model, observations) -> np.ndarray:
-    """[N, obs_dim] finite float32, N ≥ 1, or a ValueError saying what is wrong."""
-    x = np.asarray(observations)
-    width = int(actor.inputs[0].shape[-1])
-    if x.ndim != 2 or x.shape[0] < 1:
-        raise UsageError(f"observations must be a non-empty [N, {width}] array, got shape {x.shape}")
-    if x.shape[1] != width:
-        raise UsageError(f"observations have {x.shape[1]} features but the actor takes {width}")
-    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
-        raise UsageError("observations must be finite numbers (found NaN, inf or non-numbers)")
-    return x.astype(np.float32)
 
 
 def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray,
