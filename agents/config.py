@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 from agents.envs import check_env_name
-
-METHODS = ("ppo", "dsp", "ssl", "sgs", "dropout", "l1", "pops", "small")
-THRESHOLDS = ("count", "mass")
+from dsp_tf.masks import RANKINGS, THRESHOLDS
+from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
 
 #: Fields that say where or how verbosely a run goes, not what it computes.
 NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads")
+
+#: Settings added after runs were archived, with the value those runs used: a
+#: config.json without the key reads as that value, not as today's default.
+LEGACY_DEFAULTS = {"ranking": "global"}
 
 
 def _f(default, help_text):
@@ -31,7 +34,7 @@ def _f(default, help_text):
 @dataclass
 class RunConfig:
     env: str = _f("CartPole-v1", "Environment name (CartPole-v1, LunarLander-v3, Hopper-v4, Walker2d-v4).")
-    method: str = _f("dsp", "Training method: " + ", ".join(METHODS) + ".")
+    method: str = _f("dsp", "Training method: " + ", ".join(METHOD_NAMES) + " (dsp_tf.methods).")
     seed: int = _f(0, "Run seed: network init, action sampling, environment resets.")
     num_env_steps: int = _f(200_000, "Total environment steps of training.")
     root_dir: str = _f("", "Run directory (checkpoints, summaries, results). Required.")
@@ -60,6 +63,9 @@ class RunConfig:
     prune_end: int = _f(120_000, "t_0 + N*dt: env step at which the target sparsity is reached.")
     prune_frequency: int = _f(4096, "dt: env steps between mask updates.")
     threshold: str = _f("count", "Mask rule: count (prune the p_t share of neurons) or mass (literal Eq. 16).")
+    ranking: str = _f(DEFAULT_RANKING, "How neuron scores of different layers compare: global (raw scores, the paper), "
+                                "layer_normalized (each layer's scores over its live mean) or per_layer (each "
+                                "layer loses the scheduled share of its own neurons). Neuron methods only.")
     min_neurons_per_layer: int = _f(1, "No hidden layer is pruned below this many neurons.")
     eval_episodes: int = _f(10, "Greedy evaluation episodes of the final compact actor (unseen seeds).")
     checkpoint_interval: int = _f(50_000, "Env steps between checkpoints (rounded up to whole rollouts).")
@@ -77,7 +83,7 @@ class RunConfig:
 
     @property
     def prunes(self) -> bool:
-        return self.method not in ("ppo", "small")
+        return get_method(self.method).prunes
 
     def identity(self) -> Dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
@@ -85,8 +91,8 @@ class RunConfig:
     def validate(self) -> None:
         """Raises ValueError with a one-line message for the first bad setting."""
         check_env_name(self.env)
-        if self.method not in METHODS:
-            raise UsageError(f"unknown method '{self.method}' (choose from {', '.join(METHODS)})")
+        if self.method not in METHOD_NAMES:
+            raise UsageError(f"unknown method '{self.method}' (choose from {', '.join(METHOD_NAMES)})")
         if not self.root_dir:
             raise UsageError("--root_dir is required")
         for f in config_fields():
@@ -110,6 +116,8 @@ class RunConfig:
             raise UsageError(f"--prune_frequency must be > 0, got {self.prune_frequency}")
         if self.threshold not in THRESHOLDS:
             raise UsageError(f"--threshold must be one of {', '.join(THRESHOLDS)}, got '{self.threshold}'")
+        if self.ranking not in RANKINGS:
+            raise UsageError(f"--ranking must be one of {', '.join(RANKINGS)}, got '{self.ranking}'")
         if self.activation not in ("tanh", "relu"):
             raise UsageError(f"--activation must be tanh or relu, got '{self.activation}'")
         if not self.actor_layers or not self.critic_layers or min(self.actor_layers + self.critic_layers) < 1:
@@ -145,4 +153,4 @@ def from_dict(values: Dict[str, Any]) -> RunConfig:
     unknown = set(values) - known
     if unknown:
         raise UsageError(f"unknown config keys: {', '.join(sorted(unknown))}")
-    return RunConfig(**values)
+    return RunConfig(**{**LEGACY_DEFAULTS, **values})

@@ -12,7 +12,7 @@ import os
 import shutil
 from typing import Dict, List
 
-from agents.config import RunConfig
+from agents.config import LEGACY_DEFAULTS, RunConfig
 from dsp_tf.files import atomic_write
 
 CONFIG_FILE = "config.json"
@@ -98,6 +98,8 @@ class RunDirectory:
                     previous = json.load(f)
             except (OSError, ValueError):
                 previous = None
+            if isinstance(previous, dict):
+                previous = {**LEGACY_DEFAULTS, **previous}
             if previous == cfg.identity() and not cfg.overwrite:
                 return  # the same run: resume it
             if not cfg.overwrite:

@@ -27,7 +27,7 @@ from agents.envs import GymnasiumEnvironment, training_seed
 from agents.errors import UsageError
 from agents.evaluation import evaluate_actor
 from agents.inference import ActorMeta, inference_model, save_actor
-from agents.methods import check_method, make_pruner
+from agents.methods import make_pruner
 from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import PrunedPPOClipAgent, make_agent
 from dsp_tf.pruner_base import PrunerBase
@@ -55,7 +55,6 @@ class Learner:
 
 
 def build_learner(cfg: RunConfig) -> Learner:
-    check_method(cfg.method)
     keras.utils.set_random_seed(cfg.seed)
     envs = [GymnasiumEnvironment(cfg.env) for _ in range(cfg.num_envs)]
     time_step_spec = tensor_spec.from_spec(envs[0].time_step_spec())
@@ -222,7 +221,7 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],
         "dense": _dense_stats(learner), "compact": _stats(compact),
         "compact_layers": [l.units for l in compact.layers],
-        "threshold": cfg.threshold, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
+        "threshold": cfg.threshold, "ranking": cfg.ranking, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
         "final_sparsity": cfg.final_sparsity,
         "time_breakdown": {"process_seconds": round(process_seconds, 2),
                            "policy_inference_seconds": round(policy_seconds, 2),
@@ -274,7 +273,6 @@ class PhaseTimer:
 def train(cfg: RunConfig) -> Dict:
     t_process = time.perf_counter()
     cfg.validate()
-    check_method(cfg.method)
     run = RunDirectory(cfg.root_dir)
     run.prepare(cfg)
     _use_threads(cfg.tf_threads)

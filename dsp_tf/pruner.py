@@ -9,7 +9,7 @@ from dsp_tf._keras import keras, tf
 from dsp_tf.chain import NeuronMask, dense_chain
 from dsp_tf.compact import compact_model
 from dsp_tf.importance import neuron_importance
-from dsp_tf.masks import THRESHOLDS, select_masks
+from dsp_tf.masks import RANKINGS, THRESHOLDS, select_masks
 from dsp_tf.metrics import effective_kernels, model_stats
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.schedule import DynamicPruningSchedule
@@ -29,17 +29,21 @@ class StructuredPruner(PrunerBase):
 
     ``scorer`` ranks neurons; it defaults to Ω (Eq. 12). Baselines swap in
     another ranking, keeping the schedule, floor and threshold logic shared.
+    ``ranking`` says how scores of different layers compare (see
+    ``dsp_tf.masks.select_masks``).
     """
 
     def __init__(self, model: keras.Model, schedule: DynamicPruningSchedule,
                  regularizer: Optional[Callable] = None, min_neurons_per_layer: int = 1,
-                 threshold: str = "count", scorer: Optional[Scorer] = None):
+                 threshold: str = "count", scorer: Optional[Scorer] = None, ranking: str = "global"):
         chain = dense_chain(model)
         if chain.masks is not None:
             raise ValueError("model is already masked; pass the original (unmasked) model")
         super().__init__(schedule, regularizer)
         if threshold not in THRESHOLDS:
             raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
+        if ranking not in RANKINGS:
+            raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
         if int(min_neurons_per_layer) != min_neurons_per_layer or min_neurons_per_layer < 1:
             raise ValueError(f"min_neurons_per_layer must be an integer >= 1, got {min_neurons_per_layer}")
         smallest = min(d.units for d in chain.hidden)
@@ -48,6 +52,7 @@ class StructuredPruner(PrunerBase):
                 f"min_neurons_per_layer ({min_neurons_per_layer}) exceeds the smallest hidden layer ({smallest})")
         self.min_neurons_per_layer = int(min_neurons_per_layer)
         self.threshold = threshold
+        self.ranking = ranking
         self.scorer = scorer or (lambda layers, masks: neuron_importance(layers, masks))
         self.dense_layers = chain.dense
         self.mask_layers = [NeuronMask(d.units, name=f"{d.name}_mask") for d in chain.hidden]
@@ -96,7 +101,7 @@ class StructuredPruner(PrunerBase):
         if sparsity is None:
             return False
         new = select_masks(self.importance(), self.masks, sparsity,
-                           self.min_neurons_per_layer, self.threshold)
+                           self.min_neurons_per_layer, self.threshold, self.ranking)
         self.set_masks(new)
         return True
 

@@ -24,7 +24,7 @@ from dsp_tf import cli
 from dsp_tf.archive import finished_runs
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
-from dsp_tf.sweep import PENALIZED, PRUNING
+from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
 
 def define_flags() -> None:
     """Defined on demand so that importing this module never claims flag names."""
@@ -39,7 +39,10 @@ def define_flags() -> None:
 
 FLAGS = flags.FLAGS
 
-METHOD_ORDER = ["ppo", "small", "dsp", "ssl", "sgs", "dropout", "l1", "pops"]
+METHOD_ORDER = list(METHOD_NAMES)
+PENALIZED = [m for m in METHOD_ORDER if get_method(m).penalized]
+PRUNING = [m for m in METHOD_ORDER if get_method(m).prunes]
+RANKED = [m for m in METHOD_ORDER if get_method(m).ranks_neurons]
 
 
 #: What the report reads from each run; a run missing any of it is named and left out.
@@ -93,10 +96,15 @@ def load_runs(root: str) -> Tuple[List[Dict], List[Tuple[str, str]]]:
     return runs, unreadable
 
 
+def ranking_of(config: Dict):
+    """None for methods that rank no neurons; runs older than --ranking ranked globally."""
+    return config.get("ranking", "global") if config["method"] in RANKED else None
+
+
 def group_key(run: Dict) -> tuple:
     c = run["config"]
     return (c["env"], c["method"], c["reg_strength"] if c["method"] in PENALIZED else None,
-            c["final_sparsity"] if c["method"] in PRUNING else None, tuple(c["actor_layers"]),
+            c["final_sparsity"] if c["method"] in PRUNING else None, ranking_of(c), tuple(c["actor_layers"]),
             c["num_env_steps"])
 
 
@@ -115,16 +123,17 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
             dense_of_env[r["config"]["env"]] = d
     rows = []
     for key, members in groups.items():
-        env, method, lam, ratio, layers, steps = key
+        env, method, lam, ratio, ranking, layers, steps = key
         members = sorted(members, key=lambda m: m["config"]["seed"])
         returns = [m["summary"]["return_mean"] for m in members]
         ref = dense_of_env[env]
-        row = {"env": env, "method": method, "reg_strength": lam, "final_sparsity": ratio,
+        row = {"env": env, "method": method, "reg_strength": lam, "final_sparsity": ratio, "ranking": ranking,
                "actor_layers": "x".join(map(str, layers)), "env_steps": steps,
                "seeds": " ".join(str(m["config"]["seed"]) for m in members),
                "return_mean": float(np.mean(returns)),
-               # Across seeds when there are several; a single seed shows its episodes' spread.
-               "return_std": float(np.std(returns)) if len(returns) > 1 else members[0]["summary"]["return_std"],
+               # Sample std across seeds; a single seed has none (its episodes' spread is not seed spread).
+               "return_std": float(np.std(returns, ddof=1)) if len(returns) > 1 else None,
+               "seed_returns": " ".join(f"{x:.1f}" for x in returns),
                "_runs": members}
         for k in ("neurons", "weights", "flops"):
             value = float(np.mean([m["summary"]["compact"][k] for m in members]))
@@ -134,7 +143,8 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
             "-".join(map(str, m["summary"]["compact_layers"][:-1])) for m in members)
         rows.append(row)
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
-    rows.sort(key=lambda r: (r["env"], order.get(r["method"], 99), r["reg_strength"] or 0, r["final_sparsity"] or 0))
+    rows.sort(key=lambda r: (r["env"], order.get(r["method"], 99), r["reg_strength"] or 0, r["final_sparsity"] or 0,
+                             r["ranking"] or ""))
     return rows
 
 
@@ -148,16 +158,23 @@ def write_csv(rows: List[Dict], path: str) -> None:
     atomic_write(path, buf.getvalue())
 
 
+def mean_std(row: Dict) -> str:
+    """'mean ± sample std' over seeds, or the mean marked as a single seed's."""
+    if row["return_std"] is None:
+        return f"{row['return_mean']:.1f} (1 seed)"
+    return f"{row['return_mean']:.1f} ± {row['return_std']:.1f}"
+
+
 def markdown(rows: List[Dict]) -> str:
-    lines = ["| env | method | λ | ratio | actor | steps | seeds | return (mean ± std) | hidden neurons kept "
-             "| neurons removed | weights removed | FLOPs removed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| env | method | λ | ratio | ranking | actor | steps | seeds | return (mean ± std over seeds) "
+             "| hidden neurons kept | neurons removed | weights removed | FLOPs removed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lam = "" if r["reg_strength"] is None else f"{r['reg_strength']:g}"
         ratio = "" if r["final_sparsity"] is None else f"{r['final_sparsity']:g}"
         lines.append(
-            f"| {r['env']} | {r['method']} | {lam} | {ratio} | {r['actor_layers']} "
-            f"| {r['env_steps']:,} | {r['seeds']} | {r['return_mean']:.1f} ± {r['return_std']:.1f} "
+            f"| {r['env']} | {r['method']} | {lam} | {ratio} | {r['ranking'] or ''} | {r['actor_layers']} "
+            f"| {r['env_steps']:,} | {r['seeds']} | {mean_std(r)} "
             f"| {r['compact_layers']} | {r['neurons_removed_pct']:.1f}% | {r['weights_removed_pct']:.1f}% "
             f"| {r['flops_removed_pct']:.1f}% |")
     return "\n".join(lines) + "\n"
@@ -186,6 +203,8 @@ def _label(run) -> str:
         label += f" λ={c['reg_strength']:g}"
     if c["method"] in PRUNING:
         label += f" p={c['final_sparsity']:g}"
+    if ranking_of(c) not in (None, "global"):
+        label += f" {ranking_of(c)}"
     return label
 
 
@@ -376,7 +395,8 @@ def headline_row(rows: List[Dict], env: str, method: str):
     candidates = [r for r in rows if r["env"] == env and r["method"] == method]
     if not candidates:
         return None
-    return max(candidates, key=lambda r: (_n_seeds(r), r["final_sparsity"] or 0))
+    return max(candidates, key=lambda r: (_n_seeds(r), r["ranking"] in (None, DEFAULT_RANKING),
+                                          r["final_sparsity"] or 0))
 
 
 def dsp_vs_small(rows: List[Dict], env: str) -> str:
@@ -385,16 +405,20 @@ def dsp_vs_small(rows: List[Dict], env: str) -> str:
     if d is None or m is None:
         return (f"**DSP vs small:** no `{'small' if d else 'dsp'}` run for {env} yet, so whether pruning beats "
                 "training the small actor from scratch is not answered here.")
-    return (f"**DSP vs small:** DSP at {d['final_sparsity']:g} ({d['return_mean']:.1f} ± {d['return_std']:.1f}, "
+    return (f"**DSP vs small:** DSP at {d['final_sparsity']:g} ({mean_std(d)}, "
             f"{_n_seeds(d)} seed(s), {d['neurons']:.0f} hidden neurons) vs a {m['actor_layers']} actor trained from "
-            f"scratch ({m['return_mean']:.1f} ± {m['return_std']:.1f}, {_n_seeds(m)} seed(s), {m['neurons']:.0f} "
+            f"scratch ({mean_std(m)}, {_n_seeds(m)} seed(s), {m['neurons']:.0f} "
             f"neurons): {_verdict(d, m)}.")
 
 
 def _compare(d: Dict, m: Dict):
-    """(sign of DSP − small, whether the gap exceeds the larger of the two standard deviations)."""
+    """(sign of DSP − small, whether the gap exceeds the larger of the two standard deviations).
+
+    A single-seed cell has no spread over seeds, so its gap is never called clear."""
     diff = d["return_mean"] - m["return_mean"]
     sign = 0 if abs(diff) < 1e-9 else (1 if diff > 0 else -1)
+    if d["return_std"] is None or m["return_std"] is None:
+        return sign, False
     return sign, abs(diff) > max(d["return_std"], m["return_std"])
 
 
@@ -419,7 +443,7 @@ def summary_table(rows: List[Dict]) -> str:
     The paper's environments are always listed, so one never run here shows as a gap, not as nothing.
     """
     def cell(r):
-        return "—" if r is None else f"{r['return_mean']:.1f} ± {r['return_std']:.1f} ({_n_seeds(r)})"
+        return "—" if r is None else f"{mean_std(r)} ({_n_seeds(r)})"
 
     lines = ["| env | budget | methods run | dense PPO (seeds) | DSP (seeds), hidden kept | small (seeds) "
              "| DSP vs small | paper PPO-DSP at 93% |", "|---|---|---|---|---|---|---|---|"]

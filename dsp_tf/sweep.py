@@ -26,6 +26,8 @@ from absl import flags, logging
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
+from dsp_tf.masks import RANKINGS
+from dsp_tf.methods import METHOD_NAMES, get_method
 
 def define_flags() -> None:
     """Defined on demand so that importing this module never claims flag names."""
@@ -34,6 +36,7 @@ def define_flags() -> None:
     flags.DEFINE_list("methods", ["ppo", "dsp"], "Methods to compare.")
     flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty.")
     flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
+    flags.DEFINE_list("rankings", ["global"], "Cross-layer rankings (--ranking) for neuron-pruning methods.")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
     flags.DEFINE_list("small_layers", ["9", "9"], "Actor layers of the 'small' baseline.")
     flags.DEFINE_multi_string("train_flag", [], "Extra flag for every run, e.g. --train_flag=--num_env_steps=50000.")
@@ -48,9 +51,6 @@ def define_flags() -> None:
 
 FLAGS = flags.FLAGS
 
-#: Methods whose runs depend on λ, and methods whose runs depend on the pruning ratio.
-PENALIZED = ("dsp", "ssl", "sgs", "l1")
-PRUNING = ("dsp", "ssl", "sgs", "dropout", "l1", "pops")
 
 
 @dataclass(frozen=True)
@@ -60,33 +60,42 @@ class Point:
     reg_strength: float
     final_sparsity: float
     seed: int
+    ranking: str = "global"
 
     @property
     def name(self) -> str:
+        """Runs made before --ranking existed ranked globally; their names carry no ranking."""
+        method = get_method(self.method)
         parts = [self.method]
-        if self.method in PENALIZED:
+        if method.penalized:
             parts.append(f"lam{self.reg_strength:g}")
-        if self.method in PRUNING:
+        if method.prunes:
             parts.append(f"p{self.final_sparsity:g}")
+        if method.ranks_neurons and self.ranking != "global":
+            parts.append(self.ranking)
         return os.path.join(self.env, "_".join(parts) + f"_s{self.seed}")
 
     def args(self, small_layers: Sequence[str], extra: Sequence[str]) -> List[str]:
         args = [f"--flagfile={cli.find_flagfile(self.env + '.cfg')}", f"--method={self.method}",
                 f"--seed={self.seed}",
                 f"--reg_strength={self.reg_strength:g}", f"--final_sparsity={self.final_sparsity:g}"]
+        if get_method(self.method).ranks_neurons:
+            args.append(f"--ranking={self.ranking}")
         if self.method == "small":
             args.append(f"--actor_layers={','.join(small_layers)}")
         return args + list(extra)
 
 
-def grid(envs, methods, reg_strengths, final_sparsities, seeds) -> List[Point]:
-    """Non-pruning methods ignore λ and ratio, so they get one point per seed."""
+def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings=("global",)) -> List[Point]:
+    """A method gets points only along the settings it depends on (dsp_tf.methods)."""
     points = []
-    for env, method, seed in itertools.product(envs, methods, seeds):
-        lams = reg_strengths if method in PENALIZED else [0.0]
-        ratios = final_sparsities if method in PRUNING else [0.93]
-        for lam, ratio in itertools.product(lams, ratios):
-            points.append(Point(env, method, float(lam), float(ratio), int(seed)))
+    for env, name, seed in itertools.product(envs, methods, seeds):
+        method = get_method(name)
+        lams = reg_strengths if method.penalized else [0.0]
+        ratios = final_sparsities if method.prunes else [0.93]
+        ranks = rankings if method.ranks_neurons else ["global"]
+        for lam, ratio, ranking in itertools.product(lams, ratios, ranks):
+            points.append(Point(env, name, float(lam), float(ratio), int(seed), ranking))
     return points
 
 
@@ -170,15 +179,16 @@ def _floats(values, name):
 
 
 def _main() -> None:
-    from agents.config import METHODS
-
     if not FLAGS.sweep_dir:
         raise UsageError("--sweep_dir is required")
     for env in FLAGS.envs:
         cli.find_flagfile(f"{env}.cfg")
     for m in FLAGS.methods:
-        if m not in METHODS:
-            raise UsageError(f"unknown method '{m}' (choose from {', '.join(METHODS)})")
+        if m not in METHOD_NAMES:
+            raise UsageError(f"unknown method '{m}' (choose from {', '.join(METHOD_NAMES)})")
+    for r in FLAGS.rankings:
+        if r not in RANKINGS:
+            raise UsageError(f"unknown ranking '{r}' (choose from {', '.join(RANKINGS)})")
     lams = _floats(FLAGS.reg_strengths, "reg_strengths")
     ratios = _floats(FLAGS.final_sparsities, "final_sparsities")
     if any(lam < 0 for lam in lams):
@@ -186,7 +196,7 @@ def _main() -> None:
     if any(not 0 <= r < 1 for r in ratios):
         raise UsageError("--final_sparsities must be in [0, 1)")
     seeds = [int(s) for s in _floats(FLAGS.seeds, "seeds")]
-    points = grid(FLAGS.envs, FLAGS.methods, lams, ratios, seeds)
+    points = grid(FLAGS.envs, FLAGS.methods, lams, ratios, seeds, FLAGS.rankings)
     status = run_sweep(points, FLAGS.sweep_dir, FLAGS.small_layers, FLAGS.train_flag, FLAGS.executor,
                        FLAGS.workers, FLAGS.ray_address, FLAGS.archived_dir)
     failed = [s for s in status if s["state"].startswith("failed")]

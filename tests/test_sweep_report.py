@@ -83,7 +83,7 @@ def test_archive_cli_refuses_a_missing_source(tmp_path):
 
 def _row(method, ret, std, seeds, ratio=None, lam=None, neurons=17):
     return {"env": "CartPole-v1", "method": method, "reg_strength": lam, "final_sparsity": ratio,
-            "return_mean": ret, "return_std": std, "seeds": seeds, "neurons": neurons, "env_steps": 250000,
+            "ranking": "global" if method in ("dsp", "ssl", "dropout") else None, "return_mean": ret, "return_std": std, "seeds": seeds, "neurons": neurons, "env_steps": 250000,
             "actor_layers": "9x9" if method == "small" else "128x128"}
 
 
