@@ -1,31 +1,38 @@
 """DSP-TF: dynamic structured pruning of deep-RL policies for embedded deployment.
 
-Versions are pinned to a set that pip resolves together on Python 3.11:
-tf-agents 0.19 (its last release) needs tensorflow-probability 0.23, hence
-TensorFlow 2.15; tfmot 0.8 needs Keras 2, hence tf-keras 2.15. One TensorFlow
+Two installs. The core (`pip install dsp-tf`: the library dsp_tf, any Keras 2
+model) runs on TensorFlow 2.15 to 2.21 with tf-keras and tfmot >= 0.8, numpy 1
+or 2. The `rl` extra adds the agent layer and pins the set pip resolves together
+on Python 3.11: tf-agents 0.19 (its last release) needs tensorflow-probability
+0.23, hence TensorFlow 2.15, tf-keras 2.15 and numpy < 2. One TensorFlow
 distribution: plain `tensorflow` (CPU-only on machines without CUDA), because
-tflite-micro depends on it and a second one (`tensorflow-cpu`) would write the
-same `tensorflow/` folder. gym-notices 0.0.8: tf-agents imports gym 0.23, whose
+tf-keras and tflite-micro depend on it and a second one (`tensorflow-cpu`)
+would write the same `tensorflow/` folder. gym-notices 0.0.8: tf-agents imports gym 0.23, whose
 newer notice package prints an "unmaintained" banner on every start-up that a
 user cannot act on (our environments are gymnasium's).
 """
 from setuptools import find_packages, setup
 
 CORE = [
-    "tensorflow==2.15.1",
-    "tf-keras~=2.15.0",
-    "tensorflow-model-optimization==0.8.0",
-    "numpy>=1.23,<2",
+    "tensorflow>=2.15.1,<2.22",
+    "tf-keras>=2.15,<2.22",  # tf-keras X.Y goes with TensorFlow X.Y; pip matches them
+    "tensorflow-model-optimization>=0.8.0,<0.9",
+    "numpy>=1.23",
     "absl-py>=1.0",
 ]
 EXTRAS = {
     "rl": [
+        "tensorflow==2.15.1",
+        "tf-keras~=2.15.0",
+        "tensorflow-model-optimization==0.8.0",
+        "numpy>=1.23,<2",
         "tf-agents==0.19.0",
         "tensorflow-probability==0.23.0",
         "gymnasium[mujoco,box2d]==1.3.0",
         "gym-notices==0.0.8",
     ],
-    "export": ["tflite-micro==0.dev20261023182759"],
+    # LiteRT's interpreter for the host-side checks (tf.lite.Interpreter is deprecated since TF 2.19).
+    "export": ["tflite-micro==0.dev20261023182759", "ai-edge-litert==2.3.0"],
     "report": ["matplotlib>=3.7"],
     "examples": ["scikit-learn>=1.3"],
     "test": ["pytest>=7", "hypothesis>=6"],
@@ -43,7 +50,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.9,<3.12",
-    packages=find_packages(include=["dsp_tf", "dsp_tf.*", "agents", "agents.*",
+    packages=find_packages(include=["dsp_tf", "dsp_tf.*", "agents", "agents.*", "dsp_cli", "dsp_cli.*",
                                     "tflite_export", "tflite_export.*"]),
     install_requires=CORE,
     extras_require=EXTRAS,

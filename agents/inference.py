@@ -20,6 +20,7 @@ import numpy as np
 from dsp_tf._keras import keras, tf
 from dsp_tf.files import atomic_write
 from dsp_tf.quiet import quiet_native_output
+from agents.layout import COMPACT_FILE, DENSE_FILE, META_FILE
 
 
 @dataclass
@@ -87,9 +88,6 @@ def greedy_action(outputs: np.ndarray, discrete: bool):
 
 
 # ---- files in a run directory ------------------------------------------------
-COMPACT_FILE = "actor_compact.h5"
-DENSE_FILE = "actor_dense.h5"
-META_FILE = "actor_meta.json"
 
 
 def atomic_save_model(model: keras.Model, path: str) -> None:

@@ -15,21 +15,17 @@ from typing import Dict, List
 from agents.config import LEGACY_DEFAULTS, RunConfig
 from dsp_tf.files import atomic_write
 
-CONFIG_FILE = "config.json"
-PROGRESS_FILE = "progress.csv"
-SUMMARY_FILE = "summary.json"
+from agents.layout import CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, PROGRESS_FILE, SUMMARIES_DIR, SUMMARY_FILE
 PROGRESS_FIELDS = ["step", "return", "episodes", "neurons", "weights", "flops", "sparsity",
                    "penalty", "layer_neurons", "steps_per_second"]
 
-
-LOCK_FILE = ".lock"
 
 
 class RunDirectory:
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
-        self.checkpoints = os.path.join(self.root, "checkpoints")
-        self.summaries = os.path.join(self.root, "summaries")
+        self.checkpoints = os.path.join(self.root, CHECKPOINT_DIR)
+        self.summaries = os.path.join(self.root, SUMMARIES_DIR)
         self._lock_fd = None
 
     def path(self, name: str) -> str:

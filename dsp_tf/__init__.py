@@ -8,7 +8,7 @@ from dsp_tf.callbacks import StructuredPruningCallback
 from dsp_tf.chain import NeuronMask, dense_chain
 from dsp_tf.compact import compact_model
 from dsp_tf.importance import neuron_group_norms, neuron_importance, random_scores
-from dsp_tf.masks import select_masks
+from dsp_tf.masks import RANKINGS, select_masks
 from dsp_tf.metrics import model_stats
 from dsp_tf.pruner import StructuredPruner
 from dsp_tf.regularizers import (GroupLassoRegularizer, InputGroupL1Regularizer,
@@ -18,7 +18,7 @@ from dsp_tf.schedule import DynamicPruningSchedule
 __version__ = "0.1.0"
 
 __all__ = [
-    "DynamicPruningSchedule", "GroupLassoRegularizer", "InputGroupL1Regularizer",
+    "RANKINGS", "DynamicPruningSchedule", "GroupLassoRegularizer", "InputGroupL1Regularizer",
     "NeuronImportanceRegularizer", "NeuronMask", "StructuredPruner",
     "StructuredPruningCallback", "WeightL1Regularizer", "compact_model", "dense_chain",
     "model_stats", "neuron_group_norms", "neuron_importance", "random_scores", "select_masks",

@@ -15,7 +15,13 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # exceptions). TF_CPP_MIN_LOG_LEVEL=0 in the environment shows everything.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
+from dsp_tf.quiet import quiet_native_output  # noqa: E402  (standard library only)
+
+# TensorFlow 2.16+ writes its start-up notices (oneDNN, "Could not find cuda
+# drivers", absl's pre-InitializeLog banner) from C++ before any log level
+# applies. They are dropped here only; an import that fails shows them all.
+with quiet_native_output():
+    import tensorflow as tf  # noqa: E402
 
 keras = tf.keras
 

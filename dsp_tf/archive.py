@@ -1,82 +1,15 @@
-"""Copy the light part of finished runs into a directory that is kept under version control.
+"""`python -m dsp_tf.archive`: Copy the light part of finished runs into an archive.
 
-    python -m dsp_tf.archive --source_dir=runs --archive_dir=docs/runs
-
-A run directory is mostly checkpoints and TensorBoard events (megabytes), but the
-report needs only its config, summary, progress log and saved actors (kilobytes).
-Keeping those in the repository lets docs/RESULTS.md be regenerated, and a
-half-finished comparison be continued, on a machine that never saw the runs:
-``dsp_tf.report --sweep_dir=docs/runs`` reads an archive like any run tree, and
-``dsp_tf.sweep --archived_dir=docs/runs/<sweep>`` skips the points archived there.
+The command keeps its name; its body lives in ``dsp_cli.archive``, on the floor
+above the agent layer, so that no library module of dsp_tf imports agents.
 """
-from __future__ import annotations
-
-import glob
-import os
-from typing import List
-
-from absl import flags
-
 from dsp_tf import cli
-from dsp_tf.errors import UsageError
-from dsp_tf.files import atomic_write
-
-#: What the report and the exporter read from a finished run; everything else stays behind.
-KEPT_FILES = ("config.json", "summary.json", "progress.csv", "actor_meta.json",
-              "actor_compact.h5", "actor_dense.h5")
-
-
-def define_flags() -> None:
-    """Defined on demand so that importing this module never claims flag names."""
-    flags.DEFINE_string("source_dir", None, "Tree of run directories (searched recursively).")
-    flags.DEFINE_string("archive_dir", None, "Where the light copies go, under the same relative paths.")
-
-
-FLAGS = flags.FLAGS
-
-
-def finished_runs(source_dir: str) -> List[str]:
-    """Run directories under ``source_dir`` that hold a summary, i.e. that finished."""
-    paths = glob.glob(os.path.join(source_dir, "**", "summary.json"), recursive=True)
-    return sorted(os.path.dirname(p) for p in paths)
-
-
-def archive_runs(source_dir: str, archive_dir: str) -> List[str]:
-    """Copies the kept files of every finished run; returns the archived runs' relative paths.
-
-    Each file is written atomically and summary.json goes last, so an
-    interrupted archive never holds a run that looks finished but lacks its actor.
-    """
-    if not source_dir or not os.path.isdir(source_dir):
-        raise UsageError(f"source directory '{source_dir}' does not exist")
-    if not archive_dir:
-        raise UsageError("--archive_dir is required")
-    archived = []
-    for run in finished_runs(source_dir):
-        rel = os.path.relpath(run, source_dir)
-        dest = os.path.join(archive_dir, rel)
-        if os.path.abspath(dest) == os.path.abspath(run):
-            continue
-        os.makedirs(dest, exist_ok=True)
-        for name in sorted(KEPT_FILES, key=lambda n: n == "summary.json"):
-            src = os.path.join(run, name)
-            if os.path.exists(src):
-                with open(src, "rb") as f:
-                    atomic_write(os.path.join(dest, name), f.read())
-        archived.append(rel)
-    return archived
-
-
-def _main() -> None:
-    if not FLAGS.source_dir:
-        raise UsageError("--source_dir is required")
-    archived = archive_runs(FLAGS.source_dir, FLAGS.archive_dir)
-    print(f"archived {len(archived)} finished run(s) from {FLAGS.source_dir} into {FLAGS.archive_dir}")
 
 
 def main() -> None:
-    define_flags()
-    cli.run(_main, prog="dsp_tf.archive")
+    from dsp_cli.archive import main as body
+
+    body()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ missing or malformed flagfile the same way, and turn a UsageError into
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from typing import Callable, List, Optional
@@ -72,6 +73,23 @@ def _expand(args: List[str], relative_to: Optional[str], depth: int) -> List[str
 def expand_flagfiles(argv: List[str]) -> List[str]:
     """Inlines flagfiles in place, so later command-line flags override them."""
     return argv[:1] + _expand(argv[1:], None, 0)
+
+
+#: Modules whose presence shows that an extra of setup.py is installed.
+EXTRA_MODULES = {"rl": ("tf_agents", "gymnasium"), "report": ("matplotlib",), "export": ("tflite_micro",)}
+
+
+def require_extras(prog: str, *extras: str) -> None:
+    """One line and exit 2 when a command needs an extra the install lacks.
+
+    A core-only install (the library on current TensorFlow) has no RL stack;
+    without this check its users would meet an ImportError traceback.
+    """
+    for extra in extras:
+        missing = [m for m in EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
+        if missing:
+            fail(prog, f"this command needs the '{extra}' extra ({', '.join(missing)} not installed): "
+                       f"pip install 'dsp-tf[{extra}]'")
 
 
 def fail(prog: str, message: str) -> None:

@@ -1,29 +1,16 @@
-"""Train a PPO agent whose actor is pruned by DSP (or a baseline) during training.
+"""`python -m dsp_tf.train`: Train a PPO agent whose actor is pruned by DSP (or a baseline).
 
-    python -m dsp_tf.train --flagfile=configs/cartpole.cfg --root_dir=runs/cartpole
-
-Re-running the same command resumes from the last checkpoint. Flags on the
-command line override the flagfile. See ``--helpfull`` for every setting.
+The command keeps its name; its body lives in ``dsp_cli.train``, on the floor
+above the agent layer, so that no library module of dsp_tf imports agents.
 """
-from __future__ import annotations
-
 from dsp_tf import cli
-from dsp_tf.flagdefs import define_flags_from, values_from_flags
-
-
-def _main() -> None:
-    from agents.config import RunConfig
-    from agents.training import train
-
-    cfg = RunConfig(**values_from_flags(RunConfig))
-    train(cfg)
 
 
 def main() -> None:
-    from agents.config import RunConfig  # tf-agents stays out of `import dsp_tf`
+    cli.require_extras("dsp_tf.train", "rl")
+    from dsp_cli.train import main as body
 
-    define_flags_from(RunConfig)
-    cli.run(_main, prog="dsp_tf.train")
+    body()
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ranking", default="global", choices=dsp_tf.RANKINGS,
+                        help="How neuron scores of the two hidden layers compare (dsp_tf.select_masks).")
     args = parser.parse_args()
 
     digits = load_digits()
@@ -57,12 +59,13 @@ def main() -> None:
     steps = args.epochs * int(np.ceil(len(x_train) / 32))
     schedule = dsp_tf.DynamicPruningSchedule(0.0, args.final_sparsity, begin_step=steps // 10,
                                              end_step=steps * 6 // 10, frequency=20)
-    pruner = dsp_tf.StructuredPruner(model, schedule, dsp_tf.NeuronImportanceRegularizer(args.reg_strength))
+    pruner = dsp_tf.StructuredPruner(model, schedule, dsp_tf.NeuronImportanceRegularizer(args.reg_strength),
+                                     ranking=args.ranking)
     train(pruner.model, x_train, y_train, args.epochs, [dsp_tf.StructuredPruningCallback(pruner)])
     compact = pruner.compact()
 
     result = {"seed": args.seed, "epochs": args.epochs, "final_sparsity": args.final_sparsity,
-              "reg_strength": args.reg_strength,
+              "ranking": args.ranking, "reg_strength": args.reg_strength,
               "dense": {"test_accuracy": accuracy(dense, x_test, y_test),
                         **{k: v for k, v in dsp_tf.model_stats(dense).items() if k != "layers"}},
               "compact": {"test_accuracy": accuracy(compact, x_test, y_test),

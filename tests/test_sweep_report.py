@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from dsp_tf.archive import KEPT_FILES, archive_runs
-from dsp_tf.report import make_report
-from dsp_tf.sweep import Point, grid, run_sweep
+from dsp_cli.archive import KEPT_FILES, archive_runs
+from dsp_cli.report import make_report
+from dsp_cli.sweep import Point, grid, run_sweep
 
 TRAIN_FLAGS = ["--num_env_steps=2048", "--rollout_steps=128", "--num_envs=4", "--prune_begin=512",
                "--prune_end=1536", "--prune_frequency=512", "--checkpoint_interval=1024", "--eval_episodes=2",
@@ -88,7 +88,7 @@ def _row(method, ret, std, seeds, ratio=None, lam=None, neurons=17):
 
 
 def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
-    from dsp_tf.report import dsp_vs_small, headline_row, summary_table
+    from dsp_cli.report import dsp_vs_small, headline_row, summary_table
 
     rows = [_row("dsp", 300.0, 50.0, "0 1 2", 0.93, 1e-4),
             _row("dsp", 500.0, 0.0, "0", 0.93, 1e-3),  # a sensitivity-grid point: better, but one seed
@@ -118,7 +118,7 @@ def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128)):
 
 
 def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel(tmp_path):
-    from dsp_tf.report import _grid_methods, aggregate, headline_groups, load_runs, sensitivity
+    from dsp_cli.report import _grid_methods, aggregate, headline_groups, load_runs, sensitivity
 
     _fake_run(tmp_path / "sweep_a", "dsp", 0, 100.0, 1e-4, 0.93)
     _fake_run(tmp_path / "sweep_a", "dsp", 1, 200.0, 1e-4, 0.93)

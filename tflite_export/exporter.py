@@ -153,6 +153,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     from agents import inference
     from agents.config import from_dict
     from agents.envs import evaluation_seed
+    from agents.layout import SUMMARY_FILE
     from agents.rundir import RunDirectory
 
     if not root_dir or not os.path.isdir(root_dir):
@@ -165,7 +166,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     if not inference.has_saved_actor(run.root):
         raise UsageError(f"'{run.root}' has no saved actor; finish the run (re-run its train command) first")
     # As many evaluation episodes as training's final evaluation ran (it is not part of the run's identity).
-    episodes = eval_episodes or _summary_episodes(run.path("summary.json")) or cfg.eval_episodes
+    episodes = eval_episodes or _summary_episodes(run.path(SUMMARY_FILE)) or cfg.eval_episodes
     actors = {}
     for which in ("dense", "compact"):
         mlp, meta = inference.load_actor(run.root, which)

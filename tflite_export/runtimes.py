@@ -11,8 +11,16 @@ import time
 
 import numpy as np
 
-from dsp_tf._keras import tf
 from dsp_tf.quiet import quiet_native_output
+
+try:  # LiteRT, the interpreter's new home: tf.lite.Interpreter is deprecated since TF 2.19.
+    from ai_edge_litert.interpreter import Interpreter
+    INTERPRETER = "LiteRT (ai-edge-litert)"
+except ImportError:  # an install without the export extra: same API, still in TensorFlow
+    from dsp_tf._keras import tf
+
+    Interpreter = tf.lite.Interpreter
+    INTERPRETER = "tf.lite"
 
 
 def quantize_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -37,7 +45,7 @@ def _dequantize(y, scale, zero_point):
 class TFLiteRunner:
     def __init__(self, model: bytes):
         with quiet_native_output():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
-            self.interpreter = tf.lite.Interpreter(model_content=model, num_threads=1)
+            self.interpreter = Interpreter(model_content=model, num_threads=1)
             self.interpreter.allocate_tensors()
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]

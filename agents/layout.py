@@ -1,0 +1,16 @@
+"""A run directory's file names, owned here: the trainer writes them, and the
+evaluator, archive, sweep, report and exporter read them by these names only."""
+
+CONFIG_FILE = "config.json"          # the run's identity (RunConfig without where/how-verbose settings)
+PROGRESS_FILE = "progress.csv"       # one row per logged iteration
+SUMMARY_FILE = "summary.json"        # written last: its presence marks a finished run
+EVALUATION_FILE = "evaluation.json"  # dsp_tf.evaluate's result
+COMPACT_FILE = "actor_compact.h5"    # the compact actor (masked neurons removed)
+DENSE_FILE = "actor_dense.h5"        # the original shape with pruned weights zeroed
+META_FILE = "actor_meta.json"        # what turns the actor's output into an action
+CHECKPOINT_DIR = "checkpoints"
+SUMMARIES_DIR = "summaries"          # TensorBoard
+LOCK_FILE = ".lock"
+
+#: The light part of a finished run, kept by dsp_tf.archive (summary last, see there).
+ARCHIVED_FILES = (CONFIG_FILE, SUMMARY_FILE, PROGRESS_FILE, META_FILE, COMPACT_FILE, DENSE_FILE)

@@ -1,0 +1,545 @@
+"""Tables and figures from a directory of finished runs (a sweep or any tree of runs).
+
+    python -m dsp_tf.report --sweep_dir=runs/sweep_cartpole [--output_dir=docs]
+
+Writes results.csv, results.md (return mean ± std over seeds; neurons, weights
+and FLOPs and the share removed) and PNGs: learning curves (paper Fig. 9),
+|W| heat maps of the first two actor layers (Fig. 10), hidden neurons per
+layer over training (Fig. 11) and the λ × pruning-ratio grid (Figs. 3–8).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections import defaultdict
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from absl import flags
+
+from agents.layout import CONFIG_FILE, DENSE_FILE, PROGRESS_FILE, SUMMARY_FILE
+from dsp_tf import cli
+from dsp_cli.archive import finished_runs
+from dsp_tf.errors import UsageError
+from dsp_tf.files import atomic_write
+from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
+
+def define_flags() -> None:
+    """Defined on demand so that importing this module never claims flag names."""
+    flags.DEFINE_string("sweep_dir", None, "Directory searched recursively for finished runs.")
+    flags.DEFINE_string("output_dir", None, "Where results and figures go (default: --sweep_dir).")
+    flags.DEFINE_string("figures_subdir", "figures", "Subdirectory of --output_dir for PNGs.")
+    flags.DEFINE_string("results_markdown", None,
+                        "Also write a full results document here (e.g. docs/RESULTS.md): --preamble, then per "
+                        "environment the table, the paper's figures, DSP vs small, and the figures.")
+    flags.DEFINE_string("preamble", None, "Markdown file placed at the top of --results_markdown.")
+
+
+FLAGS = flags.FLAGS
+
+METHOD_ORDER = list(METHOD_NAMES)
+PENALIZED = [m for m in METHOD_ORDER if get_method(m).penalized]
+PRUNING = [m for m in METHOD_ORDER if get_method(m).prunes]
+RANKED = [m for m in METHOD_ORDER if get_method(m).ranks_neurons]
+
+
+#: What the report reads from each run; a run missing any of it is named and left out.
+SUMMARY_KEYS = ("return_mean", "return_std", "dense", "compact", "compact_layers")
+CONFIG_KEYS = ("env", "method", "seed", "reg_strength", "final_sparsity", "actor_layers", "num_env_steps")
+SIZE_KEYS = ("neurons", "weights", "flops")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _read_run(run_dir: str) -> Dict:
+    """One run's summary and config, or ValueError saying what is wrong with them."""
+    parts = {}
+    for name, keys in ((SUMMARY_FILE, SUMMARY_KEYS), (CONFIG_FILE, CONFIG_KEYS)):
+        try:
+            with open(os.path.join(run_dir, name), encoding="utf-8") as f:
+                data = json.load(f)
+        except OSError as e:
+            raise ValueError(f"cannot read {name}: {e.strerror}") from None
+        except ValueError as e:
+            raise ValueError(f"{name} is not valid JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{name} is not a JSON object")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise ValueError(f"{name} lacks {', '.join(missing)}")
+        parts[name] = data
+    summary, config = parts[SUMMARY_FILE], parts[CONFIG_FILE]
+    for size in ("dense", "compact"):
+        entry = summary[size]
+        if not isinstance(entry, dict) or not all(_is_number(entry.get(k)) for k in SIZE_KEYS):
+            raise ValueError(f"summary.json's '{size}' needs numbers for {', '.join(SIZE_KEYS)}")
+    bad = [k for k in ("return_mean", "return_std") if not _is_number(summary[k])]
+    bad += [k for k in ("seed", "num_env_steps") if not _is_number(config[k])]
+    if bad:
+        raise ValueError(f"not a number: {', '.join(bad)}")
+    return {"dir": run_dir, "summary": summary, "config": config}
+
+
+def load_runs(root: str) -> Tuple[List[Dict], List[Tuple[str, str]]]:
+    """(runs, unreadable): every finished run under ``root``, and (directory, reason)
+    for each one whose files cannot be read, so that none is dropped silently."""
+    runs, unreadable = [], []
+    for run_dir in finished_runs(root):
+        try:
+            runs.append(_read_run(run_dir))
+        except ValueError as e:
+            unreadable.append((run_dir, str(e)))
+    return runs, unreadable
+
+
+def ranking_of(config: Dict):
+    """None for methods that rank no neurons; runs older than --ranking ranked globally."""
+    return config.get("ranking", "global") if config["method"] in RANKED else None
+
+
+def group_key(run: Dict) -> tuple:
+    c = run["config"]
+    return (c["env"], c["method"], c["reg_strength"] if c["method"] in PENALIZED else None,
+            c["final_sparsity"] if c["method"] in PRUNING else None, ranking_of(c), tuple(c["actor_layers"]),
+            c["num_env_steps"])
+
+
+def aggregate(runs: List[Dict]) -> List[Dict]:
+    groups = defaultdict(list)
+    for r in runs:
+        # Two sweeps may hold the same run (a sensitivity grid shares a point with the comparison);
+        # a seed counts once, and the copy kept is the first by directory, never the better return.
+        group = groups[group_key(r)]
+        if all(m["config"]["seed"] != r["config"]["seed"] for m in group):
+            group.append(r)
+    dense_of_env = defaultdict(lambda: {"neurons": 0, "weights": 0, "flops": 0.0})
+    for r in runs:  # the largest dense actor of each environment is the reference size
+        d = r["summary"]["dense"]
+        if d["weights"] > dense_of_env[r["config"]["env"]]["weights"]:
+            dense_of_env[r["config"]["env"]] = d
+    rows = []
+    for key, members in groups.items():
+        env, method, lam, ratio, ranking, layers, steps = key
+        members = sorted(members, key=lambda m: m["config"]["seed"])
+        returns = [m["summary"]["return_mean"] for m in members]
+        ref = dense_of_env[env]
+        row = {"env": env, "method": method, "reg_strength": lam, "final_sparsity": ratio, "ranking": ranking,
+               "actor_layers": "x".join(map(str, layers)), "env_steps": steps,
+               "seeds": " ".join(str(m["config"]["seed"]) for m in members),
+               "return_mean": float(np.mean(returns)),
+               # Sample std across seeds; a single seed has none (its episodes' spread is not seed spread).
+               "return_std": float(np.std(returns, ddof=1)) if len(returns) > 1 else None,
+               "seed_returns": " ".join(f"{x:.1f}" for x in returns),
+               "_runs": members}
+        for k in ("neurons", "weights", "flops"):
+            value = float(np.mean([m["summary"]["compact"][k] for m in members]))
+            row[k] = value
+            row[f"{k}_removed_pct"] = 100.0 * (1 - value / ref[k]) if ref[k] else 0.0
+        row["compact_layers"] = " / ".join(
+            "-".join(map(str, m["summary"]["compact_layers"][:-1])) for m in members)
+        rows.append(row)
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    rows.sort(key=lambda r: (r["env"], order.get(r["method"], 99), r["reg_strength"] or 0, r["final_sparsity"] or 0,
+                             r["ranking"] or ""))
+    return rows
+
+
+def write_csv(rows: List[Dict], path: str) -> None:
+    buf = io.StringIO()
+    if rows:
+        fields = [k for k in rows[0] if not k.startswith("_")]
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write(path, buf.getvalue())
+
+
+def mean_std(row: Dict) -> str:
+    """'mean ± sample std' over seeds, or the mean marked as a single seed's."""
+    if row["return_std"] is None:
+        return f"{row['return_mean']:.1f} (1 seed)"
+    return f"{row['return_mean']:.1f} ± {row['return_std']:.1f}"
+
+
+def markdown(rows: List[Dict]) -> str:
+    lines = ["| env | method | λ | ratio | ranking | actor | steps | seeds | return (mean ± std over seeds) "
+             "| hidden neurons kept | neurons removed | weights removed | FLOPs removed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lam = "" if r["reg_strength"] is None else f"{r['reg_strength']:g}"
+        ratio = "" if r["final_sparsity"] is None else f"{r['final_sparsity']:g}"
+        lines.append(
+            f"| {r['env']} | {r['method']} | {lam} | {ratio} | {r['ranking'] or ''} | {r['actor_layers']} "
+            f"| {r['env_steps']:,} | {r['seeds']} | {mean_std(r)} "
+            f"| {r['compact_layers']} | {r['neurons_removed_pct']:.1f}% | {r['weights_removed_pct']:.1f}% "
+            f"| {r['flops_removed_pct']:.1f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def _save(fig, path: str) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write(path, buf.getvalue())
+
+
+def _progress(run_dir: str) -> List[Dict[str, str]]:
+    path = os.path.join(run_dir, PROGRESS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _label(run) -> str:
+    c = run["config"]
+    label = c["method"]
+    if c["method"] == "small":
+        label += f" {'x'.join(map(str, c['actor_layers']))}"
+    if c["method"] in PENALIZED:
+        label += f" λ={c['reg_strength']:g}"
+    if c["method"] in PRUNING:
+        label += f" p={c['final_sparsity']:g}"
+    if ranking_of(c) not in (None, "global"):
+        label += f" {ranking_of(c)}"
+    return label
+
+
+#: One colour per method in every figure (matplotlib's 10-colour cycle would repeat within one).
+METHOD_COLORS = {m: f"C{i}" for i, m in enumerate(METHOD_ORDER)}
+
+
+def headline_groups(rows: List[Dict], env: str, methods=METHOD_ORDER) -> List[Dict]:
+    """Each method's headline row of ``env``: the per-run figures draw these only, so a
+    λ × ratio grid sharing the tree adds cells to the sensitivity figure, not curves elsewhere."""
+    picked = (headline_row(rows, env, m) for m in methods)
+    return [r for r in picked if r is not None]
+
+
+def _close_over_steps(fig, ax, drawn: bool, path: str, ylabel: str, title: str, legend_size: int) -> bool:
+    """Labels and saves a plot over environment steps if anything was drawn; always frees the figure."""
+    import matplotlib.pyplot as plt
+
+    if drawn:
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=legend_size)
+        _save(fig, path)
+    plt.close(fig)
+    return drawn
+
+
+def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bool:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for row in headline_groups(rows, env):
+        members = row["_runs"]
+        total = max(m["config"]["num_env_steps"] for m in members)
+        edges = np.linspace(0, total, bins + 1)
+        curves = []
+        for m in members:
+            progress = [r for r in _progress(m["dir"]) if r.get("return")]
+            steps = np.array([float(r["step"]) for r in progress])
+            rets = np.array([float(r["return"]) for r in progress])
+            if not len(steps):
+                continue
+            idx = np.clip(np.digitize(steps, edges) - 1, 0, bins - 1)
+            curves.append(np.array([rets[idx == b].mean() if np.any(idx == b) else np.nan for b in range(bins)]))
+        if not curves:
+            continue
+        curves = np.array(curves)
+        x = (edges[:-1] + edges[1:]) / 2
+        mean, std = np.nanmean(curves, 0), np.nanstd(curves, 0)
+        color = METHOD_COLORS.get(row["method"])
+        ax.plot(x, mean, color=color, label=f"{_label(members[0])} (n={len(curves)})")
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15)
+        drawn = True
+    return _close_over_steps(fig, ax, drawn, path, "training episode return",
+                             f"{env}: learning curves (mean ± std over seeds)", legend_size=7)
+
+
+def neurons_over_training(rows: List[Dict], env: str, path: str) -> bool:
+    """Hidden neurons left per layer, each pruning method's lowest seed (paper Fig. 11)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for row in headline_groups(rows, env, [m for m in METHOD_ORDER if m in PRUNING]):
+        run = row["_runs"][0]
+        progress = [x for x in _progress(run["dir"]) if x.get("layer_neurons")]
+        if not progress:
+            continue
+        steps = [float(x["step"]) for x in progress]
+        per_layer = np.array([[int(v) for v in x["layer_neurons"].split(";")] for x in progress])
+        for layer in range(per_layer.shape[1]):
+            ax.plot(steps, per_layer[:, layer], color=METHOD_COLORS.get(row["method"]),
+                    linestyle=("-", "--", ":", "-.")[layer % 4],
+                    label=f"{_label(run)} s{run['config']['seed']} layer {layer + 1}")
+        drawn = True
+    return _close_over_steps(fig, ax, drawn, path, "hidden neurons left",
+                             f"{env}: hidden neurons per layer during training", legend_size=6)
+
+
+def weight_heatmaps(rows: List[Dict], env: str, path: str) -> bool:
+    """|W| of the first two actor layers for ppo, dsp, ssl and l1, lowest seed (paper Fig. 10)."""
+    import h5py
+    import matplotlib.pyplot as plt
+
+    picks = [(row["method"], row["_runs"][0]) for row in headline_groups(rows, env, ("ppo", "dsp", "ssl", "l1"))
+             if os.path.exists(os.path.join(row["_runs"][0]["dir"], DENSE_FILE))]
+    if not picks:
+        return False
+    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 6), squeeze=False)
+    for col, (method, r) in enumerate(picks):
+        with h5py.File(os.path.join(r["dir"], DENSE_FILE), "r") as f:
+            kernels = []
+            f["model_weights"].visititems(
+                lambda name, obj: kernels.append((name, obj[()])) if name.endswith("kernel:0") else None)
+        kernels = [k for _, k in sorted(kernels)]
+        for row in range(2):
+            ax = axes[row, col]
+            ax.imshow(np.abs(kernels[row]).T, aspect="auto", cmap="viridis")
+            ax.set_title(f"{method} s{r['config']['seed']}: |W{row + 1}|", fontsize=9)
+            ax.set_xlabel("input")
+            ax.set_ylabel("neuron")
+    fig.tight_layout()
+    fig.suptitle(f"{env}: absolute weights of the first two actor layers")
+    _save(fig, path)
+    plt.close(fig)
+    return True
+
+
+def _grid_cells(rows: List[Dict], env: str, method: str) -> List[Dict]:
+    """A method's (λ, ratio) points at its headline budget and actor size: one panel never mixes budgets."""
+    ref = headline_row(rows, env, method)
+    if ref is None:
+        return []
+    return [r for r in rows if r["env"] == env and r["method"] == method
+            and (r["env_steps"], r["actor_layers"]) == (ref["env_steps"], ref["actor_layers"])]
+
+
+def _grid_methods(rows: List[Dict], env: str) -> List[str]:
+    """Pruning methods of ``env`` run at two or more (λ, ratio) points: those have a sensitivity panel."""
+    return [m for m in METHOD_ORDER if m in PRUNING and len(_grid_cells(rows, env, m)) >= 2]
+
+
+def sensitivity(rows: List[Dict], env: str, path: str) -> bool:
+    """Greedy return over λ × pruning ratio, one panel per method (the paper's Figs. 3–8).
+
+    A cell shows the mean over its seeds and, when there is more than one, how many,
+    because a grid usually mixes one-seed points with a comparison's multi-seed point.
+    """
+    import matplotlib.pyplot as plt
+
+    methods = _grid_methods(rows, env)
+    if not methods:
+        return False
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 4.2), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        cells = _grid_cells(rows, env, method)
+        lams = sorted({r["reg_strength"] or 0.0 for r in cells})
+        ratios = sorted({r["final_sparsity"] for r in cells})
+        grid = np.full((len(lams), len(ratios)), np.nan)
+        labels = {}
+        for r in cells:
+            i, j = lams.index(r["reg_strength"] or 0.0), ratios.index(r["final_sparsity"])
+            grid[i, j] = r["return_mean"]
+            labels[i, j] = f"{r['return_mean']:.0f}" + (f"\n({_n_seeds(r)} seeds)" if _n_seeds(r) > 1 else "")
+        im = ax.imshow(grid, cmap="viridis", aspect="auto")
+        for (i, j), text in labels.items():  # dark text on viridis' bright end, white on its dark end
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="k" if im.norm(grid[i, j]) > 0.6 else "w")
+        ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+        ax.set_yticks(range(len(lams)), [f"{lam:g}" for lam in lams])
+        ax.set_xlabel("pruning ratio")
+        ax.set_ylabel("λ" if method in PENALIZED else "(no λ)")
+        ax.set_title(f"{env}: {method} greedy return", fontsize=9)
+        fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return True
+
+
+#: The paper's reported returns (../shared/SPEC.md), shown beside ours: PPO-DSP at 93%, dense PPO, a note.
+PAPER = {
+    "CartPole-v1": ("268.26 ± 124.96", "449.22", ""),
+    "LunarLander-v3": ("−28.09 ± 157.55", "−61.03", "paper: LunarLander-v2"),
+    "Hopper-v4": ("1476.62 ± 997.43", None, "paper: Hopper-v3"),
+    "Walker2d-v4": ("2310.67", None, "the text also says 1310.67; paper: Walker2d-v3"),
+}
+
+
+def paper_sentence(env: str) -> str:
+    dsp, dense, note = PAPER[env]
+    text = f"PPO-DSP at 93%: {dsp}" + (f"; dense PPO: {dense}" if dense else "")
+    return text + (f" ({note})" if note else "")
+
+
+def _n_seeds(row: Dict) -> int:
+    return len(row["seeds"].split())
+
+
+def headline_row(rows: List[Dict], env: str, method: str):
+    """The row a method is judged by: the most seeds, then the highest pruning ratio.
+
+    Never the best return: with a λ × ratio grid in the same tree, picking by
+    return would tune on the evaluation episodes.
+    """
+    candidates = [r for r in rows if r["env"] == env and r["method"] == method]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda r: (_n_seeds(r), r["ranking"] in (None, DEFAULT_RANKING),
+                                          r["final_sparsity"] or 0))
+
+
+def dsp_vs_small(rows: List[Dict], env: str) -> str:
+    """One sentence: does pruning beat training the small network from scratch?"""
+    d, m = headline_row(rows, env, "dsp"), headline_row(rows, env, "small")
+    if d is None or m is None:
+        return (f"**DSP vs small:** no `{'small' if d else 'dsp'}` run for {env} yet, so whether pruning beats "
+                "training the small actor from scratch is not answered here.")
+    return (f"**DSP vs small:** DSP at {d['final_sparsity']:g} ({mean_std(d)}, "
+            f"{_n_seeds(d)} seed(s), {d['neurons']:.0f} hidden neurons) vs a {m['actor_layers']} actor trained from "
+            f"scratch ({mean_std(m)}, {_n_seeds(m)} seed(s), {m['neurons']:.0f} "
+            f"neurons): {_verdict(d, m)}.")
+
+
+def _compare(d: Dict, m: Dict):
+    """(sign of DSP − small, whether the gap exceeds the larger of the two standard deviations).
+
+    A single-seed cell has no spread over seeds, so its gap is never called clear."""
+    diff = d["return_mean"] - m["return_mean"]
+    sign = 0 if abs(diff) < 1e-9 else (1 if diff > 0 else -1)
+    if d["return_std"] is None or m["return_std"] is None:
+        return sign, False
+    return sign, abs(diff) > max(d["return_std"], m["return_std"])
+
+
+def _verdict(d: Dict, m: Dict) -> str:
+    sign, clear = _compare(d, m)
+    if sign == 0:
+        return "the two are equal, so pruning does not beat training small here"
+    return ("DSP is higher" if sign > 0 else "DSP is lower") + (
+        " by more than one standard deviation" if clear else ", within one standard deviation (no clear winner)")
+
+
+def _short_verdict(d: Dict, m: Dict) -> str:
+    sign, clear = _compare(d, m)
+    if sign == 0:
+        return "equal"
+    return ("higher" if sign > 0 else "lower") + (" (> 1 std)" if clear else " (within 1 std)")
+
+
+def summary_table(rows: List[Dict]) -> str:
+    """Per environment: dense PPO, DSP, the small actor and the paper's DSP figure, side by side.
+
+    The paper's environments are always listed, so one never run here shows as a gap, not as nothing.
+    """
+    def cell(r):
+        return "—" if r is None else f"{mean_std(r)} ({_n_seeds(r)})"
+
+    lines = ["| env | budget | methods run | dense PPO (seeds) | DSP (seeds), hidden kept | small (seeds) "
+             "| DSP vs small | paper PPO-DSP at 93% |", "|---|---|---|---|---|---|---|---|"]
+    for env in sorted({r["env"] for r in rows} | set(PAPER)):
+        paper = PAPER[env][0] if env in PAPER else "—"
+        env_rows = [r for r in rows if r["env"] == env]
+        if not env_rows:
+            lines.append(f"| {env} | — | 0 of {len(METHOD_ORDER)} | not run | not run | not run | — | {paper} |")
+            continue
+        ppo, dsp, small = (headline_row(rows, env, m) for m in ("ppo", "dsp", "small"))
+        budget = max(r["env_steps"] for r in env_rows)
+        methods = f"{len({r['method'] for r in env_rows})} of {len(METHOD_ORDER)}"
+        kept = f", {dsp['neurons']:.0f}" if dsp else ""
+        verdict = "—" if dsp is None or small is None else _short_verdict(dsp, small)
+        lines.append(f"| {env} | {budget:,} | {methods} | {cell(ppo)} | {cell(dsp)}{kept} | {cell(small)} "
+                     f"| {verdict} | {paper} |")
+    return "\n".join(lines) + "\n"
+
+
+def results_document(rows: List[Dict], figures: List[str], figures_rel: str, preamble: str,
+                     unreadable: Sequence[Tuple[str, str]] = ()) -> str:
+    parts = [preamble.rstrip() + "\n"] if preamble else []
+    parts.append("## Summary (generated from the runs below)\n")
+    parts.append(summary_table(rows))
+    if unreadable:
+        parts.append("Runs left out because their files cannot be read:\n")
+        parts.append("\n".join(f"- `{d}`: {reason}" for d, reason in unreadable) + "\n")
+    for env in sorted({r["env"] for r in rows}):
+        env_rows = [r for r in rows if r["env"] == env]
+        parts.append(f"## {env}\n")
+        parts.append(markdown(env_rows))
+        if env in PAPER:
+            parts.append(f"Paper (to beat, not to copy): {paper_sentence(env)}.\n")
+        parts.append(dsp_vs_small(rows, env) + "\n")
+        slug = env.split("-")[0].lower()
+        for f in figures:
+            if f.endswith(f"_{slug}.png"):
+                parts.append(f"![{f}]({figures_rel}/{f})\n")
+    return "\n".join(parts)
+
+
+def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures",
+                results_markdown: str = None, preamble: str = None) -> Dict[str, object]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    if not sweep_dir or not os.path.isdir(sweep_dir):
+        raise UsageError(f"sweep directory '{sweep_dir}' does not exist")
+    runs, unreadable = load_runs(sweep_dir)
+    for run_dir, reason in unreadable:
+        print(f"dsp_tf.report: skipped unreadable run '{run_dir}': {reason}", file=sys.stderr)
+    if not runs:
+        raise UsageError(f"no readable finished runs (summary.json) under '{sweep_dir}'"
+                         + (f" ({len(unreadable)} unreadable)" if unreadable else ""))
+    rows = aggregate(runs)
+    figures = os.path.join(output_dir, figures_subdir)
+    os.makedirs(figures, exist_ok=True)
+    write_csv(rows, os.path.join(output_dir, "results.csv"))
+    atomic_write(os.path.join(output_dir, "results.md"), markdown(rows))
+    written = []
+    for env in sorted({r["env"] for r in rows}):
+        slug = env.split("-")[0].lower()
+        for name, fn in ((f"learning_curves_{slug}.png", learning_curves),
+                         (f"neurons_per_layer_{slug}.png", neurons_over_training),
+                         (f"weights_heatmap_{slug}.png", weight_heatmaps),
+                         (f"sensitivity_{slug}.png", sensitivity)):
+            if fn(rows, env, os.path.join(figures, name)):
+                written.append(name)
+    if results_markdown:
+        text = ""
+        if preamble:
+            try:
+                with open(preamble, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as e:
+                raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
+        rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
+        atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable))
+    return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable}
+
+
+def _main() -> None:
+    if not FLAGS.sweep_dir:
+        raise UsageError("--sweep_dir is required")
+    out = FLAGS.output_dir or FLAGS.sweep_dir
+    result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir, FLAGS.results_markdown, FLAGS.preamble)
+    skipped = f", skipped {len(result['unreadable'])} unreadable (named above)" if result["unreadable"] else ""
+    print(f"{result['runs']} runs in {len(result['rows'])} groups{skipped}; wrote {out}/results.csv, "
+          f"{out}/results.md and {len(result['figures'])} figures")
+
+
+def main() -> None:
+    define_flags()
+    cli.run(_main, prog="dsp_tf.report")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Run a grid of training runs (methods × λ × pruning ratio × seeds), locally or on Ray.
+
+    python -m dsp_tf.sweep --flagfile=configs/sweep_cartpole.cfg
+
+Each grid point is an ordinary ``dsp_tf.train`` run in its own directory under
+--sweep_dir, so a point can be inspected, evaluated or exported like any run.
+A restarted sweep skips points whose summary.json exists (in --sweep_dir or in
+one of the archives named by --archived_dir); a failing point is
+recorded in status.csv with its error and the others go on.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple, Union
+
+from absl import flags, logging
+
+from agents.layout import SUMMARY_FILE
+from dsp_tf import cli
+from dsp_tf.errors import UsageError
+from dsp_tf.files import atomic_write
+from dsp_tf.masks import RANKINGS
+from dsp_tf.methods import METHOD_NAMES, get_method
+
+def define_flags() -> None:
+    """Defined on demand so that importing this module never claims flag names."""
+    flags.DEFINE_string("sweep_dir", None, "Directory holding one run directory per grid point.")
+    flags.DEFINE_list("envs", ["cartpole"], "Environment flagfiles (configs/<name>.cfg) to sweep over.")
+    flags.DEFINE_list("methods", ["ppo", "dsp"], "Methods to compare.")
+    flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty.")
+    flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
+    flags.DEFINE_list("rankings", ["global"], "Cross-layer rankings (--ranking) for neuron-pruning methods.")
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+    flags.DEFINE_list("small_layers", ["9", "9"], "Actor layers of the 'small' baseline.")
+    flags.DEFINE_multi_string("train_flag", [], "Extra flag for every run, e.g. --train_flag=--num_env_steps=50000.")
+    flags.DEFINE_enum("executor", "local", ["local", "ray"], "Where runs execute.")
+    flags.DEFINE_integer("workers", max(1, os.cpu_count() or 1), "Local processes at once (default: one per core).")
+    flags.DEFINE_string("ray_address", None, "Ray cluster address for --executor=ray (default: start a local Ray).")
+    flags.DEFINE_list("archived_dir", [],
+                      "Archives made by dsp_tf.archive (e.g. docs/runs/sweep_cartpole), comma-separated: points "
+                      "finished in any of them are skipped too, so a sweep continues on a machine that never ran "
+                      "them and two sweeps sharing a point run it once.")
+
+
+FLAGS = flags.FLAGS
+
+
+
+@dataclass(frozen=True)
+class Point:
+    env: str
+    method: str
+    reg_strength: float
+    final_sparsity: float
+    seed: int
+    ranking: str = "global"
+
+    @property
+    def name(self) -> str:
+        """Runs made before --ranking existed ranked globally; their names carry no ranking."""
+        method = get_method(self.method)
+        parts = [self.method]
+        if method.penalized:
+            parts.append(f"lam{self.reg_strength:g}")
+        if method.prunes:
+            parts.append(f"p{self.final_sparsity:g}")
+        if method.ranks_neurons and self.ranking != "global":
+            parts.append(self.ranking)
+        return os.path.join(self.env, "_".join(parts) + f"_s{self.seed}")
+
+    def args(self, small_layers: Sequence[str], extra: Sequence[str]) -> List[str]:
+        args = [f"--flagfile={cli.find_flagfile(self.env + '.cfg')}", f"--method={self.method}",
+                f"--seed={self.seed}",
+                f"--reg_strength={self.reg_strength:g}", f"--final_sparsity={self.final_sparsity:g}"]
+        if get_method(self.method).ranks_neurons:
+            args.append(f"--ranking={self.ranking}")
+        if self.method == "small":
+            args.append(f"--actor_layers={','.join(small_layers)}")
+        return args + list(extra)
+
+
+def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings=("global",)) -> List[Point]:
+    """A method gets points only along the settings it depends on (dsp_tf.methods)."""
+    points = []
+    for env, name, seed in itertools.product(envs, methods, seeds):
+        method = get_method(name)
+        lams = reg_strengths if method.penalized else [0.0]
+        ratios = final_sparsities if method.prunes else [0.93]
+        ranks = rankings if method.ranks_neurons else ["global"]
+        for lam, ratio, ranking in itertools.product(lams, ratios, ranks):
+            points.append(Point(env, name, float(lam), float(ratio), int(seed), ranking))
+    return points
+
+
+def train_command(point: Point, sweep_dir: str, small_layers, extra) -> List[str]:
+    return [sys.executable, "-m", "dsp_tf.train", *point.args(small_layers, extra),
+            f"--root_dir={os.path.join(sweep_dir, point.name)}"]
+
+
+def run_command(command: List[str], cwd: str) -> Tuple[int, str]:
+    """Runs one training process; returns (exit code, last stderr line)."""
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    return proc.returncode, (lines[-1] if lines else "")[:500]
+
+
+def _ray_runner(address, workers: int):
+    """Each run is a Ray task holding one CPU; without an address a local Ray is started."""
+    try:
+        import ray  # optional dependency: pip install -e ".[ray]"
+    except ImportError:
+        raise UsageError("--executor=ray needs ray: pip install -e '.[ray]'") from None
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 num_cpus=None if address else workers)
+    remote = ray.remote(num_cpus=1)(run_command)
+
+    def run_all(jobs):
+        refs = [remote.remote(cmd, cwd) for cmd, cwd in jobs]
+        return ray.get(refs)
+
+    return run_all
+
+
+def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor: str = "local",
+              workers: int = 1, ray_address=None,
+              archived_dir: Union[str, Sequence[str], None] = None) -> List[Dict[str, str]]:
+    """Runs the points not finished yet. Every path is resolved once, against the caller's
+    working directory, so status.csv, the runs and the flagfiles agree wherever it is run."""
+    sweep_dir = os.path.abspath(sweep_dir)
+    os.makedirs(sweep_dir, exist_ok=True)
+    archives = [archived_dir] if isinstance(archived_dir, str) else list(archived_dir or [])
+    archives = [os.path.abspath(d) for d in archives if d]
+    todo, status = [], []
+    for p in points:
+        if any(os.path.exists(os.path.join(d, p.name, SUMMARY_FILE)) for d in [sweep_dir, *archives] if d):
+            status.append({"run": p.name, "state": "done (skipped)", "error": ""})
+        else:
+            todo.append(p)
+    logging.info("sweep: %d points, %d already finished, %d to run on %s", len(points),
+                 len(points) - len(todo), len(todo), executor)
+    jobs = [(train_command(p, sweep_dir, small_layers, extra), cli.REPO_ROOT) for p in todo]
+    t0 = time.time()
+    if executor == "ray":
+        results = _ray_runner(ray_address, workers)(jobs)
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            results = list(pool.map(lambda job: run_command(*job), jobs))
+    for p, (code, error) in zip(todo, results):
+        ok = code == 0
+        status.append({"run": p.name, "state": "done" if ok else f"failed (exit {code})",
+                       "error": "" if ok else error})
+        if not ok:
+            logging.warning("run %s failed: %s", p.name, error)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["run", "state", "error"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(status)
+    atomic_write(os.path.join(sweep_dir, "status.csv"), buf.getvalue())
+    logging.info("sweep finished in %.0fs: %d ok, %d failed", time.time() - t0,
+                 sum(s["state"].startswith("done") for s in status),
+                 sum(s["state"].startswith("failed") for s in status))
+    return status
+
+
+def _floats(values, name):
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise UsageError(f"--{name} must be numbers, got {values}") from None
+
+
+def _main() -> None:
+    if not FLAGS.sweep_dir:
+        raise UsageError("--sweep_dir is required")
+    for env in FLAGS.envs:
+        cli.find_flagfile(f"{env}.cfg")
+    for m in FLAGS.methods:
+        if m not in METHOD_NAMES:
+            raise UsageError(f"unknown method '{m}' (choose from {', '.join(METHOD_NAMES)})")
+    for r in FLAGS.rankings:
+        if r not in RANKINGS:
+            raise UsageError(f"unknown ranking '{r}' (choose from {', '.join(RANKINGS)})")
+    lams = _floats(FLAGS.reg_strengths, "reg_strengths")
+    ratios = _floats(FLAGS.final_sparsities, "final_sparsities")
+    if any(lam < 0 for lam in lams):
+        raise UsageError("--reg_strengths must be >= 0")
+    if any(not 0 <= r < 1 for r in ratios):
+        raise UsageError("--final_sparsities must be in [0, 1)")
+    seeds = [int(s) for s in _floats(FLAGS.seeds, "seeds")]
+    points = grid(FLAGS.envs, FLAGS.methods, lams, ratios, seeds, FLAGS.rankings)
+    status = run_sweep(points, FLAGS.sweep_dir, FLAGS.small_layers, FLAGS.train_flag, FLAGS.executor,
+                       FLAGS.workers, FLAGS.ray_address, FLAGS.archived_dir)
+    failed = [s for s in status if s["state"].startswith("failed")]
+    print(f"{len(status) - len(failed)} of {len(status)} runs finished; status in "
+          f"{os.path.join(os.path.abspath(FLAGS.sweep_dir), 'status.csv')}")
+    if failed:
+        print(f"dsp_tf.sweep: {len(failed)} run(s) failed, first {failed[0]['run']}: {failed[0]['error']}",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+def main() -> None:
+    define_flags()
+    cli.run(_main, prog="dsp_tf.sweep")
+
+
+if __name__ == "__main__":
+    main()
