@@ -33,7 +33,8 @@ EXTRAS = {
     ],
     # LiteRT's interpreter for the host-side checks (tf.lite.Interpreter is deprecated since TF 2.19).
     "export": ["tflite-micro==0.dev20261023182759", "ai-edge-litert==2.3.0"],
-    "report": ["matplotlib>=3.7"],
+    # pandas < 3: rliable's bootstrap comes from arch, which fails to import under pandas 3.
+    "report": ["matplotlib>=3.7", "rliable==1.2.0", "pandas<3"],
     "examples": ["scikit-learn>=1.3"],
     "test": ["pytest>=7", "hypothesis>=6"],
     # Not in "all": Stable-Baselines3 and torch, only for benchmarks/throughput.py's side-by-side run.

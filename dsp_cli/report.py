@@ -464,6 +464,53 @@ def summary_table(rows: List[Dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _seed_returns(row: Dict) -> List[float]:
+    return [m["summary"]["return_mean"] for m in row["_runs"]]
+
+
+def _interval(estimate: Tuple[float, float, float], digits: int = 1) -> str:
+    point, lo, hi = estimate
+    return f"{point:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def seed_statistics(rows: List[Dict], env: str) -> str:
+    """Each method's headline cell as IQM with its 95% bootstrap interval, and how often a DSP
+    run beats a run of small, dropout and dense PPO (probability of improvement, rliable).
+
+    DSP's rows with other rankings at the headline's λ, ratio and budget are listed too, so
+    the ranking comparison sits beside the methods. Single-seed cells have no interval.
+    """
+    from dsp_cli.statistics import improvement_probability, iqm_interval
+
+    heads = headline_groups(rows, env)
+    dsp = headline_row(rows, env, "dsp")
+    if dsp is not None:
+        same = [r for r in rows if r["env"] == env and r["method"] == "dsp" and r is not dsp
+                and (r["reg_strength"], r["final_sparsity"], r["env_steps"], r["actor_layers"])
+                == (dsp["reg_strength"], dsp["final_sparsity"], dsp["env_steps"], dsp["actor_layers"])]
+        heads = heads + same
+    lines = ["| method | ranking | seeds | return per seed | mean ± std | IQM [95% CI] | hidden kept |",
+             "|---|---|---|---|---|---|---|"]
+    for r in heads:
+        iqm = "— (1 seed)" if _n_seeds(r) < 2 else _interval(iqm_interval(_seed_returns(r)))
+        lines.append(f"| {r['method']} | {r['ranking'] or ''} | {r['seeds']} | {r['seed_returns']} "
+                     f"| {mean_std(r)} | {iqm} | {r['compact_layers']} |")
+    out = "\n".join(lines) + "\n"
+    if dsp is None:
+        return out
+    sentences = []
+    for other in ("small", "dropout", "ppo"):
+        o = headline_row(rows, env, other)
+        if o is None:
+            sentences.append(f"P(DSP > {other}): no {other} run")
+        elif min(_n_seeds(dsp), _n_seeds(o)) < 2:
+            sentences.append(f"P(DSP > {other}): needs ≥ 2 seeds of each")
+        else:
+            sentences.append(f"P(DSP > {other}) = "
+                             f"{_interval(improvement_probability(_seed_returns(dsp), _seed_returns(o)), 2)}")
+    return out + "\nProbability of improvement (95% bootstrap CI): " + "; ".join(sentences) + ".\n"
+
+
 def results_document(rows: List[Dict], figures: List[str], figures_rel: str, preamble: str,
                      unreadable: Sequence[Tuple[str, str]] = ()) -> str:
     parts = [preamble.rstrip() + "\n"] if preamble else []
@@ -479,6 +526,8 @@ def results_document(rows: List[Dict], figures: List[str], figures_rel: str, pre
         if env in PAPER:
             parts.append(f"Paper (to beat, not to copy): {paper_sentence(env)}.\n")
         parts.append(dsp_vs_small(rows, env) + "\n")
+        parts.append("Statistics over seeds (rliable: interquartile mean with a 95% bootstrap interval):\n")
+        parts.append(seed_statistics(rows, env))
         slug = env.split("-")[0].lower()
         for f in figures:
             if f.endswith(f"_{slug}.png"):

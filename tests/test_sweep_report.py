@@ -1,5 +1,7 @@
 """Sweeps (local processes and Ray) and the report built from them."""
 import csv
+
+import numpy as np
 import os
 
 import pytest
@@ -138,3 +140,36 @@ def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel
     assert sensitivity(rows, "CartPole-v1", str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     assert not sensitivity([r for r in rows if r["reg_strength"] != 1e-3], "CartPole-v1", str(tmp_path / "t.png"))
+
+
+def test_statistics_against_hand_computation():
+    from dsp_cli.statistics import improvement_probability, iqm_interval
+
+    # IQM: the middle half. Of 8 values, drop the 2 lowest and 2 highest and average the rest.
+    values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 100.0]
+    iqm, lo, hi = iqm_interval(values)
+    assert iqm == pytest.approx((3 + 4 + 5 + 6) / 4)
+    assert min(values) <= lo <= iqm <= hi <= max(values)
+    # P(X > Y) over all pairs, ties counting half: x=(1,3) vs y=(2,2) wins 2 of 4 pairs.
+    assert improvement_probability([1.0, 3.0], [2.0, 2.0])[0] == pytest.approx(0.5)
+    assert improvement_probability([2.0, 2.0], [2.0, 2.0])[0] == pytest.approx(0.5)
+    p, lo, hi = improvement_probability([5.0, 6.0, 7.0, 8.0, 9.0], [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert p == pytest.approx((25 - 0.5) / 25)  # every pair wins but the one tie 5 = 5
+    assert lo <= p <= hi <= 1.0
+
+
+def test_sample_std_over_seeds_and_single_seeds_marked():
+    from dsp_cli.report import aggregate, mean_std
+
+    def run(seed, ret):
+        return {"dir": f"r{seed}", "config": {"env": "CartPole-v1", "method": "ppo", "seed": seed,
+                                                "reg_strength": 0.0, "final_sparsity": 0.93,
+                                                "actor_layers": [8], "num_env_steps": 100},
+                "summary": {"return_mean": ret, "return_std": 99.0, "compact_layers": [8, 2],
+                            **{k: {"neurons": 8, "weights": 50, "flops": 100.0} for k in ("dense", "compact")}}}
+
+    three = aggregate([run(0, 1.0), run(1, 2.0), run(2, 6.0)])[0]
+    assert three["return_std"] == pytest.approx(np.std([1.0, 2.0, 6.0], ddof=1))
+    assert three["seed_returns"] == "1.0 2.0 6.0"
+    one = aggregate([run(0, 7.0)])[0]
+    assert one["return_std"] is None and mean_std(one) == "7.0 (1 seed)"
