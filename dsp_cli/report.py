@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from collections import defaultdict
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import flags
@@ -135,6 +135,7 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
                # Sample std across seeds; a single seed has none (its episodes' spread is not seed spread).
                "return_std": float(np.std(returns, ddof=1)) if len(returns) > 1 else None,
                "seed_returns": " ".join(f"{x:.1f}" for x in returns),
+               "train_score": _mean_or_none([training_score(m) for m in members]),
                "_runs": members}
         for k in ("neurons", "weights", "flops"):
             value = float(np.mean([m["summary"]["compact"][k] for m in members]))
@@ -147,6 +148,11 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
     rows.sort(key=lambda r: (r["env"], order.get(r["method"], 99), r["reg_strength"] or 0, r["final_sparsity"] or 0,
                              r["ranking"] or ""))
     return rows
+
+
+def _mean_or_none(values) -> Optional[float]:
+    """The mean when every seed has a value: a mean over some seeds would mix two cells."""
+    return None if any(v is None for v in values) else float(np.mean(values))
 
 
 def write_csv(rows: List[Dict], path: str) -> None:
@@ -193,6 +199,25 @@ def _progress(run_dir: str) -> List[Dict[str, str]]:
         return []
     with open(path, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def training_score(run: Dict) -> Optional[float]:
+    """Mean logged training-episode return over the last 10% of the run's env steps.
+
+    What settings are chosen by (docs/RESULTS.md's protocols): it comes from
+    training alone, never from the evaluation episodes on unseen seeds. None when
+    the run logged no episode return in that stretch (or has no progress.csv).
+    """
+    steps = run["config"]["num_env_steps"]
+    values = []
+    for row in _progress(run["dir"]):
+        try:
+            step, ret = int(row["step"]), float(row["return"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if step > 0.9 * steps and np.isfinite(ret):
+            values.append(ret)
+    return float(np.mean(values)) if values else None
 
 
 def _label(run) -> str:
@@ -296,21 +321,28 @@ def weight_heatmaps(rows: List[Dict], env: str, path: str) -> bool:
              if os.path.exists(os.path.join(row["_runs"][0]["dir"], DENSE_FILE))]
     if not picks:
         return False
-    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 6), squeeze=False)
-    for col, (method, r) in enumerate(picks):
+    weights = []
+    for method, r in picks:
         with h5py.File(os.path.join(r["dir"], DENSE_FILE), "r") as f:
             kernels = []
             f["model_weights"].visititems(
                 lambda name, obj: kernels.append((name, obj[()])) if name.endswith("kernel:0") else None)
-        kernels = [k for _, k in sorted(kernels)]
-        for row in range(2):
+        weights.append([np.abs(k) for _, k in sorted(kernels)])
+    # One colour scale per layer across methods, so panels compare; no interpolation between inputs.
+    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks) + 1.0, 6.4), squeeze=False,
+                             constrained_layout=True)
+    for row in range(2):
+        vmax = max(float(w[row].max()) for w in weights) or 1.0
+        for col, ((method, r), w) in enumerate(zip(picks, weights)):
             ax = axes[row, col]
-            ax.imshow(np.abs(kernels[row]).T, aspect="auto", cmap="viridis")
+            image = ax.imshow(w[row].T, aspect="auto", cmap="viridis", vmin=0.0, vmax=vmax,
+                              interpolation="nearest")
             ax.set_title(f"{method} s{r['config']['seed']}: |W{row + 1}|", fontsize=9)
-            ax.set_xlabel("input")
+            ax.set_xlabel("input" if row == 0 else "layer-1 neuron")
             ax.set_ylabel("neuron")
-    fig.tight_layout()
-    fig.suptitle(f"{env}: absolute weights of the first two actor layers")
+        fig.colorbar(image, ax=list(axes[row]), shrink=0.9, label=f"|W{row + 1}|")
+    fig.suptitle(f"{env}: absolute weights of the first two actor layers (dense-equivalent actor, "
+                 "pruned weights are 0)")
     _save(fig, path)
     plt.close(fig)
     return True
@@ -464,6 +496,10 @@ def summary_table(rows: List[Dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fmt(value: Optional[float]) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
 def _seed_returns(row: Dict) -> List[float]:
     return [m["summary"]["return_mean"] for m in row["_runs"]]
 
@@ -489,12 +525,12 @@ def seed_statistics(rows: List[Dict], env: str) -> str:
                 and (r["reg_strength"], r["final_sparsity"], r["env_steps"], r["actor_layers"])
                 == (dsp["reg_strength"], dsp["final_sparsity"], dsp["env_steps"], dsp["actor_layers"])]
         heads = heads + same
-    lines = ["| method | ranking | seeds | return per seed | mean ± std | IQM [95% CI] | hidden kept |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | ranking | seeds | return per seed | mean ± std | IQM [95% CI] | training return, last 10% "
+             "| hidden kept |", "|---|---|---|---|---|---|---|---|"]
     for r in heads:
         iqm = "— (1 seed)" if _n_seeds(r) < 2 else _interval(iqm_interval(_seed_returns(r)))
         lines.append(f"| {r['method']} | {r['ranking'] or ''} | {r['seeds']} | {r['seed_returns']} "
-                     f"| {mean_std(r)} | {iqm} | {r['compact_layers']} |")
+                     f"| {mean_std(r)} | {iqm} | {_fmt(r['train_score'])} | {r['compact_layers']} |")
     out = "\n".join(lines) + "\n"
     if dsp is None:
         return out
