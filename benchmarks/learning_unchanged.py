@@ -21,11 +21,13 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from agents.layout import SUMMARY_FILE
+
 
 def load(tree: str) -> Dict[str, List[Tuple[int, float]]]:
     """method → [(seed, return)] for the ppo and dsp runs under ``tree``."""
     out: Dict[str, List[Tuple[int, float]]] = {}
-    for path in sorted(glob.glob(os.path.join(tree, "*", "summary.json"))):
+    for path in sorted(glob.glob(os.path.join(tree, "*", SUMMARY_FILE))):
         with open(path, encoding="utf-8") as f:
             s = json.load(f)
         if s["method"] in ("ppo", "dsp"):

@@ -26,6 +26,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
+from agents.layout import SUMMARY_FILE
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PHASES = ("build", "first_update", "collect", "update", "prune", "log", "checkpoint")
@@ -64,7 +66,7 @@ def wait(proc: subprocess.Popen) -> Dict[str, float]:
 def ours(method: str, env_steps: int, tmp: str, cores: Optional[List[int]], tag: str = "") -> Dict:
     root = os.path.join(tmp, f"{method}{tag}")
     result = wait(timed(train_args(method, env_steps, root), cores, root + ".log"))
-    with open(os.path.join(root, "summary.json"), encoding="utf-8") as f:
+    with open(os.path.join(root, SUMMARY_FILE), encoding="utf-8") as f:
         breakdown = json.load(f)["time_breakdown"]
     result["env_steps_per_second"] = round(env_steps / result["wall_seconds"], 1)
     result["time_breakdown"] = breakdown
