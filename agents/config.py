@@ -18,7 +18,7 @@ from dsp_tf.masks import RANKINGS, THRESHOLDS
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
 
 #: Fields that say where or how verbosely a run goes, not what it computes.
-NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads")
+NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads", "curve_interval", "curve_episodes")
 
 #: Settings added after runs were archived, with the value those runs used: a
 #: config.json without the key reads as that value, not as today's default.
@@ -68,6 +68,10 @@ class RunConfig:
                                 "layer loses the scheduled share of its own neurons). Neuron methods only.")
     min_neurons_per_layer: int = _f(1, "No hidden layer is pruned below this many neurons.")
     eval_episodes: int = _f(10, "Greedy evaluation episodes of the final compact actor (unseen seeds).")
+    curve_interval: int = _f(0, "Env steps between greedy evaluations of the masked actor during training, on "
+                                "held-out seeds (progress.csv's eval_return, TensorBoard eval/return): the "
+                                "learning curves. 0: none. Does not change training.")
+    curve_episodes: int = _f(5, "Episodes per learning-curve evaluation.")
     checkpoint_interval: int = _f(50_000, "Env steps between checkpoints (rounded up to whole rollouts).")
     tf_threads: int = _f(1, "TensorFlow threads of a run. 1 by default: a minibatch update is too small to "
                             "share, and runs of a sweep on different cores then do not fight.")
@@ -124,8 +128,10 @@ class RunConfig:
             raise UsageError("--actor_layers and --critic_layers need at least one positive size")
         if self.min_neurons_per_layer < 1 or self.min_neurons_per_layer > min(self.actor_layers):
             raise UsageError(f"--min_neurons_per_layer must be in [1, {min(self.actor_layers)}]")
+        if self.curve_interval < 0:
+            raise UsageError(f"--curve_interval must be >= 0, got {self.curve_interval}")
         for name in ("num_env_steps", "num_envs", "rollout_steps", "num_epochs", "minibatch_size",
-                     "eval_episodes", "checkpoint_interval", "tf_threads"):
+                     "eval_episodes", "curve_episodes", "checkpoint_interval", "tf_threads"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
         if self.rollout_steps < 2:

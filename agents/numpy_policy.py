@@ -67,6 +67,12 @@ class NumpyCollectPolicy:
         loc = self._mid + self._half * np.tanh(out)
         return {"loc": loc, "scale_diag": np.broadcast_to(self._scale, loc.shape).copy()}, value
 
+    def greedy(self, observation: np.ndarray) -> np.ndarray:
+        """The deployed actor's output for one raw observation: logits, or the bounded mean action
+        (what ``agents.inference.greedy_action`` turns into an action), without a TF call."""
+        params, _ = self.distribution(np.asarray(observation, np.float32)[None])
+        return (params["logits"] if self.discrete else params["loc"])[0]
+
     def sample(self, observation: np.ndarray, rng: np.random.Generator):
         """Returns (action, policy_info) for a batch of observations."""
         params, value = self.distribution(observation)

@@ -17,7 +17,7 @@ from dsp_tf.files import atomic_write
 
 from agents.layout import CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, PROGRESS_FILE, SUMMARIES_DIR, SUMMARY_FILE
 PROGRESS_FIELDS = ["step", "return", "episodes", "neurons", "weights", "flops", "sparsity",
-                   "penalty", "layer_neurons", "steps_per_second"]
+                   "penalty", "layer_neurons", "steps_per_second", "eval_return"]
 
 
 
@@ -152,7 +152,8 @@ class RunDirectory:
 
 def progress_text(rows: List[Dict]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=PROGRESS_FIELDS, lineterminator="\n")
+    # restval: rows logged before a column existed (or between evaluations) leave it empty.
+    writer = csv.DictWriter(buf, fieldnames=PROGRESS_FIELDS, lineterminator="\n", restval="")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()

@@ -23,9 +23,9 @@ from tf_agents.specs import tensor_spec
 
 import dsp_tf
 from agents.config import RunConfig
-from agents.envs import GymnasiumEnvironment, training_seed
+from agents.envs import GymnasiumEnvironment, evaluation_seed, training_seed
 from agents.errors import UsageError
-from agents.evaluation import evaluate_actor
+from agents.evaluation import evaluate_actor, run_episodes
 from agents.inference import ActorMeta, inference_model, save_actor
 from agents.methods import make_pruner
 from agents.networks import ActorNetwork, build_critic, build_mlp
@@ -334,6 +334,10 @@ def train(cfg: RunConfig) -> Dict:
             recent_returns.extend(returns)
             rows.append(_log_iteration(learner, writer, env_steps, returns, losses,
                                        cfg.steps_per_iteration / max(time.time() - t_iter, 1e-9)))
+        if cfg.curve_interval and (env_steps // cfg.curve_interval > step0 // cfg.curve_interval
+                                   or iteration + 1 == cfg.num_iterations):
+            with timer("curve_eval"):
+                rows[-1]["eval_return"] = round(_curve_point(learner, writer, env_steps), 3)
             elapsed = time.time() - t_start
             rate = (env_steps - steps_at_start) / max(elapsed, 1e-9)
             total = cfg.num_iterations * cfg.steps_per_iteration
@@ -359,6 +363,23 @@ def train(cfg: RunConfig) -> Dict:
                  summary["dense"]["weights"], summary["compact"]["weights"],
                  summary["dense"]["flops"], summary["compact"]["flops"])
     return summary
+
+
+#: Learning-curve episodes use evaluation seeds from this index on: unseen in training and
+#: apart from the final evaluation's episodes 0 … eval_episodes-1.
+CURVE_EPISODE_OFFSET = 100_000
+
+
+def _curve_point(learner: Learner, writer, env_steps: int) -> float:
+    """Mean greedy return of the masked actor now (the compact actor's outputs are the same),
+    through the NumPy policy; no generator is drawn from, so training is unchanged."""
+    cfg, policy = learner.cfg, learner.collect_policy
+    policy.refresh()
+    seeds = [evaluation_seed(cfg.seed, CURVE_EPISODE_OFFSET + i) for i in range(cfg.curve_episodes)]
+    value = float(np.mean(run_episodes(policy.greedy, cfg.env, seeds, policy.discrete)))
+    with writer.as_default(step=env_steps):
+        tf.summary.scalar("eval/return", value)
+    return value
 
 
 def _restored_progress(learner: Learner, run: RunDirectory) -> List[Dict]:

@@ -262,17 +262,22 @@ def _close_over_steps(fig, ax, drawn: bool, path: str, ylabel: str, title: str, 
 def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bool:
     import matplotlib.pyplot as plt
 
+    heads = headline_groups(rows, env)
+    # Greedy returns on held-out seeds (--curve_interval) when every drawn run has them; a
+    # figure never mixes them with stochastic training-episode returns.
+    greedy = all(any(p.get("eval_return") for p in _progress(m["dir"])) for row in heads for m in row["_runs"])
+    column = "eval_return" if greedy else "return"
     fig, ax = plt.subplots(figsize=(7, 4.2))
     drawn = False
-    for row in headline_groups(rows, env):
+    for row in heads:
         members = row["_runs"]
         total = max(m["config"]["num_env_steps"] for m in members)
         edges = np.linspace(0, total, bins + 1)
         curves = []
         for m in members:
-            progress = [r for r in _progress(m["dir"]) if r.get("return")]
+            progress = [r for r in _progress(m["dir"]) if r.get(column)]
             steps = np.array([float(r["step"]) for r in progress])
-            rets = np.array([float(r["return"]) for r in progress])
+            rets = np.array([float(r[column]) for r in progress])
             if not len(steps):
                 continue
             idx = np.clip(np.digitize(steps, edges) - 1, 0, bins - 1)
@@ -286,8 +291,9 @@ def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bo
         ax.plot(x, mean, color=color, label=f"{_label(members[0])} (n={len(curves)})")
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15)
         drawn = True
-    return _close_over_steps(fig, ax, drawn, path, "training episode return",
-                             f"{env}: learning curves (mean ± std over seeds)", legend_size=7)
+    ylabel = "greedy return, held-out seeds" if greedy else "training episode return (stochastic policy)"
+    return _close_over_steps(fig, ax, drawn, path, ylabel, f"{env}: learning curves (mean ± std over seeds)",
+                             legend_size=7)
 
 
 def neurons_over_training(rows: List[Dict], env: str, path: str) -> bool:

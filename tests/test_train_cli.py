@@ -1,4 +1,5 @@
 """The training command line: bad input, flagfiles, kill and resume."""
+import csv
 import json
 import os
 import signal
@@ -118,3 +119,28 @@ def test_kill_9_then_same_command_resumes_to_the_same_result(tmp_path):
         return [l.rsplit(",", 1)[0] for l in lines]  # all but the timing column (the last)
 
     assert returns(straight) == returns(killed)
+
+
+def test_learning_curve_evaluations_leave_training_unchanged(tmp_path):
+    """--curve_interval adds greedy returns on held-out seeds to progress.csv and nothing else."""
+    from agents.config import RunConfig
+    from agents.training import train
+
+    def run(name, **extra):
+        cfg = RunConfig(env="CartPole-v1", method="dsp", seed=3, num_env_steps=4096, num_envs=2, rollout_steps=256,
+                        minibatch_size=128, num_epochs=2, prune_begin=1024, prune_end=3072, prune_frequency=512,
+                        eval_episodes=2, checkpoint_interval=100_000, root_dir=str(tmp_path / name), **extra)
+        summary = train(cfg)
+        with open(tmp_path / name / "progress.csv", encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        return summary, rows
+
+    plain, plain_rows = run("plain")
+    curved, curved_rows = run("curved", curve_interval=2048, curve_episodes=2)
+    assert curved["eval_returns"] == plain["eval_returns"]
+    trained = ("step", "return", "episodes", "neurons", "sparsity", "penalty", "layer_neurons")
+    assert [[r[k] for k in trained] for r in curved_rows] == [[r[k] for k in trained] for r in plain_rows]
+    evaluated = [r for r in curved_rows if r["eval_return"]]
+    assert [int(r["step"]) for r in evaluated] == [2048, 4096]
+    assert all(1.0 <= float(r["eval_return"]) <= 500.0 for r in evaluated)
+    assert not any(r["eval_return"] for r in plain_rows)
