@@ -36,6 +36,7 @@ from agents.numpy_policy import NumpyCollectPolicy, observation_stats
 from agents.rollout import RolloutCollector
 from agents.rundir import RunDirectory, parse_progress, progress_text
 from dsp_tf._keras import keras, tf
+from tensorflow.python.checkpoint import checkpoint_management  # noqa: E402  (after _keras: Keras 2 first)
 
 
 @dataclass
@@ -132,7 +133,10 @@ def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -
         if not repair:
             return prefix
         intact = [p for p in prefixes if p not in dict(broken)]
-        tf.compat.v1.train.update_checkpoint_state(checkpoint_dir, prefix, sorted(intact, key=_checkpoint_number))
+        # The non-deprecated core of tf.compat.v1.train.update_checkpoint_state (which prints a
+        # deprecation notice on every resume); TensorFlow is pinned to 2.15 for this layer.
+        checkpoint_management.update_checkpoint_state_internal(
+            checkpoint_dir, prefix, sorted(intact, key=_checkpoint_number), save_relative_paths=True)
         return prefix
     state = os.path.join(checkpoint_dir, "checkpoint")
     if broken:
