@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from absl import flags
 
+from agents.config import LEGACY_DEFAULTS
 from agents.layout import CONFIG_FILE, DENSE_FILE, PROGRESS_FILE, SUMMARY_FILE
 from dsp_tf import cli
 from dsp_cli.archive import finished_runs
@@ -99,7 +100,7 @@ def load_runs(root: str) -> Tuple[List[Dict], List[Tuple[str, str]]]:
 
 def ranking_of(config: Dict):
     """None for methods that rank no neurons; runs older than --ranking ranked globally."""
-    return config.get("ranking", "global") if config["method"] in RANKED else None
+    return config.get("ranking", LEGACY_DEFAULTS["ranking"]) if config["method"] in RANKED else None
 
 
 def group_key(run: Dict) -> tuple:
