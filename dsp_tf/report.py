@@ -7,7 +7,7 @@ from dsp_tf import cli
 
 
 def main() -> None:
-    cli.require_extras("dsp_tf.report", "report")
+    cli.require_extras("dsp_tf.report", "report", "rl")
     from dsp_cli.report import main as body
 
     body()

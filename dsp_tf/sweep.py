@@ -7,6 +7,7 @@ from dsp_tf import cli
 
 
 def main() -> None:
+    cli.require_extras("dsp_tf.sweep", "rl")
     from dsp_cli.sweep import main as body
 
     body()
