@@ -758,7 +758,7 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
                    "        v = (v > -1000.0f) ? v : -1000.0f;\n        v = (v < 1000.0f) ? v : 1000.0f;\n")
     quantize = (
         f"void {ident}_quantize_observation(const float observation[{upper}_OBSERVATION_SIZE],\n"
-        f"    {' ' * len(ident)}int8_t q[{upper}_OBSERVATION_SIZE])\n"
+        f"{' ' * len(f'void {ident}_quantize_observation(')}int8_t q[{upper}_OBSERVATION_SIZE])\n"
         "{\n    int i;\n"
         f"    for (i = 0; i < {obs_dim}; ++i) {{\n"
         + prepare +
