@@ -12,7 +12,7 @@ from dsp_tf import keras
 from tflite_export.c_policy import CPolicyLibrary, _read_graph, generate, host_compiler
 from tflite_export.exporter import c_policy_report, convert_actor, episode_returns, keras_fn, outputs, \
     raw_int8_outputs, record_observations
-from tflite_export.footprint import c_policy_footprint, max_stack, tflite_micro_memory
+from tflite_export.footprint import _covered_bytes, c_policy_footprint, max_stack, tflite_micro_memory
 from tflite_export.input_scaling import quantize_observation
 from tflite_export.runtimes import TFLiteRunner
 
@@ -228,6 +228,12 @@ def test_max_stack_follows_the_deepest_call_chain():
     assert max_stack(ci, "entry") == (16 + 24 + 8, ["tanhf"])
     with pytest.raises(RuntimeError, match="recursion"):
         max_stack(ci.replace('"p.c:mid" targetname: "tanhf"', '"p.c:mid" targetname: "entry"'), "entry")
+
+
+def test_library_bytes_count_aliases_and_nested_entry_points_once():
+    # __aeabi_fadd and __addsf3 at one address; __aeabi_fsub an entry point inside __aeabi_fadd
+    assert _covered_bytes([(0x100, 40), (0x100, 40), (0x104, 36), (0x200, 8)]) == 48
+    assert _covered_bytes([]) == 0
 
 
 def _runs_with_arena(model_path, size):

@@ -857,7 +857,7 @@ def compile_shared(files: Dict[str, str], directory: str, compiler: Optional[str
     """Builds the policy as a shared library with the strict flags; returns its path."""
     compiler = compiler or host_compiler()
     if compiler is None:
-        raise UnsupportedForC("no C compiler found (set CC or install gcc/clang)")
+        raise RuntimeError("no C compiler found (set CC or install gcc or clang)")
     for name, text in files.items():
         with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
             f.write(text)

@@ -154,14 +154,19 @@ def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> 
     return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns}
 
 
-def raw_int8_outputs(converted: ConvertedActor, observations: np.ndarray) -> np.ndarray:
-    """The int8 output tensor of TFLite Micro for raw observations (through the board's input map)."""
-    runner = converted.int8_runner(MicroRunner)
-    micro = runner.runner if isinstance(runner, ScaledInput) else runner
+def raw_int8_outputs(converted: ConvertedActor, observations: np.ndarray, runner_cls=MicroRunner) -> np.ndarray:
+    """The int8 output tensor for raw observations (through the board's input map), in TFLite
+    Micro by default or in the desktop interpreter (``runner_cls=TFLiteRunner``)."""
+    runner = converted.int8_runner(runner_cls)
+    inner = runner.runner if isinstance(runner, ScaledInput) else runner
     rows = []
     for o in observations:
         runner(o)
-        rows.append(np.array(micro.interpreter.get_output(0)[0], np.int8))
+        if isinstance(inner, MicroRunner):
+            raw = inner.interpreter.get_output(0)[0]
+        else:
+            raw = inner.interpreter.get_tensor(inner.interpreter.get_output_details()[0]["index"])[0]
+        rows.append(np.array(raw, np.int8))
     return np.stack(rows)
 
 
@@ -185,6 +190,11 @@ def c_policy_report(converted: ConvertedActor, reference: np.ndarray, check: np.
         out["int8_vs_tflite_micro"] = {"observations": int(len(check)),
                                        "identical_output_rate": float(np.mean(np.all(steps == 0, axis=1))),
                                        "max_step_difference": int(steps.max())}
+        # For the record: the desktop interpreter's int8 kernels (a float-built TANH table, other
+        # requantisation code) differ from TFLM's reference kernels by a step now and then.
+        desktop = np.abs(c_raw.astype(np.int32) - raw_int8_outputs(converted, check, TFLiteRunner).astype(np.int32))
+        out["int8_vs_tflite_desktop"] = {"identical_output_rate": float(np.mean(np.all(desktop == 0, axis=1))),
+                                         "max_step_difference": int(desktop.max())}
         out["float32_vs_keras_max_abs_error"] = float(np.abs(lib.batch(lib.float32, check) - reference).max())
         if env_name is not None and seeds:
             out["returns"] = {"c_float32": episode_returns(lib.float32, env_name, seeds, discrete),

@@ -76,6 +76,18 @@ def _defined_symbols(nm_tool: str, path: str, cwd: str) -> Dict[str, Tuple[int, 
     return out
 
 
+def _covered_bytes(ranges) -> int:
+    """Bytes covered by (address, size) symbols: libgcc's aliases (__aeabi_fadd, __addsf3) and
+    entry points inside another function's code (__aeabi_fsub) would otherwise count twice."""
+    total, end = 0, -1
+    for start, size in sorted(ranges):
+        stop = start + size
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
 def max_stack(callgraph: str, entry: str) -> Tuple[int, List[str]]:
     """Deepest stack from ``entry`` in a GCC ``-fcallgraph-info=su`` graph (``.ci`` text).
 
@@ -138,8 +150,7 @@ def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], a
             data, bss = sections.get(".data", 0), sections.get(".bss", 0)
             results[variant] = {
                 "entry": entry, "flash_bytes": text + rodata + data, "text_bytes": text, "rodata_bytes": rodata,
-                # aliases (__aeabi_fadd and __addsf3) share an address: count each address once
-                "library_bytes": sum(dict(v for sym, v in linked.items() if sym not in own).values()),
+                "library_bytes": _covered_bytes(v for sym, v in linked.items() if sym not in own),
                 "static_ram_bytes": data + bss, "stack_bytes": stack,
                 "ram_bytes": data + bss + stack,
                 "stack_excludes": unknown,
