@@ -208,6 +208,16 @@ def test_real_cartpole_actor_checks_returns_and_footprint(cartpole):
     assert int8["rodata_bytes"] >= 104 + 19 * 2 + 2 * 4 * 4
 
 
+def test_without_a_host_compiler_the_report_says_the_checks_were_not_run(cartpole, monkeypatch):
+    import tflite_export.exporter as exporter
+
+    model, _, converted, check = cartpole
+    monkeypatch.setattr(exporter, "host_compiler", lambda: None)
+    report = exporter.c_policy_report(converted, outputs(keras_fn(model), check[:5]), check[:5])
+    assert report["written"] and report["checks"].startswith("not run: no host C compiler")
+    assert "int8_vs_tflite_micro" not in report and "returns" not in report
+
+
 def test_without_the_arm_compiler_the_footprint_says_so_and_uses_the_host(cartpole):
     policy = cartpole[2].c_policy
     fp = c_policy_footprint(policy, arm_gcc="no-such-arm-none-eabi-gcc")
