@@ -12,13 +12,14 @@ from dsp_tf import keras
 from dsp_tf.errors import UsageError
 from tflite_export import export_actor
 from tflite_export.c_array import parse_c_array
+from tflite_export.c_policy import host_compiler
 from tflite_export.exporter import convert_actor, export_run
 from tflite_export.input_scaling import (fit_feature_scaling, fold_feature_scaling,
                                          quantize_observation)
 from tflite_export.runtimes import MicroRunner, TFLiteRunner
 
 FILES = ["actor_float32.tflite", "actor_int8.tflite", "actor_int8.cc", "actor_int8.h", "actor_int8_input.json",
-         "export_report.json"]
+         "actor_policy.c", "actor_policy.h", "export_report.json"]
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,19 @@ def test_export_run_writes_every_file_and_passes_the_checks(runs, tmp_path, name
         assert compact["int8_vs_keras"]["same_action_rate"] >= 0.95
     assert report["int8_input"] == "per_feature"
     assert compact["median_invoke_latency_us"]["tflite_micro_int8_us"] > 0
+
+    # The plain-C policy (tests/test_c_policy.py has the details): int8 equal to TFLM on every check
+    # observation, hence the same returns; float32 as Keras.
+    c = report["c_policy"]
+    assert c["written"]
+    assert compact["tflite_micro_memory"]["int8"]["model_bytes"] == compact["int8_bytes"]
+    assert dense["tflite_micro_memory"]["int8"]["min_arena_bytes"] > 0
+    if host_compiler() is not None:
+        assert c["int8_vs_tflite_micro"]["identical_output_rate"] == 1.0
+        assert c["float32_vs_keras_max_abs_error"] <= 1e-5
+        assert report["returns"]["c_int8_compact"]["returns"] == \
+            report["returns"]["tflite_micro_int8_compact"]["returns"]
+        assert report["ratios"]["tflite_micro_int8_dense_over_c_int8_flash"] > 1
 
 
 FINISHED_CARTPOLE = os.path.join(os.path.dirname(__file__), "data", "cartpole_dsp_s0")
@@ -197,7 +211,7 @@ def test_user_actor_api_and_unsupported_layers(tmp_path):
     rep = np.random.default_rng(0).normal(size=(100, 6)).astype(np.float32)
     sizes = export_actor(actor, str(tmp_path / "mine"), rep, name="policy")
     assert set(sizes) == {"policy_float32.tflite", "policy_int8.tflite", "policy_int8.cc", "policy_int8.h",
-                          "policy_int8_input.json"}
+                          "policy_int8_input.json", "policy_policy.c", "policy_policy.h"}
     assert "policy_int8_quantize_observation" in (tmp_path / "mine" / "policy_int8.h").read_text()
     lite = TFLiteRunner((tmp_path / "mine" / "policy_float32.tflite").read_bytes())
     np.testing.assert_allclose(lite(rep[0]), actor(rep[:1]).numpy()[0], atol=1e-5)

@@ -4,8 +4,9 @@
 
 Writes actor_float32.tflite, actor_int8.tflite, actor_int8.cc/.h and
 actor_int8_input.json (the compact actor; the last two hold the per-feature
-input map, see tflite_export.input_scaling), the same for the dense actor
-(actor_dense_*), and export_report.json.
+input map, see tflite_export.input_scaling), actor_policy.c/.h (the compact
+actor as plain C99, float32 and int8, see tflite_export.c_policy), the TFLite
+files for the dense actor (actor_dense_*), and export_report.json.
 """
 from __future__ import annotations
 
@@ -43,7 +44,25 @@ def _main() -> None:
           f"{c['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} us, return keras "
           f"{r['returns']['keras_compact']['mean']:.1f} vs int8 {r['returns']['tflite_micro_int8_compact']['mean']:.1f} "
           f"(int8 vs Keras: {agree}); "
-          f"report in {FLAGS.output_dir}/export_report.json")
+          f"{_c_policy_line(r)}; report in {FLAGS.output_dir}/export_report.json")
+
+
+def _c_policy_line(r: dict) -> str:
+    c = r["c_policy"]
+    if not c["written"]:
+        return f"no C policy ({c['reason']})"
+    line = "C policy written"
+    check = c.get("int8_vs_tflite_micro")
+    if check:
+        line += f", int8 identical to TFLM on {100 * check['identical_output_rate']:.1f}% of states"
+    variants = c["footprint"].get("variants")
+    if variants:
+        v, dense = variants["int8"], r["models"]["dense"]["tflite_micro_memory"]["int8"]
+        line += (f", int8 {v['flash_bytes']} B flash + {v['ram_bytes']} B RAM on {c['footprint']['target']} "
+                 f"(dense TFLM int8: {dense['model_bytes']} B model + {dense['min_arena_bytes']} B arena)")
+    else:
+        line += f" ({c['footprint']['note']})"
+    return line
 
 
 def main() -> None:

@@ -14,9 +14,11 @@ from dsp_tf.errors import UsageError
 from dsp_tf.files import check_output_directory, staged_directory, write_file_set
 from dsp_tf.metrics import architecture_stats
 from tflite_export.c_array import c_identifier, to_c_source
+from tflite_export.c_policy import CPolicy, CPolicyLibrary, UnsupportedForC, generate, host_compiler
 from tflite_export.convert import check_exportable, check_observations, to_float32, to_int8
 from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarations, check_fold,
                                          fit_feature_scaling, fold_feature_scaling)
+from tflite_export.footprint import c_policy_footprint, tflite_micro_memory
 from tflite_export.runtimes import MicroRunner, ScaledInput, TFLiteRunner, median_invoke_seconds
 
 
@@ -28,6 +30,8 @@ class ConvertedActor:
     int8: bytes
     scaling: Optional[FeatureScaling]  # None for a per-tensor int8 input
     files: Dict[str, object]
+    c_policy: Optional[CPolicy] = None  # the plain-C policy, when asked for and reproducible
+    c_policy_skipped: Optional[str] = None  # why there is none
 
     def int8_runner(self, runner_cls=MicroRunner):
         """A runner taking raw observations, as the board's code feeds the int8 model."""
@@ -36,8 +40,11 @@ class ConvertedActor:
 
 
 def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor",
-                  int8_input: str = "per_feature") -> ConvertedActor:
-    """float32 and int8 flatbuffers, the C array and, for a per-feature input, its map."""
+                  int8_input: str = "per_feature", c_policy: bool = True) -> ConvertedActor:
+    """float32 and int8 flatbuffers, the C array and, for a per-feature input, its map;
+    with ``c_policy``, also ``{name}_policy.c/.h`` (tflite_export.c_policy). An actor the C
+    generator cannot reproduce exactly still gets its TFLite files: the reason is kept in
+    ``c_policy_skipped`` instead of failing the export."""
     if int8_input not in INT8_INPUTS:
         raise UsageError(f"unknown int8 input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
     check_exportable(actor)
@@ -60,7 +67,14 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
     if scaling is not None:
         files[f"{name}_int8_input.json"] = json.dumps(
             {**scaling.to_dict(), "input_scale": scale, "input_zero_point": zero_point}, indent=2)
-    return ConvertedActor(float32, int8, scaling, files)
+    policy, skipped = None, None
+    if c_policy:
+        try:
+            policy = generate(actor, int8, scaling, ident=f"{name}_policy", model_name=f"{name}_int8.tflite")
+            files.update(policy.files)
+        except UnsupportedForC as e:
+            skipped = str(e)
+    return ConvertedActor(float32, int8, scaling, files, policy, skipped)
 
 
 def write_files(output_dir: str, files: Dict[str, object]) -> None:
@@ -79,7 +93,9 @@ def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray
     array of real observations used to calibrate int8. With the default
     per-feature int8 input, ``{name}_int8_input.json`` and the C header hold the
     map the board applies to an observation before the int8 model (see
-    ``tflite_export.input_scaling``). Returns file sizes.
+    ``tflite_export.input_scaling``). ``{name}_policy.c/.h`` hold the same actor
+    as plain C99 (``tflite_export.c_policy``) unless it has a layer or op the
+    generator does not reproduce. Returns file sizes.
     """
     check_output_directory(output_dir)
     representative = check_observations(actor, representative)
@@ -138,6 +154,74 @@ def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> 
     return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns}
 
 
+def raw_int8_outputs(converted: ConvertedActor, observations: np.ndarray, runner_cls=MicroRunner) -> np.ndarray:
+    """The int8 output tensor for raw observations (through the board's input map), in TFLite
+    Micro by default or in the desktop interpreter (``runner_cls=TFLiteRunner``)."""
+    runner = converted.int8_runner(runner_cls)
+    inner = runner.runner if isinstance(runner, ScaledInput) else runner
+    rows = []
+    for o in observations:
+        runner(o)
+        if isinstance(inner, MicroRunner):
+            raw = inner.interpreter.get_output(0)[0]
+        else:
+            raw = inner.interpreter.get_tensor(inner.interpreter.get_output_details()[0]["index"])[0]
+        rows.append(np.array(raw, np.int8))
+    return np.stack(rows)
+
+
+def c_policy_report(converted: ConvertedActor, reference: np.ndarray, check: np.ndarray,
+                    env_name: Optional[str] = None, seeds: Optional[List[int]] = None,
+                    discrete: bool = True) -> Dict[str, object]:
+    """The plain-C policy checked against TFLite Micro (int8, bit for bit) and Keras (float32),
+    its greedy returns on ``seeds`` and its flash/RAM. Compiled with the host C compiler; without
+    one, the report says the checks were not run."""
+    policy = converted.c_policy
+    if policy is None:
+        return {"written": False, "reason": converted.c_policy_skipped or "not requested"}
+    out: Dict[str, object] = {"written": True, "files": sorted(policy.files)}
+    compiler = host_compiler()
+    if compiler is None:
+        out["checks"] = "not run: no host C compiler (cc, gcc or clang)"
+    else:
+        lib = CPolicyLibrary(policy, compiler)
+        c_raw, tflm_raw = lib.batch(lib.int8_raw, check), raw_int8_outputs(converted, check)
+        steps = np.abs(c_raw.astype(np.int32) - tflm_raw.astype(np.int32))
+        out["int8_vs_tflite_micro"] = {"observations": int(len(check)),
+                                       "identical_output_rate": float(np.mean(np.all(steps == 0, axis=1))),
+                                       "max_step_difference": int(steps.max())}
+        # For the record: the desktop interpreter's int8 kernels (a float-built TANH table, other
+        # requantisation code) differ from TFLM's reference kernels by a step now and then.
+        desktop = np.abs(c_raw.astype(np.int32) - raw_int8_outputs(converted, check, TFLiteRunner).astype(np.int32))
+        out["int8_vs_tflite_desktop"] = {"identical_output_rate": float(np.mean(np.all(desktop == 0, axis=1))),
+                                         "max_step_difference": int(desktop.max())}
+        out["float32_vs_keras_max_abs_error"] = float(np.abs(lib.batch(lib.float32, check) - reference).max())
+        if env_name is not None and seeds:
+            out["returns"] = {"c_float32": episode_returns(lib.float32, env_name, seeds, discrete),
+                              "c_int8": episode_returns(lib.int8, env_name, seeds, discrete)}
+    try:
+        out["footprint"] = c_policy_footprint(policy)
+    except RuntimeError as e:  # e.g. a host compiler without -fcallgraph-info (GCC < 10, Clang)
+        out["footprint"] = {"target": None, "note": f"not measured: {str(e).splitlines()[0]}"}
+    return out
+
+
+def _c_policy_ratios(models: Dict[str, dict], c_report: Dict[str, object]) -> Dict[str, float]:
+    """Dense TFLite Micro int8 (model in flash, arena in RAM) over the compact plain-C int8 policy."""
+    variants = c_report.get("footprint", {}).get("variants") if c_report.get("written") else None
+    if not variants:
+        return {}
+    c = variants["int8"]
+    ratios = {}
+    for which in ("dense", "compact"):
+        tflm = models[which]["tflite_micro_memory"]["int8"]
+        ratios[f"tflite_micro_int8_{which}_over_c_int8_flash"] = tflm["model_bytes"] / c["flash_bytes"]
+        ratios[f"tflite_micro_int8_{which}_over_c_int8_ram"] = tflm["min_arena_bytes"] / c["ram_bytes"]
+        ratios[f"tflite_micro_int8_{which}_over_c_int8_flash_plus_ram"] = \
+            (tflm["model_bytes"] + tflm["min_arena_bytes"]) / (c["flash_bytes"] + c["ram_bytes"])
+    return ratios
+
+
 def _summary_episodes(path: str) -> Optional[int]:
     try:
         with open(path, encoding="utf-8") as f:
@@ -183,7 +267,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     files, models, converted = {}, {}, {}
     for which, (mlp, model) in actors.items():
         c = converted[which] = convert_actor(model, calibration, "actor" if which == "compact" else "actor_dense",
-                                             int8_input)
+                                             int8_input, c_policy=which == "compact")
         files.update(c.files)
         reference = outputs(keras_fn(model), check)
         stats = architecture_stats(mlp)
@@ -202,10 +286,14 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
             "int8_output_scale": TFLiteRunner(c.int8).output_quantization()[0],
             "int8_vs_keras": agreement(reference, outputs(c.int8_runner(MicroRunner), check), discrete),
             "median_invoke_latency_us": latency,
+            "tflite_micro_memory": {"int8": tflite_micro_memory(c.int8), "float32": tflite_micro_memory(c.float32)},
         }
+        if which == "compact":
+            compact_reference = reference
 
     eval_seeds = [evaluation_seed(cfg.seed, i) for i in range(episodes)]
     compact_int8 = converted["compact"].int8_runner(MicroRunner)
+    c_report = c_policy_report(converted["compact"], compact_reference, check, cfg.env, eval_seeds, discrete)
     report = {
         "root_dir": run.root, "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
         "observations": {"calibration": len(calibration), "check": len(check)},
@@ -214,7 +302,9 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
         "models": models,
         "returns": {"seeds": eval_seeds,
                     "keras_compact": episode_returns(compact_keras, cfg.env, eval_seeds, discrete),
-                    "tflite_micro_int8_compact": episode_returns(compact_int8, cfg.env, eval_seeds, discrete)},
+                    "tflite_micro_int8_compact": episode_returns(compact_int8, cfg.env, eval_seeds, discrete),
+                    **{f"{k}_compact": v for k, v in c_report.pop("returns", {}).items()}},
+        "c_policy": c_report,
         "files": {name: len(data if isinstance(data, bytes) else data.encode()) for name, data in files.items()},
     }
     report["ratios"] = {
@@ -224,6 +314,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
             models["dense"]["median_invoke_latency_us"]["tflite_micro_int8_us"]
             / models["compact"]["median_invoke_latency_us"]["tflite_micro_int8_us"],
     }
+    report["ratios"].update(_c_policy_ratios(models, c_report))
     files["export_report.json"] = json.dumps(report, indent=2)
     write_files(output_dir, files)
     return report

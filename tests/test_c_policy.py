@@ -1,0 +1,276 @@
+"""The plain-C policy: int8 bit for bit as TFLite Micro computes it, float32 as Keras does."""
+import os
+import subprocess
+import sys
+
+import flatbuffers
+import numpy as np
+import pytest
+
+import qemu_m4
+from dsp_tf import keras
+from tflite_export.c_policy import CPolicyLibrary, _read_graph, generate, host_compiler
+from tflite_export.exporter import c_policy_report, convert_actor, episode_returns, keras_fn, outputs, \
+    raw_int8_outputs, record_observations
+from tflite_export.footprint import _covered_bytes, c_policy_footprint, max_stack, tflite_micro_memory
+from tflite_export.input_scaling import quantize_observation
+from tflite_export.runtimes import TFLiteRunner
+
+pytestmark = pytest.mark.skipif(host_compiler() is None, reason="no C compiler on this machine")
+
+SCALES = np.array([0.01, 0.1, 1.0, 3.0, 10.0, 0.5], np.float32)
+
+
+def _actor(activation="tanh", hidden=(9, 5), out=2, bounds=None, seed=0):
+    """An exported-style actor: normalisation, a Dense chain with random biases, maybe bounded actions."""
+    from agents.inference import BoundedAction, ObservationNormalization
+
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((len(SCALES),))
+    x = ObservationNormalization(rng.normal(size=len(SCALES)) * SCALES, (SCALES * rng.uniform(0.5, 2, len(SCALES))) ** 2,
+                                 clip=5.0)(inputs)
+    for units in hidden:
+        x = keras.layers.Dense(units, activation=activation, bias_initializer=keras.initializers.RandomNormal(0, 0.3))(x)
+    x = keras.layers.Dense(out, bias_initializer=keras.initializers.RandomNormal(0, 0.3))(x)
+    if bounds is not None:
+        x = BoundedAction(*bounds)(x)
+    return keras.Model(inputs, x)
+
+
+def _observations(seed, n):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, len(SCALES))) * SCALES).astype(np.float32)
+
+
+def _op_names(int8):
+    return [op[0] for op in _read_graph(int8)[2]]
+
+
+CASES = {
+    # name: (actor kwargs, int8 input, ops the int8 graph must contain)
+    "discrete_tanh": (dict(), "per_feature", {"FULLY_CONNECTED", "TANH"}),
+    "discrete_relu": (dict(activation="relu"), "per_feature", {"FULLY_CONNECTED"}),
+    "continuous_unit_bounds": (dict(out=3, bounds=([-1, -1, -1], [1, 1, 1])), "per_feature",
+                               {"FULLY_CONNECTED", "TANH"}),
+    "continuous_other_bounds": (dict(out=3, bounds=([-2, 0, -0.4], [2, 1, 0.4])), "per_feature",
+                                {"FULLY_CONNECTED", "TANH", "MUL", "ADD"}),
+    "per_tensor_input": (dict(out=3, bounds=([-2, 0, -0.4], [2, 1, 0.4])), "per_tensor",
+                         {"SUB", "MUL", "MINIMUM", "MAXIMUM", "FULLY_CONNECTED", "TANH", "ADD"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_int8_is_bit_exact_and_float32_matches_keras(case):
+    kwargs, int8_input, ops = CASES[case]
+    actor = _actor(**kwargs)
+    converted = convert_actor(actor, _observations(0, 300), int8_input=int8_input)
+    assert ops <= set(_op_names(converted.int8))  # the kernels this case is about are really there
+    assert converted.c_policy is not None, converted.c_policy_skipped
+    assert {"actor_policy.c", "actor_policy.h"} <= set(converted.files)
+    lib = CPolicyLibrary(converted.c_policy)
+
+    unseen = _observations(1, 400)
+    unseen[200:] *= 3.0  # beyond the calibration ranges: the int8 input and the clip windows saturate
+    unseen = np.concatenate([unseen, np.full((2, len(SCALES)), 1e30, np.float32) * [[1], [-1]]])
+    np.testing.assert_array_equal(lib.batch(lib.int8_raw, unseen), raw_int8_outputs(converted, unseen))
+    # the float outputs of the int8 variant are the runners' dequantised outputs
+    np.testing.assert_array_equal(lib.batch(lib.int8, unseen), outputs(converted.int8_runner(), unseen))
+    np.testing.assert_allclose(lib.batch(lib.float32, unseen), actor(unseen).numpy(), atol=1e-5, rtol=0)
+
+    # the C input map quantises exactly as the Python helper the runners use
+    if converted.scaling is not None:
+        scale, zero_point = TFLiteRunner(converted.int8).input_quantization()
+        q = np.stack([lib.int8_forward(quantize_observation(o, converted.scaling, scale, zero_point))
+                      for o in unseen])
+        np.testing.assert_array_equal(lib.batch(lib.int8_raw, unseen), q)
+
+
+def _tflm_forward(int8, q_rows):
+    """TFLite Micro's int8 output for int8 inputs given directly."""
+    from tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_bytes(int8)
+    rows = []
+    for q in q_rows:
+        interpreter.set_input(np.asarray(q, np.int8)[None], 0)
+        interpreter.invoke()
+        rows.append(np.array(interpreter.get_output(0)[0], np.int8))
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_tanh_and_logistic_match_tflite_micro_on_all_256_inputs(activation):
+    """The fixed-point TANH/LOGISTIC kernels over every int8 input, at input scales from 1e-4 to 0.5."""
+    every = np.arange(-128, 128, dtype=np.int8)
+    for spread in (0.01, 0.2, 1.0, 3.0, 8.0, 60.0):
+        actor = keras.Sequential([keras.Input((4,)), keras.layers.Activation(activation)])
+        rep = (np.random.default_rng(0).normal(size=(200, 4)) * spread).astype(np.float32)
+        converted = convert_actor(actor, rep, int8_input="per_tensor")
+        assert _op_names(converted.int8) == ["TANH" if activation == "tanh" else "LOGISTIC"]
+        lib = CPolicyLibrary(converted.c_policy)
+        q_rows = np.stack([np.roll(every, k)[:4] for k in range(0, 256)])  # each feature sees all 256 values
+        np.testing.assert_array_equal(lib.batch(lib.int8_forward, q_rows), _tflm_forward(converted.int8, q_rows))
+
+
+def _per_channel(int8):
+    """The same flatbuffer with every FULLY_CONNECTED's weights requantised per output channel."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(int8, 0))
+    graph = model.subgraphs[0]
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        if max(code.builtinCode, code.deprecatedBuiltinCode) != schema.BuiltinOperator.FULLY_CONNECTED:
+            continue
+        x, w, b = (graph.tensors[i] for i in op.inputs)
+        q = np.frombuffer(bytes(bytearray(model.buffers[w.buffer].data)), np.int8).reshape(w.shape)
+        real = q.astype(np.float64) * w.quantization.scale[0]
+        scales = np.maximum(np.abs(real).max(1), 1e-8) / 127.0
+        model.buffers[w.buffer].data = np.clip(np.round(real / scales[:, None]), -127, 127).astype(np.int8).ravel().view(np.uint8)
+        w.quantization.scale = scales.astype(np.float32)
+        w.quantization.zeroPoint = np.zeros(len(scales), np.int64)
+        w.quantization.quantizedDimension = 0
+        bias = np.frombuffer(bytes(bytearray(model.buffers[b.buffer].data)), np.int32) * b.quantization.scale[0]
+        bias_scales = (np.float32(x.quantization.scale[0]) * scales).astype(np.float32)
+        model.buffers[b.buffer].data = np.round(bias / bias_scales).astype(np.int32).view(np.uint8)
+        b.quantization.scale = bias_scales
+        b.quantization.zeroPoint = np.zeros(len(scales), np.int64)
+    builder = flatbuffers.Builder(len(int8))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_per_channel_weight_scales_are_bit_exact():
+    actor = _actor()
+    converted = convert_actor(actor, _observations(0, 300))
+    per_channel = _per_channel(converted.int8)
+    fc_weights = [op[1][1] for op in _read_graph(per_channel)[2] if op[0] == "FULLY_CONNECTED"]
+    assert all(len(w.scales) == w.data.shape[0] > 1 for w in fc_weights)
+    policy = generate(actor, per_channel, converted.scaling)
+    lib = CPolicyLibrary(policy)
+    scale, zero_point = TFLiteRunner(per_channel).input_quantization()
+    unseen = _observations(2, 300)
+    q_rows = np.stack([quantize_observation(o, converted.scaling, scale, zero_point) for o in unseen])
+    expected = _tflm_forward(per_channel, q_rows)
+    assert not np.array_equal(expected, _tflm_forward(converted.int8, q_rows))  # per-channel changed the model
+    np.testing.assert_array_equal(lib.batch(lib.int8_raw, unseen), expected)
+
+
+def test_unsupported_layers_skip_the_c_policy_but_not_the_export():
+    actor = _actor(activation="elu")
+    converted = convert_actor(actor, _observations(0, 100))
+    assert converted.c_policy is None and "elu" in converted.c_policy_skipped
+    assert "actor_policy.c" not in converted.files and "actor_int8.tflite" in converted.files
+    report = c_policy_report(converted, outputs(keras_fn(actor), _observations(1, 5)), _observations(1, 5))
+    assert report == {"written": False, "reason": converted.c_policy_skipped}
+
+
+FINISHED_CARTPOLE = os.path.join(os.path.dirname(__file__), "data", "cartpole_dsp_s0")
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    """The finished CartPole DSP actor converted on observations its greedy policy meets."""
+    from agents import inference
+    from agents.envs import evaluation_seed
+
+    mlp, meta = inference.load_actor(FINISHED_CARTPOLE, "compact")
+    model = inference.inference_model(mlp, meta)
+    observed = record_observations(keras_fn(model), meta.env, [evaluation_seed(0, 100_000 + i) for i in range(20)],
+                                   800, meta.discrete)
+    return model, meta, convert_actor(model, observed[:400]), observed[400:]
+
+
+def test_real_cartpole_actor_checks_returns_and_footprint(cartpole):
+    from agents.envs import evaluation_seed
+
+    model, meta, converted, check = cartpole
+    seeds = [evaluation_seed(0, i) for i in range(3)]
+    report = c_policy_report(converted, outputs(keras_fn(model), check), check, meta.env, seeds, meta.discrete)
+    assert report["int8_vs_tflite_micro"]["identical_output_rate"] == 1.0
+    assert report["float32_vs_keras_max_abs_error"] <= 1e-5
+    keras_returns = episode_returns(keras_fn(model), meta.env, seeds, meta.discrete)
+    tflm_returns = episode_returns(converted.int8_runner(), meta.env, seeds, meta.discrete)
+    assert report["returns"]["c_int8"]["returns"] == tflm_returns["returns"]  # same actions, every step
+    assert report["returns"]["c_float32"]["mean"] == pytest.approx(keras_returns["mean"], rel=0.02)
+
+    footprint = report["footprint"]
+    for variant in ("int8", "int8_raw", "float32"):
+        v = footprint["variants"][variant]
+        assert v["flash_bytes"] > v["rodata_bytes"] > 0 and v["stack_bytes"] > 0
+    int8 = footprint["variants"]["int8"]
+    # No heap, no static RAM, no library code: everything the int8 call needs is its code, its
+    # constants and its stack, and that stack fits the issue's 256-byte RAM budget.
+    assert int8["static_ram_bytes"] == 0 and int8["library_bytes"] == 0 and int8["stack_excludes"] == []
+    assert int8["ram_bytes"] <= 256
+    # the constants alone: 104 int8 weights, 19 biases, the 4-feature input map
+    assert int8["rodata_bytes"] >= 104 + 19 * 2 + 2 * 4 * 4
+
+
+def test_without_a_host_compiler_the_report_says_the_checks_were_not_run(cartpole, monkeypatch):
+    import tflite_export.exporter as exporter
+
+    model, _, converted, check = cartpole
+    monkeypatch.setattr(exporter, "host_compiler", lambda: None)
+    report = exporter.c_policy_report(converted, outputs(keras_fn(model), check[:5]), check[:5])
+    assert report["written"] and report["checks"].startswith("not run: no host C compiler")
+    assert "int8_vs_tflite_micro" not in report and "returns" not in report
+
+
+def test_without_the_arm_compiler_the_footprint_says_so_and_uses_the_host(cartpole):
+    policy = cartpole[2].c_policy
+    fp = c_policy_footprint(policy, arm_gcc="no-such-arm-none-eabi-gcc")
+    assert fp["target"] == "host" and "no-such-arm-none-eabi-gcc not found" in fp["note"]
+    assert fp["variants"]["int8"]["flash_bytes"] > 0 and fp["variants"]["int8"]["stack_bytes"] > 0
+
+
+def test_max_stack_follows_the_deepest_call_chain():
+    ci = ('graph: { title: "p.c"\n'
+          'node: { title: "p.c:leaf" label: "leaf\\np.c:1:1\\n8 bytes (static)" }\n'
+          'node: { title: "p.c:mid" label: "mid\\np.c:2:1\\n24 bytes (static)" }\n'
+          'node: { title: "entry" label: "entry\\np.c:3:1\\n16 bytes (static)" }\n'
+          'node: { title: "tanhf" label: "tanhf\\nmath.h:1:1" shape : ellipse }\n'
+          'edge: { sourcename: "entry" targetname: "p.c:leaf" }\n'
+          'edge: { sourcename: "entry" targetname: "p.c:mid" }\n'
+          'edge: { sourcename: "p.c:mid" targetname: "p.c:leaf" }\n'
+          'edge: { sourcename: "p.c:mid" targetname: "tanhf" }\n}\n')
+    assert max_stack(ci, "entry") == (16 + 24 + 8, ["tanhf"])
+    with pytest.raises(RuntimeError, match="recursion"):
+        max_stack(ci.replace('"p.c:mid" targetname: "tanhf"', '"p.c:mid" targetname: "entry"'), "entry")
+
+
+def test_library_bytes_count_aliases_and_nested_entry_points_once():
+    # __aeabi_fadd and __addsf3 at one address; __aeabi_fsub an entry point inside __aeabi_fadd
+    assert _covered_bytes([(0x100, 40), (0x100, 40), (0x104, 36), (0x200, 8)]) == 48
+    assert _covered_bytes([]) == 0
+
+
+def _runs_with_arena(model_path, size):
+    code = ("import sys, numpy as np\nfrom tflite_micro import runtime\n"
+            "it = runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=int(sys.argv[2]))\n"
+            "d = it.get_input_details(0)\nit.set_input(np.zeros(d['shape'], d['dtype']), 0)\nit.invoke()\n")
+    return subprocess.run([sys.executable, "-c", code, model_path, str(size)], capture_output=True).returncode == 0
+
+
+def test_tflite_micro_arena_is_the_smallest_that_runs(cartpole, tmp_path):
+    int8 = cartpole[2].int8
+    memory = tflite_micro_memory(int8)
+    assert memory["model_bytes"] == len(int8)
+    assert memory["min_arena_bytes"] >= memory["arena_used_bytes"] > 0
+    path = tmp_path / "m.tflite"
+    path.write_bytes(int8)
+    assert _runs_with_arena(str(path), memory["min_arena_bytes"])
+    assert not _runs_with_arena(str(path), memory["min_arena_bytes"] - 1)
+
+
+@pytest.mark.skipif(not qemu_m4.available(), reason=f"needs {qemu_m4.ARM_GCC} and {qemu_m4.QEMU}")
+def test_cortex_m4_build_under_qemu_computes_what_the_host_computes(cartpole, tmp_path):
+    policy, check = cartpole[2].c_policy, cartpole[3][:25]
+    raw, floats = qemu_m4.run(policy.files, policy.ident, check, str(tmp_path))
+    lib = CPolicyLibrary(policy)
+    assert raw.shape == (25, policy.output_size)
+    np.testing.assert_array_equal(raw, lib.batch(lib.int8_raw, check))
+    # newlib's tanhf on the board and glibc's on the host may differ in the last bit
+    np.testing.assert_allclose(floats, lib.batch(lib.float32, check), rtol=0, atol=1e-6)
+

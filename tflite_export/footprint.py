@@ -1,0 +1,252 @@
+"""Flash and RAM a policy costs on a microcontroller, measured rather than estimated.
+
+Two deployments are compared:
+
+* TFLite Micro: the flatbuffer (flash) and the smallest tensor arena (RAM) the
+  model runs in, found by bisection with the ``tflite-micro`` Python runtime.
+  That runtime is the host (x86-64) build, so its arena holds 64-bit pointers
+  and the RecordingMicroAllocator's bookkeeping; a 32-bit Cortex-M needs
+  somewhat less. The interpreter's own code (tens of kB of flash) is not
+  measured here and not counted, which only flatters TFLite Micro.
+* the plain-C policy (tflite_export.c_policy): each entry point is linked on
+  its own for a Cortex-M4F with ``arm-none-eabi-gcc -Os``, keeping only what
+  it reaches (``--gc-sections``), so flash is its code and constants plus any
+  library code it pulls in; RAM is static data plus the deepest stack of the
+  call, from GCC's ``-fcallgraph-info=su``. Without the ARM compiler the same
+  is done with the host compiler, and the report says so.
+
+A too-small arena makes the TFLM runtime crash the process (not raise), so
+every arena size is tried in a forked child of a helper process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from tflite_export.c_policy import C_FLAGS, CPolicy, host_compiler
+
+ARM_GCC = "arm-none-eabi-gcc"
+#: Cortex-M4 with its single-precision FPU (M4F), the usual part; the int8 variant's input
+#: quantisation is a few float operations per feature.
+CORTEX_M4F_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os"]
+#: The same core without the FPU: float operations become libgcc calls, counted in flash.
+CORTEX_M4_SOFT_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-Os"]
+HOST_FLAGS = ["-Os"]
+
+_SECTION_FLAGS = ["-ffunction-sections", "-fdata-sections"]
+
+
+def _tool(compiler: str, name: str) -> str:
+    """The binutils tool that belongs to ``compiler`` (arm-none-eabi-size for arm-none-eabi-gcc)."""
+    base = os.path.basename(compiler)
+    prefix = base[: -len("gcc")] if base.endswith("gcc") else ""
+    candidate = os.path.join(os.path.dirname(compiler), prefix + name) if os.path.dirname(compiler) else prefix + name
+    return shutil.which(candidate) or shutil.which(name) or name
+
+
+def _run(cmd: Sequence[str], cwd: str) -> str:
+    r = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-4000:]}")
+    return r.stdout
+
+
+def _sections(size_tool: str, elf: str, cwd: str) -> Dict[str, int]:
+    sizes: Dict[str, int] = {}
+    for line in _run([size_tool, "-A", elf], cwd).splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = sizes.get(parts[0], 0) + int(parts[1])
+    return sizes
+
+
+def _defined_symbols(nm_tool: str, path: str, cwd: str) -> Dict[str, Tuple[int, int]]:
+    """name -> (address, size) of the functions and data objects defined in ``path``."""
+    out = {}
+    for line in _run([nm_tool, "-S", "--defined-only", path], cwd).splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2].lower() in "tdbr":
+            out[parts[3]] = (int(parts[0], 16), int(parts[1], 16))
+    return out
+
+
+def _covered_bytes(ranges) -> int:
+    """Bytes covered by (address, size) symbols: libgcc's aliases (__aeabi_fadd, __addsf3) and
+    entry points inside another function's code (__aeabi_fsub) would otherwise count twice."""
+    total, end = 0, -1
+    for start, size in sorted(ranges):
+        stop = start + size
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+def max_stack(callgraph: str, entry: str) -> Tuple[int, List[str]]:
+    """Deepest stack from ``entry`` in a GCC ``-fcallgraph-info=su`` graph (``.ci`` text).
+
+    Returns (bytes, functions without stack information, e.g. library calls).
+    """
+    frames: Dict[str, int] = {}
+    calls: Dict[str, List[str]] = {}
+    for m in re.finditer(r'node: \{ title: "([^"]+)" label: "([^"]*)"', callgraph):
+        title, label = m.group(1), m.group(2)
+        size = re.search(r"\\n(\d+) bytes \((static|dynamic[^)]*)\)", label)
+        if size:
+            frames[title] = int(size.group(1))
+    for m in re.finditer(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"', callgraph):
+        calls.setdefault(m.group(1), []).append(m.group(2))
+    unknown: List[str] = []
+
+    def depth(node: str, path: Tuple[str, ...]) -> int:
+        if node in path:
+            raise RuntimeError(f"recursion through {node}: no bounded stack")
+        if node not in frames:
+            unknown.append(node.split(":")[-1])
+            return 0
+        return frames[node] + max((depth(c, path + (node,)) for c in set(calls.get(node, []))), default=0)
+
+    titles = [t for t in frames if t == entry or t.endswith(f":{entry}")]
+    if not titles:
+        raise RuntimeError(f"{entry} is not in the call graph")
+    return depth(titles[0], ()), sorted(set(unknown))
+
+
+def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], arm: bool) -> Dict[str, dict]:
+    """Flash, static RAM and stack of each variant's entry point, linked on its own."""
+    entries = {"int8": f"{policy.ident}_int8", "int8_raw": f"{policy.ident}_int8_raw",
+               "float32": f"{policy.ident}_float"}
+    size_tool, nm_tool = _tool(compiler, "size"), _tool(compiler, "nm")
+    results: Dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="c_policy_size_") as tmp:
+        for name, text in policy.files.items():
+            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        src = f"{policy.ident}.c"
+        obj = f"{policy.ident}.o"
+        _run([compiler, *C_FLAGS, *flags, *_SECTION_FLAGS, "-fcallgraph-info=su", "-c", src, "-o", obj], tmp)
+        with open(os.path.join(tmp, f"{policy.ident}.ci"), encoding="utf-8") as f:
+            callgraph = f.read()
+        own = _defined_symbols(nm_tool, obj, tmp)
+        for variant, entry in entries.items():
+            elf = f"{variant}.elf"
+            if arm:
+                link = ["-nostartfiles", "--specs=nosys.specs", f"-Wl,-e,{entry}", "-Wl,--gc-sections",
+                        obj, "-lm"]
+            else:  # the host's libm is a shared library: only our own code and constants are counted
+                link = ["-nostdlib", "-static", f"-Wl,-e,{entry}", "-Wl,--gc-sections",
+                        "-Wl,--unresolved-symbols=ignore-all", obj]
+            _run([compiler, *flags, *link, "-o", elf], tmp)
+            sections = _sections(size_tool, elf, tmp)
+            linked = _defined_symbols(nm_tool, elf, tmp)
+            stack, unknown = max_stack(callgraph, entry)
+            text, rodata = sections.get(".text", 0), sections.get(".rodata", 0)
+            data, bss = sections.get(".data", 0), sections.get(".bss", 0)
+            results[variant] = {
+                "entry": entry, "flash_bytes": text + rodata + data, "text_bytes": text, "rodata_bytes": rodata,
+                "library_bytes": _covered_bytes(v for sym, v in linked.items() if sym not in own),
+                "static_ram_bytes": data + bss, "stack_bytes": stack,
+                "ram_bytes": data + bss + stack,
+                "stack_excludes": unknown,
+            }
+    return results
+
+
+def compiler_version(compiler: str) -> str:
+    r = subprocess.run([compiler, "--version"], capture_output=True, text=True)
+    return r.stdout.splitlines()[0].strip() if r.returncode == 0 and r.stdout else os.path.basename(compiler)
+
+
+def c_policy_footprint(policy: CPolicy, arm_gcc: str = ARM_GCC) -> Dict[str, object]:
+    """Flash/RAM of the plain-C policy on a Cortex-M4F (and without FPU), or host figures.
+
+    Flash counts .text + .rodata + .data (initial values live in flash); RAM
+    counts .data + .bss + the deepest stack of the call.
+    """
+    arm = shutil.which(arm_gcc)
+    if arm:
+        return {
+            "target": "Cortex-M4F", "compiler": compiler_version(arm),
+            "flags": " ".join(C_FLAGS + CORTEX_M4F_FLAGS),
+            "variants": measure_entry_points(policy, arm, CORTEX_M4F_FLAGS, arm=True),
+            "without_fpu": {"flags": " ".join(C_FLAGS + CORTEX_M4_SOFT_FLAGS),
+                            "variants": measure_entry_points(policy, arm, CORTEX_M4_SOFT_FLAGS, arm=True)},
+        }
+    host = host_compiler()
+    note = f"{arm_gcc} not found: host figures ({'no C compiler either' if host is None else 'host -Os build'})"
+    if host is None:
+        return {"target": None, "note": note}
+    return {"target": "host", "note": note, "compiler": compiler_version(host),
+            "flags": " ".join(C_FLAGS + HOST_FLAGS),
+            "variants": measure_entry_points(policy, host, HOST_FLAGS, arm=False)}
+
+
+# ---- TFLite Micro arena ---------------------------------------------------------------
+_ARENA_SEARCH = r"""
+import json, os, re, subprocess, sys
+import numpy as np
+
+path = sys.argv[1]
+model = open(path, "rb").read()
+
+def runs(size):
+    pid = os.fork()
+    if pid == 0:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        code = 1
+        try:
+            from tflite_micro import runtime
+            it = runtime.Interpreter.from_bytes(model, arena_size=size)
+            d = it.get_input_details(0)
+            it.set_input(np.zeros(d["shape"], d["dtype"]), 0)
+            it.invoke()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+hi = max(4096, 4 * len(model))
+while not runs(hi):
+    hi *= 2
+    if hi > 1 << 26:
+        print(json.dumps({"error": "the model does not run in TFLite Micro with 64 MB of arena"}))
+        sys.exit(0)
+lo = 0  # largest size known to fail (0 always does)
+while hi - lo > 1:
+    mid = (lo + hi) // 2
+    if runs(mid):
+        hi = mid
+    else:
+        lo = mid
+probe = ("from tflite_micro import runtime; import sys; "
+         "it = runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=%d); "
+         "it.print_allocations()" % hi)
+out = subprocess.run([sys.executable, "-c", probe, path], capture_output=True, text=True)
+used = re.search(r"Arena allocation total (\d+) bytes", out.stdout + out.stderr)
+print(json.dumps({"min_arena_bytes": hi, "arena_used_bytes": int(used.group(1)) if used else None}))
+"""
+
+
+def tflite_micro_memory(model: bytes) -> Dict[str, Optional[int]]:
+    """Model bytes, the smallest arena the TFLM runtime runs the model in, and what it allocated there."""
+    with tempfile.TemporaryDirectory(prefix="tflm_arena_") as tmp:
+        path = os.path.join(tmp, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(model)
+        r = subprocess.run([sys.executable, "-c", _ARENA_SEARCH, path], capture_output=True, text=True)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    if r.returncode != 0 or not lines:
+        raise RuntimeError(f"TFLite Micro arena search failed:\n{r.stderr[-2000:]}")
+    found = json.loads(lines[-1])
+    if "error" in found:
+        raise RuntimeError(found["error"])
+    return {"model_bytes": len(model), **found}
