@@ -19,7 +19,7 @@ from tflite_export.convert import check_exportable, check_observations, to_float
 from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarations, check_fold,
                                          fit_feature_scaling, fold_feature_scaling)
 from tflite_export.footprint import c_policy_footprint, tflite_micro_memory
-from tflite_export.runtimes import MicroRunner, ScaledInput, TFLiteRunner, median_invoke_seconds
+from tflite_export.runtimes import INTERPRETER, MicroRunner, ScaledInput, TFLiteRunner, median_invoke_seconds
 
 
 @dataclass
@@ -298,6 +298,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
         "root_dir": run.root, "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
         "observations": {"calibration": len(calibration), "check": len(check)},
         "int8_input": int8_input,
+        "host_interpreter": INTERPRETER,  # runs the "tflite" checks: LiteRT where installed
         "latency_invokes": latency_invokes,
         "models": models,
         "returns": {"seeds": eval_seeds,
