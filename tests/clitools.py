@@ -26,3 +26,11 @@ def start_module(module, *args, cwd=REPO):
 def last_line(text):
     lines = [l for l in text.strip().splitlines() if l.strip()]
     return lines[-1] if lines else ""
+
+
+def progress_without_timing(run_dir):
+    """progress.csv's rows without the one column that measures time (steps/s), which no rerun repeats."""
+    import csv
+
+    with open(os.path.join(str(run_dir), "progress.csv"), encoding="utf-8", newline="") as f:
+        return [{k: v for k, v in row.items() if k != "steps_per_second"} for row in csv.DictReader(f)]

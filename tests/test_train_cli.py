@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from clitools import TINY, last_line, run_module, start_module
+from clitools import TINY, last_line, progress_without_timing, run_module, start_module
 from dsp_tf.cli import expand_flagfiles, find_flagfile
 from dsp_tf.errors import UsageError
 
@@ -114,11 +114,7 @@ def test_kill_9_then_same_command_resumes_to_the_same_result(tmp_path):
     for key in ("env_steps", "return_mean", "eval_returns", "compact", "compact_layers"):
         assert a[key] == b[key], key
 
-    def returns(root):
-        lines = (root / "progress.csv").read_text().splitlines()
-        return [l.rsplit(",", 1)[0] for l in lines]  # all but the timing column (the last)
-
-    assert returns(straight) == returns(killed)
+    assert progress_without_timing(straight) == progress_without_timing(killed)
 
 
 def test_learning_curve_evaluations_leave_training_unchanged(tmp_path):
