@@ -260,6 +260,18 @@ def _close_over_steps(fig, ax, drawn: bool, path: str, ylabel: str, title: str, 
     return drawn
 
 
+def _mean_std_over_seeds(curves: np.ndarray):
+    """Per bin: mean and sample std over the seeds that have a value there (NaN where none has,
+    std 0 where one has), without NumPy's warnings about empty bins."""
+    have = ~np.isnan(curves)
+    n = have.sum(0)
+    filled = np.where(have, curves, 0.0)
+    mean = np.where(n > 0, filled.sum(0) / np.maximum(n, 1), np.nan)
+    sq = np.where(have, (curves - mean) ** 2, 0.0).sum(0)
+    std = np.where(n > 1, np.sqrt(sq / np.maximum(n - 1, 1)), 0.0)
+    return mean, std
+
+
 def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bool:
     import matplotlib.pyplot as plt
 
@@ -287,7 +299,7 @@ def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bo
             continue
         curves = np.array(curves)
         x = (edges[:-1] + edges[1:]) / 2
-        mean, std = np.nanmean(curves, 0), np.nanstd(curves, 0)
+        mean, std = _mean_std_over_seeds(curves)
         color = METHOD_COLORS.get(row["method"])
         ax.plot(x, mean, color=color, label=f"{_label(members[0])} (n={len(curves)})")
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15)

@@ -52,4 +52,5 @@ def improvement_probability(x: Sequence[float], y: Sequence[float], reps: int = 
     from rliable import metrics
 
     point, interval = _estimates({"x,y": [_scores(x), _scores(y)]}, metrics.probability_of_improvement, reps)
-    return float(point["x,y"]), float(interval["x,y"][0]), float(interval["x,y"][1])
+    (p,), (lo, hi) = np.ravel(point["x,y"]), np.ravel(interval["x,y"])
+    return float(p), float(lo), float(hi)

@@ -13,8 +13,14 @@ fi
 STAMP="$VENV/.dsp_tf_installed"
 HASH="$(sha256sum "$ROOT/setup.py" | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --upgrade --upgrade-strategy eager -e "$ROOT[test,examples]"
+  echo "installing the core of dsp-tf (newest TensorFlow) into .venv-core ..." >&2
+  if ! { "$VENV/bin/python" -m pip install --quiet --upgrade pip \
+         && "$VENV/bin/python" -m pip install --quiet --upgrade --upgrade-strategy eager -e "$ROOT[test,examples]"; } \
+       > "$VENV/install.log" 2>&1; then
+    cat "$VENV/install.log" >&2
+    echo "install failed; the log above is in $VENV/install.log" >&2
+    exit 1
+  fi
   echo "$HASH" > "$STAMP"
 fi
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"

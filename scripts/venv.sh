@@ -10,8 +10,15 @@ fi
 STAMP="$VENV/.dsp_tf_installed"
 HASH="$(sha256sum "$ROOT/setup.py" | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[all]"
+  # pip's and setuptools' chatter (e.g. the editable-install notice) goes to a log,
+  # shown in full only if the install fails.
+  echo "installing dsp-tf[all] into .venv (first run or setup.py changed; a few minutes) ..." >&2
+  if ! { "$VENV/bin/python" -m pip install --quiet --upgrade pip \
+         && "$VENV/bin/python" -m pip install --quiet -e "$ROOT[all]"; } > "$VENV/install.log" 2>&1; then
+    cat "$VENV/install.log" >&2
+    echo "install failed; the log above is in $VENV/install.log" >&2
+    exit 1
+  fi
   echo "$HASH" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
