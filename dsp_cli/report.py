@@ -495,7 +495,9 @@ def summary_table(rows: List[Dict]) -> str:
     The paper's environments are always listed, so one never run here shows as a gap, not as nothing.
     """
     def cell(r):
-        return "—" if r is None else f"{mean_std(r)} ({_n_seeds(r)})"
+        if r is None:
+            return "—"
+        return mean_std(r) if r["return_std"] is None else f"{mean_std(r)} ({_n_seeds(r)})"
 
     lines = ["| env | budget | methods run | dense PPO (seeds) | DSP (seeds), hidden kept | small (seeds) "
              "| DSP vs small | paper PPO-DSP at 93% |", "|---|---|---|---|---|---|---|---|"]
