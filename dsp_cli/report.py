@@ -110,14 +110,29 @@ def group_key(run: Dict) -> tuple:
             c["num_env_steps"])
 
 
+def duplicate_seeds(runs: List[Dict]) -> List[Tuple[str, str]]:
+    """(left out, kept) directories of runs that repeat a cell's seed.
+
+    Two sweeps may hold the same run (a sensitivity grid shares a point with the
+    comparison, a re-run of the same settings after a code change); a seed counts
+    once, and the copy kept is the first by directory, never the better return.
+    """
+    kept, left_out = {}, []
+    for r in runs:
+        key = (group_key(r), r["config"]["seed"])
+        if key in kept:
+            left_out.append((r["dir"], kept[key]))
+        else:
+            kept[key] = r["dir"]
+    return left_out
+
+
 def aggregate(runs: List[Dict]) -> List[Dict]:
+    left_out = {d for d, _ in duplicate_seeds(runs)}
     groups = defaultdict(list)
     for r in runs:
-        # Two sweeps may hold the same run (a sensitivity grid shares a point with the comparison);
-        # a seed counts once, and the copy kept is the first by directory, never the better return.
-        group = groups[group_key(r)]
-        if all(m["config"]["seed"] != r["config"]["seed"] for m in group):
-            group.append(r)
+        if r["dir"] not in left_out:
+            groups[group_key(r)].append(r)
     dense_of_env = defaultdict(lambda: {"neurons": 0, "weights": 0, "flops": 0.0})
     for r in runs:  # the largest dense actor of each environment is the reference size
         d = r["summary"]["dense"]
@@ -569,13 +584,17 @@ def seed_statistics(rows: List[Dict], env: str) -> str:
 
 
 def results_document(rows: List[Dict], figures: List[str], figures_rel: str, preamble: str,
-                     unreadable: Sequence[Tuple[str, str]] = ()) -> str:
+                     unreadable: Sequence[Tuple[str, str]] = (), duplicates: Sequence[Tuple[str, str]] = ()) -> str:
     parts = [preamble.rstrip() + "\n"] if preamble else []
     parts.append("## Summary (generated from the runs below)\n")
     parts.append(summary_table(rows))
     if unreadable:
         parts.append("Runs left out because their files cannot be read:\n")
         parts.append("\n".join(f"- `{d}`: {reason}" for d, reason in unreadable) + "\n")
+    if duplicates:
+        parts.append("Runs left out because they repeat a seed of their cell (same settings; the first copy by "
+                     "directory is used, never the better one):\n")
+        parts.append("\n".join(f"- `{d}` (kept: `{k}`)" for d, k in duplicates) + "\n")
     for env in sorted({r["env"] for r in rows}):
         env_rows = [r for r in rows if r["env"] == env]
         parts.append(f"## {env}\n")
@@ -606,6 +625,10 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
         raise UsageError(f"no readable finished runs (summary.json) under '{sweep_dir}'"
                          + (f" ({len(unreadable)} unreadable)" if unreadable else ""))
     rows = aggregate(runs)
+    duplicates = duplicate_seeds(runs)
+    if duplicates:
+        print(f"dsp_tf.report: {len(duplicates)} run(s) repeat a seed of their cell and are left out of the "
+              f"statistics (listed in --results_markdown)", file=sys.stderr)
     figures = os.path.join(output_dir, figures_subdir)
     os.makedirs(figures, exist_ok=True)
     write_csv(rows, os.path.join(output_dir, "results.csv"))
@@ -628,7 +651,7 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
             except OSError as e:
                 raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
         rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
-        atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable))
+        atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable, duplicates))
     return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable}
 
 

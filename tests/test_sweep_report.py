@@ -173,3 +173,18 @@ def test_sample_std_over_seeds_and_single_seeds_marked():
     assert three["seed_returns"] == "1.0 2.0 6.0"
     one = aggregate([run(0, 7.0)])[0]
     assert one["return_std"] is None and mean_std(one) == "7.0 (1 seed)"
+
+
+def test_a_repeated_seed_counts_once_and_is_named():
+    from dsp_cli.report import aggregate, duplicate_seeds
+
+    def run(directory, seed, ret):
+        return {"dir": directory, "config": {"env": "CartPole-v1", "method": "ppo", "seed": seed, "reg_strength": 0.0,
+                                             "final_sparsity": 0.93, "actor_layers": [8], "num_env_steps": 100},
+                "summary": {"return_mean": ret, "return_std": 0.0, "compact_layers": [8, 2],
+                            **{k: {"neurons": 8, "weights": 50, "flops": 100.0} for k in ("dense", "compact")}}}
+
+    runs = [run("a/s0", 0, 100.0), run("a/s1", 1, 200.0), run("b/s0", 0, 500.0)]
+    assert duplicate_seeds(runs) == [("b/s0", "a/s0")]
+    (row,) = aggregate(runs)
+    assert row["seeds"] == "0 1" and row["return_mean"] == 150.0  # the first copy, not the better one
