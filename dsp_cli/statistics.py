@@ -28,9 +28,14 @@ def _estimates(score_dict, func, reps):
         # arch (rliable's bootstrap) announces that RandomState will give way to Generator; rliable 1.2
         # only passes RandomState, so the notice is not ours to act on.
         warnings.simplefilter("ignore", FutureWarning)
+        # arch 7 ignores the random_state rliable hands it and draws from NumPy's global generator,
+        # so that one is seeded here (and put back), which makes every call give the same interval.
+        state = np.random.get_state()
+        np.random.seed(SEED)
         try:
             return rly.get_interval_estimates(score_dict, func, reps=reps, random_state=np.random.RandomState(SEED))
         finally:
+            np.random.set_state(state)
             logging.set_verbosity(verbosity)
 
 

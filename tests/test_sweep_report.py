@@ -156,6 +156,8 @@ def test_statistics_against_hand_computation():
     p, lo, hi = improvement_probability([5.0, 6.0, 7.0, 8.0, 9.0], [1.0, 2.0, 3.0, 4.0, 5.0])
     assert p == pytest.approx((25 - 0.5) / 25)  # every pair wins but the one tie 5 = 5
     assert lo <= p <= hi <= 1.0
+    # Regenerating a report gives the same intervals, whatever ran before in the process.
+    assert iqm_interval(values) == (iqm, *iqm_interval(values)[1:]) == iqm_interval(values)
 
 
 def test_sample_std_over_seeds_and_single_seeds_marked():
