@@ -157,7 +157,8 @@ def test_statistics_against_hand_computation():
     assert p == pytest.approx((25 - 0.5) / 25)  # every pair wins but the one tie 5 = 5
     assert lo <= p <= hi <= 1.0
     # Regenerating a report gives the same intervals, whatever ran before in the process.
-    assert iqm_interval(values) == (iqm, *iqm_interval(values)[1:]) == iqm_interval(values)
+    seeds = [1428.2, 2085.1, 728.1, 3167.1, 3190.9]  # five seeds whose interval depends on the draw
+    assert iqm_interval(seeds) == iqm_interval(seeds) == iqm_interval(seeds)
 
 
 def test_sample_std_over_seeds_and_single_seeds_marked():
