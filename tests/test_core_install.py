@@ -11,7 +11,7 @@ HIDE_RL = "import runpy, sys; sys.modules['tf_agents'] = sys.modules['gymnasium'
           "runpy.run_module({prog!r}, run_name='__main__')"
 
 
-@pytest.mark.parametrize("prog", ["dsp_tf.train", "dsp_tf.evaluate"])
+@pytest.mark.parametrize("prog", ["dsp_tf.train", "dsp_tf.evaluate", "dsp_tf.sweep", "tflite_export"])
 def test_rl_command_without_rl_stack_names_the_extra(prog, tmp_path):
     proc = subprocess.run([sys.executable, "-c", HIDE_RL.format(prog=prog), "--flagfile=cartpole.cfg",
                            f"--root_dir={tmp_path / 'run'}"], capture_output=True, text=True, cwd=ROOT)

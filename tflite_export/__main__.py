@@ -66,6 +66,7 @@ def _c_policy_line(r: dict) -> str:
 
 
 def main() -> None:
+    cli.require_extras("tflite_export", "rl", "export")  # a run directory is read by the agent layer
     define_flags()
     cli.run(_main, prog="tflite_export")
 
