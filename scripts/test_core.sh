@@ -25,7 +25,7 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
 fi
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
 cd "$ROOT"
-"$VENV/bin/python" -c "import tensorflow as tf, tf_keras, numpy, tensorflow_model_optimization as t; \
+"$VENV/bin/python" -c "from dsp_tf import tf; import tf_keras, numpy, tensorflow_model_optimization as t; \
 print(f'core install: tensorflow {tf.__version__}, tf-keras {tf_keras.__version__}, numpy {numpy.__version__}, tfmot {t.__version__}')"
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_schedule.py tests/test_importance_regularizer.py \
   tests/test_masks_pruner.py tests/test_ranking.py tests/test_callback.py tests/test_quiet.py tests/test_layering.py \
