@@ -31,6 +31,10 @@ EXTRAS = {
         "gymnasium[mujoco,box2d]==1.3.0",
         "gym-notices==0.0.8",
     ],
+    # highway-env's driving tasks. It needs pygame-ce, which installs into the same `pygame`
+    # folder as tf-agents' pygame 2.1.3 pin; only pygame-ce's build has the "offscreen" video
+    # driver highway-env renders with, so scripts/venv.sh re-lays pygame-ce's files last.
+    "driving": ["highway-env==1.12.1", "pygame-ce==2.5.8", "pandas<3"],
     # LiteRT's interpreter for the host-side checks (tf.lite.Interpreter is deprecated since TF 2.19).
     "export": ["tflite-micro==0.dev20261023182759", "ai-edge-litert==2.3.0"],
     # pandas < 3: rliable's bootstrap comes from arch, which fails to import under pandas 3.
@@ -41,7 +45,7 @@ EXTRAS = {
     "bench": ["stable-baselines3>=2.3,<3"],
     "ray": ["ray>=2.9,<3"],
 }
-EXTRAS["all"] = sorted({r for k in ("rl", "export", "report", "examples", "test", "ray") for r in EXTRAS[k]})
+EXTRAS["all"] = sorted({r for k in ("rl", "driving", "export", "report", "examples", "test", "ray") for r in EXTRAS[k]})
 
 setup(
     name="dsp-tf",

@@ -33,7 +33,8 @@ def _f(default, help_text):
 
 @dataclass
 class RunConfig:
-    env: str = _f("CartPole-v1", "Environment name (CartPole-v1, LunarLander-v3, Hopper-v4, Walker2d-v4).")
+    env: str = _f("CartPole-v1", "Environment name: CartPole-v1, LunarLander-v3, Hopper-v4, Walker2d-v4, or the driving "
+                                         "tasks highway-fast-v0 and merge-v0 (the driving extra).")
     method: str = _f("dsp", "Training method: " + ", ".join(METHOD_NAMES) + " (dsp_tf.methods).")
     seed: int = _f(0, "Run seed: network init, action sampling, environment resets.")
     num_env_steps: int = _f(200_000, "Total environment steps of training.")

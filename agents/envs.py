@@ -4,11 +4,19 @@ tf-agents 0.19 predates gymnasium's (terminated, truncated) API, so the adapter
 here maps it: terminated → ``ts.termination`` (discount 0), truncated →
 ``ts.truncation`` (discount 1). Seeds are passed to ``reset`` so that every
 episode of a run is reproducible. Adding an environment is one registry entry.
+
+Driving tasks come from highway-env (the ``driving`` extra), imported only when
+one is asked for. Their Kinematics observation (5 vehicles × 5 features) is
+flattened to 25 numbers, because the actor is an MLP and the exported int8
+model takes one vector; their episodes are also scored on collisions and speed
+(``agents.evaluation``).
 """
 from __future__ import annotations
 
 from agents.errors import UsageError
 
+import importlib
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
@@ -24,7 +32,9 @@ from tf_agents.trajectories import time_step as ts
 class EnvEntry:
     gym_id: str
     kwargs: tuple = ()
-    note: str = ""
+    module: str = ""  # imported before gym.make: it registers gym_id
+    extra: str = ""  # the setup.py extra that installs ``module``
+    driving: bool = False  # episodes report collisions and speed from info["crashed"] / info["speed"]
 
 
 #: Name on the command line → gymnasium id. LunarLander-v2 and the MuJoCo v3
@@ -34,22 +44,52 @@ ENVIRONMENTS: Dict[str, EnvEntry] = {
     "LunarLander-v3": EnvEntry("LunarLander-v3"),
     "Hopper-v4": EnvEntry("Hopper-v4"),
     "Walker2d-v4": EnvEntry("Walker2d-v4"),
+    "highway-fast-v0": EnvEntry("highway-fast-v0", module="highway_env", extra="driving", driving=True),
+    "merge-v0": EnvEntry("merge-v0", module="highway_env", extra="driving", driving=True),
 }
 
 
-def check_env_name(name: str) -> None:
+def _entry(name: str) -> EnvEntry:
     if name not in ENVIRONMENTS:
         raise UsageError(f"unknown environment '{name}' (choose from {', '.join(ENVIRONMENTS)})")
+    return ENVIRONMENTS[name]
 
 
-def make_gym(name: str) -> gym.Env:
+def check_env_name(name: str) -> None:
+    """Refuses an unknown name, or one whose provider (an extra) is not installed, before any file is made."""
+    _import_provider(_entry(name), name)
+
+
+def is_driving(name: str) -> bool:
+    return _entry(name).driving
+
+
+def _import_provider(entry: EnvEntry, name: str) -> None:
+    if not entry.module:
+        return
+    # pygame greets on import; highway-env turns rendering off under SDL's "dummy" video
+    # driver, so off-screen frames need the "offscreen" one (pygame-ce has it).
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    if os.environ.get("SDL_VIDEODRIVER", "dummy") == "dummy":
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    try:
+        importlib.import_module(entry.module)
+    except ImportError:
+        raise UsageError(f"environment '{name}' needs the '{entry.extra}' extra: "
+                         f"pip install -e '.[{entry.extra}]'") from None
+
+
+def make_gym(name: str, render_mode: Optional[str] = None) -> gym.Env:
     check_env_name(name)
     entry = ENVIRONMENTS[name]
     with warnings.catch_warnings():
-        # gymnasium suggests v5 for the MuJoCo tasks; v4 is chosen on purpose (the paper's
+        # gymnasium suggests v5 for the MuJoCo tasks (v1 for merge); v4 is chosen on purpose (the paper's
         # version, and every archived run's), so the notice is not one a user should act on.
         warnings.filterwarnings("ignore", message=r".*The environment \S+ is out of date")
-        return gym.make(entry.gym_id, **dict(entry.kwargs))
+        env = gym.make(entry.gym_id, render_mode=render_mode, **dict(entry.kwargs))
+    if isinstance(env.observation_space, gym.spaces.Box) and len(env.observation_space.shape) > 1:
+        env = gym.wrappers.FlattenObservation(env)
+    return env
 
 
 class GymnasiumEnvironment(py_environment.PyEnvironment):

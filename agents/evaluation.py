@@ -1,35 +1,79 @@
-"""Greedy evaluation of a deployable actor on seeds never used in training."""
+"""Greedy evaluation of a deployable actor on seeds never used in training.
+
+An episode is scored by its return and length everywhere; on a driving task
+(``agents.envs.is_driving``) also by whether it ended in a collision and by the
+ego vehicle's mean speed, read from highway-env's ``info["crashed"]`` and
+``info["speed"]`` after every step: on a road those say more than the return.
+"""
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from agents.envs import evaluation_seed, make_gym
+from agents.envs import evaluation_seed, is_driving, make_gym
 from agents.inference import greedy_action
 from dsp_tf._keras import keras, tf
 
 
-def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_name: str, seeds: Sequence[int],
-                 discrete: bool) -> List[float]:
-    """Episodic returns of ``policy`` (observation → logits or action), one episode per seed.
+@dataclass
+class Episode:
+    ret: float = 0.0
+    length: int = 0
+    crashed: Optional[bool] = None  # driving tasks only
+    speeds: List[float] = field(default_factory=list)  # driving tasks only: info["speed"] after each step
 
-    Shared by training's final evaluation and the exporter's int8 return check,
-    so a Keras actor and its TFLite file are judged on exactly the same episodes.
+    def add(self, reward: float, info: Dict, driving: bool) -> None:
+        self.ret += float(reward)
+        self.length += 1
+        if driving:
+            self.crashed = bool(info["crashed"])
+            self.speeds.append(float(info["speed"]))
+
+    @property
+    def mean_speed(self) -> float:
+        return float(np.mean(self.speeds))
+
+
+def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_name: str, seeds: Sequence[int],
+                 discrete: bool) -> List[Episode]:
+    """The episodes of ``policy`` (observation → logits or action), one per seed.
+
+    Shared by training's final evaluation, the learning curves and the exporter's
+    int8 check, so a Keras actor and its TFLite file are judged on exactly the same episodes.
     """
-    env = make_gym(env_name)
-    returns: List[float] = []
+    env, driving = make_gym(env_name), is_driving(env_name)
+    episodes: List[Episode] = []
     for seed in seeds:
         obs, _ = env.reset(seed=int(seed))
-        total, done = 0.0, False
+        episode, done = Episode(), False
         while not done:
             out = policy(np.asarray(obs, np.float32))
-            obs, reward, terminated, truncated, _ = env.step(greedy_action(out, discrete))
-            total += float(reward)
+            obs, reward, terminated, truncated, info = env.step(greedy_action(out, discrete))
+            episode.add(reward, info, driving)
             done = terminated or truncated
-        returns.append(total)
+        episodes.append(episode)
     env.close()
-    return returns
+    return episodes
+
+
+def episode_metrics(episodes: Sequence[Episode], driving: bool) -> Dict[str, object]:
+    """Return mean/std (over episodes), lengths and, for driving, the collision rate and mean speed.
+
+    Mean speed is the mean over episodes of each episode's mean speed, so a short
+    episode that ends in a crash counts as much as one that drives to the end.
+    """
+    returns = [e.ret for e in episodes]
+    out: Dict[str, object] = {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
+                              "returns": returns, "length_mean": float(np.mean([e.length for e in episodes])),
+                              "lengths": [e.length for e in episodes]}
+    if driving:
+        crashed = [bool(e.crashed) for e in episodes]
+        out.update({"collision_rate": float(np.mean(crashed)), "collisions": int(sum(crashed)),
+                    "speed_mean": float(np.mean([e.mean_speed for e in episodes])),
+                    "crashed": crashed, "speeds": [round(e.mean_speed, 4) for e in episodes]})
+    return out
 
 
 def keras_policy(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
@@ -39,8 +83,8 @@ def keras_policy(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
 
 def evaluate_actor(model: keras.Model, env_name: str, run_seed: int, episodes: int,
                    discrete: bool) -> Dict[str, object]:
-    """Mean/std of the episodic return; episode i uses evaluation_seed(run_seed, i)."""
+    """``episode_metrics`` of the greedy actor; episode i uses evaluation_seed(run_seed, i)."""
     seeds = [evaluation_seed(run_seed, i) for i in range(episodes)]
-    returns = run_episodes(keras_policy(model), env_name, seeds, discrete)
-    return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
-            "returns": returns, "seeds": seeds}
+    result = episode_metrics(run_episodes(keras_policy(model), env_name, seeds, discrete), is_driving(env_name))
+    result["seeds"] = seeds
+    return result

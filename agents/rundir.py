@@ -10,7 +10,7 @@ import io
 import json
 import os
 import shutil
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from agents.config import LEGACY_DEFAULTS, RunConfig
 from dsp_tf.files import atomic_write
@@ -145,6 +145,17 @@ class RunDirectory:
 
     def write_progress(self, rows: List[Dict]) -> None:
         atomic_write(self.path(PROGRESS_FILE), progress_text(rows))
+
+    def final_eval_episodes(self) -> Optional[int]:
+        """How many episodes training's final evaluation ran (summary.json), None before it did.
+
+        Not in config.json (it is not part of a run's identity), but a later evaluation or
+        export should judge the actor on those same episodes by default."""
+        try:
+            with open(self.path(SUMMARY_FILE), encoding="utf-8") as f:
+                return int(json.load(f)["eval_episodes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def write_summary(self, summary: Dict) -> None:
         atomic_write(self.path(SUMMARY_FILE), json.dumps(summary, indent=2))

@@ -196,6 +196,10 @@ def actor_meta(learner: Learner) -> ActorMeta:
                      action_high=None if discrete else np.broadcast_to(spec.maximum, spec.shape).tolist())
 
 
+#: Driving metrics of the final evaluation copied into summary.json (driving tasks only).
+DRIVING_SUMMARY = ("collision_rate", "collisions", "speed_mean", "crashed", "speeds")
+
+
 def _stats(model) -> Dict[str, float]:
     s = dsp_tf.model_stats(model)
     return {"neurons": s["neurons"], "weights": s["weights"], "flops": s["flops"]}
@@ -223,6 +227,8 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         "env_steps": int(learner.env_steps.numpy()), "wall_seconds": round(wall_seconds, 1),
         "return_mean": result["return_mean"], "return_std": result["return_std"],
         "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],
+        "eval_length_mean": result["length_mean"],
+        **{k: result[k] for k in DRIVING_SUMMARY if k in result},
         "dense": _dense_stats(learner), "compact": _stats(compact),
         "compact_layers": [l.units for l in compact.layers],
         "threshold": cfg.threshold, "ranking": cfg.ranking, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
@@ -361,9 +367,11 @@ def train(cfg: RunConfig) -> Dict:
 
     summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes,
                      timer.seconds, collector.policy_seconds, time.perf_counter() - t_process)
-    logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes | neurons %d → %d, "
+    driving = (f" | collision rate {summary['collision_rate']:.2f}, mean speed {summary['speed_mean']:.1f} m/s"
+               if "collision_rate" in summary else "")
+    logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes%s | neurons %d → %d, "
                  "weights %d → %d, FLOPs %.0f → %.0f", summary["return_mean"], summary["return_std"],
-                 cfg.eval_episodes, summary["dense"]["neurons"], summary["compact"]["neurons"],
+                 cfg.eval_episodes, driving, summary["dense"]["neurons"], summary["compact"]["neurons"],
                  summary["dense"]["weights"], summary["compact"]["weights"],
                  summary["dense"]["flops"], summary["compact"]["flops"])
     return summary
@@ -380,7 +388,7 @@ def _curve_point(learner: Learner, writer, env_steps: int) -> float:
     cfg, policy = learner.cfg, learner.collect_policy
     policy.refresh()
     seeds = [evaluation_seed(cfg.seed, CURVE_EPISODE_OFFSET + i) for i in range(cfg.curve_episodes)]
-    value = float(np.mean(run_episodes(policy.greedy, cfg.env, seeds, policy.discrete)))
+    value = float(np.mean([e.ret for e in run_episodes(policy.greedy, cfg.env, seeds, policy.discrete)]))
     with writer.as_default(step=env_steps):
         tf.summary.scalar("eval/return", value)
     return value

@@ -39,7 +39,8 @@ def evaluate_run(root_dir: str, episodes=None, actor: str = "compact") -> dict:
         raise UsageError(f"run directory '{root_dir}' does not exist")
     run = RunDirectory(root_dir)
     cfg = from_dict({**run.read_config(), "root_dir": root_dir})
-    episodes = cfg.eval_episodes if episodes is None else episodes
+    # By default the episodes of training's final evaluation (--eval_episodes is not in config.json).
+    episodes = (run.final_eval_episodes() or cfg.eval_episodes) if episodes is None else episodes
     if episodes <= 0:
         raise UsageError(f"--eval_episodes must be > 0, got {episodes}")
     if inference.has_saved_actor(run.root):
@@ -63,7 +64,9 @@ def _main() -> None:
         raise UsageError("--root_dir is required")
     r = evaluate_run(FLAGS.root_dir, FLAGS.eval_episodes, FLAGS.actor)
     print(f"{r['env']} {r['method']} seed {r['seed']} ({r['source']}, hidden {r['hidden_units']}): "
-          f"return {r['return_mean']:.2f} ± {r['return_std']:.2f} over {len(r['returns'])} episodes")
+          f"return {r['return_mean']:.2f} ± {r['return_std']:.2f} over {len(r['returns'])} episodes"
+          + (f", collision rate {r['collision_rate']:.2f} ({r['collisions']} of {len(r['returns'])}), "
+             f"mean speed {r['speed_mean']:.1f} m/s" if "collision_rate" in r else ""))
 
 
 def main() -> None:

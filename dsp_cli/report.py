@@ -51,6 +51,8 @@ RANKED = [m for m in METHOD_ORDER if get_method(m).ranks_neurons]
 SUMMARY_KEYS = ("return_mean", "return_std", "dense", "compact", "compact_layers")
 CONFIG_KEYS = ("env", "method", "seed", "reg_strength", "final_sparsity", "actor_layers", "num_env_steps")
 SIZE_KEYS = ("neurons", "weights", "flops")
+#: summary.json's driving metrics (agents.evaluation), averaged over seeds where every run has them.
+DRIVING_KEYS = ("collision_rate", "speed_mean", "eval_length_mean")
 
 
 def _is_number(value) -> bool:
@@ -157,6 +159,11 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
             value = float(np.mean([m["summary"]["compact"][k] for m in members]))
             row[k] = value
             row[f"{k}_removed_pct"] = 100.0 * (1 - value / ref[k]) if ref[k] else 0.0
+        for k in DRIVING_KEYS:  # driving tasks: over seeds, each seed's value over its episodes
+            values = [m["summary"].get(k) for m in members]
+            row[k] = _mean_or_none(values)
+            row[f"{k}_std"] = (float(np.std(values, ddof=1)) if row[k] is not None and len(values) > 1
+                               else None)
         row["compact_layers"] = " / ".join(
             "-".join(map(str, m["summary"]["compact_layers"][:-1])) for m in members)
         rows.append(row)
@@ -200,6 +207,29 @@ def markdown(rows: List[Dict]) -> str:
             f"| {r['env_steps']:,} | {r['seeds']} | {mean_std(r)} "
             f"| {r['compact_layers']} | {r['neurons_removed_pct']:.1f}% | {r['weights_removed_pct']:.1f}% "
             f"| {r['flops_removed_pct']:.1f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def _spread(row: Dict, key: str, digits: int) -> str:
+    std = row[f"{key}_std"]
+    return f"{row[key]:.{digits}f}" + (" (1 seed)" if std is None else f" ± {std:.{digits}f}")
+
+
+def driving_table(rows: List[Dict], env: str) -> str:
+    """Each method's headline cell judged as a road would judge it: collisions and speed beside the
+    return (mean ± sample std over seeds; each seed's value is over its unseen evaluation episodes).
+    Empty for an environment whose runs record no collisions."""
+    heads = [r for r in headline_groups(rows, env) if r["collision_rate"] is not None]
+    if not heads:
+        return ""
+    lines = ["| method | seeds | return | collision rate | mean speed (m/s) | episode length (steps) "
+             "| hidden kept | neurons removed | weights removed | FLOPs removed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in heads:
+        lines.append(f"| {r['method']} | {r['seeds']} | {mean_std(r)} | {_spread(r, 'collision_rate', 3)} "
+                     f"| {_spread(r, 'speed_mean', 2)} | {_spread(r, 'eval_length_mean', 1)} "
+                     f"| {r['compact_layers']} | {r['neurons_removed_pct']:.1f}% "
+                     f"| {r['weights_removed_pct']:.1f}% | {r['flops_removed_pct']:.1f}% |")
     return "\n".join(lines) + "\n"
 
 
@@ -601,6 +631,10 @@ def results_document(rows: List[Dict], figures: List[str], figures_rel: str, pre
         parts.append(markdown(env_rows))
         if env in PAPER:
             parts.append(f"Paper (to beat, not to copy): {paper_sentence(env)}.\n")
+        driving = driving_table(rows, env)
+        if driving:
+            parts.append("Driving metrics of the greedy compact actor (mean ± sample std over seeds):\n")
+            parts.append(driving)
         parts.append(dsp_vs_small(rows, env) + "\n")
         parts.append("Statistics over seeds (rliable: interquartile mean with a 95% bootstrap interval):\n")
         parts.append(seed_statistics(rows, env))

@@ -11,10 +11,15 @@ STAMP="$VENV/.dsp_tf_installed"
 HASH="$(sha256sum "$ROOT/setup.py" | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   # pip's and setuptools' chatter (e.g. the editable-install notice) goes to a log,
-  # shown in full only if the install fails.
+  # shown in full only if the install fails. pygame-ce (the driving extra) and tf-agents'
+  # pygame pin write the same `pygame` folder: pygame-ce's files are laid down last, since
+  # only its build renders highway-env off-screen (setup.py).
   echo "installing dsp-tf[all] into .venv (first run or setup.py changed; a few minutes) ..." >&2
   if ! { "$VENV/bin/python" -m pip install --quiet --upgrade pip \
-         && "$VENV/bin/python" -m pip install --quiet -e "$ROOT[all]"; } > "$VENV/install.log" 2>&1; then
+         && "$VENV/bin/python" -m pip install --quiet -e "$ROOT[all]" \
+         && "$VENV/bin/python" -m pip install --quiet --no-deps --force-reinstall \
+              "pygame-ce==$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("pygame-ce"))')"
+       } > "$VENV/install.log" 2>&1; then
     cat "$VENV/install.log" >&2
     echo "install failed; the log above is in $VENV/install.log" >&2
     exit 1

@@ -6,7 +6,8 @@ Writes actor_float32.tflite, actor_int8.tflite, actor_int8.cc/.h and
 actor_int8_input.json (the compact actor; the last two hold the per-feature
 input map, see tflite_export.input_scaling), actor_policy.c/.h (the compact
 actor as plain C99, float32 and int8, see tflite_export.c_policy), the TFLite
-files for the dense actor (actor_dense_*), and export_report.json.
+files for the dense actor (actor_dense_*), export_report.json and, with --gif,
+policy_int8.gif (tflite_export.animation).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def define_flags() -> None:
     flags.DEFINE_enum("int8_input", "per_feature", ["per_feature", "per_tensor"],
                       "per_feature: each observation feature gets its own int8 range (the map is in the C header "
                       "and actor_int8_input.json); per_tensor: the raw observation with one scale, as TFLite does.")
+    flags.DEFINE_bool("gif", False, "Also write policy_int8.gif: the int8 actor (TFLite Micro) acting the run's first "
+                      "evaluation episode, rendered off-screen (one frame per decision).")
     flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
 
 
@@ -36,15 +39,23 @@ def _main() -> None:
     if not FLAGS.root_dir or not FLAGS.output_dir:
         raise UsageError("--root_dir and --output_dir are required")
     r = export_run(FLAGS.root_dir, FLAGS.output_dir, FLAGS.num_observations, FLAGS.eval_episodes,
-                   FLAGS.latency_invokes, FLAGS.int8_input)
+                   FLAGS.latency_invokes, FLAGS.int8_input, FLAGS.gif)
     d, c = r["models"]["dense"], r["models"]["compact"]
     agree = ", ".join(f"{k} {v:.4g}" for k, v in c["int8_vs_keras"].items() if k != "tied_top_outputs_rate")
     print(f"{r['env']} {r['method']}: int8 {d['int8_bytes']} -> {c['int8_bytes']} bytes, "
           f"TFLM int8 invoke {d['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} -> "
           f"{c['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} us, return keras "
           f"{r['returns']['keras_compact']['mean']:.1f} vs int8 {r['returns']['tflite_micro_int8_compact']['mean']:.1f} "
-          f"(int8 vs Keras: {agree}); "
+          f"(int8 vs Keras: {agree}); {_driving_line(r)}"
           f"{_c_policy_line(r)}; report in {FLAGS.output_dir}/export_report.json")
+
+
+def _driving_line(r: dict) -> str:
+    d = r.get("driving")
+    if d is None:
+        return ""
+    return (f"collisions in {d['episodes']} episodes keras {d['keras_collisions']} vs TFLM int8 "
+            f"{d['tflite_micro_int8_collisions']}; ")
 
 
 def _c_policy_line(r: dict) -> str:

@@ -13,6 +13,7 @@ from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
 from dsp_tf.files import check_output_directory, staged_directory, write_file_set
 from dsp_tf.metrics import architecture_stats
+from tflite_export.animation import gif_bytes, render_episode
 from tflite_export.c_array import c_identifier, to_c_source
 from tflite_export.c_policy import CPolicy, CPolicyLibrary, UnsupportedForC, generate, host_compiler
 from tflite_export.convert import check_exportable, check_observations, to_float32, to_int8
@@ -20,6 +21,9 @@ from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarat
                                          fit_feature_scaling, fold_feature_scaling)
 from tflite_export.footprint import c_policy_footprint, tflite_micro_memory
 from tflite_export.runtimes import INTERPRETER, MicroRunner, ScaledInput, TFLiteRunner, median_invoke_seconds
+
+
+GIF_FILE = "policy_int8.gif"
 
 
 @dataclass
@@ -148,10 +152,14 @@ def record_observations(policy: Callable[[np.ndarray], np.ndarray], env_name: st
 
 
 def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> Dict[str, object]:
-    from agents.evaluation import run_episodes
+    """Returns on ``seeds``; on a driving task also collisions and mean speed (agents.evaluation)."""
+    from agents.envs import is_driving
+    from agents.evaluation import episode_metrics, run_episodes
 
-    returns = run_episodes(policy, env_name, seeds, discrete)
-    return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns}
+    m = episode_metrics(run_episodes(policy, env_name, seeds, discrete), is_driving(env_name))
+    out = {"mean": m["return_mean"], "std": m["return_std"], "returns": m["returns"]}
+    out.update({k: m[k] for k in ("collision_rate", "collisions", "speed_mean", "crashed") if k in m})
+    return out
 
 
 def raw_int8_outputs(converted: ConvertedActor, observations: np.ndarray, runner_cls=MicroRunner) -> np.ndarray:
@@ -222,22 +230,14 @@ def _c_policy_ratios(models: Dict[str, dict], c_report: Dict[str, object]) -> Di
     return ratios
 
 
-def _summary_episodes(path: str) -> Optional[int]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["eval_episodes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                eval_episodes: Optional[int] = None, latency_invokes: int = 1000,
-               int8_input: str = "per_feature") -> Dict[str, object]:
-    """Exports a dsp_tf.train run (dense and compact actors) and writes export_report.json."""
+               int8_input: str = "per_feature", gif: bool = False) -> Dict[str, object]:
+    """Exports a dsp_tf.train run (dense and compact actors) and writes export_report.json; with
+    ``gif``, also policy_int8.gif: the int8 actor in TFLite Micro on the first evaluation episode."""
     from agents import inference
     from agents.config import from_dict
     from agents.envs import evaluation_seed
-    from agents.layout import SUMMARY_FILE
     from agents.rundir import RunDirectory
 
     if not root_dir or not os.path.isdir(root_dir):
@@ -250,7 +250,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     if not inference.has_saved_actor(run.root):
         raise UsageError(f"'{run.root}' has no saved actor; finish the run (re-run its train command) first")
     # As many evaluation episodes as training's final evaluation ran (it is not part of the run's identity).
-    episodes = eval_episodes or _summary_episodes(run.path(SUMMARY_FILE)) or cfg.eval_episodes
+    episodes = eval_episodes or run.final_eval_episodes() or cfg.eval_episodes
     actors = {}
     for which in ("dense", "compact"):
         mlp, meta = inference.load_actor(run.root, which)
@@ -308,6 +308,14 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
         "c_policy": c_report,
         "files": {name: len(data if isinstance(data, bytes) else data.encode()) for name, data in files.items()},
     }
+    keras_run, int8_run = report["returns"]["keras_compact"], report["returns"]["tflite_micro_int8_compact"]
+    if "collisions" in keras_run:
+        # The int8 actor must not crash more often than the Keras actor on the same episodes.
+        report["driving"] = {"episodes": len(eval_seeds), "keras_collisions": keras_run["collisions"],
+                             "tflite_micro_int8_collisions": int8_run["collisions"],
+                             "int8_extra_collisions": int8_run["collisions"] - keras_run["collisions"],
+                             "keras_speed_mean": keras_run["speed_mean"],
+                             "tflite_micro_int8_speed_mean": int8_run["speed_mean"]}
     report["ratios"] = {
         "float32_bytes_dense_over_compact": models["dense"]["float32_bytes"] / models["compact"]["float32_bytes"],
         "int8_bytes_dense_over_compact": models["dense"]["int8_bytes"] / models["compact"]["int8_bytes"],
@@ -316,6 +324,11 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
             / models["compact"]["median_invoke_latency_us"]["tflite_micro_int8_us"],
     }
     report["ratios"].update(_c_policy_ratios(models, c_report))
+    if gif:
+        frames, total, fps = render_episode(compact_int8, cfg.env, eval_seeds[0], discrete)
+        files[GIF_FILE] = gif_bytes(frames, fps)
+        report["animation"] = {"file": GIF_FILE, "runtime": "tflite_micro_int8", "seed": eval_seeds[0],
+                               "frames": len(frames), "frames_per_second": fps, "return": total}
     files["export_report.json"] = json.dumps(report, indent=2)
     write_files(output_dir, files)
     return report
