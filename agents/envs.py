@@ -83,8 +83,9 @@ def make_gym(name: str, render_mode: Optional[str] = None) -> gym.Env:
     check_env_name(name)
     entry = ENVIRONMENTS[name]
     with warnings.catch_warnings():
-        # gymnasium suggests v5 for the MuJoCo tasks (v1 for merge); v4 is chosen on purpose (the paper's
-        # version, and every archived run's), so the notice is not one a user should act on.
+        # gymnasium suggests v5 for the MuJoCo tasks; v4 is chosen on purpose (the paper's version, and
+        # every archived run's). For merge-v0 it names merge-v1, which is another task (connected lanes).
+        # Neither notice is one a user should act on.
         warnings.filterwarnings("ignore", message=r".*The environment \S+ is out of date")
         env = gym.make(entry.gym_id, render_mode=render_mode, **dict(entry.kwargs))
     if isinstance(env.observation_space, gym.spaces.Box) and len(env.observation_space.shape) > 1:

@@ -17,20 +17,23 @@ ENV = "highway-fast-v0"
 FASTER, SLOWER, LANE_LEFT = 3, 4, 0
 
 
-def test_adapter_flattens_kinematics_and_keeps_discrete_meta_actions():
+# gymnasium points merge-v0 to merge-v1, which is another task (connected lanes); v0 is the classic merge.
+@pytest.mark.filterwarnings("ignore:.*The environment merge-v0 is out of date")
+@pytest.mark.parametrize("name", [ENV, "merge-v0"])
+def test_adapter_flattens_kinematics_and_keeps_discrete_meta_actions(name):
     import gymnasium as gym
 
-    env = GymnasiumEnvironment(ENV, seed=5)
+    env = GymnasiumEnvironment(name, seed=5)
     assert env.observation_spec().shape == (25,) and env.observation_spec().dtype == np.float32
     spec = env.action_spec()
     assert spec.shape == () and spec.dtype == np.int64 and (spec.minimum, spec.maximum) == (0, 4)
-    raw = gym.make(ENV)  # highway-env's own env, unwrapped by us: 5 vehicles x 5 features
+    raw = gym.make(name)  # highway-env's own env, unwrapped by us: 5 vehicles x 5 features
     expected, _ = raw.reset(seed=5)
     assert expected.shape == (5, 5)
     np.testing.assert_array_equal(env.reset().observation, expected.reshape(-1))
     for _ in range(3):  # the same actions give the same flattened observations
         np.testing.assert_array_equal(env.step(np.int64(SLOWER)).observation, raw.step(SLOWER)[0].reshape(-1))
-    assert is_driving(ENV) and not is_driving("CartPole-v1")
+    assert is_driving(name) and not is_driving("CartPole-v1")
 
 
 def test_episode_metrics_by_hand():
