@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import glob
 import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from absl import logging
@@ -39,6 +40,11 @@ from dsp_tf._keras import keras, tf
 from tensorflow.python.checkpoint import checkpoint_management  # noqa: E402  (after _keras: Keras 2 first)
 
 
+#: What a checkpoint holds, by the Learner fields' names (the names in the checkpoint too).
+#: "progress" came later: checkpoints written before it hold the others only.
+CHECKPOINT_MEMBERS = ("agent", "env_steps", "last_prune", "wall_seconds", "progress")
+
+
 @dataclass
 class Learner:
     """The trainable objects of a run, built identically for training and evaluation."""
@@ -48,11 +54,18 @@ class Learner:
     pruner: PrunerBase
     agent: PrunedPPOClipAgent
     collect_policy: NumpyCollectPolicy
-    checkpoint: tf.train.Checkpoint
     env_steps: tf.Variable
     last_prune: tf.Variable
     wall_seconds: tf.Variable
     progress: tf.Variable  # progress.csv's text up to the checkpoint: a lost file is restored from it
+
+    def checkpoint_of(self, members: Sequence[str] = CHECKPOINT_MEMBERS) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(**{name: getattr(self, name) for name in members})
+
+    @functools.cached_property
+    def checkpoint(self) -> tf.train.Checkpoint:
+        """One object for the run, so tf.train.CheckpointManager saves what restore_latest restored."""
+        return self.checkpoint_of()
 
 
 def build_learner(cfg: RunConfig) -> Learner:
@@ -74,9 +87,7 @@ def build_learner(cfg: RunConfig) -> Learner:
     last_prune = tf.Variable(-1, dtype=tf.int64, name="last_prune_step")
     wall_seconds = tf.Variable(0.0, dtype=tf.float64, name="wall_seconds")
     progress = tf.Variable("", dtype=tf.string, name="progress_csv")
-    checkpoint = tf.train.Checkpoint(agent=agent, env_steps=env_steps, last_prune=last_prune,
-                                     wall_seconds=wall_seconds, progress=progress)
-    return Learner(cfg, envs, mlp, pruner, agent, NumpyCollectPolicy(agent, actor_net, value_net), checkpoint,
+    return Learner(cfg, envs, mlp, pruner, agent, NumpyCollectPolicy(agent, actor_net, value_net),
                    env_steps, last_prune, wall_seconds, progress)
 
 
@@ -100,8 +111,7 @@ def _checkpoint_for(learner: Learner, prefix: str) -> tf.train.Checkpoint:
     in checkpoints, the same objects without it (progress then comes from the file)."""
     if any(name.startswith("progress/") for name, _ in tf.train.list_variables(prefix)):
         return learner.checkpoint
-    return tf.train.Checkpoint(agent=learner.agent, env_steps=learner.env_steps, last_prune=learner.last_prune,
-                               wall_seconds=learner.wall_seconds)
+    return learner.checkpoint_of([m for m in CHECKPOINT_MEMBERS if m != "progress"])
 
 
 def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -> Optional[str]:
