@@ -34,6 +34,7 @@ EXTRAS = {
     # highway-env's driving tasks. It needs pygame-ce, which installs into the same `pygame`
     # folder as tf-agents' pygame 2.1.3 pin; only pygame-ce's build has the "offscreen" video
     # driver highway-env renders with, so scripts/venv.sh re-lays pygame-ce's files last.
+    # highway-env needs pandas; pandas 3 does not install beside the rl extra's numpy < 2.
     "driving": ["highway-env==1.12.1", "pygame-ce==2.5.8", "pandas<3"],
     # LiteRT's interpreter for the host-side checks (tf.lite.Interpreter is deprecated since TF 2.19).
     "export": ["tflite-micro==0.dev20261023182759", "ai-edge-litert==2.3.0"],

@@ -14,6 +14,7 @@ model takes one vector; their episodes are also scored on collisions and speed
 from __future__ import annotations
 
 from agents.errors import UsageError
+from dsp_tf import cli
 
 import importlib
 import os
@@ -32,8 +33,7 @@ from tf_agents.trajectories import time_step as ts
 class EnvEntry:
     gym_id: str
     kwargs: tuple = ()
-    module: str = ""  # imported before gym.make: it registers gym_id
-    extra: str = ""  # the setup.py extra that installs ``module``
+    extra: str = ""  # the setup.py extra providing the task; importing its modules (dsp_tf.cli) registers it
     driving: bool = False  # episodes report collisions and speed from info["crashed"] / info["speed"]
 
 
@@ -44,8 +44,8 @@ ENVIRONMENTS: Dict[str, EnvEntry] = {
     "LunarLander-v3": EnvEntry("LunarLander-v3"),
     "Hopper-v4": EnvEntry("Hopper-v4"),
     "Walker2d-v4": EnvEntry("Walker2d-v4"),
-    "highway-fast-v0": EnvEntry("highway-fast-v0", module="highway_env", extra="driving", driving=True),
-    "merge-v0": EnvEntry("merge-v0", module="highway_env", extra="driving", driving=True),
+    "highway-fast-v0": EnvEntry("highway-fast-v0", extra="driving", driving=True),
+    "merge-v0": EnvEntry("merge-v0", extra="driving", driving=True),
 }
 
 
@@ -56,32 +56,38 @@ def _entry(name: str) -> EnvEntry:
 
 
 def check_env_name(name: str) -> None:
-    """Refuses an unknown name, or one whose provider (an extra) is not installed, before any file is made."""
+    """Refuses an unknown name, or one whose extra is not installed, before any file is made."""
     _import_provider(_entry(name), name)
 
 
 def is_driving(name: str) -> bool:
+    """Whether episodes of ``name`` are also judged on collisions and speed (agents.evaluation)."""
     return _entry(name).driving
 
 
 def _import_provider(entry: EnvEntry, name: str) -> None:
-    if not entry.module:
+    if not entry.extra:
         return
-    # pygame greets on import; highway-env turns rendering off under SDL's "dummy" video
-    # driver, so off-screen frames need the "offscreen" one (pygame-ce has it).
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    if os.environ.get("SDL_VIDEODRIVER", "dummy") == "dummy":
-        os.environ["SDL_VIDEODRIVER"] = "offscreen"
-    try:
-        importlib.import_module(entry.module)
-    except ImportError:
-        raise UsageError(f"environment '{name}' needs the '{entry.extra}' extra: "
-                         f"pip install -e '.[{entry.extra}]'") from None
+    message = cli.missing_extra(entry.extra)
+    if message:
+        raise UsageError(f"environment '{name}' needs {message}")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame's greeting on import
+    for module in cli.EXTRA_MODULES[entry.extra]:
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001 - installed but broken: say so, not "install it"
+            raise UsageError(f"environment '{name}': {module} is installed but does not import "
+                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 def make_gym(name: str, render_mode: Optional[str] = None) -> gym.Env:
+    """The gymnasium env of ``name``, observations flattened; ``render_mode="rgb_array"`` renders off-screen."""
     check_env_name(name)
     entry = ENVIRONMENTS[name]
+    if render_mode is not None and os.environ.get("SDL_VIDEODRIVER", "dummy") == "dummy":
+        # highway-env switches its rendering off under SDL's "dummy" video driver; pygame-ce's
+        # "offscreen" driver renders without a display.
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
     with warnings.catch_warnings():
         # gymnasium suggests v5 for the MuJoCo tasks; v4 is chosen on purpose (the paper's version, and
         # every archived run's). For merge-v0 it names merge-v1, which is another task (connected lanes).

@@ -17,8 +17,13 @@ from agents.inference import greedy_action
 from dsp_tf._keras import keras, tf
 
 
+#: What ``episode_metrics`` adds on a driving task; summary.json and export_report.json carry these keys.
+DRIVING_METRICS = ("collision_rate", "collisions", "speed_mean", "crashed", "speeds")
+
+
 @dataclass
 class Episode:
+    """One episode's score, accumulated step by step from what the environment reports."""
     ret: float = 0.0
     length: int = 0
     crashed: Optional[bool] = None  # driving tasks only
@@ -70,9 +75,10 @@ def episode_metrics(episodes: Sequence[Episode], driving: bool) -> Dict[str, obj
                               "lengths": [e.length for e in episodes]}
     if driving:
         crashed = [bool(e.crashed) for e in episodes]
-        out.update({"collision_rate": float(np.mean(crashed)), "collisions": int(sum(crashed)),
-                    "speed_mean": float(np.mean([e.mean_speed for e in episodes])),
-                    "crashed": crashed, "speeds": [round(e.mean_speed, 4) for e in episodes]})
+        values = {"collision_rate": float(np.mean(crashed)), "collisions": int(sum(crashed)),
+                  "speed_mean": float(np.mean([e.mean_speed for e in episodes])),
+                  "crashed": crashed, "speeds": [round(e.mean_speed, 4) for e in episodes]}
+        out.update({k: values[k] for k in DRIVING_METRICS})
     return out
 
 

@@ -24,9 +24,9 @@ from tf_agents.specs import tensor_spec
 
 import dsp_tf
 from agents.config import RunConfig
-from agents.envs import GymnasiumEnvironment, evaluation_seed, training_seed
+from agents.envs import GymnasiumEnvironment, evaluation_seed, is_driving, training_seed
 from agents.errors import UsageError
-from agents.evaluation import evaluate_actor, run_episodes
+from agents.evaluation import DRIVING_METRICS, evaluate_actor, run_episodes
 from agents.inference import ActorMeta, inference_model, save_actor
 from agents.methods import make_pruner
 from agents.networks import ActorNetwork, build_critic, build_mlp
@@ -60,6 +60,7 @@ class Learner:
     progress: tf.Variable  # progress.csv's text up to the checkpoint: a lost file is restored from it
 
     def checkpoint_of(self, members: Sequence[str] = CHECKPOINT_MEMBERS) -> tf.train.Checkpoint:
+        """A checkpoint of some members: restoring one written before a member existed needs one without it."""
         return tf.train.Checkpoint(**{name: getattr(self, name) for name in members})
 
     @functools.cached_property
@@ -206,10 +207,6 @@ def actor_meta(learner: Learner) -> ActorMeta:
                      action_high=None if discrete else np.broadcast_to(spec.maximum, spec.shape).tolist())
 
 
-#: Driving metrics of the final evaluation copied into summary.json (driving tasks only).
-DRIVING_SUMMARY = ("collision_rate", "collisions", "speed_mean", "crashed", "speeds")
-
-
 def _stats(model) -> Dict[str, float]:
     s = dsp_tf.model_stats(model)
     return {"neurons": s["neurons"], "weights": s["weights"], "flops": s["flops"]}
@@ -238,7 +235,7 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         "return_mean": result["return_mean"], "return_std": result["return_std"],
         "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],
         "eval_length_mean": result["length_mean"],
-        **{k: result[k] for k in DRIVING_SUMMARY if k in result},
+        **({k: result[k] for k in DRIVING_METRICS} if is_driving(cfg.env) else {}),
         "dense": _dense_stats(learner), "compact": _stats(compact),
         "compact_layers": [l.units for l in compact.layers],
         "threshold": cfg.threshold, "ranking": cfg.ranking, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
@@ -378,7 +375,7 @@ def train(cfg: RunConfig) -> Dict:
     summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes,
                      timer.seconds, collector.policy_seconds, time.perf_counter() - t_process)
     driving = (f" | collision rate {summary['collision_rate']:.2f}, mean speed {summary['speed_mean']:.1f} m/s"
-               if "collision_rate" in summary else "")
+               if is_driving(cfg.env) else "")
     logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes%s | neurons %d → %d, "
                  "weights %d → %d, FLOPs %.0f → %.0f", summary["return_mean"], summary["return_std"],
                  cfg.eval_episodes, driving, summary["dense"]["neurons"], summary["compact"]["neurons"],

@@ -15,6 +15,7 @@ from absl import flags
 
 from agents import inference
 from agents.config import from_dict
+from agents.envs import is_driving
 from agents.evaluation import evaluate_actor
 from agents.layout import EVALUATION_FILE
 from agents.rundir import RunDirectory
@@ -64,9 +65,10 @@ def _main() -> None:
         raise UsageError("--root_dir is required")
     r = evaluate_run(FLAGS.root_dir, FLAGS.eval_episodes, FLAGS.actor)
     print(f"{r['env']} {r['method']} seed {r['seed']} ({r['source']}, hidden {r['hidden_units']}): "
-          f"return {r['return_mean']:.2f} ± {r['return_std']:.2f} over {len(r['returns'])} episodes"
+          f"return {r['return_mean']:.2f} ± {r['return_std']:.2f} over {len(r['returns'])} episodes "
+          f"(mean length {r['length_mean']:.1f} steps)"
           + (f", collision rate {r['collision_rate']:.2f} ({r['collisions']} of {len(r['returns'])}), "
-             f"mean speed {r['speed_mean']:.1f} m/s" if "collision_rate" in r else ""))
+             f"mean speed {r['speed_mean']:.1f} m/s" if is_driving(r["env"]) else ""))
 
 
 def main() -> None:

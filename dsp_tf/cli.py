@@ -76,7 +76,17 @@ def expand_flagfiles(argv: List[str]) -> List[str]:
 
 
 #: Modules whose presence shows that an extra of setup.py is installed.
-EXTRA_MODULES = {"rl": ("tf_agents", "gymnasium"), "report": ("matplotlib",), "export": ("tflite_micro",)}
+EXTRA_MODULES = {"rl": ("tf_agents", "gymnasium"), "report": ("matplotlib",), "export": ("tflite_micro",),
+                 "driving": ("highway_env",)}
+
+
+def missing_extra(extra: str) -> Optional[str]:
+    """What to tell a user whose install lacks ``extra`` ("the 'x' extra (… not installed): pip install …"),
+    or None when it is there. Found without importing anything, so the check is cheap and quiet."""
+    missing = [m for m in EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return f"the '{extra}' extra ({', '.join(missing)} not installed): pip install 'dsp-tf[{extra}]'"
 
 
 def require_extras(prog: str, *extras: str) -> None:
@@ -86,10 +96,9 @@ def require_extras(prog: str, *extras: str) -> None:
     without this check its users would meet an ImportError traceback.
     """
     for extra in extras:
-        missing = [m for m in EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
-        if missing:
-            fail(prog, f"this command needs the '{extra}' extra ({', '.join(missing)} not installed): "
-                       f"pip install 'dsp-tf[{extra}]'")
+        message = missing_extra(extra)
+        if message:
+            fail(prog, f"this command needs {message}")
 
 
 def fail(prog: str, message: str) -> None:

@@ -11,7 +11,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.dsp_tf_installed"
-HASH="$(sha256sum "$ROOT/setup.py" | cut -d' ' -f1)"
+# What is installed depends on setup.py and on what was asked of it: both are in the stamp.
+HASH="$({ cat "$ROOT/setup.py"; echo "extras=$EXTRAS upgrade=${DSP_PIP_UPGRADE:-}"; } | sha256sum | cut -d' ' -f1)"
 
 # pygame-ce (the driving extra) and tf-agents' pygame pin write the same `pygame` folder:
 # pygame-ce's files are laid down last, since only its build renders highway-env off-screen

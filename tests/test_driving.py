@@ -125,6 +125,8 @@ def test_export_counts_int8_collisions_on_the_same_episodes_and_draws_the_drive(
     assert d["episodes"] == 3 and d["keras_collisions"] == s["collisions"]
     assert d["tflite_micro_int8_collisions"] == sum(int8_run["crashed"])
     assert d["int8_extra_collisions"] == d["tflite_micro_int8_collisions"] - d["keras_collisions"]
+    assert d["int8_extra_collisions_allowed"] == pytest.approx(3 / 50)  # one per 50 episodes
+    assert d["int8_within_limit"] == (d["int8_extra_collisions"] <= 0)
     # Off-screen rendering works beside tf-agents' pygame pin: frames of the road, not blank ones.
     gif = Image.open(out / "policy_int8.gif")
     assert gif.n_frames == report["animation"]["frames"] >= 2
@@ -139,7 +141,8 @@ def test_driving_task_without_the_driving_extra_names_it(tmp_path):
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2
     assert [l for l in proc.stderr.splitlines() if l.strip()] == [
-        "dsp_tf.train: error: environment 'highway-fast-v0' needs the 'driving' extra: pip install -e '.[driving]'"]
+        "dsp_tf.train: error: environment 'highway-fast-v0' needs the 'driving' extra (highway_env not installed): "
+        "pip install 'dsp-tf[driving]'"]
     assert not (tmp_path / "run").exists()
 
 
@@ -167,3 +170,12 @@ def test_report_driving_table_by_hand(tmp_path):
            "| 97.5% |" in table
     assert "Driving metrics" in results_document(rows, [], "figures", "")
     assert driving_table([dict(r, env="CartPole-v1", collision_rate=None) for r in rows], "CartPole-v1") == ""
+
+
+def test_export_refuses_a_gif_of_a_task_it_cannot_draw_and_zero_episodes(highway_run, learned_cartpole, tmp_path):
+    cartpole, _ = learned_cartpole
+    for run, args, message in ((cartpole, ["--gif"], "--gif renders driving tasks only; 'CartPole-v1' is not one"),
+                               (highway_run, ["--eval_episodes=0"], "--eval_episodes must be > 0, got 0")):
+        r = run_module("tflite_export", f"--root_dir={run}", f"--output_dir={tmp_path / 'out'}", *args)
+        assert r.returncode == 2 and last_line(r.stderr) == f"tflite_export: error: {message}"
+        assert not (tmp_path / "out").exists()

@@ -24,8 +24,8 @@ def define_flags() -> None:
     flags.DEFINE_enum("int8_input", "per_feature", ["per_feature", "per_tensor"],
                       "per_feature: each observation feature gets its own int8 range (the map is in the C header "
                       "and actor_int8_input.json); per_tensor: the raw observation with one scale, as TFLite does.")
-    flags.DEFINE_bool("gif", False, "Also write policy_int8.gif: the int8 actor (TFLite Micro) acting the run's first "
-                      "evaluation episode, rendered off-screen (one frame per decision).")
+    flags.DEFINE_bool("gif", False, "Driving tasks: also write policy_int8.gif, the int8 actor (TFLite Micro) "
+                      "acting the run's first evaluation episode, rendered off-screen (one frame per decision).")
     flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
 
 
@@ -54,8 +54,10 @@ def _driving_line(r: dict) -> str:
     d = r.get("driving")
     if d is None:
         return ""
+    verdict = "within" if d["int8_within_limit"] else "OVER"
     return (f"collisions in {d['episodes']} episodes keras {d['keras_collisions']} vs TFLM int8 "
-            f"{d['tflite_micro_int8_collisions']}; ")
+            f"{d['tflite_micro_int8_collisions']} ({verdict} the limit of {d['int8_extra_collisions_allowed']:g} "
+            f"more); ")
 
 
 def _c_policy_line(r: dict) -> str:

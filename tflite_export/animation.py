@@ -1,10 +1,11 @@
-"""An episode of the exported policy, rendered off-screen to an animated GIF.
+"""An episode of the exported driving policy, rendered off-screen to an animated GIF.
 
 People would rather watch a policy drive than read its collision rate. The
 episode is one of the run's unseen evaluation episodes, acted by the same
 runtime the board uses (the int8 model in TFLite Micro, through the board's
 input map), one frame per decision. Pillow writes the GIF in memory, so it joins
-the export's file set and is written with it, all or nothing.
+the export's file set and is written with it, all or nothing. Driving tasks only:
+highway-env renders with pygame alone, where MuJoCo would need an OpenGL context.
 """
 from __future__ import annotations
 
@@ -15,37 +16,62 @@ import numpy as np
 
 from dsp_tf.errors import UsageError
 
+#: Where a failed off-screen render usually comes from (README, "Dependencies").
+PYGAME_HINT = ("highway-env renders with pygame-ce's files, which tf-agents' pygame pin can overwrite: "
+               "pip install --no-deps --force-reinstall pygame-ce==<the version setup.py's driving extra pins>")
 
-def render_episode(policy: Callable[[np.ndarray], np.ndarray], env_name: str, seed: int, discrete: bool,
-                   max_frames: int = 200) -> Tuple[List[np.ndarray], float, float]:
-    """(frames, return, frames per second) of one greedy episode: the first frame after reset, then
-    one per step; the rate is the environment's own ``render_fps`` (gymnasium's convention;
-    highway-env's is twice real time)."""
-    from agents.envs import make_gym
+
+def _render_env(env_name: str):
+    from agents.envs import is_driving, make_gym
+
+    if not is_driving(env_name):
+        raise UsageError(f"--gif renders driving tasks only; '{env_name}' is not one")
+    return make_gym(env_name, render_mode="rgb_array")
+
+
+def _frame(env) -> np.ndarray:
+    try:
+        frame = env.render()
+    except Exception as e:  # noqa: BLE001 - pygame.error and whatever else the renderer raises
+        env.close()
+        raise UsageError(f"cannot render off-screen ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                         f"{PYGAME_HINT}") from None
+    if np.ptp(frame) == 0:
+        env.close()
+        raise UsageError(f"off-screen rendering gave a blank frame; {PYGAME_HINT}")
+    return frame
+
+
+def check_rendering(env_name: str) -> None:
+    """Renders one frame, so an export asked for a GIF fails before its conversions, not after."""
+    env = _render_env(env_name)
+    env.reset(seed=0)
+    _frame(env)
+    env.close()
+
+
+def render_episode(policy: Callable[[np.ndarray], np.ndarray], env_name: str, seed: int,
+                   discrete: bool) -> Tuple[List[np.ndarray], float, float]:
+    """(frames, return, frames per second) of one greedy episode, whole (driving episodes are
+    bounded by the task's duration): the first frame after reset, then one per decision. The
+    rate is the environment's own ``render_fps`` (highway-env's: twice real time)."""
     from agents.inference import greedy_action
 
-    try:
-        env = make_gym(env_name, render_mode="rgb_array")
-        obs, _ = env.reset(seed=int(seed))
-        frames = [env.render()]
-    except Exception as e:  # noqa: BLE001 - pygame.error, OpenGL errors: whatever the renderer raises
-        raise UsageError(f"cannot render '{env_name}' off-screen ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                         "highway-env needs pygame-ce's files: pip install --no-deps --force-reinstall "
-                         "pygame-ce") from None
-    total, done = 0.0, False
-    while not done and len(frames) < max_frames:
+    env = _render_env(env_name)
+    obs, _ = env.reset(seed=int(seed))
+    frames, total, done = [_frame(env)], 0.0, False
+    while not done:
         obs, reward, terminated, truncated, _ = env.step(greedy_action(policy(np.asarray(obs, np.float32)), discrete))
         total += float(reward)
-        frames.append(env.render())
+        frames.append(_frame(env))
         done = terminated or truncated
-    fps = float(env.metadata.get("render_fps") or 4)
+    fps = float(env.metadata["render_fps"])
     env.close()
-    if any(np.ptp(f) == 0 for f in frames):
-        raise UsageError(f"'{env_name}' rendered blank frames off-screen")
     return frames, total, fps
 
 
 def gif_bytes(frames: List[np.ndarray], fps: float) -> bytes:
+    """An endlessly looping GIF at ``fps``; Pillow's palette optimisation keeps a 30-frame drive ~20 kB."""
     from PIL import Image
 
     images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]

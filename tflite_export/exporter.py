@@ -13,7 +13,7 @@ from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
 from dsp_tf.files import check_output_directory, staged_directory, write_file_set
 from dsp_tf.metrics import architecture_stats
-from tflite_export.animation import gif_bytes, render_episode
+from tflite_export.animation import check_rendering, gif_bytes, render_episode
 from tflite_export.c_array import c_identifier, to_c_source
 from tflite_export.c_policy import CPolicy, CPolicyLibrary, UnsupportedForC, generate, host_compiler
 from tflite_export.convert import check_exportable, check_observations, to_float32, to_int8
@@ -24,6 +24,9 @@ from tflite_export.runtimes import INTERPRETER, MicroRunner, ScaledInput, TFLite
 
 
 GIF_FILE = "policy_int8.gif"
+#: On a driving task the int8 actor may crash at most this many times more than the Keras actor per 50
+#: episodes (issue 12's bar); export_report.json says whether it stayed within it.
+INT8_EXTRA_COLLISIONS_PER_50 = 1
 
 
 @dataclass
@@ -154,11 +157,12 @@ def record_observations(policy: Callable[[np.ndarray], np.ndarray], env_name: st
 def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> Dict[str, object]:
     """Returns on ``seeds``; on a driving task also collisions and mean speed (agents.evaluation)."""
     from agents.envs import is_driving
-    from agents.evaluation import episode_metrics, run_episodes
+    from agents.evaluation import DRIVING_METRICS, episode_metrics, run_episodes
 
-    m = episode_metrics(run_episodes(policy, env_name, seeds, discrete), is_driving(env_name))
+    driving = is_driving(env_name)
+    m = episode_metrics(run_episodes(policy, env_name, seeds, discrete), driving)
     out = {"mean": m["return_mean"], "std": m["return_std"], "returns": m["returns"]}
-    out.update({k: m[k] for k in ("collision_rate", "collisions", "speed_mean", "crashed") if k in m})
+    out.update({k: m[k] for k in DRIVING_METRICS} if driving else {})
     return out
 
 
@@ -237,7 +241,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     ``gif``, also policy_int8.gif: the int8 actor in TFLite Micro on the first evaluation episode."""
     from agents import inference
     from agents.config import from_dict
-    from agents.envs import evaluation_seed
+    from agents.envs import evaluation_seed, is_driving
     from agents.rundir import RunDirectory
 
     if not root_dir or not os.path.isdir(root_dir):
@@ -245,12 +249,16 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     check_output_directory(output_dir)
     if num_observations < 10 or latency_invokes < 1:
         raise UsageError("--num_observations must be >= 10 and --latency_invokes >= 1")
+    if eval_episodes is not None and eval_episodes <= 0:
+        raise UsageError(f"--eval_episodes must be > 0, got {eval_episodes}")
     run = RunDirectory(root_dir)
     cfg = from_dict({**run.read_config(), "root_dir": root_dir})
     if not inference.has_saved_actor(run.root):
         raise UsageError(f"'{run.root}' has no saved actor; finish the run (re-run its train command) first")
+    if gif:
+        check_rendering(cfg.env)  # before the conversions, not after them
     # As many evaluation episodes as training's final evaluation ran (it is not part of the run's identity).
-    episodes = eval_episodes or run.final_eval_episodes() or cfg.eval_episodes
+    episodes = eval_episodes if eval_episodes is not None else (run.final_eval_episodes() or cfg.eval_episodes)
     actors = {}
     for which in ("dense", "compact"):
         mlp, meta = inference.load_actor(run.root, which)
@@ -309,11 +317,13 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
         "files": {name: len(data if isinstance(data, bytes) else data.encode()) for name, data in files.items()},
     }
     keras_run, int8_run = report["returns"]["keras_compact"], report["returns"]["tflite_micro_int8_compact"]
-    if "collisions" in keras_run:
-        # The int8 actor must not crash more often than the Keras actor on the same episodes.
+    if is_driving(cfg.env):
+        extra = int8_run["collisions"] - keras_run["collisions"]
         report["driving"] = {"episodes": len(eval_seeds), "keras_collisions": keras_run["collisions"],
                              "tflite_micro_int8_collisions": int8_run["collisions"],
-                             "int8_extra_collisions": int8_run["collisions"] - keras_run["collisions"],
+                             "int8_extra_collisions": extra,
+                             "int8_extra_collisions_allowed": INT8_EXTRA_COLLISIONS_PER_50 * len(eval_seeds) / 50,
+                             "int8_within_limit": extra <= INT8_EXTRA_COLLISIONS_PER_50 * len(eval_seeds) / 50,
                              "keras_speed_mean": keras_run["speed_mean"],
                              "tflite_micro_int8_speed_mean": int8_run["speed_mean"]}
     report["ratios"] = {
