@@ -317,6 +317,30 @@ def _mean_std_over_seeds(curves: np.ndarray):
     return mean, std
 
 
+def seed_curve(members: List[Dict], column: str, bins: int):
+    """(x, mean, std, seeds) of ``column`` over env steps, binned, or None when no run logged it.
+
+    Bins where no seed has a value are left out rather than drawn as gaps: greedy evaluations
+    come every --curve_interval steps, often sparser than the bins, and a line must join them.
+    """
+    total = max(m["config"]["num_env_steps"] for m in members)
+    edges = np.linspace(0, total, bins + 1)
+    curves = []
+    for m in members:
+        progress = [r for r in _progress(m["dir"]) if r.get(column)]
+        steps = np.array([float(r["step"]) for r in progress])
+        values = np.array([float(r[column]) for r in progress])
+        if not len(steps):
+            continue
+        idx = np.clip(np.digitize(steps, edges) - 1, 0, bins - 1)
+        curves.append(np.array([values[idx == b].mean() if np.any(idx == b) else np.nan for b in range(bins)]))
+    if not curves:
+        return None
+    mean, std = _mean_std_over_seeds(np.array(curves))
+    keep = ~np.isnan(mean)
+    return ((edges[:-1] + edges[1:])[keep] / 2, mean[keep], std[keep], len(curves))
+
+
 def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bool:
     import matplotlib.pyplot as plt
 
@@ -328,25 +352,13 @@ def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bo
     fig, ax = plt.subplots(figsize=(7, 4.2))
     drawn = False
     for row in heads:
-        members = row["_runs"]
-        total = max(m["config"]["num_env_steps"] for m in members)
-        edges = np.linspace(0, total, bins + 1)
-        curves = []
-        for m in members:
-            progress = [r for r in _progress(m["dir"]) if r.get(column)]
-            steps = np.array([float(r["step"]) for r in progress])
-            rets = np.array([float(r[column]) for r in progress])
-            if not len(steps):
-                continue
-            idx = np.clip(np.digitize(steps, edges) - 1, 0, bins - 1)
-            curves.append(np.array([rets[idx == b].mean() if np.any(idx == b) else np.nan for b in range(bins)]))
-        if not curves:
+        curve = seed_curve(row["_runs"], column, bins)
+        if curve is None:
             continue
-        curves = np.array(curves)
-        x = (edges[:-1] + edges[1:]) / 2
-        mean, std = _mean_std_over_seeds(curves)
+        x, mean, std, n = curve
         color = METHOD_COLORS.get(row["method"])
-        ax.plot(x, mean, color=color, label=f"{_label(members[0])} (n={len(curves)})")
+        ax.plot(x, mean, color=color, marker="." if len(x) < bins / 2 else None,
+                label=f"{_label(row['_runs'][0])} (n={n})")
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15)
         drawn = True
     ylabel = "greedy return, held-out seeds" if greedy else "training episode return (stochastic policy)"

@@ -191,3 +191,21 @@ def test_a_repeated_seed_counts_once_and_is_named():
     assert duplicate_seeds(runs) == [("b/s0", "a/s0")]
     (row,) = aggregate(runs)
     assert row["seeds"] == "0 1" and row["return_mean"] == 150.0  # the first copy, not the better one
+
+
+def test_sparse_greedy_evaluations_make_one_joined_curve(tmp_path):
+    from dsp_cli.report import seed_curve
+
+    members = []
+    for seed, values in enumerate(([10.0, 20.0], [14.0, 30.0])):
+        run = tmp_path / f"s{seed}"
+        run.mkdir()
+        rows = ["step,return,eval_return"] + [f"{s},1.0," for s in (500, 1000)] + \
+               [f"{s},1.0,{v}" for s, v in zip((2500, 5000), values)]
+        (run / "progress.csv").write_text("\n".join(rows) + "\n")
+        members.append({"dir": str(run), "config": {"num_env_steps": 5000}})
+    x, mean, std, n = seed_curve(members, "eval_return", bins=50)
+    assert n == 2 and list(mean) == [12.0, 25.0]  # two evaluations, no empty bins in between
+    assert std == pytest.approx([np.std([10, 14], ddof=1), np.std([20, 30], ddof=1)])
+    assert 2400 < x[0] < 2600 and 4900 < x[1] <= 5000
+    assert seed_curve(members, "no_such_column", bins=50) is None
