@@ -1,5 +1,5 @@
 # Sourced by the other scripts: creates or reuses a venv at the repo root and installs
-# the project into it, re-installing only when setup.py changes. By default .venv with
+# the project into it, re-installing only when setup.py or the extras asked for change. By default .venv with
 # every extra; scripts/test_core.sh sets DSP_VENV=.venv-core, DSP_EXTRAS (the core's
 # test extras) and DSP_PIP_UPGRADE=1 (resolve the newest versions the core allows).
 set -euo pipefail
