@@ -10,7 +10,7 @@ import io
 import json
 import os
 import shutil
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from agents.config import LEGACY_DEFAULTS, RunConfig
 from dsp_tf.files import atomic_write
@@ -146,8 +146,8 @@ class RunDirectory:
     def write_progress(self, rows: List[Dict]) -> None:
         atomic_write(self.path(PROGRESS_FILE), progress_text(rows))
 
-    def final_eval_episodes(self) -> Optional[int]:
-        """How many episodes training's final evaluation ran (summary.json), None before it did.
+    def final_eval_episodes(self, default: int) -> int:
+        """How many episodes training's final evaluation ran (summary.json); ``default`` before it did.
 
         Not in config.json (it is not part of a run's identity), but a later evaluation or
         export should judge the actor on those same episodes by default."""
@@ -155,7 +155,7 @@ class RunDirectory:
             with open(self.path(SUMMARY_FILE), encoding="utf-8") as f:
                 return int(json.load(f)["eval_episodes"])
         except (OSError, ValueError, KeyError, TypeError):
-            return None
+            return default
 
     def write_summary(self, summary: Dict) -> None:
         atomic_write(self.path(SUMMARY_FILE), json.dumps(summary, indent=2))

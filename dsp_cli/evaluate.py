@@ -41,7 +41,7 @@ def evaluate_run(root_dir: str, episodes=None, actor: str = "compact") -> dict:
     run = RunDirectory(root_dir)
     cfg = from_dict({**run.read_config(), "root_dir": root_dir})
     # By default the episodes of training's final evaluation (--eval_episodes is not in config.json).
-    episodes = (run.final_eval_episodes() or cfg.eval_episodes) if episodes is None else episodes
+    episodes = run.final_eval_episodes(cfg.eval_episodes) if episodes is None else episodes
     if episodes <= 0:
         raise UsageError(f"--eval_episodes must be > 0, got {episodes}")
     if inference.has_saved_actor(run.root):

@@ -93,6 +93,8 @@ def load_runs(root: str) -> Tuple[List[Dict], List[Tuple[str, str]]]:
     for each one whose files cannot be read, so that none is dropped silently."""
     runs, unreadable = [], []
     for run_dir in finished_runs(root):
+        if _superseded(root, run_dir):
+            continue
         try:
             runs.append(_read_run(run_dir))
         except ValueError as e:
@@ -100,9 +102,41 @@ def load_runs(root: str) -> Tuple[List[Dict], List[Tuple[str, str]]]:
     return runs, unreadable
 
 
+def _superseded(root: str, run_dir: str) -> bool:
+    return SUPERSEDED_DIR in os.path.relpath(run_dir, root).split(os.sep)
+
+
+def superseded_runs(root: str) -> List[str]:
+    """Finished runs under ``root`` that load_runs leaves out as superseded."""
+    return [d for d in finished_runs(root) if _superseded(root, d)]
+
+
 def ranking_of(config: Dict):
     """None for methods that rank no neurons; runs older than --ranking ranked globally."""
     return config.get("ranking", LEGACY_DEFAULTS["ranking"]) if config["method"] in RANKED else None
+
+
+#: config.json keys that do not change what a run trains (a resumed run equals an unbroken one).
+NOT_SETTINGS = ("seed", "checkpoint_interval")
+#: Settings that only a pruning method reads.
+PRUNING_SETTINGS = ("final_sparsity", "initial_sparsity", "prune_begin", "prune_end", "prune_frequency",
+                    "threshold", "min_neurons_per_layer")
+#: A directory of this name under --sweep_dir holds runs of superseded settings, kept for the record; the report
+#: does not read it (run the report on that directory itself to see them).
+SUPERSEDED_DIR = "superseded"
+
+
+def settings_of(config: Dict) -> Tuple[Tuple[str, str], ...]:
+    """Everything that defines what a run trains, without the keys its method does not read, so that a cell
+    holds only runs that differ in their seed."""
+    method = get_method(config["method"])
+    ignored = set(NOT_SETTINGS)
+    if not method.penalized:
+        ignored.add("reg_strength")
+    if not method.prunes:
+        ignored.update(PRUNING_SETTINGS)
+    values = {**config, "ranking": ranking_of(config)}
+    return tuple(sorted((k, json.dumps(v)) for k, v in values.items() if k not in ignored))
 
 
 def group_key(run: Dict) -> tuple:
@@ -129,7 +163,34 @@ def duplicate_seeds(runs: List[Dict]) -> List[Tuple[str, str]]:
     return left_out
 
 
+def mixed_settings(runs: List[Dict]) -> List[Tuple[str, str]]:
+    """(left out, why) for runs whose settings differ from their cell's other runs.
+
+    A cell's label (environment, method, λ, ratio, ranking, actor, budget) does not
+    show every PPO setting; when a cell's runs were trained differently, the
+    variant with the most runs is kept (the first by directory on a tie, never the
+    better return) and the others are named, so a headline never mixes settings.
+    """
+    cells = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        cells[group_key(r)][settings_of(r["config"])].append(r["dir"])
+    left_out = []
+    for variants in cells.values():
+        if len(variants) < 2:
+            continue
+        kept = min(variants, key=lambda v: (-len(variants[v]), min(variants[v])))
+        for settings, dirs in variants.items():
+            if settings is kept:
+                continue
+            differ = sorted({k for k, _ in set(settings) ^ set(kept)})
+            why = f"trained with other settings ({', '.join(differ)}) than its cell's {len(variants[kept])} run(s)"
+            left_out += [(d, why) for d in sorted(dirs)]
+    return sorted(left_out)
+
+
 def aggregate(runs: List[Dict]) -> List[Dict]:
+    mixed = {d for d, _ in mixed_settings(runs)}
+    runs = [r for r in runs if r["dir"] not in mixed]
     left_out = {d for d, _ in duplicate_seeds(runs)}
     groups = defaultdict(list)
     for r in runs:
@@ -626,7 +687,8 @@ def seed_statistics(rows: List[Dict], env: str) -> str:
 
 
 def results_document(rows: List[Dict], figures: List[str], figures_rel: str, preamble: str,
-                     unreadable: Sequence[Tuple[str, str]] = (), duplicates: Sequence[Tuple[str, str]] = ()) -> str:
+                     unreadable: Sequence[Tuple[str, str]] = (), duplicates: Sequence[Tuple[str, str]] = (),
+                     mixed: Sequence[Tuple[str, str]] = (), superseded: int = 0) -> str:
     parts = [preamble.rstrip() + "\n"] if preamble else []
     parts.append("## Summary (generated from the runs below)\n")
     parts.append(summary_table(rows))
@@ -637,6 +699,11 @@ def results_document(rows: List[Dict], figures: List[str], figures_rel: str, pre
         parts.append("Runs left out because they repeat a seed of their cell (same settings; the first copy by "
                      "directory is used, never the better one):\n")
         parts.append("\n".join(f"- `{d}` (kept: `{k}`)" for d, k in duplicates) + "\n")
+    if mixed:
+        parts.append("Runs left out because their cell's other runs were trained with other settings:\n")
+        parts.append("\n".join(f"- `{d}`: {why}" for d, why in mixed) + "\n")
+    if superseded:
+        parts.append(f"Not read: {superseded} run(s) of superseded settings under `{SUPERSEDED_DIR}/`.\n")
     for env in sorted({r["env"] for r in rows}):
         env_rows = [r for r in rows if r["env"] == env]
         parts.append(f"## {env}\n")
@@ -670,8 +737,16 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     if not runs:
         raise UsageError(f"no readable finished runs (summary.json) under '{sweep_dir}'"
                          + (f" ({len(unreadable)} unreadable)" if unreadable else ""))
+    superseded = superseded_runs(sweep_dir)
+    if superseded:
+        print(f"dsp_tf.report: {len(superseded)} run(s) under '{SUPERSEDED_DIR}/' not read (superseded settings)",
+              file=sys.stderr)
     rows = aggregate(runs)
-    duplicates = duplicate_seeds(runs)
+    mixed = mixed_settings(runs)
+    for run_dir, why in mixed:
+        print(f"dsp_tf.report: left out '{run_dir}': {why}", file=sys.stderr)
+    left = {d for d, _ in mixed}
+    duplicates = duplicate_seeds([r for r in runs if r["dir"] not in left])
     if duplicates:
         print(f"dsp_tf.report: {len(duplicates)} run(s) repeat a seed of their cell and are left out of the "
               f"statistics (listed in --results_markdown)", file=sys.stderr)
@@ -697,7 +772,8 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
             except OSError as e:
                 raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
         rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
-        atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable, duplicates))
+        atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable, duplicates, mixed,
+                                                        len(superseded)))
     return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable}
 
 

@@ -193,6 +193,31 @@ def test_a_repeated_seed_counts_once_and_is_named():
     assert row["seeds"] == "0 1" and row["return_mean"] == 150.0  # the first copy, not the better one
 
 
+def test_a_cell_never_mixes_settings_and_superseded_runs_are_not_read(tmp_path):
+    from dsp_cli.report import aggregate, load_runs, mixed_settings, superseded_runs
+
+    def run(directory, seed, ret, **settings):
+        config = {"env": "CartPole-v1", "method": "ppo", "seed": seed, "reg_strength": 0.0, "final_sparsity": 0.93,
+                  "actor_layers": [8], "num_env_steps": 100, "discount": 0.99, "checkpoint_interval": 10, **settings}
+        return {"dir": directory, "config": config,
+                "summary": {"return_mean": ret, "return_std": 0.0, "compact_layers": [8, 2],
+                            **{k: {"neurons": 8, "weights": 50, "flops": 100.0} for k in ("dense", "compact")}}}
+
+    runs = [run("new/s0", 0, 500.0, discount=0.98), run("old/s0", 0, 100.0), run("old/s1", 1, 200.0),
+            run("old/s2", 2, 300.0, checkpoint_interval=99),  # where checkpoints go does not change training
+            run("odd/s3", 3, 900.0, reg_strength=1.0)]  # nor does λ for a method without a penalty
+    assert mixed_settings(runs) == [("new/s0", "trained with other settings (discount) than its cell's 4 run(s)")]
+    (row,) = aggregate(runs)
+    assert row["seeds"] == "0 1 2 3" and row["return_mean"] == pytest.approx(375.0)
+
+    _fake_run(tmp_path / "sweep", "dsp", 0, 100.0, 1e-4, 0.93)
+    _fake_run(tmp_path / "superseded" / "sweep", "dsp", 1, 900.0, 1e-4, 0.93)
+    runs, unreadable = load_runs(str(tmp_path))
+    assert [r["config"]["seed"] for r in runs] == [0] and unreadable == []
+    assert [os.path.basename(d) for d in superseded_runs(str(tmp_path))] == ["dsp_lam0.0001_p0.93_s1"]
+    assert len(load_runs(str(tmp_path / "superseded"))[0]) == 1  # read when asked for by name
+
+
 def test_sparse_greedy_evaluations_make_one_joined_curve(tmp_path):
     from dsp_cli.report import seed_curve
 

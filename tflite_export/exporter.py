@@ -258,7 +258,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     if gif:
         check_rendering(cfg.env)  # before the conversions, not after them
     # As many evaluation episodes as training's final evaluation ran (it is not part of the run's identity).
-    episodes = eval_episodes if eval_episodes is not None else (run.final_eval_episodes() or cfg.eval_episodes)
+    episodes = eval_episodes if eval_episodes is not None else run.final_eval_episodes(cfg.eval_episodes)
     actors = {}
     for which in ("dense", "compact"):
         mlp, meta = inference.load_actor(run.root, which)
