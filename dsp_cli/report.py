@@ -556,8 +556,23 @@ def _n_seeds(row: Dict) -> int:
     return len(row["seeds"].split())
 
 
+def env_slug(env: str) -> str:
+    """An environment's short name: its flagfile is configs/<slug>.cfg and its figures end in _<slug>.png."""
+    return env.split("-")[0].lower()
+
+
+def shipped_ranking(env: str) -> str:
+    """The cross-layer ranking the environment's own flagfile trains with (where that setting lives)."""
+    try:
+        args = cli.expand_flagfiles(["report", f"--flagfile={env_slug(env)}.cfg"])
+    except UsageError:  # an environment without a shipped flagfile trains with the default
+        return DEFAULT_RANKING
+    values = [a.split("=", 1)[1] for a in args if a.startswith("--ranking=")]
+    return values[-1] if values else DEFAULT_RANKING
+
+
 def headline_row(rows: List[Dict], env: str, method: str):
-    """The row a method is judged by: the most seeds, then the highest pruning ratio.
+    """The row a method is judged by: the shipped ranking, then the most seeds, then the highest pruning ratio.
 
     Never the best return: with a λ × ratio grid in the same tree, picking by
     return would tune on the evaluation episodes.
@@ -565,8 +580,8 @@ def headline_row(rows: List[Dict], env: str, method: str):
     candidates = [r for r in rows if r["env"] == env and r["method"] == method]
     if not candidates:
         return None
-    return max(candidates, key=lambda r: (_n_seeds(r), r["ranking"] in (None, DEFAULT_RANKING),
-                                          r["final_sparsity"] or 0))
+    shipped = shipped_ranking(env)
+    return max(candidates, key=lambda r: (r["ranking"] in (None, shipped), _n_seeds(r), r["final_sparsity"] or 0))
 
 
 def dsp_vs_small(rows: List[Dict], env: str) -> str:
@@ -717,7 +732,7 @@ def results_document(rows: List[Dict], figures: List[str], figures_rel: str, pre
         parts.append(dsp_vs_small(rows, env) + "\n")
         parts.append("Statistics over seeds (rliable: interquartile mean with a 95% bootstrap interval):\n")
         parts.append(seed_statistics(rows, env))
-        slug = env.split("-")[0].lower()
+        slug = env_slug(env)
         for f in figures:
             if f.endswith(f"_{slug}.png"):
                 parts.append(f"![{f}]({figures_rel}/{f})\n")
@@ -756,7 +771,7 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     atomic_write(os.path.join(output_dir, "results.md"), markdown(rows))
     written = []
     for env in sorted({r["env"] for r in rows}):
-        slug = env.split("-")[0].lower()
+        slug = env_slug(env)
         for name, fn in ((f"learning_curves_{slug}.png", learning_curves),
                          (f"neurons_per_layer_{slug}.png", neurons_over_training),
                          (f"weights_heatmap_{slug}.png", weight_heatmaps),

@@ -104,6 +104,20 @@ def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
     assert "| Walker2d-v4 | — | 0 of 8 | not run |" in table  # a paper environment without runs is a visible gap
 
 
+def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, monkeypatch):
+    from dsp_tf import cli
+    from dsp_cli.report import headline_row
+
+    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    rows = [dict(_row("dsp", 100.0, 1.0, "0 1 2 3 4", 0.93, 1e-5), env=env, ranking=ranking)
+            for env in ("Hopper-v4", "Walker2d-v4") for ranking in ("global", "per_layer")]
+    (tmp_path / "hopper.cfg").write_text("--env=Hopper-v4\n--ranking=global\n--ranking=per_layer\n")
+    assert headline_row(rows, "Hopper-v4", "dsp")["ranking"] == "per_layer"  # the flagfile's last word
+    assert headline_row(rows, "Walker2d-v4", "dsp")["ranking"] == "global"  # no flagfile: the default
+    (tmp_path / "hopper.cfg").write_text("--env=Hopper-v4\n")
+    assert headline_row(rows, "Hopper-v4", "dsp")["ranking"] == "global"
+
+
 def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128)):
     """A finished run's two report inputs, written by hand: the report only aggregates them."""
     import json
