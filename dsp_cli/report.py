@@ -564,11 +564,9 @@ def env_slug(env: str) -> str:
 def shipped_ranking(env: str) -> str:
     """The cross-layer ranking the environment's own flagfile trains with (where that setting lives)."""
     try:
-        args = cli.expand_flagfiles(["report", f"--flagfile={env_slug(env)}.cfg"])
+        return cli.flagfile_value(f"{env_slug(env)}.cfg", "ranking") or DEFAULT_RANKING
     except UsageError:  # an environment without a shipped flagfile trains with the default
         return DEFAULT_RANKING
-    values = [a.split("=", 1)[1] for a in args if a.startswith("--ranking=")]
-    return values[-1] if values else DEFAULT_RANKING
 
 
 def headline_row(rows: List[Dict], env: str, method: str):

@@ -28,7 +28,7 @@ from dsp_tf import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 from dsp_tf.masks import RANKINGS
-from dsp_tf.methods import METHOD_NAMES, get_method
+from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
 
 def define_flags() -> None:
     """Defined on demand so that importing this module never claims flag names."""
@@ -37,7 +37,8 @@ def define_flags() -> None:
     flags.DEFINE_list("methods", ["ppo", "dsp"], "Methods to compare.")
     flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty.")
     flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
-    flags.DEFINE_list("rankings", ["global"], "Cross-layer rankings (--ranking) for neuron-pruning methods.")
+    flags.DEFINE_list("rankings", [], "Cross-layer rankings (--ranking) for neuron-pruning methods (default: "
+                                      "the one each environment's flagfile sets, else global).")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
     flags.DEFINE_list("small_layers", ["9", "9"], "Actor layers of the 'small' baseline.")
     flags.DEFINE_multi_string("train_flag", [], "Extra flag for every run, e.g. --train_flag=--num_env_steps=50000.")
@@ -87,14 +88,18 @@ class Point:
         return args + list(extra)
 
 
-def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings=("global",)) -> List[Point]:
-    """A method gets points only along the settings it depends on (dsp_tf.methods)."""
+def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequence[str] = ()) -> List[Point]:
+    """A method gets points only along the settings it depends on (dsp_tf.methods); without ``rankings``,
+    a ranking method trains with the ranking its environment's flagfile ships."""
     points = []
     for env, name, seed in itertools.product(envs, methods, seeds):
         method = get_method(name)
         lams = reg_strengths if method.penalized else [0.0]
         ratios = final_sparsities if method.prunes else [0.93]
-        ranks = rankings if method.ranks_neurons else ["global"]
+        if not method.ranks_neurons:
+            ranks = [DEFAULT_RANKING]
+        else:
+            ranks = list(rankings) or [cli.flagfile_value(f"{env}.cfg", "ranking") or DEFAULT_RANKING]
         for lam, ratio, ranking in itertools.product(lams, ratios, ranks):
             points.append(Point(env, name, float(lam), float(ratio), int(seed), ranking))
     return points

@@ -75,6 +75,14 @@ def expand_flagfiles(argv: List[str]) -> List[str]:
     return argv[:1] + _expand(argv[1:], None, 0)
 
 
+def flagfile_value(name: str, flag: str) -> Optional[str]:
+    """What a flagfile, with the flagfiles it includes, sets ``--flag`` to (absl keeps the last value);
+    None if it does not set it. Tools that read a shipped setting read it here, from the flagfile."""
+    args = expand_flagfiles(["prog", f"--flagfile={name}"])
+    values = [a.split("=", 1)[1] for a in args if a.startswith(f"--{flag}=")]
+    return values[-1] if values else None
+
+
 #: Modules whose presence shows that an extra of setup.py is installed.
 EXTRA_MODULES = {"rl": ("tf_agents", "gymnasium"), "report": ("matplotlib",), "export": ("tflite_micro",),
                  "driving": ("highway_env",)}

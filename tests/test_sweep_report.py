@@ -24,6 +24,21 @@ def test_grid_gives_non_pruning_methods_one_point_per_seed():
     assert sum(p.method == "pops" for p in points) == 4  # no penalty: ratios only
 
 
+def test_grid_trains_with_the_ranking_the_environment_flagfile_ships_unless_told(tmp_path, monkeypatch):
+    from dsp_tf import cli
+
+    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    (tmp_path / "base.cfg").write_text("--env=Hopper-v4\n--ranking=global\n")
+    (tmp_path / "toy.cfg").write_text("--flagfile=base.cfg\n--ranking=per_layer\n")
+    shipped = {p.method: p for p in grid(["toy"], ["ppo", "dsp", "dropout"], [1e-5], [0.93], [0])}
+    assert (shipped["dsp"].ranking, shipped["dropout"].ranking, shipped["ppo"].ranking) == \
+        ("per_layer", "per_layer", "global")
+    assert shipped["dsp"].name.endswith("_per_layer_s0") and "--ranking=per_layer" in shipped["dsp"].args([], [])
+    told = grid(["toy"], ["dsp"], [1e-5], [0.93], [0], ["global", "layer_normalized"])
+    assert [p.ranking for p in told] == ["global", "layer_normalized"]
+    assert [p.ranking for p in grid(["base"], ["dsp"], [1e-5], [0.93], [0])] == ["global"]
+
+
 def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
     sweep = tmp_path / "sweep"
     broken = Point("cartpole", "ssl", -1.0, 0.9, 0)  # a negative lambda: this run must fail alone
