@@ -180,7 +180,7 @@ def mixed_settings(runs: List[Dict]) -> List[Tuple[str, str]]:
             continue
         kept = min(variants, key=lambda v: (-len(variants[v]), min(variants[v])))
         for settings, dirs in variants.items():
-            if settings is kept:
+            if settings == kept:
                 continue
             differ = sorted({k for k, _ in set(settings) ^ set(kept)})
             why = f"trained with other settings ({', '.join(differ)}) than its cell's {len(variants[kept])} run(s)"
