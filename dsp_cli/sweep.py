@@ -19,7 +19,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from absl import flags, logging
 
@@ -35,7 +35,9 @@ def define_flags() -> None:
     flags.DEFINE_string("sweep_dir", None, "Directory holding one run directory per grid point.")
     flags.DEFINE_list("envs", ["cartpole"], "Environment flagfiles (configs/<name>.cfg) to sweep over.")
     flags.DEFINE_list("methods", ["ppo", "dsp"], "Methods to compare.")
-    flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty.")
+    flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty; METHOD=VALUE "
+                                                 "entries give that method its own values instead "
+                                                 "(e.g. 1e-4,ssl=1e-3).")
     flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
     flags.DEFINE_list("rankings", [], "Cross-layer rankings (--ranking) for neuron-pruning methods (default: "
                                       "the one each environment's flagfile sets, else global).")
@@ -88,13 +90,15 @@ class Point:
         return args + list(extra)
 
 
-def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequence[str] = ()) -> List[Point]:
-    """A method gets points only along the settings it depends on (dsp_tf.methods); without ``rankings``,
+def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequence[str] = (),
+         method_reg_strengths: Optional[Dict[str, Sequence[float]]] = None) -> List[Point]:
+    """A method gets points only along the settings it depends on (dsp_tf.methods); a method in
+    ``method_reg_strengths`` gets its own λ values (λ is searched per method); without ``rankings``,
     a ranking method trains with the ranking its environment's flagfile ships."""
     points = []
     for env, name, seed in itertools.product(envs, methods, seeds):
         method = get_method(name)
-        lams = reg_strengths if method.penalized else [0.0]
+        lams = (method_reg_strengths or {}).get(name, reg_strengths) if method.penalized else [0.0]
         ratios = final_sparsities if method.prunes else [0.93]
         if not method.ranks_neurons:
             ranks = [DEFAULT_RANKING]
@@ -184,6 +188,21 @@ def _floats(values, name):
         raise UsageError(f"--{name} must be numbers, got {values}") from None
 
 
+def _reg_strengths(values: Sequence[str]) -> Tuple[List[float], Dict[str, List[float]]]:
+    """--reg_strengths: plain values for every penalised method, METHOD=VALUE for one method's own."""
+    plain, per_method = [], {}
+    for value in values:
+        name, _, lam = value.rpartition("=")
+        if name and (name not in METHOD_NAMES or not get_method(name).penalized):
+            raise UsageError(f"--reg_strengths: '{name}' is not a method with a penalty "
+                             f"(choose from {', '.join(m for m in METHOD_NAMES if get_method(m).penalized)})")
+        lam = _floats([lam], "reg_strengths")[0]
+        if lam < 0:
+            raise UsageError("--reg_strengths must be >= 0")
+        (per_method.setdefault(name, []) if name else plain).append(lam)
+    return plain, per_method
+
+
 def _main() -> None:
     if not FLAGS.sweep_dir:
         raise UsageError("--sweep_dir is required")
@@ -195,14 +214,12 @@ def _main() -> None:
     for r in FLAGS.rankings:
         if r not in RANKINGS:
             raise UsageError(f"unknown ranking '{r}' (choose from {', '.join(RANKINGS)})")
-    lams = _floats(FLAGS.reg_strengths, "reg_strengths")
+    lams, per_method = _reg_strengths(FLAGS.reg_strengths)
     ratios = _floats(FLAGS.final_sparsities, "final_sparsities")
-    if any(lam < 0 for lam in lams):
-        raise UsageError("--reg_strengths must be >= 0")
     if any(not 0 <= r < 1 for r in ratios):
         raise UsageError("--final_sparsities must be in [0, 1)")
     seeds = [int(s) for s in _floats(FLAGS.seeds, "seeds")]
-    points = grid(FLAGS.envs, FLAGS.methods, lams, ratios, seeds, FLAGS.rankings)
+    points = grid(FLAGS.envs, FLAGS.methods, lams, ratios, seeds, FLAGS.rankings, per_method)
     status = run_sweep(points, FLAGS.sweep_dir, FLAGS.small_layers, FLAGS.train_flag, FLAGS.executor,
                        FLAGS.workers, FLAGS.ray_address, FLAGS.archived_dir)
     failed = [s for s in status if s["state"].startswith("failed")]

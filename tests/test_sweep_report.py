@@ -9,6 +9,7 @@ import pytest
 from dsp_cli.archive import KEPT_FILES, archive_runs
 from dsp_cli.report import make_report
 from dsp_cli.sweep import Point, grid, run_sweep
+from dsp_tf.errors import UsageError
 
 TRAIN_FLAGS = ["--num_env_steps=2048", "--rollout_steps=128", "--num_envs=4", "--prune_begin=512",
                "--prune_end=1536", "--prune_frequency=512", "--checkpoint_interval=1024", "--eval_episodes=2",
@@ -37,6 +38,21 @@ def test_grid_trains_with_the_ranking_the_environment_flagfile_ships_unless_told
     told = grid(["toy"], ["dsp"], [1e-5], [0.93], [0], ["global", "layer_normalized"])
     assert [p.ranking for p in told] == ["global", "layer_normalized"]
     assert [p.ranking for p in grid(["base"], ["dsp"], [1e-5], [0.93], [0])] == ["global"]
+
+
+def test_a_method_can_have_its_own_lambdas():
+    from dsp_cli.sweep import _reg_strengths
+
+    plain, own = _reg_strengths(["1e-4", "ssl=1e-3", "ssl=1e-5", "l1=0"])
+    assert plain == [1e-4] and own == {"ssl": [1e-3, 1e-5], "l1": [0.0]}
+    points = grid(["cartpole"], ["dsp", "ssl", "l1", "ppo"], plain, [0.93], [0], method_reg_strengths=own)
+    assert sorted((p.method, p.reg_strength) for p in points) == \
+        [("dsp", 1e-4), ("l1", 0.0), ("ppo", 0.0), ("ssl", 1e-5), ("ssl", 1e-3)]
+    for bad, message in ((["ppo=1e-3"], "'ppo' is not a method with a penalty"),
+                         (["magic=1e-3"], "'magic' is not a method with a penalty"),
+                         (["ssl=-1"], "must be >= 0"), (["ssl=x"], "must be numbers")):
+        with pytest.raises(UsageError, match=message):
+            _reg_strengths(bad)
 
 
 def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
