@@ -24,6 +24,7 @@ from agents.config import LEGACY_DEFAULTS
 from agents.layout import CONFIG_FILE, DENSE_FILE, PROGRESS_FILE, SUMMARY_FILE
 from dsp_tf import cli
 from dsp_cli.archive import finished_runs
+from dsp_cli.sweep import flagfile_ranking
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
@@ -188,13 +189,21 @@ def mixed_settings(runs: List[Dict]) -> List[Tuple[str, str]]:
     return sorted(left_out)
 
 
+def left_out_runs(runs: List[Dict]) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+    """(mixed, duplicates): the runs a cell leaves out, first for other settings, then, among the rest,
+    for repeating a seed; the statistics and the document's lists read both from here."""
+    mixed = mixed_settings(runs)
+    unmixed = {d for d, _ in mixed}
+    return mixed, duplicate_seeds([r for r in runs if r["dir"] not in unmixed])
+
+
 def aggregate(runs: List[Dict]) -> List[Dict]:
-    mixed = {d for d, _ in mixed_settings(runs)}
-    runs = [r for r in runs if r["dir"] not in mixed]
-    left_out = {d for d, _ in duplicate_seeds(runs)}
+    mixed, duplicates = left_out_runs(runs)
+    other_settings, repeated = {d for d, _ in mixed}, {d for d, _ in duplicates}
+    runs = [r for r in runs if r["dir"] not in other_settings]
     groups = defaultdict(list)
     for r in runs:
-        if r["dir"] not in left_out:
+        if r["dir"] not in repeated:
             groups[group_key(r)].append(r)
     dense_of_env = defaultdict(lambda: {"neurons": 0, "weights": 0, "flops": 0.0})
     for r in runs:  # the largest dense actor of each environment is the reference size
@@ -564,7 +573,7 @@ def env_slug(env: str) -> str:
 def shipped_ranking(env: str) -> str:
     """The cross-layer ranking the environment's own flagfile trains with (where that setting lives)."""
     try:
-        return cli.flagfile_value(f"{env_slug(env)}.cfg", "ranking") or DEFAULT_RANKING
+        return flagfile_ranking(f"{env_slug(env)}.cfg")
     except UsageError:  # an environment without a shipped flagfile trains with the default
         return DEFAULT_RANKING
 
@@ -755,11 +764,9 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
         print(f"dsp_tf.report: {len(superseded)} run(s) under '{SUPERSEDED_DIR}/' not read (superseded settings)",
               file=sys.stderr)
     rows = aggregate(runs)
-    mixed = mixed_settings(runs)
+    mixed, duplicates = left_out_runs(runs)
     for run_dir, why in mixed:
         print(f"dsp_tf.report: left out '{run_dir}': {why}", file=sys.stderr)
-    left = {d for d, _ in mixed}
-    duplicates = duplicate_seeds([r for r in runs if r["dir"] not in left])
     if duplicates:
         print(f"dsp_tf.report: {len(duplicates)} run(s) repeat a seed of their cell and are left out of the "
               f"statistics (listed in --results_markdown)", file=sys.stderr)

@@ -90,20 +90,23 @@ class Point:
         return args + list(extra)
 
 
+def flagfile_ranking(flagfile: str) -> str:
+    """The cross-layer ranking a flagfile trains with: the one it sets, else the default."""
+    return cli.flagfile_value(flagfile, "ranking") or DEFAULT_RANKING
+
+
 def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequence[str] = (),
          method_reg_strengths: Optional[Dict[str, Sequence[float]]] = None) -> List[Point]:
     """A method gets points only along the settings it depends on (dsp_tf.methods); a method in
     ``method_reg_strengths`` gets its own λ values (λ is searched per method); without ``rankings``,
     a ranking method trains with the ranking its environment's flagfile ships."""
     points = []
+    shipped = {env: flagfile_ranking(f"{env}.cfg") for env in envs}
     for env, name, seed in itertools.product(envs, methods, seeds):
         method = get_method(name)
         lams = (method_reg_strengths or {}).get(name, reg_strengths) if method.penalized else [0.0]
         ratios = final_sparsities if method.prunes else [0.93]
-        if not method.ranks_neurons:
-            ranks = [DEFAULT_RANKING]
-        else:
-            ranks = list(rankings) or [cli.flagfile_value(f"{env}.cfg", "ranking") or DEFAULT_RANKING]
+        ranks = (list(rankings) or [shipped[env]]) if method.ranks_neurons else [DEFAULT_RANKING]
         for lam, ratio, ranking in itertools.product(lams, ratios, ranks):
             points.append(Point(env, name, float(lam), float(ratio), int(seed), ranking))
     return points
