@@ -47,6 +47,8 @@ def define_flags() -> None:
     flags.DEFINE_enum("executor", "local", ["local", "ray"], "Where runs execute.")
     flags.DEFINE_integer("workers", max(1, os.cpu_count() or 1), "Local processes at once (default: one per core).")
     flags.DEFINE_string("ray_address", None, "Ray cluster address for --executor=ray (default: start a local Ray).")
+    flags.DEFINE_boolean("dry_run", False, "Print each grid point and whether it is already finished, then exit: "
+                                           "nothing is started or written.")
     flags.DEFINE_list("archived_dir", [],
                       "Archives made by dsp_tf.archive (e.g. docs/runs/sweep_cartpole), comma-separated: points "
                       "finished in any of them are skipped too, so a sweep continues on a machine that never ran "
@@ -143,6 +145,18 @@ def _ray_runner(address, workers: int):
     return run_all
 
 
+def split_finished(points: Sequence[Point], sweep_dir: str,
+                   archived_dir: Union[str, Sequence[str], None] = None) -> Tuple[List[Point], List[Point]]:
+    """(finished, to run): a point is finished when its summary.json is in ``sweep_dir`` or an archive."""
+    archives = [archived_dir] if isinstance(archived_dir, str) else list(archived_dir or [])
+    places = [os.path.abspath(d) for d in [sweep_dir, *archives] if d]
+    finished, todo = [], []
+    for p in points:
+        done = any(os.path.exists(os.path.join(d, p.name, SUMMARY_FILE)) for d in places)
+        (finished if done else todo).append(p)
+    return finished, todo
+
+
 def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor: str = "local",
               workers: int = 1, ray_address=None,
               archived_dir: Union[str, Sequence[str], None] = None) -> List[Dict[str, str]]:
@@ -150,14 +164,8 @@ def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor
     working directory, so status.csv, the runs and the flagfiles agree wherever it is run."""
     sweep_dir = os.path.abspath(sweep_dir)
     os.makedirs(sweep_dir, exist_ok=True)
-    archives = [archived_dir] if isinstance(archived_dir, str) else list(archived_dir or [])
-    archives = [os.path.abspath(d) for d in archives if d]
-    todo, status = [], []
-    for p in points:
-        if any(os.path.exists(os.path.join(d, p.name, SUMMARY_FILE)) for d in [sweep_dir, *archives] if d):
-            status.append({"run": p.name, "state": "done (skipped)", "error": ""})
-        else:
-            todo.append(p)
+    finished, todo = split_finished(points, sweep_dir, archived_dir)
+    status = [{"run": p.name, "state": "done (skipped)", "error": ""} for p in finished]
     logging.info("sweep: %d points, %d already finished, %d to run on %s", len(points),
                  len(points) - len(todo), len(todo), executor)
     jobs = [(train_command(p, sweep_dir, small_layers, extra), cli.REPO_ROOT) for p in todo]
@@ -223,6 +231,14 @@ def _main() -> None:
         raise UsageError("--final_sparsities must be in [0, 1)")
     seeds = [int(s) for s in _floats(FLAGS.seeds, "seeds")]
     points = grid(FLAGS.envs, FLAGS.methods, lams, ratios, seeds, FLAGS.rankings, per_method)
+    if FLAGS.dry_run:
+        finished, todo = split_finished(points, FLAGS.sweep_dir, FLAGS.archived_dir)
+        done = {p.name for p in finished}
+        for p in points:
+            print(f"{'finished' if p.name in done else 'to run':8}  {p.name}")
+        print(f"{len(points)} points: {len(finished)} already finished, {len(todo)} to run "
+              f"(dry run: nothing started)")
+        return
     status = run_sweep(points, FLAGS.sweep_dir, FLAGS.small_layers, FLAGS.train_flag, FLAGS.executor,
                        FLAGS.workers, FLAGS.ray_address, FLAGS.archived_dir)
     failed = [s for s in status if s["state"].startswith("failed")]

@@ -9,6 +9,7 @@ import pytest
 from dsp_cli.archive import KEPT_FILES, archive_runs
 from dsp_cli.report import make_report
 from dsp_cli.sweep import Point, grid, run_sweep
+from clitools import REPO, run_module
 from dsp_tf.errors import UsageError
 
 TRAIN_FLAGS = ["--num_env_steps=2048", "--rollout_steps=128", "--num_envs=4", "--prune_begin=512",
@@ -279,3 +280,28 @@ def test_sparse_greedy_evaluations_make_one_joined_curve(tmp_path):
     assert std == pytest.approx([np.std([10, 14], ddof=1), np.std([20, 30], ddof=1)])
     assert 2400 < x[0] < 2600 and 4900 < x[1] <= 5000
     assert seed_curve(members, "no_such_column", bins=50) is None
+
+
+SHIPPED_SWEEPS = sorted(os.path.relpath(os.path.join(d, f), REPO)
+                        for d in (os.path.join(REPO, "configs"), os.path.join(REPO, "configs", "tuning"))
+                        for f in os.listdir(d) if f.startswith("sweep_") and f.endswith(".cfg"))
+
+
+@pytest.mark.parametrize("flagfile", SHIPPED_SWEEPS)
+def test_every_shipped_sweep_flagfile_plans_its_grid_and_a_dry_run_writes_nothing(flagfile, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    r = run_module("dsp_tf.sweep", f"--flagfile={flagfile}", f"--sweep_dir={sweep_dir}", "--dry_run", timeout=120)
+    assert r.returncode == 0, r.stderr
+    *points, total = r.stdout.strip().splitlines()
+    assert points and all(line.split()[0] in ("finished", "to") for line in points)
+    assert total.startswith(f"{len(points)} points: ") and total.endswith("(dry run: nothing started)")
+    assert not sweep_dir.exists()
+
+
+def test_the_cartpole_comparison_flagfile_names_exactly_its_archived_runs(tmp_path):
+    """Every point of sweep_cartpole.cfg (per-method λ included) is a run in docs/runs: a changed
+    setting in the flagfile would name runs that were never made."""
+    r = run_module("dsp_tf.sweep", "--flagfile=configs/sweep_cartpole.cfg", f"--sweep_dir={tmp_path / 's'}",
+                   "--dry_run", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "40 points: 40 already finished, 0 to run (dry run: nothing started)"
