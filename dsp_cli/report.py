@@ -411,14 +411,35 @@ def seed_curve(members: List[Dict], column: str, bins: int):
     return ((edges[:-1] + edges[1:])[keep] / 2, mean[keep], std[keep], len(curves))
 
 
+def curve_source(rows: List[Dict], env: str) -> Tuple[str, List[str]]:
+    """(progress column the learning curves draw, drawn runs without greedy evaluations).
+
+    Greedy returns on held-out seeds (--curve_interval) when every drawn run has them; a figure
+    never mixes them with stochastic training-episode returns, so one run made before periodic
+    evaluation existed turns the whole figure to training returns, and the document says which.
+    """
+    drawn = [m for row in headline_groups(rows, env) for m in row["_runs"]]
+    without = [m["dir"] for m in drawn if not any(p.get("eval_return") for p in _progress(m["dir"]))]
+    return ("return" if without else "eval_return"), without
+
+
+def curve_caption(rows: List[Dict], env: str) -> str:
+    column, without = curve_source(rows, env)
+    n = sum(len(row["_runs"]) for row in headline_groups(rows, env))
+    if column == "eval_return":
+        return (f"Learning curves: greedy returns of the compact actor on held-out seeds during training, all {n} "
+                f"runs drawn.")
+    return (f"Learning curves: training-episode returns of the stochastic policy, not greedy evaluations: {len(without)} "
+            f"of the {n} runs drawn were made without periodic greedy evaluation (`--curve_interval`), and a "
+            f"figure does not mix the two.")
+
+
 def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bool:
     import matplotlib.pyplot as plt
 
     heads = headline_groups(rows, env)
-    # Greedy returns on held-out seeds (--curve_interval) when every drawn run has them; a
-    # figure never mixes them with stochastic training-episode returns.
-    greedy = all(any(p.get("eval_return") for p in _progress(m["dir"])) for row in heads for m in row["_runs"])
-    column = "eval_return" if greedy else "return"
+    column, _ = curve_source(rows, env)
+    greedy = column == "eval_return"
     fig, ax = plt.subplots(figsize=(7, 4.2))
     drawn = False
     for row in heads:
@@ -742,6 +763,8 @@ def results_document(rows: List[Dict], figures: List[str], figures_rel: str, pre
         slug = env_slug(env)
         for f in figures:
             if f.endswith(f"_{slug}.png"):
+                if f == f"learning_curves_{slug}.png":
+                    parts.append(curve_caption(rows, env) + "\n")
                 parts.append(f"![{f}]({figures_rel}/{f})\n")
     return "\n".join(parts)
 

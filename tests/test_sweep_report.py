@@ -282,6 +282,26 @@ def test_sparse_greedy_evaluations_make_one_joined_curve(tmp_path):
     assert seed_curve(members, "no_such_column", bins=50) is None
 
 
+def test_learning_curves_are_greedy_only_when_every_drawn_run_has_greedy_evaluations(tmp_path):
+    from dsp_cli.report import aggregate, curve_caption, curve_source, load_runs
+
+    for seed in (0, 1):
+        _fake_run(tmp_path, "dsp", seed, 100.0, 1e-4, 0.93)
+    runs_dir = tmp_path / "cartpole"
+    greedy_rows = "step,return,eval_return\n1000,1.0,\n2000,2.0,50.0\n"
+    (runs_dir / "dsp_lam0.0001_p0.93_s0" / "progress.csv").write_text(greedy_rows)
+    (runs_dir / "dsp_lam0.0001_p0.93_s1" / "progress.csv").write_text("step,return,eval_return\n1000,1.0,\n")
+    rows = aggregate(load_runs(str(tmp_path))[0])
+    column, without = curve_source(rows, "CartPole-v1")
+    assert column == "return" and [os.path.basename(d) for d in without] == ["dsp_lam0.0001_p0.93_s1"]
+    assert curve_caption(rows, "CartPole-v1").startswith("Learning curves: training-episode returns")
+    assert "1 of the 2 runs drawn" in curve_caption(rows, "CartPole-v1")
+
+    (runs_dir / "dsp_lam0.0001_p0.93_s1" / "progress.csv").write_text(greedy_rows)
+    assert curve_source(rows, "CartPole-v1") == ("eval_return", [])
+    assert curve_caption(rows, "CartPole-v1").startswith("Learning curves: greedy returns")
+
+
 SHIPPED_SWEEPS = sorted(os.path.relpath(os.path.join(d, f), REPO)
                         for d in (os.path.join(REPO, "configs"), os.path.join(REPO, "configs", "tuning"))
                         for f in os.listdir(d) if f.startswith("sweep_") and f.endswith(".cfg"))
