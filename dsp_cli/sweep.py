@@ -6,7 +6,9 @@ Each grid point is an ordinary ``dsp_tf.train`` run in its own directory under
 --sweep_dir, so a point can be inspected, evaluated or exported like any run.
 A restarted sweep skips points whose summary.json exists (in --sweep_dir or in
 one of the archives named by --archived_dir); a failing point is
-recorded in status.csv with its error and the others go on.
+recorded in status.csv with its error and the others go on. ``--dry_run``
+lists which points are finished and which would run, before a long sweep
+is started or resumed on another machine.
 """
 from __future__ import annotations
 
