@@ -21,7 +21,10 @@ Array = np.ndarray
 
 
 def _sigmoid(x: Array) -> Array:
-    return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype)
+    # exp(-x) overflows to inf for large negative x, where 1 / (1 + inf) = 0 is the right answer:
+    # not a warning to show a user.
+    with np.errstate(over="ignore"):
+        return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype)
 
 
 def _elu(x: Array, alpha: float = 1.0) -> Array:
