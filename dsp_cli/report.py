@@ -10,12 +10,13 @@ layer over training (Fig. 11) and the λ × pruning-ratio grid (Figs. 3–8).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
 import sys
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import flags
@@ -411,34 +412,40 @@ def seed_curve(members: List[Dict], column: str, bins: int):
     return ((edges[:-1] + edges[1:])[keep] / 2, mean[keep], std[keep], len(curves))
 
 
-def curve_source(rows: List[Dict], env: str) -> Tuple[str, List[str]]:
-    """(progress column the learning curves draw, drawn runs without greedy evaluations).
+class CurveSource(NamedTuple):
+    """What an environment's learning-curve figure draws; computed once, read by figure and caption."""
 
-    Greedy returns on held-out seeds (--curve_interval) when every drawn run has them; a figure
-    never mixes them with stochastic training-episode returns, so one run made before periodic
-    evaluation existed turns the whole figure to training returns, and the document says which.
+    column: str  # progress column: "eval_return" (greedy) or "return" (training episodes)
+    without: List[str]  # drawn runs made without periodic greedy evaluation
+    drawn: int  # runs drawn
+
+
+def curve_source(rows: List[Dict], env: str) -> CurveSource:
+    """Greedy returns on held-out seeds (--curve_interval) when every drawn run has them.
+
+    A figure never mixes them with stochastic training-episode returns, so one run made before
+    periodic evaluation existed turns the whole figure to training returns, and the caption says so.
     """
     drawn = [m for row in headline_groups(rows, env) for m in row["_runs"]]
     without = [m["dir"] for m in drawn if not any(p.get("eval_return") for p in _progress(m["dir"]))]
-    return ("return" if without else "eval_return"), without
+    return CurveSource("return" if without else "eval_return", without, len(drawn))
 
 
-def curve_caption(rows: List[Dict], env: str) -> str:
-    column, without = curve_source(rows, env)
-    n = sum(len(row["_runs"]) for row in headline_groups(rows, env))
-    if column == "eval_return":
-        return (f"Learning curves: greedy returns of the compact actor on held-out seeds during training, all {n} "
-                f"runs drawn.")
-    return (f"Learning curves: training-episode returns of the stochastic policy, not greedy evaluations: {len(without)} "
-            f"of the {n} runs drawn were made without periodic greedy evaluation (`--curve_interval`), and a "
-            f"figure does not mix the two.")
+def curve_caption(source: CurveSource) -> str:
+    if source.column == "eval_return":
+        return (f"Learning curves: greedy returns of the compact actor on held-out seeds during training, all "
+                f"{source.drawn} runs drawn.")
+    return (f"Learning curves: training-episode returns of the stochastic policy, not greedy evaluations: "
+            f"{len(source.without)} of the {source.drawn} runs drawn were made without periodic greedy evaluation "
+            f"(`--curve_interval`), and a figure does not mix the two.")
 
 
-def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50) -> bool:
+def learning_curves(rows: List[Dict], env: str, path: str, bins: int = 50,
+                    source: Optional[CurveSource] = None) -> bool:
     import matplotlib.pyplot as plt
 
     heads = headline_groups(rows, env)
-    column, _ = curve_source(rows, env)
+    column = (source or curve_source(rows, env)).column
     greedy = column == "eval_return"
     fig, ax = plt.subplots(figsize=(7, 4.2))
     drawn = False
@@ -731,7 +738,9 @@ def seed_statistics(rows: List[Dict], env: str) -> str:
 
 def results_document(rows: List[Dict], figures: List[str], figures_rel: str, preamble: str,
                      unreadable: Sequence[Tuple[str, str]] = (), duplicates: Sequence[Tuple[str, str]] = (),
-                     mixed: Sequence[Tuple[str, str]] = (), superseded: int = 0) -> str:
+                     mixed: Sequence[Tuple[str, str]] = (), superseded: int = 0,
+                     curve_sources: Optional[Dict[str, CurveSource]] = None) -> str:
+    curve_sources = curve_sources or {}
     parts = [preamble.rstrip() + "\n"] if preamble else []
     parts.append("## Summary (generated from the runs below)\n")
     parts.append(summary_table(rows))
@@ -764,7 +773,8 @@ def results_document(rows: List[Dict], figures: List[str], figures_rel: str, pre
         for f in figures:
             if f.endswith(f"_{slug}.png"):
                 if f == f"learning_curves_{slug}.png":
-                    parts.append(curve_caption(rows, env) + "\n")
+                    source = curve_sources.get(env) or curve_source(rows, env)
+                    parts.append(curve_caption(source) + "\n")
                 parts.append(f"![{f}]({figures_rel}/{f})\n")
     return "\n".join(parts)
 
@@ -798,9 +808,10 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     write_csv(rows, os.path.join(output_dir, "results.csv"))
     atomic_write(os.path.join(output_dir, "results.md"), markdown(rows))
     written = []
-    for env in sorted({r["env"] for r in rows}):
+    sources = {env: curve_source(rows, env) for env in sorted({r["env"] for r in rows})}
+    for env in sources:
         slug = env_slug(env)
-        for name, fn in ((f"learning_curves_{slug}.png", learning_curves),
+        for name, fn in ((f"learning_curves_{slug}.png", functools.partial(learning_curves, source=sources[env])),
                          (f"neurons_per_layer_{slug}.png", neurons_over_training),
                          (f"weights_heatmap_{slug}.png", weight_heatmaps),
                          (f"sensitivity_{slug}.png", sensitivity)):
@@ -816,7 +827,7 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
                 raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
         rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
         atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable, duplicates, mixed,
-                                                        len(superseded)))
+                                                        len(superseded), sources))
     return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable}
 
 

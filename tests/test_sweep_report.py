@@ -292,14 +292,15 @@ def test_learning_curves_are_greedy_only_when_every_drawn_run_has_greedy_evaluat
     (runs_dir / "dsp_lam0.0001_p0.93_s0" / "progress.csv").write_text(greedy_rows)
     (runs_dir / "dsp_lam0.0001_p0.93_s1" / "progress.csv").write_text("step,return,eval_return\n1000,1.0,\n")
     rows = aggregate(load_runs(str(tmp_path))[0])
-    column, without = curve_source(rows, "CartPole-v1")
-    assert column == "return" and [os.path.basename(d) for d in without] == ["dsp_lam0.0001_p0.93_s1"]
-    assert curve_caption(rows, "CartPole-v1").startswith("Learning curves: training-episode returns")
-    assert "1 of the 2 runs drawn" in curve_caption(rows, "CartPole-v1")
+    source = curve_source(rows, "CartPole-v1")
+    assert source.column == "return" and source.drawn == 2
+    assert [os.path.basename(d) for d in source.without] == ["dsp_lam0.0001_p0.93_s1"]
+    assert curve_caption(source).startswith("Learning curves: training-episode returns")
+    assert "1 of the 2 runs drawn" in curve_caption(source)
 
     (runs_dir / "dsp_lam0.0001_p0.93_s1" / "progress.csv").write_text(greedy_rows)
-    assert curve_source(rows, "CartPole-v1") == ("eval_return", [])
-    assert curve_caption(rows, "CartPole-v1").startswith("Learning curves: greedy returns")
+    assert curve_source(rows, "CartPole-v1") == ("eval_return", [], 2)
+    assert curve_caption(curve_source(rows, "CartPole-v1")).startswith("Learning curves: greedy returns")
 
 
 SHIPPED_SWEEPS = sorted(os.path.relpath(os.path.join(d, f), REPO)
