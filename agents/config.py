@@ -22,7 +22,11 @@ NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads", "curve_i
 
 #: Settings added after runs were archived, with the value those runs used: a
 #: config.json without the key reads as that value, not as today's default.
-LEGACY_DEFAULTS = {"ranking": "global"}
+LEGACY_DEFAULTS = {"ranking": "global", "reward_normalization": "reward_std"}
+
+#: How PPO scales rewards before its value targets and advantages: tf-agents' own
+#: rule, gym's NormalizeReward rule (CleanRL's MuJoCo PPO), or not at all.
+REWARD_NORMALIZATIONS = ("reward_std", "return_std", "none")
 
 
 def _f(default, help_text):
@@ -57,6 +61,9 @@ class RunConfig:
     entropy_coef: float = _f(0.0, "Entropy regularization coefficient.")
     value_coef: float = _f(0.5, "Value loss coefficient.")
     max_grad_norm: float = _f(0.5, "Global gradient-norm clipping.")
+    reward_normalization: str = _f("reward_std", "Reward scaling: reward_std (tf-agents: each reward over the running "
+                                                 "std of rewards), return_std (gym's NormalizeReward, as CleanRL: over "
+                                                 "the running std of the discounted return) or none. Clipped to ±10.")
     reg_strength: float = _f(1e-5, "Lambda: weight of the pruning regularizer (dsp, ssl, sgs, l1).")
     initial_sparsity: float = _f(0.0, "p_i: sparsity at prune_begin.")
     final_sparsity: float = _f(0.93, "p_f: target share of hidden neurons (or weights, for l1/pops) removed.")
@@ -123,6 +130,9 @@ class RunConfig:
             raise UsageError(f"--threshold must be one of {', '.join(THRESHOLDS)}, got '{self.threshold}'")
         if self.ranking not in RANKINGS:
             raise UsageError(f"--ranking must be one of {', '.join(RANKINGS)}, got '{self.ranking}'")
+        if self.reward_normalization not in REWARD_NORMALIZATIONS:
+            raise UsageError(f"--reward_normalization must be one of {', '.join(REWARD_NORMALIZATIONS)}, "
+                             f"got '{self.reward_normalization}'")
         if self.activation not in ("tanh", "relu"):
             raise UsageError(f"--activation must be tanh or relu, got '{self.activation}'")
         if not self.actor_layers or not self.critic_layers or min(self.actor_layers + self.critic_layers) < 1:

@@ -30,6 +30,10 @@ def make_agent(cfg: RunConfig, time_step_spec, action_spec, actor_net, value_net
     """PPO as in common MuJoCo setups: GAE, per-minibatch advantage normalisation,
     observation and reward normalisation, gradient clipping.
 
+    Rewards are divided by the running std the agent's reward normaliser holds; what
+    it is fed (rewards or discounted returns) is the training loop's
+    ``--reward_normalization``.
+
     Advantages are computed once per rollout (``preprocess_sequence``) and each
     ``train`` call is one minibatch step, which is what lets the loop shuffle
     64-sample minibatches the way other PPO code does.
@@ -43,7 +47,8 @@ def make_agent(cfg: RunConfig, time_step_spec, action_spec, actor_net, value_net
         actor_penalty=actor_penalty, greedy_eval=True, importance_ratio_clipping=cfg.clip_ratio,
         lambda_value=cfg.gae_lambda, discount_factor=cfg.discount,
         entropy_regularization=cfg.entropy_coef, value_pred_loss_coef=cfg.value_coef, num_epochs=1,
-        use_gae=True, use_td_lambda_return=True, normalize_rewards=True, normalize_observations=True,
+        use_gae=True, use_td_lambda_return=True, normalize_rewards=cfg.reward_normalization != "none",
+        normalize_observations=True,
         gradient_clipping=cfg.max_grad_norm, compute_value_and_advantage_in_train=False,
         update_normalizers_in_train=False, train_step_counter=tf.Variable(0, dtype=tf.int64))
     agent.initialize()

@@ -34,7 +34,7 @@ from agents.ppo import PrunedPPOClipAgent, make_agent
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
 from agents.numpy_policy import NumpyCollectPolicy, observation_stats
-from agents.rollout import RolloutCollector
+from agents.rollout import DiscountedReturns, RolloutCollector
 from agents.rundir import RunDirectory, parse_progress, progress_text
 from dsp_tf._keras import keras, tf
 from tensorflow.python.checkpoint import checkpoint_management  # noqa: E402  (after _keras: Keras 2 first)
@@ -306,6 +306,7 @@ def train(cfg: RunConfig) -> Dict:
         logging.info("resumed from %s at env step %d", resumed, learner.env_steps.numpy())
 
     collector = RolloutCollector(learner.envs, learner.collect_policy, cfg.rollout_steps)
+    discounted = DiscountedReturns(cfg.num_envs, cfg.discount)
     update = make_update(agent, cfg)
     advantages = tf.function(agent.preprocess_sequence, autograph=False)
     writer = tf.summary.create_file_writer(run.summaries)
@@ -324,6 +325,7 @@ def train(cfg: RunConfig) -> Dict:
         with timer("collect"):
             if iteration == start_iteration or iteration % iters_per_checkpoint == 0:
                 collector.reset([training_seed(cfg.seed, iteration * cfg.num_envs + i) for i in range(cfg.num_envs)])
+                discounted.reset()
             step0 = iteration * cfg.steps_per_iteration
             rollout, returns, _ = collector.collect((cfg.seed, step0 * 2))
         # The first update of a process includes tracing and XLA compilation.
@@ -335,7 +337,10 @@ def train(cfg: RunConfig) -> Dict:
                 raise UsageError(f"training diverged at env step {step0 + cfg.steps_per_iteration}: the loss is "
                                  f"not finite (lower --learning_rate or --reg_strength)")
             agent.update_observation_normalizer(rollout.observation)
-            agent.update_reward_normalizer(rollout.reward)
+            if cfg.reward_normalization == "return_std":
+                agent.update_reward_normalizer(tf.constant(discounted(rollout)[None], tf.float32))
+            elif cfg.reward_normalization == "reward_std":
+                agent.update_reward_normalizer(rollout.reward)
             learner.env_steps.assign(step0 + cfg.steps_per_iteration)
         env_steps = int(learner.env_steps.numpy())
 

@@ -137,7 +137,7 @@ def settings_of(config: Dict) -> Tuple[Tuple[str, str], ...]:
         ignored.add("reg_strength")
     if not method.prunes:
         ignored.update(PRUNING_SETTINGS)
-    values = {**config, "ranking": ranking_of(config)}
+    values = {**LEGACY_DEFAULTS, **config, "ranking": ranking_of(config)}
     return tuple(sorted((k, json.dumps(v)) for k, v in values.items() if k not in ignored))
 
 

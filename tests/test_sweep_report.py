@@ -251,10 +251,15 @@ def test_a_cell_never_mixes_settings_and_superseded_runs_are_not_read(tmp_path):
 
     runs = [run("new/s0", 0, 500.0, discount=0.98), run("old/s0", 0, 100.0), run("old/s1", 1, 200.0),
             run("old/s2", 2, 300.0, checkpoint_interval=99),  # where checkpoints go does not change training
-            run("odd/s3", 3, 900.0, reg_strength=1.0)]  # nor does λ for a method without a penalty
-    assert mixed_settings(runs) == [("new/s0", "trained with other settings (discount) than its cell's 4 run(s)")]
+            run("odd/s3", 3, 900.0, reg_strength=1.0),  # nor does λ for a method without a penalty
+            # A setting added later: runs without the key used its legacy value, so this one joins them ...
+            run("new/s4", 4, 400.0, reward_normalization="reward_std"),
+            run("new/s5", 5, 1000.0, reward_normalization="return_std")]  # ... and this one does not
+    assert mixed_settings(runs) == [
+        ("new/s0", "trained with other settings (discount) than its cell's 5 run(s)"),
+        ("new/s5", "trained with other settings (reward_normalization) than its cell's 5 run(s)")]
     (row,) = aggregate(runs)
-    assert row["seeds"] == "0 1 2 3" and row["return_mean"] == pytest.approx(375.0)
+    assert row["seeds"] == "0 1 2 3 4" and row["return_mean"] == pytest.approx(380.0)
 
     _fake_run(tmp_path / "sweep", "dsp", 0, 100.0, 1e-4, 0.93)
     _fake_run(tmp_path / "superseded" / "sweep", "dsp", 1, 900.0, 1e-4, 0.93)

@@ -19,6 +19,7 @@ from dsp_tf.errors import UsageError
     (["--initial_sparsity=-0.1"], "--initial_sparsity must be in [0, 1)"),
     (["--initial_sparsity=0.5", "--final_sparsity=0.3"], "must be >= --initial_sparsity"),
     (["--reg_strength=-1e-4"], "--reg_strength (lambda) must be >= 0"),
+    (["--reward_normalization=zscore"], "--reward_normalization must be one of reward_std, return_std, none"),
     (["--flagfile=does_not_exist.cfg"], "flagfile 'does_not_exist.cfg' not found"),
     (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
 ])
@@ -94,8 +95,10 @@ def _wait_for_checkpoint(root, proc, timeout=300):
     return False
 
 
-def test_kill_9_then_same_command_resumes_to_the_same_result(tmp_path):
-    args = [*TINY, "--num_env_steps=6144", "--checkpoint_interval=2048"]
+@pytest.mark.parametrize("extra", [[], ["--reward_normalization=return_std"]], ids=["default", "return_std"])
+def test_kill_9_then_same_command_resumes_to_the_same_result(tmp_path, extra):
+    """return_std carries each environment's discounted return across rollouts: it too must resume exactly."""
+    args = [*TINY, "--num_env_steps=6144", "--checkpoint_interval=2048", *extra]
     straight = tmp_path / "straight"
     assert run_module("dsp_tf.train", *args, f"--root_dir={straight}").returncode == 0
 
