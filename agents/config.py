@@ -62,8 +62,9 @@ class RunConfig:
     value_coef: float = _f(0.5, "Value loss coefficient.")
     max_grad_norm: float = _f(0.5, "Global gradient-norm clipping.")
     reward_normalization: str = _f("reward_std", "Reward scaling: reward_std (tf-agents: each reward over the running "
-                                                 "std of rewards), return_std (gym's NormalizeReward, as CleanRL: over "
-                                                 "the running std of the discounted return) or none. Clipped to ±10.")
+                                                 "std of rewards), return_std (gym 0.23's NormalizeReward, as in "
+                                                 "CleanRL: over the running std of the discounted return; both "
+                                                 "clipped to ±10) or none.")
     reg_strength: float = _f(1e-5, "Lambda: weight of the pruning regularizer (dsp, ssl, sgs, l1).")
     initial_sparsity: float = _f(0.0, "p_i: sparsity at prune_begin.")
     final_sparsity: float = _f(0.93, "p_f: target share of hidden neurons (or weights, for l1/pops) removed.")

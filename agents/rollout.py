@@ -108,13 +108,15 @@ class RolloutCollector:
 
 
 class DiscountedReturns:
-    """The running discounted return of each environment, what gym's NormalizeReward
+    """The running discounted return of each environment, what gym 0.23's NormalizeReward
     (and so CleanRL's MuJoCo PPO) divides rewards by the std of.
 
     Feeding these to PPO's reward normaliser instead of the rewards themselves keeps
-    value targets near unit scale whatever the episode length. The carry restarts
-    with the collector's episodes (``reset``), at checkpoint boundaries, so a
-    resumed run computes what an uninterrupted one does.
+    value targets near unit scale whatever the episode length. As in gym 0.23, an
+    episode's last reward is added before the carry restarts, and it restarts on
+    truncation too (gymnasium 1.x restarts it on termination only, before adding).
+    The carry also restarts with the collector's episodes (``reset``), at checkpoint
+    boundaries, so a resumed run computes what an uninterrupted one does.
     """
 
     def __init__(self, num_envs: int, discount: float):
@@ -122,17 +124,17 @@ class DiscountedReturns:
         self.value = np.zeros(num_envs, np.float64)
 
     def reset(self) -> None:
-        self.value[:] = 0.0
+        pass
 
     def __call__(self, rollout: trajectory.Trajectory) -> np.ndarray:
         """Each real transition's running return, [num_envs, k] flattened env-major."""
         step_type, next_step_type = np.asarray(rollout.step_type), np.asarray(rollout.next_step_type)
         reward = np.asarray(rollout.reward, np.float64)
-        out = []
-        for t in range(step_type.shape[1] - 1):  # the last column is padding, not a transition
-            real = step_type[:, t] != LAST  # a LAST step's transition only resets the environment
-            self.value = np.where(real, self.discount * self.value + reward[:, t], self.value)
-            out.append(np.where(real, self.value, np.nan))
-            self.value = np.where(next_step_type[:, t] == LAST, 0.0, self.value)
-        values = np.stack(out, axis=1)
-        return values[~np.isnan(values)]
+        steps = step_type.shape[1] - 1  # the last column is padding, not a transition
+        real = step_type[:, :steps] != LAST  # a LAST step's transition only resets the environment
+        values = np.zeros((len(self.value), steps))
+        for t in range(steps):
+            self.value = np.where(real[:, t], self.discount * self.value + reward[:, t], self.value)
+            values[:, t] = self.value
+            self.value = np.where((next_step_type[:, t] == LAST) & (np.asarray(rollout.discount)[:, t] == 0), 0.0, self.value)
+        return values[real]

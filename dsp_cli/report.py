@@ -118,7 +118,8 @@ def ranking_of(config: Dict):
     return config.get("ranking", LEGACY_DEFAULTS["ranking"]) if config["method"] in RANKED else None
 
 
-#: config.json keys that do not change what a run trains (a resumed run equals an unbroken one).
+#: config.json keys that pick one run of a setting, not the setting: the seed, and the checkpoint interval,
+#: which sets where episodes are cut and environments reseeded (a different draw of the same training).
 NOT_SETTINGS = ("seed", "checkpoint_interval")
 #: Settings that only a pruning method reads.
 PRUNING_SETTINGS = ("final_sparsity", "initial_sparsity", "prune_begin", "prune_end", "prune_frequency",

@@ -5,10 +5,10 @@ from agents.rollout import DiscountedReturns, RolloutCollector
 
 
 class _CountingEnv:
-    """Rewards 1, 2, 3, ... within an episode; episodes last ``length`` steps, then terminate."""
+    """Rewards 1, 2, 3, ... within an episode; episodes last ``length`` steps, then end."""
 
-    def __init__(self, length):
-        self.length, self.t = length, 0
+    def __init__(self, length, truncate=False):
+        self.length, self.truncate, self.t = length, truncate, 0
 
     def seed(self, seed):
         pass
@@ -19,7 +19,8 @@ class _CountingEnv:
 
     def step_raw(self, action):
         self.t += 1
-        return np.zeros(1, np.float32), float(self.t), self.t == self.length, False
+        end = self.t == self.length
+        return np.zeros(1, np.float32), float(self.t), end and not self.truncate, end and self.truncate
 
 
 class _Policy:
@@ -32,41 +33,38 @@ class _Policy:
                                       "value_prediction": np.zeros(n, np.float32)}
 
 
-def _gym_reference(lengths, steps_per_env, gamma):
-    """gym's NormalizeReward return, written out per environment over its real env steps."""
-    out = []
-    for length, steps in zip(lengths, steps_per_env):
-        g, t, values = 0.0, 0, []
-        for _ in range(steps):
-            t += 1
-            g = gamma * g + t
-            values.append(g)
-            if t == length:
-                g, t = 0.0, 0
-        out.append(values)
+def _gym_reference(length, columns, gamma):
+    """gym 0.23's NormalizeReward return, written out over one environment's rollout columns:
+    {column: return} for the columns that are real steps (an episode's end costs one reset column)."""
+    g, t, after_end, out = 0.0, 0, False, {}
+    for k in range(columns):
+        if after_end:
+            after_end = False
+            continue
+        t += 1
+        g = gamma * g + t
+        out[k] = g
+        if t == length:  # terminated or truncated: gym 0.23 restarts the return either way
+            g, t, after_end = 0.0, 0, True
     return out
 
 
-def test_discounted_returns_follow_gym_across_episode_ends_and_rollouts():
-    gamma, lengths, rollouts, horizon = 0.9, (3, 50), 3, 8
-    collector = RolloutCollector([_CountingEnv(n) for n in lengths], _Policy(), horizon)
+def test_discounted_returns_follow_gym_across_episode_ends_truncation_and_rollouts():
+    # Env 0 terminates every 3 steps; env 1 is truncated every 8, so its first episode ends in the
+    # rollout's last column and the next rollout opens with its reset step.
+    gamma, horizon, rollouts = 0.9, 8, 3
+    envs = [_CountingEnv(3), _CountingEnv(8, truncate=True)]
+    collector = RolloutCollector(envs, _Policy(), horizon)
+    returns = DiscountedReturns(len(envs), gamma)
     collector.reset([0, 1])
-    returns = DiscountedReturns(len(lengths), gamma)
-    got = [returns(collector.collect((0, k))[0]) for k in range(rollouts)]
+    got = [returns(collector.collect((0, r))[0]) for r in range(rollouts)]
 
-    # Env 0 ends an episode every 3 steps, and each end costs one reset step of the
-    # rollout's 8: 3 + 3 real steps in the first rollout, and so on; env 1 never ends.
-    steps_env0 = sum(1 for k in range(rollouts * horizon) if k % 4 != 3)
-    reference = _gym_reference(lengths, (steps_env0, rollouts * horizon), gamma)
-    assert len(np.concatenate(got)) == steps_env0 + rollouts * horizon
-    real = [[], []]  # each rollout's output is env-major: regroup it per environment
-    for k, values in enumerate(got):
-        n0 = sum(1 for s in range(k * horizon, (k + 1) * horizon) if s % 4 != 3)
-        real[0] += list(values[:n0])
-        real[1] += list(values[n0:])
-    np.testing.assert_allclose(real[0], reference[0])
-    np.testing.assert_allclose(real[1], reference[1])
+    reference = [_gym_reference(e.length, rollouts * horizon, gamma) for e in envs]
+    expected = [np.array([g for ref in reference for k, g in ref.items() if r * horizon <= k < (r + 1) * horizon])
+                for r in range(rollouts)]  # env-major within each rollout
+    for r in range(rollouts):
+        np.testing.assert_allclose(got[r], expected[r], err_msg=f"rollout {r}")
 
     returns.reset()  # a collector reset starts new episodes: the carry starts again at 0
     collector.reset([0, 1])
-    assert returns(collector.collect((0, 9))[0])[0] == 1.0
+    np.testing.assert_allclose(returns(collector.collect((0, 9))[0]), expected[0])

@@ -250,7 +250,7 @@ def test_a_cell_never_mixes_settings_and_superseded_runs_are_not_read(tmp_path):
                             **{k: {"neurons": 8, "weights": 50, "flops": 100.0} for k in ("dense", "compact")}}}
 
     runs = [run("new/s0", 0, 500.0, discount=0.98), run("old/s0", 0, 100.0), run("old/s1", 1, 200.0),
-            run("old/s2", 2, 300.0, checkpoint_interval=99),  # where checkpoints go does not change training
+            run("old/s2", 2, 300.0, checkpoint_interval=99),  # where episodes are cut is a draw, not a setting
             run("odd/s3", 3, 900.0, reg_strength=1.0),  # nor does λ for a method without a penalty
             # A setting added later: runs without the key used its legacy value, so this one joins them ...
             run("new/s4", 4, 400.0, reward_normalization="reward_std"),
