@@ -124,7 +124,7 @@ class DiscountedReturns:
         self.value = np.zeros(num_envs, np.float64)
 
     def reset(self) -> None:
-        pass
+        self.value[:] = 0.0
 
     def __call__(self, rollout: trajectory.Trajectory) -> np.ndarray:
         """Each real transition's running return, [num_envs, k] flattened env-major."""
@@ -136,5 +136,5 @@ class DiscountedReturns:
         for t in range(steps):
             self.value = np.where(real[:, t], self.discount * self.value + reward[:, t], self.value)
             values[:, t] = self.value
-            self.value = np.where((next_step_type[:, t] == LAST) & (np.asarray(rollout.discount)[:, t] == 0), 0.0, self.value)
+            self.value = np.where(next_step_type[:, t] == LAST, 0.0, self.value)
         return values[real]
