@@ -524,12 +524,14 @@ def weight_heatmaps(rows: List[Dict], env: str, path: str) -> bool:
 
 
 def _grid_cells(rows: List[Dict], env: str, method: str) -> List[Dict]:
-    """A method's (λ, ratio) points at its headline budget and actor size: one panel never mixes budgets."""
+    """A method's (λ, ratio) points at its headline budget, actor size and ranking: one panel never mixes
+    them, and two rankings of one point would otherwise fight over its cell."""
     ref = headline_row(rows, env, method)
     if ref is None:
         return []
+    same = ("env_steps", "actor_layers", "ranking")
     return [r for r in rows if r["env"] == env and r["method"] == method
-            and (r["env_steps"], r["actor_layers"]) == (ref["env_steps"], ref["actor_layers"])]
+            and all(r[k] == ref[k] for k in same)]
 
 
 def _grid_methods(rows: List[Dict], env: str) -> List[str]:

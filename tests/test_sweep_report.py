@@ -150,16 +150,17 @@ def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, m
     assert headline_row(rows, "Hopper-v4", "dsp")["ranking"] == "global"
 
 
-def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128)):
+def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128), ranking=None):
     """A finished run's two report inputs, written by hand: the report only aggregates them."""
     import json
 
-    run = root / "cartpole" / f"{method}_lam{lam}_p{ratio}_s{seed}"
+    run = root / "cartpole" / f"{method}_lam{lam}_p{ratio}{'_' + ranking if ranking else ''}_s{seed}"
     run.mkdir(parents=True)
     stats = {"neurons": 17, "weights": 200, "flops": 400.0}
     (run / "config.json").write_text(json.dumps(
         {"env": "CartPole-v1", "method": method, "reg_strength": lam or 0.0, "final_sparsity": ratio or 0.93,
-         "actor_layers": list(layers), "num_env_steps": 250000, "seed": seed}))
+         "actor_layers": list(layers), "num_env_steps": 250000, "seed": seed,
+         **({"ranking": ranking} if ranking else {})}))
     (run / "summary.json").write_text(json.dumps(
         {"return_mean": ret, "return_std": 1.0, "dense": {"neurons": 256, "weights": 17000, "flops": 34000.0},
          "compact": stats, "compact_layers": [9, 8, 2]}))
@@ -186,6 +187,23 @@ def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel
     assert sensitivity(rows, "CartPole-v1", str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     assert not sensitivity([r for r in rows if r["reg_strength"] != 1e-3], "CartPole-v1", str(tmp_path / "t.png"))
+
+
+def test_a_grid_cell_holds_the_headline_ranking_only(tmp_path):
+    """Another ranking's runs at a grid point are a different method variant, not that cell's value."""
+    from dsp_cli.report import _grid_cells, _grid_methods, aggregate, load_runs
+
+    _fake_run(tmp_path, "dsp", 0, 100.0, 1e-4, 0.93)
+    _fake_run(tmp_path, "dsp", 1, 200.0, 1e-4, 0.93)
+    _fake_run(tmp_path, "dsp", 0, 999.0, 1e-4, 0.93, ranking="per_layer")
+    rows = aggregate(load_runs(str(tmp_path))[0])
+    assert _grid_methods(rows, "CartPole-v1") == []  # one (λ, ratio) point in two rankings is no grid
+
+    _fake_run(tmp_path, "dsp", 0, 300.0, 1e-3, 0.93)
+    rows = aggregate(load_runs(str(tmp_path))[0])
+    cells = _grid_cells(rows, "CartPole-v1", "dsp")
+    assert sorted((r["reg_strength"], r["ranking"], r["return_mean"]) for r in cells) == \
+        [(1e-4, "global", 150.0), (1e-3, "global", 300.0)]
 
 
 def test_statistics_against_hand_computation():
