@@ -38,8 +38,9 @@ def define_flags() -> None:
     flags.DEFINE_list("envs", ["cartpole"], "Environment flagfiles (configs/<name>.cfg) to sweep over.")
     flags.DEFINE_list("methods", ["ppo", "dsp"], "Methods to compare.")
     flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty; METHOD=VALUE "
-                                                 "entries give that method its own values instead "
-                                                 "(e.g. 1e-4,ssl=1e-3).")
+                                                 "entries give that method its own values instead, "
+                                                 "ENV:METHOD=VALUE that method on one environment "
+                                                 "(e.g. 1e-4,ssl=1e-3,hopper:dsp=1e-6).")
     flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
     flags.DEFINE_list("rankings", [], "Cross-layer rankings (--ranking) for neuron-pruning methods (default: "
                                       "the one each environment's flagfile sets, else global).")
@@ -102,13 +103,15 @@ def flagfile_ranking(flagfile: str) -> str:
 def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequence[str] = (),
          method_reg_strengths: Optional[Dict[str, Sequence[float]]] = None) -> List[Point]:
     """A method gets points only along the settings it depends on (dsp_tf.methods); a method in
-    ``method_reg_strengths`` gets its own λ values (λ is searched per method); without ``rankings``,
-    a ranking method trains with the ranking its environment's flagfile ships."""
+    ``method_reg_strengths`` gets its own λ values (λ is searched per method, and per environment
+    under an ``env:method`` key, which wins over ``method``); without ``rankings``, a ranking
+    method trains with the ranking its environment's flagfile ships."""
     points = []
     shipped = {env: flagfile_ranking(f"{env}.cfg") for env in envs}
+    own = method_reg_strengths or {}
     for env, name, seed in itertools.product(envs, methods, seeds):
         method = get_method(name)
-        lams = (method_reg_strengths or {}).get(name, reg_strengths) if method.penalized else [0.0]
+        lams = own.get(f"{env}:{name}", own.get(name, reg_strengths)) if method.penalized else [0.0]
         ratios = final_sparsities if method.prunes else [0.93]
         ranks = (list(rankings) or [shipped[env]]) if method.ranks_neurons else [DEFAULT_RANKING]
         for lam, ratio, ranking in itertools.product(lams, ratios, ranks):
@@ -201,18 +204,22 @@ def _floats(values, name):
         raise UsageError(f"--{name} must be numbers, got {values}") from None
 
 
-def _reg_strengths(values: Sequence[str]) -> Tuple[List[float], Dict[str, List[float]]]:
-    """--reg_strengths: plain values for every penalised method, METHOD=VALUE for one method's own."""
+def _reg_strengths(values: Sequence[str], envs: Sequence[str]) -> Tuple[List[float], Dict[str, List[float]]]:
+    """--reg_strengths: plain values for every penalised method, METHOD=VALUE for one method's own,
+    ENV:METHOD=VALUE for its own on one of ``envs`` (keyed "env:method")."""
     plain, per_method = [], {}
     for value in values:
-        name, _, lam = value.rpartition("=")
-        if name and (name not in METHOD_NAMES or not get_method(name).penalized):
+        key, _, lam = value.rpartition("=")
+        env, colon, name = key.rpartition(":")
+        if colon and env not in envs:
+            raise UsageError(f"--reg_strengths: '{env}' in '{value}' is not one of --envs ({', '.join(envs)})")
+        if (name or colon) and (name not in METHOD_NAMES or not get_method(name).penalized):
             raise UsageError(f"--reg_strengths: '{name}' is not a method with a penalty "
                              f"(choose from {', '.join(m for m in METHOD_NAMES if get_method(m).penalized)})")
         lam = _floats([lam], "reg_strengths")[0]
         if lam < 0:
             raise UsageError("--reg_strengths must be >= 0")
-        (per_method.setdefault(name, []) if name else plain).append(lam)
+        (per_method.setdefault(key, []) if key else plain).append(lam)
     return plain, per_method
 
 
@@ -227,7 +234,7 @@ def _main() -> None:
     for r in FLAGS.rankings:
         if r not in RANKINGS:
             raise UsageError(f"unknown ranking '{r}' (choose from {', '.join(RANKINGS)})")
-    lams, per_method = _reg_strengths(FLAGS.reg_strengths)
+    lams, per_method = _reg_strengths(FLAGS.reg_strengths, FLAGS.envs)
     ratios = _floats(FLAGS.final_sparsities, "final_sparsities")
     if any(not 0 <= r < 1 for r in ratios):
         raise UsageError("--final_sparsities must be in [0, 1)")
