@@ -204,15 +204,21 @@ def _floats(values, name):
         raise UsageError(f"--{name} must be numbers, got {values}") from None
 
 
-def _reg_strengths(values: Sequence[str], envs: Sequence[str]) -> Tuple[List[float], Dict[str, List[float]]]:
+def _reg_strengths(values: Sequence[str]) -> Tuple[List[float], Dict[str, List[float]]]:
     """--reg_strengths: plain values for every penalised method, METHOD=VALUE for one method's own,
-    ENV:METHOD=VALUE for its own on one of ``envs`` (keyed "env:method")."""
+    ENV:METHOD=VALUE for its own on one environment (keyed "env:method"). Like a METHOD entry for a
+    method not in --methods, an ENV entry for an environment not in --envs is unused, so narrowing
+    --envs on the command line keeps a sweep flagfile valid; the environment must exist, though."""
     plain, per_method = [], {}
     for value in values:
         key, _, lam = value.rpartition("=")
         env, colon, name = key.rpartition(":")
-        if colon and env not in envs:
-            raise UsageError(f"--reg_strengths: '{env}' in '{value}' is not one of --envs ({', '.join(envs)})")
+        if colon:
+            try:
+                cli.find_flagfile(f"{env}.cfg")
+            except UsageError:
+                raise UsageError(f"--reg_strengths: '{env}' in '{value}' is not an environment "
+                                 f"(no flagfile {env}.cfg)") from None
         if (name or colon) and (name not in METHOD_NAMES or not get_method(name).penalized):
             raise UsageError(f"--reg_strengths: '{name}' is not a method with a penalty "
                              f"(choose from {', '.join(m for m in METHOD_NAMES if get_method(m).penalized)})")
@@ -234,7 +240,7 @@ def _main() -> None:
     for r in FLAGS.rankings:
         if r not in RANKINGS:
             raise UsageError(f"unknown ranking '{r}' (choose from {', '.join(RANKINGS)})")
-    lams, per_method = _reg_strengths(FLAGS.reg_strengths, FLAGS.envs)
+    lams, per_method = _reg_strengths(FLAGS.reg_strengths)
     ratios = _floats(FLAGS.final_sparsities, "final_sparsities")
     if any(not 0 <= r < 1 for r in ratios):
         raise UsageError("--final_sparsities must be in [0, 1)")
