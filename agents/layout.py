@@ -1,5 +1,6 @@
 """A run directory's file names, owned here: the trainer writes them, and the
-evaluator, archive, sweep, report and exporter read them by these names only."""
+evaluator, archive, sweep, report and exporter read them by these names only;
+and the one name a tree of runs reserves, SUPERSEDED_DIR."""
 
 CONFIG_FILE = "config.json"          # the run's identity (RunConfig without where/how-verbose settings)
 PROGRESS_FILE = "progress.csv"       # one row per logged iteration
@@ -14,3 +15,8 @@ LOCK_FILE = ".lock"
 
 #: The light part of a finished run, kept by dsp_tf.archive (summary last, see there).
 ARCHIVED_FILES = (CONFIG_FILE, SUMMARY_FILE, PROGRESS_FILE, META_FILE, COMPACT_FILE, DENSE_FILE)
+
+#: A directory of this name in a tree of runs (docs/runs/superseded/<sweep>/...) holds runs of superseded settings,
+#: kept for the record: the report does not read it (run the report on that directory itself to see them) and
+#: dsp_tf.archive does not copy a run back beside it.
+SUPERSEDED_DIR = "superseded"

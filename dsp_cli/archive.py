@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import List
+from typing import List, Optional, Tuple
 
 from absl import flags
 
-from agents.layout import ARCHIVED_FILES, SUMMARY_FILE
+from agents.layout import ARCHIVED_FILES, SUMMARY_FILE, SUPERSEDED_DIR
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
@@ -41,21 +41,38 @@ def finished_runs(source_dir: str) -> List[str]:
     return sorted(os.path.dirname(p) for p in paths)
 
 
-def archive_runs(source_dir: str, archive_dir: str) -> List[str]:
-    """Copies the kept files of every finished run; returns the archived runs' relative paths.
+def superseded_copy(archive_dir: str, rel: str) -> Optional[str]:
+    """Where the archive's tree keeps run ``rel`` as superseded, if it does: under the tree's
+    superseded/ directory, for an archive of one sweep (docs/runs/<sweep>) or of the whole tree."""
+    tree, sweep = os.path.split(os.path.normpath(archive_dir))
+    for path in (os.path.join(tree, SUPERSEDED_DIR, sweep, rel), os.path.join(archive_dir, SUPERSEDED_DIR, rel)):
+        if os.path.isfile(os.path.join(path, SUMMARY_FILE)):
+            return path
+    return None
+
+
+def archive_runs(source_dir: str, archive_dir: str) -> Tuple[List[str], List[Tuple[str, str]]]:
+    """Copies the kept files of every finished run; returns the archived runs' relative paths and
+    (relative path, superseded copy) for each run left out because the archive keeps it as superseded.
 
     Each file is written atomically and summary.json goes last, so an
     interrupted archive never holds a run that looks finished but lacks its actor.
+    A run moved to superseded/ stays there: a later archive of the sweep that made it
+    does not copy it back among the current runs.
     """
     if not source_dir or not os.path.isdir(source_dir):
         raise UsageError(f"source directory '{source_dir}' does not exist")
     if not archive_dir:
         raise UsageError("--archive_dir is required")
-    archived = []
+    archived, skipped = [], []
     for run in finished_runs(source_dir):
         rel = os.path.relpath(run, source_dir)
         dest = os.path.join(archive_dir, rel)
         if os.path.abspath(dest) == os.path.abspath(run):
+            continue
+        kept_as = superseded_copy(archive_dir, rel)
+        if kept_as is not None:
+            skipped.append((rel, kept_as))
             continue
         os.makedirs(dest, exist_ok=True)
         for name in sorted(KEPT_FILES, key=lambda n: n == SUMMARY_FILE):
@@ -64,13 +81,15 @@ def archive_runs(source_dir: str, archive_dir: str) -> List[str]:
                 with open(src, "rb") as f:
                     atomic_write(os.path.join(dest, name), f.read())
         archived.append(rel)
-    return archived
+    return archived, skipped
 
 
 def _main() -> None:
     if not FLAGS.source_dir:
         raise UsageError("--source_dir is required")
-    archived = archive_runs(FLAGS.source_dir, FLAGS.archive_dir)
+    archived, skipped = archive_runs(FLAGS.source_dir, FLAGS.archive_dir)
+    for rel, kept_as in skipped:
+        print(f"not archived: {rel} (superseded, kept in {kept_as})")
     print(f"archived {len(archived)} finished run(s) from {FLAGS.source_dir} into {FLAGS.archive_dir}")
 
 

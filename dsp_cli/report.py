@@ -22,7 +22,7 @@ import numpy as np
 from absl import flags
 
 from agents.config import LEGACY_DEFAULTS
-from agents.layout import CONFIG_FILE, DENSE_FILE, PROGRESS_FILE, SUMMARY_FILE
+from agents.layout import CONFIG_FILE, DENSE_FILE, PROGRESS_FILE, SUMMARY_FILE, SUPERSEDED_DIR
 from dsp_tf import cli
 from dsp_cli.archive import finished_runs
 from dsp_cli.sweep import flagfile_ranking
@@ -124,9 +124,6 @@ NOT_SETTINGS = ("seed", "checkpoint_interval")
 #: Settings that only a pruning method reads.
 PRUNING_SETTINGS = ("final_sparsity", "initial_sparsity", "prune_begin", "prune_end", "prune_frequency",
                     "threshold", "min_neurons_per_layer")
-#: A directory of this name under --sweep_dir holds runs of superseded settings, kept for the record; the report
-#: does not read it (run the report on that directory itself to see them).
-SUPERSEDED_DIR = "superseded"
 
 
 def settings_of(config: Dict) -> Tuple[Tuple[str, str], ...]:

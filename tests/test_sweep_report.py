@@ -100,7 +100,8 @@ def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
 
     # The archive keeps only the light files of finished runs, and the report reads it like the sweep.
     archive = tmp_path / "archive"
-    assert sorted(archive_runs(str(sweep), str(archive))) == sorted(p.name for p in points[:2])
+    archived, skipped = archive_runs(str(sweep), str(archive))
+    assert sorted(archived) == sorted(p.name for p in points[:2]) and skipped == []
     kept = {f.name for f in archive.rglob("*") if f.is_file()}
     assert kept <= set(KEPT_FILES) and "summary.json" in kept and "actor_dense.h5" in kept
     assert not (archive / broken.name).exists()  # the failed run left no summary
@@ -122,6 +123,31 @@ def test_ray_executor_runs_a_tiny_grid_on_a_local_ray(tmp_path):
         ray.shutdown()
     assert [s["state"] for s in status] == ["done"]
     assert (tmp_path / "sweep" / "cartpole" / "ppo_s0" / "summary.json").exists()
+
+
+def test_a_run_moved_to_superseded_is_not_archived_back(tmp_path):
+    """Re-archiving the sweep that made a superseded run must not put it back among the current runs,
+    whether the archive is one sweep's (docs/runs/<sweep>) or the whole tree's (docs/runs)."""
+    import shutil
+
+    from clitools import run_module
+
+    for seed in (0, 1):
+        _fake_run(tmp_path / "runs" / "sweep", "dsp", seed, 100.0 + seed, 1e-5, 0.93)
+    tree = tmp_path / "docs" / "runs"
+    moved = tree / "superseded" / "sweep" / "cartpole" / "dsp_lam1e-05_p0.93_s1"
+    shutil.copytree(tmp_path / "runs" / "sweep" / "cartpole" / "dsp_lam1e-05_p0.93_s1", moved)
+
+    for source, archive in ((tmp_path / "runs" / "sweep", tree / "sweep"), (tmp_path / "runs", tree)):
+        archived, skipped = archive_runs(str(source), str(archive))
+        assert [os.path.basename(a) for a in archived] == ["dsp_lam1e-05_p0.93_s0"]
+        assert [(os.path.basename(r), k) for r, k in skipped] == [("dsp_lam1e-05_p0.93_s1", str(moved))]
+        assert not (tree / "sweep" / "cartpole" / "dsp_lam1e-05_p0.93_s1").exists()
+
+    r = run_module("dsp_tf.archive", f"--source_dir={tmp_path / 'runs' / 'sweep'}", f"--archive_dir={tree / 'sweep'}")
+    assert r.returncode == 0
+    assert f"not archived: cartpole/dsp_lam1e-05_p0.93_s1 (superseded, kept in {moved})" in r.stdout
+    assert "archived 1 finished run(s)" in r.stdout
 
 
 def test_archive_cli_refuses_a_missing_source(tmp_path):
