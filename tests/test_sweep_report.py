@@ -385,10 +385,13 @@ def test_every_shipped_sweep_flagfile_plans_its_grid_and_a_dry_run_writes_nothin
     assert not sweep_dir.exists()
 
 
-def test_the_cartpole_comparison_flagfile_names_exactly_its_archived_runs(tmp_path):
-    """Every point of sweep_cartpole.cfg (per-method λ included) is a run in docs/runs: a changed
-    setting in the flagfile would name runs that were never made."""
-    r = run_module("dsp_tf.sweep", "--flagfile=configs/sweep_cartpole.cfg", f"--sweep_dir={tmp_path / 's'}",
+@pytest.mark.parametrize("flagfile, points", [("sweep_cartpole.cfg", 40), ("sweep_lunarlander.cfg", 40),
+                                              ("sweep_mujoco.cfg", 80)])
+def test_each_comparison_flagfile_names_exactly_its_archived_runs(tmp_path, flagfile, points):
+    """Every point of a comparison's sweep flagfile (per-method and per-environment λ included) is a
+    run in docs/runs: a changed setting in the flagfile would name runs that were never made."""
+    r = run_module("dsp_tf.sweep", f"--flagfile=configs/{flagfile}", f"--sweep_dir={tmp_path / 's'}",
                    "--dry_run", timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "40 points: 40 already finished, 0 to run (dry run: nothing started)"
+    assert r.stdout.strip().splitlines()[-1] == \
+        f"{points} points: {points} already finished, 0 to run (dry run: nothing started)"
