@@ -25,7 +25,7 @@ from agents.config import LEGACY_DEFAULTS
 from agents.layout import CONFIG_FILE, DENSE_FILE, PROGRESS_FILE, SUMMARY_FILE, SUPERSEDED_DIR
 from dsp_tf import cli
 from dsp_cli.archive import finished_runs
-from dsp_cli.sweep import flagfile_ranking
+from dsp_cli.sweep import shipped_ranking, shipped_reg_strength
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
@@ -598,16 +598,18 @@ def env_slug(env: str) -> str:
     return env.split("-")[0].lower()
 
 
-def shipped_ranking(env: str) -> str:
-    """The cross-layer ranking the environment's own flagfile trains with (where that setting lives)."""
+def shipped_settings(env: str, method: str) -> Tuple[str, Optional[float]]:
+    """(ranking, λ) a method trains with on ``env`` by its flagfile, where those settings live (read
+    as the sweep reads them); an environment without a flagfile has the default ranking and no λ to prefer."""
     try:
-        return flagfile_ranking(f"{env_slug(env)}.cfg")
-    except UsageError:  # an environment without a shipped flagfile trains with the default
-        return DEFAULT_RANKING
+        return shipped_ranking(env_slug(env), method), shipped_reg_strength(env_slug(env), method)
+    except UsageError:
+        return DEFAULT_RANKING, None
 
 
 def headline_row(rows: List[Dict], env: str, method: str):
-    """The row a method is judged by: the shipped ranking, then the most seeds, then the highest pruning ratio.
+    """The row a method is judged by: the shipped ranking and λ, then the most seeds, then the highest
+    pruning ratio.
 
     Never the best return: with a λ × ratio grid in the same tree, picking by
     return would tune on the evaluation episodes.
@@ -615,8 +617,9 @@ def headline_row(rows: List[Dict], env: str, method: str):
     candidates = [r for r in rows if r["env"] == env and r["method"] == method]
     if not candidates:
         return None
-    shipped = shipped_ranking(env)
-    return max(candidates, key=lambda r: (r["ranking"] in (None, shipped), _n_seeds(r), r["final_sparsity"] or 0))
+    ranking, lam = shipped_settings(env, method)
+    return max(candidates, key=lambda r: (r["ranking"] in (None, ranking), r["reg_strength"] in (None, lam),
+                                          _n_seeds(r), r["final_sparsity"] or 0))
 
 
 def dsp_vs_small(rows: List[Dict], env: str) -> str:

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from absl import flags, logging
 
+from agents.config import RunConfig
 from agents.layout import SUMMARY_FILE
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
@@ -37,10 +38,12 @@ def define_flags() -> None:
     flags.DEFINE_string("sweep_dir", None, "Directory holding one run directory per grid point.")
     flags.DEFINE_list("envs", ["cartpole"], "Environment flagfiles (configs/<name>.cfg) to sweep over.")
     flags.DEFINE_list("methods", ["ppo", "dsp"], "Methods to compare.")
-    flags.DEFINE_list("reg_strengths", ["1e-4"], "Lambda values for methods with a penalty; METHOD=VALUE "
-                                                 "entries give that method its own values instead, "
-                                                 "ENV:METHOD=VALUE that method on one environment "
-                                                 "(e.g. 1e-4,ssl=1e-3,hopper:dsp=1e-6).")
+    flags.DEFINE_list("reg_strengths", [], "Lambda values for methods with a penalty; METHOD=VALUE "
+                                           "entries give that method its own values instead, "
+                                           "ENV:METHOD=VALUE that method on one environment "
+                                           "(e.g. 1e-4,ssl=1e-3,hopper:dsp=1e-6). Default: the λ each "
+                                           "method's flagfile ships (configs/<env>_<method>.cfg, else "
+                                           "configs/<env>.cfg).")
     flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
     flags.DEFINE_list("rankings", [], "Cross-layer rankings (--ranking) for neuron-pruning methods (default: "
                                       "the one each environment's flagfile sets, else global).")
@@ -85,7 +88,7 @@ class Point:
         return os.path.join(self.env, "_".join(parts) + f"_s{self.seed}")
 
     def args(self, small_layers: Sequence[str], extra: Sequence[str]) -> List[str]:
-        args = [f"--flagfile={cli.find_flagfile(self.env + '.cfg')}", f"--method={self.method}",
+        args = [f"--flagfile={shipped_flagfile(self.env, self.method)}", f"--method={self.method}",
                 f"--seed={self.seed}",
                 f"--reg_strength={self.reg_strength:g}", f"--final_sparsity={self.final_sparsity:g}"]
         if get_method(self.method).ranks_neurons:
@@ -95,25 +98,47 @@ class Point:
         return args + list(extra)
 
 
-def flagfile_ranking(flagfile: str) -> str:
-    """The cross-layer ranking a flagfile trains with: the one it sets, else the default."""
-    return cli.flagfile_value(flagfile, "ranking") or DEFAULT_RANKING
+def shipped_flagfile(env: str, method: str) -> str:
+    """Where a method's settings on an environment are written: configs/<env>_<method>.cfg when the
+    method has its own there (λ is chosen per method and environment), else configs/<env>.cfg. The
+    sweep trains from it and the report judges by it, so a chosen λ or ranking is written once."""
+    try:
+        return cli.find_flagfile(f"{env}_{method}.cfg")
+    except UsageError:
+        return cli.find_flagfile(f"{env}.cfg")
+
+
+def shipped_ranking(env: str, method: str) -> str:
+    """The cross-layer ranking a method trains with on an environment: the one its flagfile sets, else
+    the default."""
+    return cli.flagfile_value(shipped_flagfile(env, method), "ranking") or DEFAULT_RANKING
+
+
+def shipped_reg_strength(env: str, method: str) -> float:
+    """The λ a method trains with on an environment: the one its flagfile sets, else the trainer's default."""
+    flagfile = shipped_flagfile(env, method)
+    value = cli.flagfile_value(flagfile, "reg_strength")
+    try:
+        return RunConfig.reg_strength if value is None else float(value)
+    except ValueError:
+        raise UsageError(f"{flagfile}: --reg_strength must be a number, got '{value}'") from None
 
 
 def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequence[str] = (),
          method_reg_strengths: Optional[Dict[str, Sequence[float]]] = None) -> List[Point]:
-    """A method gets points only along the settings it depends on (dsp_tf.methods); a method in
-    ``method_reg_strengths`` gets its own λ values (λ is searched per method, and per environment
-    under an ``env:method`` key, which wins over ``method``); without ``rankings``, a ranking
-    method trains with the ranking its environment's flagfile ships."""
+    """A method gets points only along the settings it depends on (dsp_tf.methods). λ: a method's
+    ``env:method`` entry in ``method_reg_strengths``, else its ``method`` entry, else
+    ``reg_strengths``, else (none given) the λ its flagfile ships. Without ``rankings``, a ranking
+    method trains with the ranking its flagfile ships."""
     points = []
-    shipped = {env: flagfile_ranking(f"{env}.cfg") for env in envs}
     own = method_reg_strengths or {}
     for env, name, seed in itertools.product(envs, methods, seeds):
         method = get_method(name)
-        lams = own.get(f"{env}:{name}", own.get(name, reg_strengths)) if method.penalized else [0.0]
+        lams = [0.0]
+        if method.penalized:
+            lams = own.get(f"{env}:{name}", own.get(name, reg_strengths)) or [shipped_reg_strength(env, name)]
         ratios = final_sparsities if method.prunes else [0.93]
-        ranks = (list(rankings) or [shipped[env]]) if method.ranks_neurons else [DEFAULT_RANKING]
+        ranks = (list(rankings) or [shipped_ranking(env, name)]) if method.ranks_neurons else [DEFAULT_RANKING]
         for lam, ratio, ranking in itertools.product(lams, ratios, ranks):
             points.append(Point(env, name, float(lam), float(ratio), int(seed), ranking))
     return points
@@ -206,7 +231,8 @@ def _floats(values, name):
 
 def _reg_strengths(values: Sequence[str]) -> Tuple[List[float], Dict[str, List[float]]]:
     """--reg_strengths: plain values for every penalised method, METHOD=VALUE for one method's own,
-    ENV:METHOD=VALUE for its own on one environment (keyed "env:method"). Like a METHOD entry for a
+    ENV:METHOD=VALUE for its own on one environment (keyed "env:method"); none at all leaves each
+    method the λ its flagfile ships (a comparison sweep names no λ: the flagfiles are its home). Like a METHOD entry for a
     method not in --methods, an ENV entry for an environment not in --envs is unused, so narrowing
     --envs on the command line keeps a sweep flagfile valid; the environment must exist, though."""
     plain, per_method = [], {}

@@ -73,6 +73,33 @@ def test_a_method_can_have_its_own_lambda_on_one_environment():
         [("walker2d", "dsp", 1e-5)]
 
 
+def test_without_lambdas_each_method_trains_with_the_lambda_its_flagfile_ships(tmp_path, monkeypatch):
+    """A comparison sweep names no λ: <env>_<method>.cfg, else <env>.cfg, else the trainer's default."""
+    from dsp_tf import cli
+    from dsp_cli.sweep import _reg_strengths
+
+    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    (tmp_path / "toy.cfg").write_text("--env=Hopper-v4\n--reg_strength=1e-6\n")
+    (tmp_path / "toy_ssl.cfg").write_text("--flagfile=toy.cfg\n--method=ssl\n--reg_strength=1e-4\n--ranking=per_layer\n")
+    (tmp_path / "bare.cfg").write_text("--env=Hopper-v4\n")
+    plain, own = _reg_strengths([])
+    assert (plain, own) == ([], {})
+    points = {(p.env, p.method): p for p in grid(["toy", "bare"], ["dsp", "ssl", "l1", "ppo"], plain, [0.93], [0],
+                                                    method_reg_strengths=own)}
+    assert {k: p.reg_strength for k, p in points.items()} == {
+        ("toy", "dsp"): 1e-6, ("toy", "ssl"): 1e-4, ("toy", "l1"): 1e-6, ("toy", "ppo"): 0.0,
+        ("bare", "dsp"): 1e-5, ("bare", "ssl"): 1e-5, ("bare", "l1"): 1e-5, ("bare", "ppo"): 0.0}
+    ssl = points[("toy", "ssl")]
+    assert ssl.ranking == "per_layer" and points[("toy", "dsp")].ranking == "global"
+    assert ssl.args([], [])[0] == f"--flagfile={tmp_path / 'toy_ssl.cfg'}"  # its other settings come along
+    assert points[("toy", "dsp")].args([], [])[0] == f"--flagfile={tmp_path / 'toy.cfg'}"
+    # Named values still win, so a λ grid needs no flagfile edits.
+    assert {p.reg_strength for p in grid(["toy"], ["ssl"], [1e-3], [0.93], [0])} == {1e-3}
+    (tmp_path / "toy_l1.cfg").write_text("--flagfile=toy.cfg\n--reg_strength=small\n")
+    with pytest.raises(UsageError, match=r"toy_l1.cfg: --reg_strength must be a number, got 'small'"):
+        grid(["toy"], ["l1"], [], [0.93], [0])
+
+
 def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
     sweep = tmp_path / "sweep"
     broken = Point("cartpole", "ssl", -1.0, 0.9, 0)  # a negative lambda: this run must fail alone
@@ -191,6 +218,22 @@ def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, m
     assert headline_row(rows, "Walker2d-v4", "dsp")["ranking"] == "global"  # no flagfile: the default
     (tmp_path / "hopper.cfg").write_text("--env=Hopper-v4\n")
     assert headline_row(rows, "Hopper-v4", "dsp")["ranking"] == "global"
+
+
+def test_headline_follows_the_lambda_the_method_flagfile_ships(tmp_path, monkeypatch):
+    """A λ grid's cell with more seeds does not displace the shipped λ's cell."""
+    from dsp_tf import cli
+    from dsp_cli.report import headline_row
+
+    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    rows = [_row("ssl", 100.0, 1.0, "0 1 2 3 4 5 6", 0.93, 1e-5), _row("ssl", 90.0, 1.0, "0 1 2 3 4", 0.93, 1e-3),
+            _row("dsp", 100.0, 1.0, "0 1 2 3 4 5 6", 0.93, 1e-5), _row("dsp", 90.0, 1.0, "0 1 2 3 4", 0.93, 1e-3)]
+    (tmp_path / "cartpole.cfg").write_text("--env=CartPole-v1\n--reg_strength=1e-5\n")
+    (tmp_path / "cartpole_ssl.cfg").write_text("--flagfile=cartpole.cfg\n--reg_strength=1e-3\n")
+    assert headline_row(rows, "CartPole-v1", "ssl") is rows[1]
+    assert headline_row(rows, "CartPole-v1", "dsp") is rows[2]
+    (tmp_path / "cartpole_ssl.cfg").unlink()
+    assert headline_row(rows, "CartPole-v1", "ssl") is rows[0]
 
 
 def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128), ranking=None):
