@@ -11,6 +11,7 @@ from dsp_cli.report import make_report
 from dsp_cli.sweep import Point, grid, run_sweep
 from clitools import REPO, run_module
 from dsp_tf.errors import UsageError
+from dsp_tf.methods import METHOD_NAMES
 
 TRAIN_FLAGS = ["--num_env_steps=2048", "--rollout_steps=128", "--num_envs=4", "--prune_begin=512",
                "--prune_end=1536", "--prune_frequency=512", "--checkpoint_interval=1024", "--eval_episodes=2",
@@ -426,6 +427,22 @@ def test_every_shipped_sweep_flagfile_plans_its_grid_and_a_dry_run_writes_nothin
     assert points and all(line.split()[0] in ("finished", "to") for line in points)
     assert total.startswith(f"{len(points)} points: ") and total.endswith("(dry run: nothing started)")
     assert not sweep_dir.exists()
+
+
+METHOD_FLAGFILES = sorted(f for f in os.listdir(os.path.join(REPO, "configs"))
+                          if f.endswith(".cfg") and f[:-4].rpartition("_")[2] in METHOD_NAMES)
+
+
+@pytest.mark.parametrize("name", METHOD_FLAGFILES)
+def test_each_method_flagfile_trains_the_method_it_is_named_for(name):
+    """configs/<env>_<method>.cfg is where the sweep and the report look up a method's λ and ranking;
+    one that trained another method, or another environment, would be read for the wrong cell."""
+    from dsp_tf import cli
+
+    env, _, method = name[:-4].rpartition("_")
+    path = os.path.join(REPO, "configs", name)
+    assert cli.flagfile_value(path, "method") == method
+    assert cli.flagfile_value(path, "env") == cli.flagfile_value(os.path.join(REPO, "configs", f"{env}.cfg"), "env")
 
 
 @pytest.mark.parametrize("flagfile, points", [("sweep_cartpole.cfg", 40), ("sweep_lunarlander.cfg", 40),
