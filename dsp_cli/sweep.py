@@ -46,7 +46,7 @@ def define_flags() -> None:
                                            "configs/<env>.cfg).")
     flags.DEFINE_list("final_sparsities", ["0.93"], "Pruning ratios for pruning methods.")
     flags.DEFINE_list("rankings", [], "Cross-layer rankings (--ranking) for neuron-pruning methods (default: "
-                                      "the one each environment's flagfile sets, else global).")
+                                      "the one each method's flagfile sets, as for λ, else global).")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
     flags.DEFINE_list("small_layers", ["9", "9"], "Actor layers of the 'small' baseline.")
     flags.DEFINE_multi_string("train_flag", [], "Extra flag for every run, e.g. --train_flag=--num_env_steps=50000.")
