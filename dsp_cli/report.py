@@ -600,16 +600,18 @@ def env_slug(env: str) -> str:
 
 def shipped_settings(env: str, method: str) -> Tuple[str, Optional[float]]:
     """(ranking, λ) a method trains with on ``env`` by its flagfile, where those settings live (read
-    as the sweep reads them); an environment without a flagfile has the default ranking and no λ to prefer."""
+    as the sweep reads them); an environment without a flagfile has the default ranking and no λ to
+    prefer. A flagfile that exists but is broken is refused, not read as a default."""
     try:
-        return shipped_ranking(env_slug(env), method), shipped_reg_strength(env_slug(env), method)
+        cli.find_flagfile(f"{env_slug(env)}.cfg")
     except UsageError:
         return DEFAULT_RANKING, None
+    return shipped_ranking(env_slug(env), method), shipped_reg_strength(env_slug(env), method)
 
 
 def headline_row(rows: List[Dict], env: str, method: str):
-    """The row a method is judged by: the shipped ranking and λ, then the most seeds, then the highest
-    pruning ratio.
+    """The row a method is judged by: the shipped ranking, then the shipped λ, then the most seeds, then
+    the highest pruning ratio.
 
     Never the best return: with a λ × ratio grid in the same tree, picking by
     return would tune on the evaluation episodes.
@@ -806,6 +808,15 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     if duplicates:
         print(f"dsp_tf.report: {len(duplicates)} run(s) repeat a seed of their cell and are left out of the "
               f"statistics (listed in --results_markdown)", file=sys.stderr)
+    for env, method in sorted({(r["env"], r["method"]) for r in rows}):
+        shipped_settings(env, method)  # a broken flagfile stops the report before it writes anything
+    text = ""
+    if results_markdown and preamble:
+        try:
+            with open(preamble, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
     figures = os.path.join(output_dir, figures_subdir)
     os.makedirs(figures, exist_ok=True)
     write_csv(rows, os.path.join(output_dir, "results.csv"))
@@ -821,13 +832,6 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
             if fn(rows, env, os.path.join(figures, name)):
                 written.append(name)
     if results_markdown:
-        text = ""
-        if preamble:
-            try:
-                with open(preamble, encoding="utf-8") as f:
-                    text = f.read()
-            except OSError as e:
-                raise UsageError(f"cannot read --preamble '{preamble}': {e}") from None
         rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
         atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable, duplicates, mixed,
                                                         len(superseded), sources))

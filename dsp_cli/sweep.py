@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 import os
 import subprocess
 import sys
@@ -115,13 +116,19 @@ def shipped_ranking(env: str, method: str) -> str:
 
 
 def shipped_reg_strength(env: str, method: str) -> float:
-    """The λ a method trains with on an environment: the one its flagfile sets, else the trainer's default."""
+    """The λ a method trains with on an environment: the one its flagfile sets, else the trainer's default.
+    Checked as --reg_strengths is, so a bad flagfile stops the sweep before any run instead of failing each."""
     flagfile = shipped_flagfile(env, method)
     value = cli.flagfile_value(flagfile, "reg_strength")
+    if value is None:
+        return RunConfig.reg_strength
     try:
-        return RunConfig.reg_strength if value is None else float(value)
+        lam = float(value)
     except ValueError:
-        raise UsageError(f"{flagfile}: --reg_strength must be a number, got '{value}'") from None
+        lam = math.nan
+    if not (math.isfinite(lam) and lam >= 0):
+        raise UsageError(f"{flagfile}: --reg_strength must be a finite number >= 0, got '{value}'")
+    return lam
 
 
 def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequence[str] = (),

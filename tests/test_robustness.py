@@ -269,6 +269,14 @@ def test_report_names_runs_it_cannot_read(tmp_path):
     assert result.returncode == 2 and "no readable finished runs" in last_line(result.stderr)
 
 
+def test_report_refuses_a_missing_preamble_before_writing_anything(tmp_path):
+    shutil.copytree("tests/data/cartpole_dsp_s0", tmp_path / "runs" / "good")
+    result = run_module("dsp_tf.report", f"--sweep_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}",
+                        f"--results_markdown={tmp_path / 'out' / 'R.md'}", f"--preamble={tmp_path / 'nope.md'}")
+    assert result.returncode == 2 and "cannot read --preamble" in last_line(result.stderr)
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
 def test_sweep_from_another_directory_keeps_its_paths_together_and_fails_loudly(tmp_path):
     tiny = [f"--train_flag={a}" for a in TINY[1:] if not a.startswith("--eval")] + ["--train_flag=--eval_episodes=1"]
     result = run_module("dsp_tf.sweep", "--sweep_dir=sw", "--envs=cartpole", "--methods=ppo,dsp", "--seeds=0",

@@ -96,9 +96,10 @@ def test_without_lambdas_each_method_trains_with_the_lambda_its_flagfile_ships(t
     assert points[("toy", "dsp")].args([], [])[0] == f"--flagfile={tmp_path / 'toy.cfg'}"
     # Named values still win, so a λ grid needs no flagfile edits.
     assert {p.reg_strength for p in grid(["toy"], ["ssl"], [1e-3], [0.93], [0])} == {1e-3}
-    (tmp_path / "toy_l1.cfg").write_text("--flagfile=toy.cfg\n--reg_strength=small\n")
-    with pytest.raises(UsageError, match=r"toy_l1.cfg: --reg_strength must be a number, got 'small'"):
-        grid(["toy"], ["l1"], [], [0.93], [0])
+    for bad in ("small", "-1e-4", "inf"):
+        (tmp_path / "toy_l1.cfg").write_text(f"--flagfile=toy.cfg\n--reg_strength={bad}\n")
+        with pytest.raises(UsageError, match=f"toy_l1.cfg: --reg_strength must be a finite number >= 0, got '{bad}'"):
+            grid(["toy"], ["l1"], [], [0.93], [0])
 
 
 def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
@@ -227,14 +228,23 @@ def test_headline_follows_the_lambda_the_method_flagfile_ships(tmp_path, monkeyp
     from dsp_cli.report import headline_row
 
     monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
-    rows = [_row("ssl", 100.0, 1.0, "0 1 2 3 4 5 6", 0.93, 1e-5), _row("ssl", 90.0, 1.0, "0 1 2 3 4", 0.93, 1e-3),
-            _row("dsp", 100.0, 1.0, "0 1 2 3 4 5 6", 0.93, 1e-5), _row("dsp", 90.0, 1.0, "0 1 2 3 4", 0.93, 1e-3)]
-    (tmp_path / "cartpole.cfg").write_text("--env=CartPole-v1\n--reg_strength=1e-5\n")
+    seven, five = "0 1 2 3 4 5 6", "0 1 2 3 4"
+    rows = [_row("ssl", 100.0, 1.0, seven, 0.93, 1e-5), _row("ssl", 90.0, 1.0, five, 0.93, 1e-3),
+            _row("ssl", 80.0, 1.0, five, 0.93, 1e-4),
+            _row("dsp", 100.0, 1.0, seven, 0.93, 1e-5), _row("dsp", 90.0, 1.0, five, 0.93, 1e-4)]
+    (tmp_path / "cartpole.cfg").write_text("--env=CartPole-v1\n--reg_strength=1e-4\n")
     (tmp_path / "cartpole_ssl.cfg").write_text("--flagfile=cartpole.cfg\n--reg_strength=1e-3\n")
-    assert headline_row(rows, "CartPole-v1", "ssl") is rows[1]
-    assert headline_row(rows, "CartPole-v1", "dsp") is rows[2]
+    assert headline_row(rows, "CartPole-v1", "ssl") is rows[1]  # its own flagfile's λ
+    assert headline_row(rows, "CartPole-v1", "dsp") is rows[4]  # the environment's
     (tmp_path / "cartpole_ssl.cfg").unlink()
-    assert headline_row(rows, "CartPole-v1", "ssl") is rows[0]
+    assert headline_row(rows, "CartPole-v1", "ssl") is rows[2]  # now the environment's too
+    # The ranking comes first: the shipped ranking at another λ beats the shipped λ at another ranking.
+    ranked = [dict(rows[4], ranking="per_layer"), dict(rows[3])]
+    assert headline_row(ranked, "CartPole-v1", "dsp") is ranked[1]
+    # A flagfile that exists but is broken stops the report instead of being read as a default.
+    (tmp_path / "cartpole_ssl.cfg").write_text("--flagfile=cartpole.cfg\n--reg_strength=-1\n")
+    with pytest.raises(UsageError, match="cartpole_ssl.cfg: --reg_strength must be a finite number >= 0"):
+        headline_row(rows, "CartPole-v1", "ssl")
 
 
 def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128), ranking=None):
