@@ -139,14 +139,14 @@ def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequen
     method trains with the ranking its flagfile ships."""
     points = []
     own = method_reg_strengths or {}
-    for env, name, seed in itertools.product(envs, methods, seeds):
-        method = get_method(name)
+    for env, name in itertools.product(envs, methods):
+        method = get_method(name)  # settings looked up once per (env, method), not once per seed
         lams = [0.0]
         if method.penalized:
             lams = own.get(f"{env}:{name}", own.get(name, reg_strengths)) or [shipped_reg_strength(env, name)]
         ratios = final_sparsities if method.prunes else [0.93]
         ranks = (list(rankings) or [shipped_ranking(env, name)]) if method.ranks_neurons else [DEFAULT_RANKING]
-        for lam, ratio, ranking in itertools.product(lams, ratios, ranks):
+        for seed, lam, ratio, ranking in itertools.product(seeds, lams, ratios, ranks):
             points.append(Point(env, name, float(lam), float(ratio), int(seed), ranking))
     return points
 
