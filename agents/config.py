@@ -14,15 +14,22 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 from agents.envs import check_env_name
+from agents.evaluation import HELD_OUT_OFFSET as HELD_OUT_EPISODES
 from dsp_tf.masks import RANKINGS, THRESHOLDS
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
+from dsp_tf.schedule import DynamicPruningSchedule
 
 #: Fields that say where or how verbosely a run goes, not what it computes.
 NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads", "curve_interval", "curve_episodes")
 
 #: Settings added after runs were archived, with the value those runs used: a
 #: config.json without the key reads as that value, not as today's default.
-LEGACY_DEFAULTS = {"ranking": "global", "reward_normalization": "reward_std"}
+LEGACY_DEFAULTS = {"ranking": "global", "reward_normalization": "reward_std", "validation_interval": 0,
+                   "validation_episodes": 5, "penalty_after_schedule": "keep", "anneal_clip": False}
+
+#: What the pruning penalty does once the schedule has applied its final mask: it keeps
+#: acting on the live neurons (the paper), stops, or fades linearly to 0 by the end of training.
+PENALTY_AFTER_SCHEDULE = ("keep", "off", "anneal")
 
 #: How PPO scales rewards before its value targets and advantages: tf-agents' own
 #: rule, gym's NormalizeReward rule (CleanRL's MuJoCo PPO), or not at all.
@@ -58,6 +65,8 @@ class RunConfig:
     discount: float = _f(0.99, "Discount factor gamma.")
     gae_lambda: float = _f(0.95, "GAE lambda.")
     clip_ratio: float = _f(0.2, "PPO importance-ratio clipping epsilon.")
+    anneal_clip: bool = _f(False, "Anneal the clipping epsilon linearly towards 0 over training, once per rollout "
+                                  "(rl-baselines3-zoo's clip_range: lin_0.2).")
     entropy_coef: float = _f(0.0, "Entropy regularization coefficient.")
     value_coef: float = _f(0.5, "Value loss coefficient.")
     max_grad_norm: float = _f(0.5, "Global gradient-norm clipping.")
@@ -66,6 +75,9 @@ class RunConfig:
                                                  "CleanRL: over the running std of the discounted return; both "
                                                  "clipped to ±10) or none.")
     reg_strength: float = _f(1e-5, "Lambda: weight of the pruning regularizer (dsp, ssl, sgs, l1).")
+    penalty_after_schedule: str = _f("keep", "The pruning penalty after the schedule's final mask: keep (it acts "
+                                             "on the live neurons to the end, the paper), off, or anneal (linearly "
+                                             "to 0 at the end of training).")
     initial_sparsity: float = _f(0.0, "p_i: sparsity at prune_begin.")
     final_sparsity: float = _f(0.93, "p_f: target share of hidden neurons (or weights, for l1/pops) removed.")
     prune_begin: int = _f(40_000, "t_0: env step at which pruning starts.")
@@ -81,6 +93,12 @@ class RunConfig:
                                 "held-out seeds (progress.csv's eval_return, TensorBoard eval/return): the "
                                 "learning curves. 0: none. Does not change training.")
     curve_episodes: int = _f(5, "Episodes per learning-curve evaluation.")
+    validation_interval: int = _f(10_000, "Env steps between greedy validations of the masked actor on held-out "
+                                          "episodes (the learning curves' seeds, never the test episodes), from "
+                                          "the pruning schedule's final mask on and at the end; the best actor "
+                                          "(ties: the later) is the one the run saves, evaluates and exports. "
+                                          "0: the last actor.")
+    validation_episodes: int = _f(5, "Episodes per validation.")
     checkpoint_interval: int = _f(50_000, "Env steps between checkpoints (rounded up to whole rollouts).")
     tf_threads: int = _f(1, "TensorFlow threads of a run. 1 by default: a minibatch update is too small to "
                             "share, and runs of a sweep on different cores then do not fight.")
@@ -97,6 +115,16 @@ class RunConfig:
     @property
     def prunes(self) -> bool:
         return get_method(self.method).prunes
+
+    def schedule(self) -> DynamicPruningSchedule:
+        return DynamicPruningSchedule(self.initial_sparsity, self.final_sparsity, self.prune_begin,
+                                      self.prune_end, self.prune_frequency)
+
+    @property
+    def final_mask_step(self) -> int:
+        """The env step at which the schedule applies its last mask (the actor's final size):
+        validation starts there, for every method alike."""
+        return self.schedule().last_pruning_step(self.prune_end)
 
     def identity(self) -> Dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
@@ -140,14 +168,30 @@ class RunConfig:
             raise UsageError("--actor_layers and --critic_layers need at least one positive size")
         if self.min_neurons_per_layer < 1 or self.min_neurons_per_layer > min(self.actor_layers):
             raise UsageError(f"--min_neurons_per_layer must be in [1, {min(self.actor_layers)}]")
-        if self.curve_interval < 0:
-            raise UsageError(f"--curve_interval must be >= 0, got {self.curve_interval}")
+        for name in ("curve_interval", "validation_interval"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if self.penalty_after_schedule not in PENALTY_AFTER_SCHEDULE:
+            raise UsageError(f"--penalty_after_schedule must be one of {', '.join(PENALTY_AFTER_SCHEDULE)}, "
+                             f"got '{self.penalty_after_schedule}'")
         for name in ("num_env_steps", "num_envs", "rollout_steps", "num_epochs", "minibatch_size",
-                     "eval_episodes", "curve_episodes", "checkpoint_interval", "tf_threads"):
+                     "eval_episodes", "curve_episodes", "validation_episodes", "checkpoint_interval", "tf_threads"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
+        for name in ("eval_episodes", "curve_episodes", "validation_episodes"):
+            if getattr(self, name) > HELD_OUT_EPISODES:
+                raise UsageError(f"--{name} must be <= {HELD_OUT_EPISODES}, got {getattr(self, name)}")
         if self.rollout_steps < 2:
             raise UsageError("--rollout_steps must be >= 2")
+        if self.num_env_steps < self.steps_per_iteration:
+            raise UsageError(f"--num_env_steps ({self.num_env_steps}) is less than one rollout "
+                             f"(--num_envs × --rollout_steps = {self.steps_per_iteration} steps)")
+        trained = self.num_iterations * self.steps_per_iteration
+        if self.prunes and trained < self.final_mask_step:
+            raise UsageError(f"--num_env_steps ({self.num_env_steps}) ends before the pruning schedule's last mask "
+                             f"at step {self.final_mask_step} (--prune_end={self.prune_end}): the {self.method} "
+                             f"actor would never reach --final_sparsity; raise --num_env_steps or lower "
+                             f"--prune_begin/--prune_end")
         if self.minibatch_size > self.steps_per_iteration:
             raise UsageError(f"--minibatch_size ({self.minibatch_size}) exceeds the rollout "
                              f"({self.steps_per_iteration} steps)")

@@ -17,6 +17,27 @@ from agents.inference import greedy_action
 from dsp_tf._keras import keras, tf
 
 
+#: Learning-curve and validation episodes use evaluation seeds from this index on:
+#: unseen in training (evaluation seeds are odd, training resets even) and apart
+#: from the final test episodes 0 … eval_episodes-1.
+HELD_OUT_OFFSET = 100_000
+
+
+def held_out_seeds(run_seed: int, episodes: int) -> List[int]:
+    """The seeds of the learning curves and of validation: the same episodes for both,
+    so a validation point that falls on a curve point costs nothing more."""
+    if not 0 < episodes <= HELD_OUT_OFFSET:
+        raise ValueError(f"held-out episodes must be in [1, {HELD_OUT_OFFSET}], got {episodes}")
+    return [evaluation_seed(run_seed, HELD_OUT_OFFSET + i) for i in range(episodes)]
+
+
+def final_test_seeds(run_seed: int, episodes: int) -> List[int]:
+    """The final evaluation's episodes (summary.json, dsp_tf.evaluate, the exporter)."""
+    if not 0 < episodes <= HELD_OUT_OFFSET:
+        raise ValueError(f"test episodes must be in [1, {HELD_OUT_OFFSET}], got {episodes}")
+    return [evaluation_seed(run_seed, i) for i in range(episodes)]
+
+
 #: What ``episode_metrics`` adds on a driving task; summary.json and export_report.json carry these keys.
 DRIVING_METRICS = ("collision_rate", "collisions", "speed_mean", "crashed", "speeds")
 
@@ -90,7 +111,7 @@ def keras_policy(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
 def evaluate_actor(model: keras.Model, env_name: str, run_seed: int, episodes: int,
                    discrete: bool) -> Dict[str, object]:
     """``episode_metrics`` of the greedy actor; episode i uses evaluation_seed(run_seed, i)."""
-    seeds = [evaluation_seed(run_seed, i) for i in range(episodes)]
+    seeds = final_test_seeds(run_seed, episodes)
     result = episode_metrics(run_episodes(keras_policy(model), env_name, seeds, discrete), is_driving(env_name))
     result["seeds"] = seeds
     return result

@@ -5,7 +5,6 @@ method adds to the actor's loss and how it ranks what it prunes.
 """
 from __future__ import annotations
 
-import dsp_tf
 from dsp_tf.methods import make_pruner as _make_pruner
 from dsp_tf.pruner_base import PrunerBase
 from agents.config import RunConfig
@@ -13,8 +12,7 @@ from agents.config import RunConfig
 
 def make_pruner(mlp, cfg: RunConfig) -> PrunerBase:
     """Wraps the actor MLP; for non-pruning methods the masks simply stay all ones."""
-    schedule = dsp_tf.DynamicPruningSchedule(cfg.initial_sparsity, cfg.final_sparsity,
-                                             cfg.prune_begin, cfg.prune_end, cfg.prune_frequency)
+    schedule = cfg.schedule()
     # seed + 7919: the ranking's generator differs from every other stream seeded by the run seed.
     return _make_pruner(mlp, cfg.method, schedule, cfg.reg_strength, seed=cfg.seed + 7919,
                         min_neurons_per_layer=cfg.min_neurons_per_layer, threshold=cfg.threshold,

@@ -17,7 +17,7 @@ from dsp_tf.files import atomic_write
 
 from agents.layout import CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, PROGRESS_FILE, SUMMARIES_DIR, SUMMARY_FILE
 PROGRESS_FIELDS = ["step", "return", "episodes", "neurons", "weights", "flops", "sparsity",
-                   "penalty", "layer_neurons", "steps_per_second", "eval_return"]
+                   "penalty", "layer_neurons", "steps_per_second", "eval_return", "validation_return"]
 
 
 

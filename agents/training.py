@@ -24,13 +24,15 @@ from tf_agents.specs import tensor_spec
 
 import dsp_tf
 from agents.config import RunConfig
-from agents.envs import GymnasiumEnvironment, evaluation_seed, is_driving, training_seed
+from agents.envs import GymnasiumEnvironment, is_driving, training_seed
 from agents.errors import UsageError
-from agents.evaluation import DRIVING_METRICS, evaluate_actor, run_episodes
+from agents.evaluation import (DRIVING_METRICS, episode_metrics, evaluate_actor, final_test_seeds, held_out_seeds,
+                               run_episodes)
 from agents.inference import ActorMeta, inference_model, save_actor
 from agents.methods import make_pruner
 from agents.networks import ActorNetwork, build_critic, build_mlp
-from agents.ppo import PrunedPPOClipAgent, make_agent
+from agents.ppo import ClipRange, PrunedPPOClipAgent, clip_epsilon, make_agent, penalty_scale
+from agents.selection import BestActor
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
 from agents.numpy_policy import NumpyCollectPolicy, observation_stats
@@ -42,7 +44,10 @@ from tensorflow.python.checkpoint import checkpoint_management  # noqa: E402  (a
 
 #: What a checkpoint holds, by the Learner fields' names (the names in the checkpoint too).
 #: "progress" came later: checkpoints written before it hold the others only.
-CHECKPOINT_MEMBERS = ("agent", "env_steps", "last_prune", "wall_seconds", "progress")
+CHECKPOINT_MEMBERS = ("agent", "env_steps", "last_prune", "wall_seconds", "progress", "best")
+
+#: Members added after checkpoints were written: a checkpoint without one restores the others.
+LATER_MEMBERS = ("progress", "best")
 
 
 @dataclass
@@ -58,6 +63,14 @@ class Learner:
     last_prune: tf.Variable
     wall_seconds: tf.Variable
     progress: tf.Variable  # progress.csv's text up to the checkpoint: a lost file is restored from it
+    best: BestActor  # the best validated actor so far (agents.selection)
+    penalty_scale: tf.Variable  # set before every update (agents.ppo.penalty_scale)
+    clip: Optional[ClipRange]  # set before every update with --anneal_clip
+
+    @property
+    def actor_state(self) -> List[tf.Variable]:
+        return actor_state(self.pruner, self.agent)
+
 
     def checkpoint_of(self, members: Sequence[str] = CHECKPOINT_MEMBERS) -> tf.train.Checkpoint:
         """A checkpoint of some members: restoring one written before a member existed needs one without it."""
@@ -67,6 +80,11 @@ class Learner:
     def checkpoint(self) -> tf.train.Checkpoint:
         """One object for the run, so tf.train.CheckpointManager saves what restore_latest restored."""
         return self.checkpoint_of()
+
+
+def actor_state(pruner: PrunerBase, agent: PrunedPPOClipAgent) -> List[tf.Variable]:
+    """Everything the deployable actor is made of: weights, masks, observation normaliser."""
+    return list(pruner.model.variables) + list(agent._observation_normalizer.variables)  # noqa: SLF001
 
 
 def build_learner(cfg: RunConfig) -> Learner:
@@ -81,15 +99,21 @@ def build_learner(cfg: RunConfig) -> Learner:
     pruner = make_pruner(mlp, cfg)
     actor_net = ActorNetwork(time_step_spec.observation, action_spec, pruner.model)
     value_net = build_critic(time_step_spec.observation, cfg.critic_layers)
-    agent = make_agent(cfg, time_step_spec, action_spec, actor_net, value_net, pruner.regularization)
+    penalty = tf.Variable(1.0, trainable=False, name="penalty_scale")
+    # "keep" adds the penalty as it always was (a factor of 1.0 would change no bit, but needs no variable).
+    actor_penalty = (pruner.regularization if cfg.penalty_after_schedule == "keep"
+                     else lambda: penalty * pruner.regularization())
+    clip = ClipRange(cfg.clip_ratio) if cfg.anneal_clip else None
+    agent = make_agent(cfg, time_step_spec, action_spec, actor_net, value_net, actor_penalty, clip)
     # Build optimizer slots now so a checkpoint restores them immediately, not lazily.
     agent._optimizer.build(actor_net.trainable_variables + value_net.trainable_variables)
     env_steps = tf.Variable(0, dtype=tf.int64, name="env_steps")
     last_prune = tf.Variable(-1, dtype=tf.int64, name="last_prune_step")
     wall_seconds = tf.Variable(0.0, dtype=tf.float64, name="wall_seconds")
     progress = tf.Variable("", dtype=tf.string, name="progress_csv")
+    best = BestActor(actor_state(pruner, agent))
     return Learner(cfg, envs, mlp, pruner, agent, NumpyCollectPolicy(agent, actor_net, value_net),
-                   env_steps, last_prune, wall_seconds, progress)
+                   env_steps, last_prune, wall_seconds, progress, best, penalty, clip)
 
 
 def _checkpoint_number(prefix: str) -> int:
@@ -108,11 +132,12 @@ def _is_corruption(error: BaseException) -> bool:
 
 
 def _checkpoint_for(learner: Learner, prefix: str) -> tf.train.Checkpoint:
-    """The learner's checkpoint, or, for one written before progress history was stored
-    in checkpoints, the same objects without it (progress then comes from the file)."""
-    if any(name.startswith("progress/") for name, _ in tf.train.list_variables(prefix)):
+    """The learner's checkpoint, or, for one written before a later member existed
+    (progress history, the best actor), the same objects without it."""
+    present = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(prefix)}
+    if all(m in present for m in LATER_MEMBERS):
         return learner.checkpoint
-    return learner.checkpoint_of([m for m in CHECKPOINT_MEMBERS if m != "progress"])
+    return learner.checkpoint_of([m for m in CHECKPOINT_MEMBERS if m not in LATER_MEMBERS or m in present])
 
 
 def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -> Optional[str]:
@@ -225,9 +250,27 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
     processes are in ``wall_seconds`` but not broken down).
     """
     cfg = learner.cfg
-    compact = learner.pruner.compact()
-    meta = actor_meta(learner)
-    save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
+    last = learner.pruner.compact()
+    selection = {"rule": "last", "chosen_step": int(learner.env_steps.numpy())}
+    if learner.best.chosen:
+        # The last actor is scored on the test episodes too, for the record (collapse counts), not chosen
+        # by it; through the NumPy mirror of the masked actor (same outputs to float32 rounding), 20x faster.
+        policy = learner.collect_policy
+        policy.refresh()
+        last_result = episode_metrics(run_episodes(policy.greedy, cfg.env, final_test_seeds(cfg.seed, eval_episodes),
+                                                   policy.discrete), is_driving(cfg.env))
+        with learner.best.swapped_in(learner.actor_state):
+            compact, dense, meta = learner.pruner.compact(), learner.pruner.dense_equivalent(), actor_meta(learner)
+        selection = {"rule": "best_validation", "chosen_step": int(learner.best.step.numpy()),
+                     "validation_return": round(float(learner.best.value.numpy()), 3),
+                     "validation_checks": int(learner.best.checks.numpy()),
+                     "validation_episodes": cfg.validation_episodes, "validation_interval": cfg.validation_interval,
+                     "last_step": int(learner.env_steps.numpy()),
+                     "last_return_mean": last_result["return_mean"], "last_return_std": last_result["return_std"],
+                     "last_compact_layers": [l.units for l in last.layers]}
+    else:
+        compact, dense, meta = last, learner.pruner.dense_equivalent(), actor_meta(learner)
+    save_actor(run.root, compact, dense, meta)
     result = evaluate_actor(inference_model(compact, meta), cfg.env, cfg.seed, eval_episodes, meta.discrete)
     summary = {
         "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
@@ -239,7 +282,7 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         "dense": _dense_stats(learner), "compact": _stats(compact),
         "compact_layers": [l.units for l in compact.layers],
         "threshold": cfg.threshold, "ranking": cfg.ranking, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
-        "final_sparsity": cfg.final_sparsity,
+        "final_sparsity": cfg.final_sparsity, "selection": selection,
         "time_breakdown": {"process_seconds": round(process_seconds, 2),
                            "policy_inference_seconds": round(policy_seconds, 2),
                            **{f"{k}_seconds": round(v, 2) for k, v in phase_seconds.items()}},
@@ -304,6 +347,10 @@ def train(cfg: RunConfig) -> Dict:
     rows = _restored_progress(learner, run)
     if resumed:
         logging.info("resumed from %s at env step %d", resumed, learner.env_steps.numpy())
+    trained = cfg.num_iterations * cfg.steps_per_iteration
+    if trained != cfg.num_env_steps:
+        logging.info("training %d env steps: --num_env_steps=%d rounded up to whole rollouts of %d "
+                     "(--num_envs × --rollout_steps)", trained, cfg.num_env_steps, cfg.steps_per_iteration)
 
     collector = RolloutCollector(learner.envs, learner.collect_policy, cfg.rollout_steps)
     discounted = DiscountedReturns(cfg.num_envs, cfg.discount)
@@ -328,6 +375,10 @@ def train(cfg: RunConfig) -> Dict:
                 discounted.reset()
             step0 = iteration * cfg.steps_per_iteration
             rollout, returns, _ = collector.collect((cfg.seed, step0 * 2))
+        # Functions of the rollout's first step only, so a resumed run sets what an uninterrupted one did.
+        learner.penalty_scale.assign(penalty_scale(cfg, step0))
+        if learner.clip is not None:
+            learner.clip.variable.assign(clip_epsilon(cfg, step0))
         # The first update of a process includes tracing and XLA compilation.
         first = iteration == start_iteration
         with timer("first_update" if first else "update"), quiet_xla_startup() if first else contextlib.nullcontext():
@@ -356,10 +407,24 @@ def train(cfg: RunConfig) -> Dict:
             recent_returns.extend(returns)
             rows.append(_log_iteration(learner, writer, env_steps, returns, losses,
                                        cfg.steps_per_iteration / max(time.time() - t_iter, 1e-9)))
-        if cfg.curve_interval and (env_steps // cfg.curve_interval > step0 // cfg.curve_interval
-                                   or iteration + 1 == cfg.num_iterations):
+        last_iteration = iteration + 1 == cfg.num_iterations
+        held_out: Dict[int, float] = {}  # this iteration's greedy returns by episode count (curve and validation)
+        if validation_due(cfg, step0, env_steps, last_iteration):
+            with timer("validation"):
+                value = _held_out_return(learner, cfg.validation_episodes, held_out)
+                rows[-1]["validation_return"] = round(value, 3)
+                kept = learner.best.offer(learner.actor_state, env_steps, value)
+                with writer.as_default(step=env_steps):
+                    tf.summary.scalar("eval/validation_return", value)
+            logging.info("validation at step %d: return %.1f over %d held-out episodes%s", env_steps, value,
+                         cfg.validation_episodes, " (best so far: kept)" if kept else
+                         f" (best {float(learner.best.value.numpy()):.1f} at step {int(learner.best.step.numpy())})")
+        if cfg.curve_interval and (env_steps // cfg.curve_interval > step0 // cfg.curve_interval or last_iteration):
             with timer("curve_eval"):
-                rows[-1]["eval_return"] = round(_curve_point(learner, writer, env_steps), 3)
+                value = _held_out_return(learner, cfg.curve_episodes, held_out)
+                rows[-1]["eval_return"] = round(value, 3)
+                with writer.as_default(step=env_steps):
+                    tf.summary.scalar("eval/return", value)
             elapsed = time.time() - t_start
             rate = (env_steps - steps_at_start) / max(elapsed, 1e-9)
             total = cfg.num_iterations * cfg.steps_per_iteration
@@ -379,6 +444,12 @@ def train(cfg: RunConfig) -> Dict:
 
     summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes,
                      timer.seconds, collector.policy_seconds, time.perf_counter() - t_process)
+    if summary["selection"]["rule"] == "best_validation":
+        sel = summary["selection"]
+        logging.info("kept the actor of step %d: best of %d validations (return %.1f over %d held-out episodes, "
+                     "from step %d on); the last actor (step %d) scores %.1f on the test episodes",
+                     sel["chosen_step"], sel["validation_checks"], sel["validation_return"],
+                     sel["validation_episodes"], cfg.final_mask_step, sel["last_step"], sel["last_return_mean"])
     driving = (f" | collision rate {summary['collision_rate']:.2f}, mean speed {summary['speed_mean']:.1f} m/s"
                if is_driving(cfg.env) else "")
     logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes%s | neurons %d → %d, "
@@ -389,21 +460,28 @@ def train(cfg: RunConfig) -> Dict:
     return summary
 
 
-#: Learning-curve episodes use evaluation seeds from this index on: unseen in training and
-#: apart from the final evaluation's episodes 0 … eval_episodes-1.
-CURVE_EPISODE_OFFSET = 100_000
+def validation_due(cfg: RunConfig, step0: int, env_steps: int, last_iteration: bool) -> bool:
+    """Whether the rollout [step0, env_steps) ends with a validation: once the schedule's final
+    mask is on (the rollout that applied it, then every --validation_interval steps) and after
+    the last rollout, so the last actor is always a candidate."""
+    interval = cfg.validation_interval
+    if not interval or env_steps < cfg.final_mask_step:
+        return False
+    return (last_iteration or step0 < cfg.final_mask_step <= env_steps
+            or env_steps // interval > step0 // interval)
 
 
-def _curve_point(learner: Learner, writer, env_steps: int) -> float:
-    """Mean greedy return of the masked actor now (the compact actor's outputs are the same),
-    through the NumPy policy; no generator is drawn from, so training is unchanged."""
-    cfg, policy = learner.cfg, learner.collect_policy
-    policy.refresh()
-    seeds = [evaluation_seed(cfg.seed, CURVE_EPISODE_OFFSET + i) for i in range(cfg.curve_episodes)]
-    value = float(np.mean([e.ret for e in run_episodes(policy.greedy, cfg.env, seeds, policy.discrete)]))
-    with writer.as_default(step=env_steps):
-        tf.summary.scalar("eval/return", value)
-    return value
+def _held_out_return(learner: Learner, episodes: int, done: Dict[int, float]) -> float:
+    """Mean greedy return of the masked actor now (the compact actor's outputs are the same) on
+    the held-out episodes, through the NumPy policy; no generator is drawn from, so training is
+    unchanged. ``done`` holds this iteration's results: a curve point and a validation on the
+    same episodes are played once."""
+    if episodes not in done:
+        cfg, policy = learner.cfg, learner.collect_policy
+        policy.refresh()
+        done[episodes] = float(np.mean([e.ret for e in run_episodes(
+            policy.greedy, cfg.env, held_out_seeds(cfg.seed, episodes), policy.discrete)]))
+    return done[episodes]
 
 
 def _restored_progress(learner: Learner, run: RunDirectory) -> List[Dict]:

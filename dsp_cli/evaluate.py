@@ -51,8 +51,14 @@ def evaluate_run(root_dir: str, episodes=None, actor: str = "compact") -> dict:
         learner = build_learner(cfg)
         if not restore_latest(learner, run.checkpoints, repair=False):
             raise UsageError(f"'{run.root}' has no saved actor and no checkpoint to evaluate")
-        mlp, meta = learner.pruner.compact(), actor_meta(learner)
-        source = f"checkpoint at env step {int(learner.env_steps.numpy())}"
+        at = f"checkpoint at env step {int(learner.env_steps.numpy())}"
+        if learner.best.chosen:  # the actor the run would ship if it ended now
+            with learner.best.swapped_in(learner.actor_state):
+                mlp, meta = learner.pruner.compact(), actor_meta(learner)
+            source = f"best validated actor so far, of step {int(learner.best.step.numpy())} ({at})"
+        else:
+            mlp, meta = learner.pruner.compact(), actor_meta(learner)
+            source = at
     result = evaluate_actor(inference.inference_model(mlp, meta), cfg.env, cfg.seed, episodes, meta.discrete)
     result.update({"env": cfg.env, "method": cfg.method, "seed": cfg.seed, "source": source,
                    "hidden_units": [l.units for l in mlp.layers[:-1]]})

@@ -22,6 +22,11 @@ from dsp_tf.errors import UsageError
     (["--reward_normalization=zscore"], "--reward_normalization must be one of reward_std, return_std, none"),
     (["--flagfile=does_not_exist.cfg"], "flagfile 'does_not_exist.cfg' not found"),
     (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
+    (["--num_env_steps=4096"], "--num_env_steps (4096) ends before the pruning schedule's last mask at step 81920"),
+    (["--num_env_steps=10"], "--num_env_steps (10) is less than one rollout"),
+    (["--validation_interval=-1"], "--validation_interval must be >= 0"),
+    (["--penalty_after_schedule=sometimes"], "--penalty_after_schedule must be one of keep, off, anneal"),
+    (["--validation_episodes=0"], "--validation_episodes must be > 0"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
     root = tmp_path / "run"
@@ -55,13 +60,13 @@ def test_flagfile_lookup_nesting_and_override():
 
 def test_run_dir_with_other_flags_is_refused_then_overwritten(tmp_path):
     root = tmp_path / "run"
-    first = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", f"--root_dir={root}")
+    first = run_module("dsp_tf.train", *TINY, "--method=ppo", "--num_env_steps=1024", f"--root_dir={root}")
     assert first.returncode == 0, first.stderr[-2000:]
-    other = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", "--seed=1", f"--root_dir={root}")
+    other = run_module("dsp_tf.train", *TINY, "--method=ppo", "--num_env_steps=1024", "--seed=1", f"--root_dir={root}")
     assert other.returncode == 2
     assert "holds a run made with other flags (seed)" in last_line(other.stderr)
     assert json.loads((root / "summary.json").read_text())["seed"] == 0  # untouched
-    again = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", "--seed=1", "--overwrite",
+    again = run_module("dsp_tf.train", *TINY, "--method=ppo", "--num_env_steps=1024", "--seed=1", "--overwrite",
                        f"--root_dir={root}")
     assert again.returncode == 0
     assert json.loads((root / "summary.json").read_text())["seed"] == 1
@@ -69,10 +74,10 @@ def test_run_dir_with_other_flags_is_refused_then_overwritten(tmp_path):
 
 def test_corrupt_checkpoint_and_missing_model_are_refused(tmp_path):
     root = tmp_path / "run"
-    assert run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", f"--root_dir={root}").returncode == 0
+    assert run_module("dsp_tf.train", *TINY, "--method=ppo", "--num_env_steps=1024", f"--root_dir={root}").returncode == 0
     for data in (root / "checkpoints").glob("ckpt-*.data-*"):
         data.write_bytes(b"garbage" * 10)
-    result = run_module("dsp_tf.train", *TINY, "--num_env_steps=1024", f"--root_dir={root}")
+    result = run_module("dsp_tf.train", *TINY, "--method=ppo", "--num_env_steps=1024", f"--root_dir={root}")
     assert result.returncode == 2
     assert "no intact checkpoint" in last_line(result.stderr) and "ckpt-1024" in last_line(result.stderr)
     empty = tmp_path / "empty"
@@ -117,6 +122,33 @@ def test_kill_9_then_same_command_resumes_to_the_same_result(tmp_path, extra):
     for key in ("env_steps", "return_mean", "eval_returns", "compact", "compact_layers"):
         assert a[key] == b[key], key
 
+    assert progress_without_timing(straight) == progress_without_timing(killed)
+
+
+def test_a_run_killed_after_a_new_best_resumes_to_the_same_chosen_actor(tmp_path):
+    """The best validated actor lives in the checkpoint: killed once validations have kept one
+    (at 3072 and 4096), the run resumes from step 4096 and ends choosing what an uninterrupted run chooses."""
+    args = [*TINY, "--num_env_steps=7168", "--checkpoint_interval=2048", "--validation_interval=1024"]
+    straight = tmp_path / "straight"
+    assert run_module("dsp_tf.train", *args, f"--root_dir={straight}").returncode == 0
+
+    killed = tmp_path / "killed"
+    proc = start_module("dsp_tf.train", *args, f"--root_dir={killed}")
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "ckpt-4096.index").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "summary.json").exists(), "the run finished before it could be killed"
+    resumed = run_module("dsp_tf.train", *args, f"--root_dir={killed}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stderr
+
+    a = json.loads((straight / "summary.json").read_text())
+    b = json.loads((killed / "summary.json").read_text())
+    assert a["selection"]["rule"] == "best_validation" and a["selection"]["validation_checks"] == 5
+    for key in ("selection", "return_mean", "eval_returns", "compact_layers"):
+        assert a[key] == b[key], key
     assert progress_without_timing(straight) == progress_without_timing(killed)
 
 

@@ -1,0 +1,120 @@
+"""The run's actor is the best validated one (issue 25): seeds apart, a scripted collapse,
+the final size, and the summary, evaluator and exporter agreeing on it."""
+import json
+
+import numpy as np
+import pytest
+
+from clitools import TINY, run_module
+from agents.config import RunConfig
+from agents.envs import training_seed
+from agents.evaluation import final_test_seeds, held_out_seeds
+from agents.ppo import clip_epsilon, penalty_scale
+from agents.selection import BestActor
+from agents.training import validation_due
+from dsp_tf._keras import tf
+
+
+@pytest.mark.parametrize("run_seed", [0, 1, 4, 123456])
+def test_validation_seeds_are_disjoint_from_training_and_test_seeds(run_seed):
+    validation = set(held_out_seeds(run_seed, 1000))
+    test = set(final_test_seeds(run_seed, 1000))
+    training = {training_seed(run_seed, i) for i in range(200_000)}  # resets of a 25M-step, 8-env run
+    assert len(validation) == 1000 and len(test) == 1000
+    assert not validation & test
+    assert not validation & training
+    assert not test & training
+
+
+def _scripted_state(value):
+    """Two variables standing in for an actor's weights and normaliser."""
+    return [tf.Variable(np.full((3, 2), value, np.float32)), tf.Variable(np.full(2, -value, np.float32))]
+
+
+def test_a_scripted_collapse_keeps_the_earlier_actor():
+    """A learning curve that reaches 500 twice and then drops: the later 500 is kept (ties → later),
+    and swapping it in gives its weights while the live (collapsed) ones come back after."""
+    state = _scripted_state(0.0)
+    best = BestActor(state)
+    curve = [(1000, 120.0), (2000, 500.0), (3000, 500.0), (4000, 180.0), (5000, 35.0)]
+    kept = []
+    for step, value in curve:
+        for var, new in zip(state, _scripted_state(step)):
+            var.assign(new)
+        kept.append(best.offer(state, step, value))
+    assert kept == [True, True, True, False, False]
+    assert int(best.step.numpy()) == 3000 and float(best.value.numpy()) == 500.0
+    assert int(best.checks.numpy()) == 5
+    with best.swapped_in(state):
+        np.testing.assert_array_equal(state[0].numpy(), np.full((3, 2), 3000.0))
+        np.testing.assert_array_equal(state[1].numpy(), np.full(2, -3000.0))
+    np.testing.assert_array_equal(state[0].numpy(), np.full((3, 2), 5000.0))
+
+
+def test_nothing_is_chosen_before_the_first_validation():
+    best = BestActor(_scripted_state(1.0))
+    assert not best.chosen
+    best.offer(_scripted_state(2.0), 10, -1e9)  # any return is kept first, however poor
+    assert best.chosen and int(best.step.numpy()) == 10
+
+
+def test_validation_starts_at_the_final_mask_and_includes_the_last_rollout():
+    cfg = RunConfig(root_dir="x", num_env_steps=10_240, num_envs=1, rollout_steps=512, prune_begin=1024,
+                    prune_end=4096, prune_frequency=1024, validation_interval=2000)
+    steps = [(s, s + 512) for s in range(0, 10_240, 512)]
+    due = [end for start, end in steps if validation_due(cfg, start, end, end == 10_240)]
+    assert cfg.final_mask_step == 4096
+    assert due == [4096, 6144, 8192, 10_240]
+    off = RunConfig(root_dir="x", validation_interval=0)
+    assert not any(validation_due(off, s, e, True) for s, e in steps)
+
+
+def test_penalty_and_clip_schedules():
+    cfg = RunConfig(root_dir="x", num_env_steps=10_000, num_envs=1, rollout_steps=1000, prune_begin=1000,
+                    prune_end=4000, prune_frequency=1000, clip_ratio=0.2)
+    assert [penalty_scale(cfg, s) for s in (0, 3000, 4000, 9000)] == [1.0] * 4  # "keep"
+    off = RunConfig(**{**cfg.__dict__, "penalty_after_schedule": "off"})
+    assert [penalty_scale(off, s) for s in (3000, 4000, 9000)] == [1.0, 0.0, 0.0]
+    fade = RunConfig(**{**cfg.__dict__, "penalty_after_schedule": "anneal"})
+    assert [penalty_scale(fade, s) for s in (3000, 4000, 7000, 9000)] == pytest.approx([1.0, 1.0, 0.5, 1 / 6])
+    assert clip_epsilon(cfg, 5000) == 0.2
+    annealed = RunConfig(**{**cfg.__dict__, "anneal_clip": True})
+    assert [clip_epsilon(annealed, s) for s in (0, 5000, 9000)] == pytest.approx([0.2, 0.1, 0.02])
+
+
+@pytest.fixture(scope="module")
+def validated_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("validated") / "run"
+    result = run_module("dsp_tf.train", *TINY, "--num_env_steps=6144", "--validation_interval=1024",
+                        "--validation_episodes=2", f"--root_dir={root}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root, result
+
+
+def test_the_chosen_actor_has_the_final_size_and_is_what_the_tools_use(validated_run):
+    root, result = validated_run
+    summary = json.loads((root / "summary.json").read_text())
+    sel = summary["selection"]
+    assert sel["rule"] == "best_validation" and sel["validation_checks"] == 4  # 3072, 4096, 5120, 6144
+    assert 3072 <= sel["chosen_step"] <= 6144
+    assert summary["compact_layers"] == sel["last_compact_layers"]  # the final size, whichever step won
+    rows = [r for r in (root / "progress.csv").read_text().splitlines()[1:] if r.split(",")[-1]]
+    validated = {int(r.split(",")[0]): float(r.split(",")[-1]) for r in rows}
+    assert max(validated.values()) == sel["validation_return"]
+    assert max(s for s, v in validated.items() if v == sel["validation_return"]) == sel["chosen_step"]
+    assert "kept the actor of step" in result.stderr
+
+    evaluated = run_module("dsp_tf.evaluate", f"--root_dir={root}")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    evaluation = json.loads((root / "evaluation.json").read_text())
+    assert evaluation["returns"] == summary["eval_returns"]
+    assert evaluation["hidden_units"] == summary["compact_layers"][:-1]
+
+
+def test_validation_off_ships_the_last_actor(tmp_path):
+    root = tmp_path / "run"
+    result = run_module("dsp_tf.train", *TINY, "--validation_interval=0", f"--root_dir={root}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["selection"] == {"rule": "last", "chosen_step": summary["env_steps"]}
+    assert "kept the actor" not in result.stderr
