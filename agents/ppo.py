@@ -37,7 +37,7 @@ class ClipRange:
 
 
 tf.register_tensor_conversion_function(
-    ClipRange, lambda value, dtype=None, name=None, as_ref=False: tf.convert_to_tensor(value.variable, dtype, name))
+    ClipRange, lambda value, dtype=None, name=None, as_ref=False: tf.convert_to_tensor(value.variable, dtype=dtype, name=name))
 
 
 def clip_epsilon(cfg: RunConfig, step0: int) -> float:
