@@ -1,5 +1,6 @@
 """The plain-C policy: int8 bit for bit as TFLite Micro computes it, float32 as Keras does."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ from tflite_export.exporter import c_policy_report, convert_actor, episode_retur
     raw_int8_outputs, record_observations
 from tflite_export.footprint import _covered_bytes, c_policy_footprint, max_stack, tflite_micro_memory
 from tflite_export.input_scaling import quantize_observation
+from tflite_export.qemu_bench import available as qemu_bench_available
 from tflite_export.runtimes import TFLiteRunner
 
 pytestmark = pytest.mark.skipif(host_compiler() is None, reason="no C compiler on this machine")
@@ -81,7 +83,7 @@ def test_int8_is_bit_exact_and_float32_matches_keras(case):
     # the C input map quantises exactly as the Python helper the runners use
     if converted.scaling is not None:
         scale, zero_point = TFLiteRunner(converted.int8).input_quantization()
-        q = np.stack([lib.int8_forward(quantize_observation(o, converted.scaling, scale, zero_point))
+        q = np.stack([lib.int8_q(quantize_observation(o, converted.scaling, scale, zero_point))
                       for o in unseen])
         np.testing.assert_array_equal(lib.batch(lib.int8_raw, unseen), q)
 
@@ -110,7 +112,7 @@ def test_tanh_and_logistic_match_tflite_micro_on_all_256_inputs(activation):
         assert _op_names(converted.int8) == ["TANH" if activation == "tanh" else "LOGISTIC"]
         lib = CPolicyLibrary(converted.c_policy)
         q_rows = np.stack([np.roll(every, k)[:4] for k in range(0, 256)])  # each feature sees all 256 values
-        np.testing.assert_array_equal(lib.batch(lib.int8_forward, q_rows), _tflm_forward(converted.int8, q_rows))
+        np.testing.assert_array_equal(lib.batch(lib.int8_q, q_rows), _tflm_forward(converted.int8, q_rows))
 
 
 def _per_channel(int8):
@@ -274,3 +276,158 @@ def test_cortex_m4_build_under_qemu_computes_what_the_host_computes(cartpole, tm
     # newlib's tanhf on the board and glibc's on the host may differ in the last bit
     np.testing.assert_allclose(floats, lib.batch(lib.float32, check), rtol=0, atol=1e-6)
 
+
+
+# ---- issue 27: integer-only path, prefixes, saturation, targets ------------------------------------
+ARM_GCC_PRESENT = shutil.which("arm-none-eabi-gcc") is not None
+HOPPER = os.path.join(os.path.dirname(__file__), "..", "docs", "runs", "sweep_mujoco", "hopper", "dsp_lam1e-05_p0.93_s0")
+
+
+def _integer_only(policy):
+    return CPolicyLibrary(policy, extra_flags=[f"-D{policy.integer_only_macro}"])
+
+
+def test_integer_only_path_is_bit_exact_with_tflite_micro_on_every_input():
+    """A hand-built 2-feature actor: all 65,536 int8 inputs through the build without any float function."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((2,))
+    x = keras.layers.Dense(6, activation="tanh", bias_initializer=keras.initializers.RandomNormal(0, 0.3))(inputs)
+    x = keras.layers.Dense(5, activation="tanh", bias_initializer=keras.initializers.RandomNormal(0, 0.3))(x)
+    actor = keras.Model(inputs, keras.layers.Dense(3)(x))
+    converted = convert_actor(actor, np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32))
+    lib = _integer_only(converted.c_policy)
+    assert lib.integer_only
+    grid = np.stack(np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)), -1).reshape(-1, 2).astype(np.int8)
+    raw = lib.batch(lib.int8_q, grid)
+    np.testing.assert_array_equal(raw, _tflm_forward(converted.int8, grid))
+    assert {lib.argmax_q(r) for r in raw[::97]} <= {0, 1, 2}
+    np.testing.assert_array_equal([lib.argmax_q(r) for r in raw[::97]], np.argmax(raw[::97], axis=1))
+
+
+def _load_archived(root):
+    from agents import inference
+
+    mlp, meta = inference.load_actor(root, "compact")
+    return inference.inference_model(mlp, meta), meta
+
+
+@pytest.mark.parametrize("which", ["cartpole", "hopper"])
+def test_integer_only_path_is_bit_exact_on_real_actors(which, cartpole):
+    if which == "cartpole":
+        model, meta, converted, check = cartpole
+    else:
+        model, meta = _load_archived(HOPPER)
+        check = _spread(meta, 400)
+        converted = convert_actor(model, check[:200], discrete=meta.discrete)
+        assert converted.c_policy.discrete is False and "argmax" not in converted.c_policy.header
+    policy = converted.c_policy
+    lib = _integer_only(policy)
+    rng = np.random.default_rng(5)
+    q_rows = np.concatenate([
+        rng.integers(-128, 128, size=(2000, policy.observation_size)),  # every corner of the int8 space
+        [quantize_observation(o, converted.scaling, policy.input_scale, policy.input_zero_point) for o in check]])
+    np.testing.assert_array_equal(lib.batch(lib.int8_q, q_rows), _tflm_forward(converted.int8, q_rows))
+
+
+def _spread(meta, n):
+    """Observations around the training statistics (no environment needed)."""
+    rng = np.random.default_rng(0)
+    return (np.asarray(meta.obs_mean) + rng.normal(size=(n, len(meta.obs_mean))) * np.sqrt(meta.obs_var)
+            ).astype(np.float32)
+
+
+@pytest.mark.skipif(not ARM_GCC_PRESENT, reason="needs arm-none-eabi-gcc (apt-get install gcc-arm-none-eabi)")
+@pytest.mark.parametrize("cpu", [["-mcpu=cortex-m0plus"], ["-mcpu=cortex-m4", "-mfloat-abi=soft"]])
+def test_integer_only_object_has_no_float_symbol(cartpole, tmp_path, cpu):
+    policy = cartpole[2].c_policy
+    for name, text in policy.files.items():
+        (tmp_path / name).write_text(text)
+
+    def symbols(*defines):
+        obj = tmp_path / "p.o"
+        subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-mthumb", *cpu,
+                        "-Os", *defines, "-c", str(tmp_path / f"{policy.ident}.c"), "-o", str(obj)], check=True)
+        return subprocess.run(["arm-none-eabi-nm", str(obj)], capture_output=True, text=True, check=True).stdout
+
+    integer_only = symbols(f"-D{policy.integer_only_macro}")
+    assert f"{policy.ident}_int8_q" in integer_only and f"{policy.ident}_int8_raw" not in integer_only
+    assert not [l for l in integer_only.splitlines() if "__aeabi_f" in l or "__aeabi_d" in l]
+    assert "__aeabi_f" in symbols()  # the float wrappers of the full build do need them on this core
+
+
+def test_two_prefixes_link_into_one_program_and_the_header_says_what_it_holds(tmp_path):
+    from tflite_export.c_policy import compile_shared, generator_version
+
+    left = convert_actor(_actor(seed=1), _observations(0, 200), c_prefix="left_policy")
+    right = convert_actor(_actor(seed=2, out=3), _observations(0, 200), c_prefix="right_policy")
+    files = {**left.c_policy.files, **right.c_policy.files}
+    assert set(files) == {"left_policy.c", "left_policy.h", "right_policy.c", "right_policy.h"}
+    # a program using both, and the header's macros as initialisers
+    files["both.c"] = ('#include "left_policy.h"\n#include "right_policy.h"\n'
+                       "static const float lo[] = LEFT_POLICY_INPUT_LOW;\n"
+                       "static const float hi[] = RIGHT_POLICY_INPUT_HIGH;\n"
+                       "int both(const float *obs, int8_t *l, int8_t *r)\n{\n"
+                       "    return left_policy_int8_raw(obs, l) + right_policy_int8_raw(obs, r)"
+                       " + (lo[0] < hi[0]);\n}\n")
+    import ctypes
+
+    lib = ctypes.CDLL(compile_shared(files, str(tmp_path)))
+    obs = _observations(3, 20)
+    for o in obs:
+        l, r = np.zeros(2, np.int8), np.zeros(3, np.int8)
+        lib.both(o.ctypes.data_as(ctypes.c_void_p), l.ctypes.data_as(ctypes.c_void_p),
+                 r.ctypes.data_as(ctypes.c_void_p))
+        np.testing.assert_array_equal(l, raw_int8_outputs(left, o[None])[0])
+        np.testing.assert_array_equal(r, raw_int8_outputs(right, o[None])[0])
+    header = left.c_policy.header
+    import hashlib
+    assert hashlib.sha256(left.int8).hexdigest() in header and generator_version() in header
+    assert f'LEFT_POLICY_MODEL_SHA256 "{hashlib.sha256(left.int8).hexdigest()}"' in header
+    assert "Saturation:" in header and "[5]" in header and "logit of action" in header
+    assert "generated by" in left.c_policy.source.lower() and left.c_policy.model_sha256 in left.c_policy.source
+
+
+def test_a_saturated_input_raises_the_flag(cartpole):
+    policy = cartpole[2].c_policy
+    lib = CPolicyLibrary(policy)
+    inside = (policy.input_low + policy.input_high) / 2
+    assert lib.saturated(inside.astype(np.float32)) == 0
+    assert lib.quantize(inside.astype(np.float32))[1] == 0
+    beyond = inside.copy()
+    beyond[2] = policy.input_high[2] + 0.1 * (policy.input_high[2] - policy.input_low[2])  # the pole angle
+    assert lib.saturated(beyond.astype(np.float32)) == 1
+    q, count = lib.quantize(beyond.astype(np.float32))
+    edge = inside.copy()
+    edge[2] = policy.input_high[2]
+    assert count == 1 and q[2] == lib.quantize(edge.astype(np.float32))[0][2]  # clamped to the range's end
+    both = beyond.copy()
+    both[0] = np.nan
+    assert lib.saturated(both.astype(np.float32)) == 2
+    check = cartpole[3]
+    wide = check * 20
+    np.testing.assert_array_equal([lib.saturated(o) for o in np.concatenate([check, wide])],
+                                  policy.saturated_features(np.concatenate([check, wide])))
+    assert policy.saturated_features(wide).max() > 0
+
+
+def test_a_bad_prefix_is_refused():
+    from dsp_tf.errors import UsageError
+
+    with pytest.raises(UsageError, match="not a C identifier"):
+        convert_actor(_actor(), _observations(0, 50), c_prefix="2bad-name")
+
+
+@pytest.mark.skipif(not qemu_bench_available(), reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_targets_table_counts_instructions_and_recommends(cartpole):
+    from tflite_export.footprint import TARGETS, target_table
+
+    table = target_table(cartpole[2].c_policy, cartpole[3][:8])
+    assert set(table["targets"]) == set(TARGETS) and "not cycles" in table["instructions"]
+    for target, row in table["targets"].items():
+        v = row["variants"]
+        assert v["int8_q"]["float_library_symbols"] == [] and v["int8_q"]["static_ram_bytes"] == 0
+        assert v["int8_q"]["flash_bytes"] < v["int8"]["flash_bytes"]
+        assert all(x["instructions_per_call"] > 100 for x in v.values())
+        assert row["recommendation"].startswith(target)
+    soft = table["targets"]["cortex-m0plus"]["variants"]
+    assert soft["int8"]["float_library_symbols"] and soft["float32"]["float_library_symbols"]

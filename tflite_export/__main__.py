@@ -26,6 +26,15 @@ def define_flags() -> None:
                       "and actor_int8_input.json); per_tensor: the raw observation with one scale, as TFLite does.")
     flags.DEFINE_bool("gif", False, "Driving tasks: also write policy_int8.gif, the int8 actor (TFLite Micro) "
                       "acting the run's first evaluation episode, rendered off-screen (one frame per decision).")
+    flags.DEFINE_enum("input_range", "episodes", ["training", "episodes", "observation_space"],
+                      "Raw observation range the int8 input covers (beyond it a feature saturates): training = the "
+                      "training rollouts' mean +- 4 std joined with the policy's episodes, within the observation "
+                      "space; episodes = the policy's own greedy episodes; observation_space = the env's finite "
+                      "bounds. See tflite_export/input_range.py.")
+    flags.DEFINE_string("calibration_range", None, "Overrides --input_range: 'lo:hi' for every feature or "
+                        "'lo:hi,lo:hi,...' one pair per observation feature, in raw units.")
+    flags.DEFINE_string("c_prefix", "actor_policy", "Names the plain-C policy's files (<prefix>.c/.h), functions "
+                        "and macros, so that two policies link into one firmware.")
     flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
 
 
@@ -39,7 +48,8 @@ def _main() -> None:
     if not FLAGS.root_dir or not FLAGS.output_dir:
         raise UsageError("--root_dir and --output_dir are required")
     r = export_run(FLAGS.root_dir, FLAGS.output_dir, FLAGS.num_observations, FLAGS.eval_episodes,
-                   FLAGS.latency_invokes, FLAGS.int8_input, FLAGS.gif)
+                   FLAGS.latency_invokes, FLAGS.int8_input, FLAGS.gif, FLAGS.input_range,
+                   FLAGS.calibration_range, FLAGS.c_prefix)
     d, c = r["models"]["dense"], r["models"]["compact"]
     agree = ", ".join(f"{k} {v:.4g}" for k, v in c["int8_vs_keras"].items() if k != "tied_top_outputs_rate")
     print(f"{r['env']} {r['method']}: int8 {d['int8_bytes']} -> {c['int8_bytes']} bytes, "

@@ -1,624 +1,71 @@
-"""The compact actor as one plain C99 function: no TFLite Micro, no heap, no runtime.
+"""The compact actor as plain C99: no TFLite Micro, no heap, no static RAM, no runtime.
 
 A compact actor has a few hundred weights; shipping it through TFLite Micro
-costs the flatbuffer, the interpreter's code and an arena. ``actor_policy.c``
+costs the flatbuffer, the interpreter's code and an arena. ``<prefix>.c``
 computes the same outputs with the weights as ``const`` arrays (flash) and two
-small buffers on the stack, in two variants:
+small buffers on the stack. Three ways in, because boards differ:
 
-* float32, read from the compact Keras actor: observation normalisation,
-  Dense layers, activations and, for a continuous action, ``mid + half·tanh``;
-  it needs <math.h> (``tanhf``/``expf``) and nothing else.
-* int8, read from ``actor_int8.tflite`` itself (weights, biases, scales and
-  zero points of the shipped flatbuffer, never Keras): the raw observation is
-  mapped and quantised exactly as ``quantize_observation`` does, then every op
-  of the int8 graph runs with the integer arithmetic of TFLite Micro's
-  reference kernels (FULLY_CONNECTED with per-tensor or per-channel weight
-  scales and gemmlowp's double-rounding ``MultiplyByQuantizedMultiplier``;
-  TANH and LOGISTIC with gemmlowp's fixed-point ``exp``/Newton–Raphson
-  division, which is what TFLM's int8 TANH computes, not a float LUT;
-  ADD/SUB/MUL/MINIMUM/MAXIMUM against a constant), so the raw int8 output
-  equals the TFLM interpreter's bit for bit. The int8 output is then
-  dequantised with the output tensor's scale and zero point. For a continuous
-  action the bounding (``tanh``, and ``mid``/``half`` unless they are 0 and 1)
-  is already inside the int8 graph (the converter turns BoundedAction into
-  TANH, MUL and ADD ops), so the int8 variant applies no float ``tanh`` of its
-  own: it returns the dequantised output of the shipped model, which is what
-  the exporter's int8 checks and returns measure.
+* ``<prefix>_int8_q(q, out)``: int8 observation in, int8 output out, integer
+  arithmetic only. It is the int8 graph of ``actor_int8.tflite`` itself
+  (weights, biases, scales and zero points of the shipped flatbuffer, never
+  Keras), op by op with the arithmetic of TFLite Micro's reference kernels
+  (tflite_export.c_kernels), so its output equals the TFLM interpreter's bit
+  for bit. Compiled with ``-D<PREFIX>_INTEGER_ONLY`` the object holds no
+  float operation at all, which is what a Cortex-M0+ or an M4 without FPU
+  wants: every float operation there is a libgcc call costing flash and time.
+  The quantisation parameters are header macros, so the caller can quantise
+  its own sensor values.
+* ``<prefix>_int8(obs, out)`` / ``_int8_raw``: the convenience wrapper, raw
+  float observation in; it applies the per-feature input map and quantises
+  (a few float operations per feature), runs ``_int8_q`` and dequantises. It
+  returns how many features were outside the range the int8 input covers:
+  those are clamped to the range's end, silently in TFLite Micro, so the
+  count is the one signal a board has that the policy sees something it was
+  not calibrated for.
+* ``<prefix>_float(obs, out)``: the Keras actor in float32 (needs <math.h>).
 
-The kernels' rounding is TFLM's default build (double rounding, no
-``TFLITE_SINGLE_ROUNDING``); the tests compare against the installed TFLM
-runtime on recorded observations and on all 256 inputs of each TANH/LOGISTIC.
+For a continuous action the bounding (``tanh``, and ``mid``/``half`` unless
+they are 0 and 1) is already inside the int8 graph (the converter turns
+BoundedAction into TANH, MUL and ADD ops), so the int8 variant applies no
+float ``tanh`` of its own. For discrete actions ``<prefix>_argmax_q`` picks
+the action from the int8 output without dequantising.
+
+The header carries the model's SHA-256 and the generator's version (a board
+log can say which policy it runs), lists the inputs with the range each one
+covers and the outputs, and documents saturation. All symbols start with the
+prefix and every helper is ``static``, so two policies link into one firmware.
 The generated C relies on ``>>`` of a negative integer being an arithmetic
 shift (GCC, Clang, Arm Compiler and IAR all do this).
 """
 from __future__ import annotations
 
-import ctypes
-import math
-import os
-import shutil
-import subprocess
-import tempfile
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+import hashlib
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from dsp_tf._keras import keras
 from tflite_export.c_array import c_identifier
+from tflite_export.c_build import C_FLAGS, CPolicyLibrary, compile_shared, host_compiler  # noqa: F401 - public API
+from tflite_export.c_int8 import _c_float, _c_floats, _Emitter, _int8_graph
+from tflite_export.c_kernels import _helper_closure, _HELPERS, _LAYER_STRUCT, _run_layers_c
 from tflite_export.input_scaling import FeatureScaling, _layer_chain
+from tflite_export.tflite_graph import UnsupportedForC, _read_graph, quantize_multiplier  # noqa: F401 - public API
 
-#: Flags every build of the generated C uses: strict C99 and clean under -Wall -Wextra.
-#: ISO C mode also turns off floating-point contraction (no fused multiply-add), so the
-#: float operations round the same way on the host and on a Cortex-M4F.
-C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-
-
-class UnsupportedForC(Exception):
-    """The actor or its int8 graph holds something the C generator does not reproduce."""
+#: Bumped whenever the generated C changes meaning or interface; written into every generated file.
+C_GENERATOR_VERSION = 2
 
 
-# ---- reading the int8 flatbuffer ---------------------------------------------------
-@dataclass
-class _Tensor:
-    shape: Tuple[int, ...]
-    dtype: int
-    scales: np.ndarray  # float32, one per tensor or per channel
-    zero_points: np.ndarray
-    data: Optional[np.ndarray]  # constant tensors only
+def generator_version() -> str:
+    """'tflite_export C generator N (dsp-tf X.Y.Z)': which code wrote a policy file."""
+    try:
+        from importlib.metadata import version  # noqa: WPS433
 
-    @property
-    def scale(self) -> float:
-        return float(self.scales[0])
-
-    @property
-    def zero_point(self) -> int:
-        return int(self.zero_points[0])
-
-
-def _schema():
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema  # noqa: WPS433
-
-    return schema
-
-
-def _read_graph(flatbuffer: bytes):
-    """(input tensor, output tensor, [(op name, [tensors], options)]) of a one-subgraph model."""
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
-    if len(model.subgraphs) != 1:
-        raise UnsupportedForC(f"the int8 model has {len(model.subgraphs)} subgraphs (expected 1)")
-    graph = model.subgraphs[0]
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    dtypes = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32}
-
-    def tensor(index: int) -> Optional[_Tensor]:
-        if index < 0:
-            return None
-        t = graph.tensors[index]
-        q = t.quantization
-        scales = np.asarray(q.scale if q is not None and q.scale is not None else [0.0], np.float32)
-        zps = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [0], np.int64)
-        buf = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
-        data = None
-        if buf is not None and len(buf):
-            if t.type not in dtypes:
-                raise UnsupportedForC(f"constant tensor of type {t.type} in the int8 model")
-            data = np.frombuffer(bytes(bytearray(buf)), dtypes[t.type]).reshape(
-                [int(d) for d in t.shape] if t.shape is not None else [-1])
-        shape = tuple(int(d) for d in t.shape) if t.shape is not None else ()
-        return _Tensor(shape, t.type, scales, zps, data)
-
-    ops = []
-    for op in graph.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), str(code.builtinCode))
-        ops.append((name, [tensor(i) for i in op.inputs], [tensor(i) for i in op.outputs], op, op.builtinOptions))
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedForC("the int8 model must have one input and one output")
-    return tensor(graph.inputs[0]), tensor(graph.outputs[0]), ops, graph
-
-
-# ---- TFLite Micro's Prepare() arithmetic, in Python ----------------------------------
-def _tflite_round(x: float) -> int:
-    """std::round: half away from zero."""
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
-
-
-def quantize_multiplier(real: float) -> Tuple[int, int]:
-    """TFLite's QuantizeMultiplier: real ≈ m · 2^(shift − 31), m in [2^30, 2^31)."""
-    if real == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real)
-    m = _tflite_round(q * (1 << 31))
-    if m == 1 << 31:
-        m //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return m, shift
-
-
-def _activation_range(fused: int, scale: float, zero_point: int) -> Tuple[int, int]:
-    """CalculateActivationRangeQuantized for int8 (the float division is in float32, as in TFLM)."""
-    def q(f: float) -> int:
-        return zero_point + _tflite_round(float(np.float32(f) / np.float32(scale)))
-
-    schema = _schema()
-    kinds = schema.ActivationFunctionType
-    if fused == kinds.NONE:
-        return -128, 127
-    if fused == kinds.RELU:
-        return max(-128, q(0.0)), 127
-    if fused == kinds.RELU6:
-        return max(-128, q(0.0)), min(127, q(6.0))
-    if fused == kinds.RELU_N1_TO_1:
-        return max(-128, q(-1.0)), min(127, q(1.0))
-    raise UnsupportedForC(f"fused activation {fused} is not supported")
-
-
-def _sigmoid_like_params(scale: float) -> Tuple[int, int, int]:
-    """(multiplier, shift, input radius) of TFLM's int8 TANH/LOGISTIC Prepare, 4 integer bits."""
-    q, shift = math.frexp(float(scale) * float(1 << 27))
-    multiplier = _tflite_round(q * (1 << 31))
-    radius = math.floor(15.0 * float(1 << 27) / math.ldexp(1.0, shift))
-    return multiplier, shift, radius
-
-
-# ---- C text -----------------------------------------------------------------------
-_HELPERS = {
-    "mul_high": ([], """
-/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), the one saturating case aside. */
-static int32_t ap_mul_high(int32_t a, int32_t b)
-{
-    int64_t ab;
-    if (a == INT32_MIN && b == INT32_MIN) {
-        return INT32_MAX;
-    }
-    ab = (int64_t)a * (int64_t)b;
-    ab += (ab >= 0) ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    /* the reference divides by 2^31, i.e. rounds toward zero */
-    return (int32_t)((ab >= 0) ? (ab >> 31) : -((-ab) >> 31));
-}
-"""),
-    "div_pot": ([], """
-/* gemmlowp RoundingDivideByPOT: x / 2^e rounded to nearest, ties away from zero. */
-static int32_t ap_div_pot(int32_t x, int e)
-{
-    int32_t mask, rem, threshold;
-    if (e == 0) {
-        return x;
-    }
-    mask = (int32_t)(0xFFFFFFFFu >> (32 - e));
-    rem = x & mask;
-    threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
-    return (x >> e) + ((rem > threshold) ? 1 : 0);
-}
-"""),
-    "requantize": (["mul_high", "div_pot"], """
-/* TFLite MultiplyByQuantizedMultiplier (double rounding): x * m * 2^(shift - 31). */
-static int32_t ap_requantize(int32_t x, int32_t m, int shift)
-{
-    int left = (shift > 0) ? shift : 0;
-    int right = (shift > 0) ? 0 : -shift;
-    return ap_div_pot(ap_mul_high((int32_t)((uint32_t)x << left), m), right);
-}
-"""),
-    "shl_sat": ([], """
-/* gemmlowp SaturatingRoundingMultiplyByPOT for a positive exponent: x * 2^e, saturated. */
-static int32_t ap_shl_sat(int32_t x, int e)
-{
-    int32_t limit = (int32_t)((1u << (31 - e)) - 1u);
-    if (x > limit) {
-        return INT32_MAX;
-    }
-    if (x < -limit) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << e);
-}
-"""),
-    "exp_negative": (["mul_high", "div_pot", "shl_sat"], """
-/* gemmlowp exp_on_negative_values: exp(a) for a <= 0 with the given integer bits, result in Q0.31. */
-static int32_t ap_exp_negative(int32_t a, int integer_bits)
-{
-    static const int32_t k_exp_minus_pot[7] = {
-        1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
-    int fractional_bits = 31 - integer_bits;
-    int32_t quarter = (int32_t)1 << (fractional_bits - 2);
-    int32_t a_mod = (a & (quarter - 1)) - quarter;
-    int32_t remainder = a_mod - a;
-    /* exp on [-1/4, 0): Taylor expansion around -1/8 */
-    int32_t x = ap_shl_sat(a_mod, integer_bits) + (1 << 28);
-    int32_t x2 = ap_mul_high(x, x);
-    int32_t x3 = ap_mul_high(x2, x);
-    int32_t x4 = ap_mul_high(x2, x2);
-    int32_t poly = ap_div_pot(ap_mul_high(ap_div_pot(x4, 2) + x3, 715827883) + x2, 1);
-    int32_t result = 1895147668 + ap_mul_high(1895147668, x + poly);
-    int i;
-    /* times exp(-2^k) for every bit of the remainder */
-    for (i = 0; i < 7 && i - 2 < integer_bits; ++i) {
-        if (remainder & ((int32_t)1 << (fractional_bits - 2 + i))) {
-            result = ap_mul_high(result, k_exp_minus_pot[i]);
-        }
-    }
-    return (a == 0) ? INT32_MAX : result;
-}
-
-/* gemmlowp's Newton-Raphson step: 1 / ((1 + a) / 2) for a in (0, 1], in Q2.29. */
-static int32_t ap_inverse_half_sum(int32_t a)
-{
-    int64_t sum = (int64_t)a + INT32_MAX;
-    int32_t half, x;
-    int i;
-    sum += (sum >= 0) ? 1 : -1;
-    half = (int32_t)((sum >= 0) ? (sum >> 1) : -((-sum) >> 1));
-    x = 1515870810 + ap_mul_high(half, -1010580540);
-    for (i = 0; i < 3; ++i) {
-        x += ap_shl_sat(ap_mul_high(x, (1 << 29) - ap_mul_high(half, x)), 2);
-    }
-    return x;
-}
-"""),
-    "tanh": (["requantize", "exp_negative"], """
-/* TFLite Micro's int8 TANH (reference_integer_ops::Tanh), in place. */
-static void ap_tanh(int8_t *v, int n, int32_t zero_point, int32_t radius, int32_t m, int shift)
-{
-    int i;
-    for (i = 0; i < n; ++i) {
-        int32_t in = (int32_t)v[i] - zero_point;
-        int32_t out;
-        if (in <= -radius) {
-            out = -128;
-        } else if (in >= radius) {
-            out = 127;
-        } else {
-            int32_t a = ap_requantize(in, m, shift); /* Q4.27 */
-            int32_t t = 0;
-            if (a != 0) {
-                t = ap_shl_sat(ap_inverse_half_sum(ap_exp_negative((a < 0) ? a : -a, 5)) - (1 << 29), 2);
-                t = (a < 0) ? -t : t;
-            }
-            out = ap_div_pot(t, 24);
-            out = (out < -128) ? -128 : ((out > 127) ? 127 : out);
-        }
-        v[i] = (int8_t)out;
-    }
-}
-"""),
-    "logistic": (["requantize", "exp_negative"], """
-/* TFLite Micro's int8 LOGISTIC (reference_integer_ops::Logistic), in place. */
-static void ap_logistic(int8_t *v, int n, int32_t zero_point, int32_t radius, int32_t m, int shift)
-{
-    int i;
-    for (i = 0; i < n; ++i) {
-        int32_t in = (int32_t)v[i] - zero_point;
-        int32_t out;
-        if (in <= -radius) {
-            out = -128;
-        } else if (in >= radius) {
-            out = 127;
-        } else {
-            int32_t a = ap_requantize(in, m, shift); /* Q4.27 */
-            int32_t s = 1 << 30;
-            if (a != 0) {
-                int32_t p = ap_shl_sat(ap_inverse_half_sum(ap_exp_negative((a > 0) ? -a : a, 4)), 1);
-                s = (a > 0) ? p : INT32_MAX - p;
-            }
-            out = ap_div_pot(s, 23) - 128;
-            out = (out < -128) ? -128 : ((out > 127) ? 127 : out);
-        }
-        v[i] = (int8_t)out;
-    }
-}
-"""),
-    "fully_connected": (["requantize"], """
-/* TFLite Micro's int8 FULLY_CONNECTED (per-tensor or per-channel weight scales), y = layer(x). */
-static void ap_fully_connected(const int8_t *x, int8_t *y, const ap_layer *l)
-{
-    int o, i;
-    for (o = 0; o < l->n_out; ++o) {
-        int32_t acc = 0;
-        int c = l->per_channel ? o : 0;
-        for (i = 0; i < l->n_in; ++i) {
-            acc += (int32_t)l->w[o * l->n_in + i] * ((int32_t)x[i] - l->x_zero_point);
-        }
-        if (l->bias) {
-            acc += l->bias[o];
-        }
-        acc = ap_requantize(acc, l->m[c], l->shift[c]) + l->y_zero_point;
-        y[o] = (int8_t)((acc < l->y_min) ? l->y_min : ((acc > l->y_max) ? l->y_max : acc));
-    }
-}
-"""),
-    "add_sub": (["requantize"], """
-/* TFLite Micro's int8 ADD / SUB of v and a constant c (broadcast when c_step is 0), in place:
-   p = {v offset, v multiplier, v shift, v sign, c offset, c multiplier, c shift, c sign,
-        output multiplier, output shift, output zero point, output min, output max}. */
-static void ap_add_sub(int8_t *v, int n, const int8_t *c, int c_step, const int32_t *p)
-{
-    int i;
-    for (i = 0; i < n; ++i) {
-        int32_t a = ap_requantize((int32_t)((uint32_t)(p[0] + v[i]) << 20), p[1], (int)p[2]);
-        int32_t b = ap_requantize((int32_t)((uint32_t)(p[4] + c[i * c_step]) << 20), p[5], (int)p[6]);
-        int32_t out = ap_requantize(p[3] * a + p[7] * b, p[8], (int)p[9]) + p[10];
-        v[i] = (int8_t)((out < p[11]) ? p[11] : ((out > p[12]) ? p[12] : out));
-    }
-}
-"""),
-    "mul": (["requantize"], """
-/* TFLite Micro's int8 MUL of v and a constant c (broadcast when c_step is 0), in place. */
-static void ap_mul(int8_t *v, int n, const int8_t *c, int c_step, int32_t v_offset, int32_t c_offset,
-                   int32_t m, int shift, int32_t zero_point, int32_t lo, int32_t hi)
-{
-    int i;
-    for (i = 0; i < n; ++i) {
-        int32_t out = ap_requantize((v_offset + v[i]) * (c_offset + c[i * c_step]), m, shift) + zero_point;
-        v[i] = (int8_t)((out < lo) ? lo : ((out > hi) ? hi : out));
-    }
-}
-"""),
-    "min_max": ([], """
-/* TFLite Micro's int8 MINIMUM / MAXIMUM against a constant (raw values, shared scale), in place. */
-static void ap_min_max(int8_t *v, int n, const int8_t *c, int c_step, int take_max)
-{
-    int i;
-    for (i = 0; i < n; ++i) {
-        int8_t b = c[i * c_step];
-        v[i] = (take_max ? (b > v[i]) : (b < v[i])) ? b : v[i];
-    }
-}
-"""),
-}
-
-
-def _helper_closure(names: Sequence[str]) -> List[str]:
-    order: List[str] = []
-
-    def visit(name: str) -> None:
-        if name in order:
-            return
-        for dep in _HELPERS[name][0]:
-            visit(dep)
-        order.append(name)
-
-    for n in names:
-        visit(n)
-    return order
-
-
-def _c_ints(values, per_line: int = 16) -> str:
-    flat = [str(int(v)) for v in np.ravel(values)]
-    rows = [", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
-    return "\n    " + ",\n    ".join(rows) + "\n"
-
-
-def _c_floats(values, per_line: int = 6) -> str:
-    flat = [_c_float(v) for v in np.ravel(np.asarray(values, np.float32))]
-    rows = [", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
-    return "\n    " + ",\n    ".join(rows) + "\n"
-
-
-def _c_float(v) -> str:
-    """A float32 literal that reads back to the same float32 (9 significant digits)."""
-    text = f"{float(np.float32(v)):.9g}"
-    if not any(ch in text for ch in ".en"):
-        text += ".0"
-    return text + "f"
-
-
-@dataclass
-class _Emitter:
-    """Collects const arrays, helpers and statements of one variant."""
-
-    prefix: str
-    constants: List[str] = field(default_factory=list)
-    helpers: List[str] = field(default_factory=list)
-    body: List[str] = field(default_factory=list)
-    count: int = 0
-    two_buffers: bool = False  # some op wrote from one buffer into the other
-
-    def buffers(self, ctype: str, width: int) -> str:
-        return f"    {ctype} a[{width}], b[{width}];" if self.two_buffers else f"    {ctype} a[{width}];"
-
-    def array(self, ctype: str, values, floats: bool = False) -> str:
-        name = f"{self.prefix}{self.count}"
-        self.count += 1
-        n = int(np.size(values))
-        text = _c_floats(values) if floats else _c_ints(values)
-        self.constants.append(f"static const {ctype} {name}[{n}] = {{{text}}};\n")
-        return name
-
-    def use(self, helper: str) -> None:
-        if helper not in self.helpers:
-            self.helpers.append(helper)
-
-
-def _constant_operand(inputs, name: str):
-    """(constant tensor, constant comes first) of a binary op whose other operand is the running vector."""
-    if len(inputs) != 2:
-        raise UnsupportedForC(f"{name} needs two operands")
-    a, b = inputs
-    if a.data is None and b.data is not None:
-        return b, False
-    if b.data is None and a.data is not None:
-        return a, True
-    raise UnsupportedForC(f"{name} needs one constant operand")
-
-
-_LAYER_STRUCT = """
-/* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it (act 1/2; 0: none). */
-typedef struct {
-    const int8_t *w; /* n_out rows of n_in weights */
-    const ap_bias_t *bias;
-    const int32_t *m; /* output multiplier: one, or one per output (per-channel weights) */
-    const int8_t *shift;
-    int32_t act_m;
-    int16_t n_in, n_out, act_radius;
-    int8_t x_zero_point, y_zero_point, y_min, y_max, per_channel, act, act_shift;
-} ap_layer;
-"""
-
-
-def _run_layers_c(acts: Sequence[str]) -> str:
-    calls = "".join(
-        f"        {'else ' if i else ''}if (l->act == {1 if a == 'tanh' else 2}) {{\n"
-        f"            ap_{a}(y, l->n_out, l->y_zero_point, l->act_radius, l->act_m, l->act_shift);\n        }}\n"
-        for i, a in enumerate(acts))
-    return ("\n/* Runs count layers from x, alternating with y; returns the buffer holding the result. */\n"
-            "static int8_t *ap_run_layers(int8_t *x, int8_t *y, const ap_layer *l, int count)\n{\n"
-            "    for (; count > 0; --count, ++l) {\n        int8_t *t;\n"
-            "        ap_fully_connected(x, y, l);\n" + calls +
-            "        t = x;\n        x = y;\n        y = t;\n    }\n    return x;\n}\n")
-
-
-@dataclass
-class _Int8Graph:
-    """The int8 graph as C: constants, layer table, straight-line statements on ``v``."""
-
-    input: _Tensor
-    output: _Tensor
-    width: int
-    constants: List[str]
-    helpers: List[str]
-    layer_rows: List[str]
-    body: List[str]
-    bias_type: str
-    acts: List[str]
-
-
-def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
-    """Reads the int8 flatbuffer op by op into C (raises UnsupportedForC for anything else)."""
-    schema = _schema()
-    e = _Emitter(prefix)
-    inp, out, ops, graph = _read_graph(flatbuffer)
-    for t, what in ((inp, "input"), (out, "output")):
-        if t.dtype != schema.TensorType.INT8 or len(t.scales) != 1:
-            raise UnsupportedForC(f"the model's {what} is not a per-tensor int8 tensor")
-    width = int(np.prod(inp.shape))
-    layers: List[dict] = []  # FULLY_CONNECTED ops, each with the activation op after it
-    steps: List[object] = []  # layer indices (ints) and C statements (str) in graph order
-    acts: List[str] = []
-    running_index = graph.inputs[0]
-    for name, ins, outs, op, options in ops:
-        running = [i for i, t in zip(op.inputs, ins) if t is not None and t.data is None]
-        if len(running) != 1 or running[0] != running_index or len(outs) != 1:
-            raise UnsupportedForC(f"op {name} does not continue a single chain of ops")
-        y = outs[0]
-        if y.dtype != schema.TensorType.INT8:
-            raise UnsupportedForC(f"op {name} has a non-int8 output")
-        x = ins[list(op.inputs).index(running_index)]
-        n = int(np.prod(y.shape))
-        width = max(width, n)
-        fused = getattr(options, "fusedActivationFunction", 0) if options is not None else 0
-        if name == "FULLY_CONNECTED":
-            if list(op.inputs).index(running_index) != 0 or len(ins) < 2:
-                raise UnsupportedForC("FULLY_CONNECTED must take the running vector as its input")
-            w, b = ins[1], ins[2] if len(ins) > 2 else None
-            if w.data is None or w.dtype != schema.TensorType.INT8 or w.data.ndim != 2:
-                raise UnsupportedForC("FULLY_CONNECTED needs constant 2-D int8 weights")
-            if np.any(w.zero_points != 0) or getattr(options, "weightsFormat", 0) != 0:
-                raise UnsupportedForC("FULLY_CONNECTED weights must be symmetric int8 in the default format")
-            if b is not None and (b.data is None or b.dtype != schema.TensorType.INT32):
-                raise UnsupportedForC("FULLY_CONNECTED bias must be a constant int32 tensor")
-            n_out, n_in = w.data.shape
-            per_channel = len(w.scales) > 1
-            if per_channel:
-                real = [float(np.float64(x.scale) * np.float64(s) / np.float64(y.scale)) for s in w.scales]
-            else:  # GetQuantizedConvolutionMultipler: the scale product is a float32 product
-                real = [float(np.float64(np.float32(x.scale) * np.float32(w.scale)) / np.float64(y.scale))]
-            mults, shifts = zip(*[quantize_multiplier(r) for r in real])
-            lo, hi = _activation_range(fused, y.scale, y.zero_point)
-            layers.append({"w": w.data, "bias": None if b is None else b.data, "m": mults, "shift": shifts,
-                           "n_in": n_in, "n_out": n_out, "x_zp": x.zero_point, "y_zp": y.zero_point,
-                           "lo": lo, "hi": hi, "per_channel": int(per_channel), "act": 0, "act_m": 0,
-                           "act_radius": 0, "act_shift": 0})
-            steps.append(len(layers) - 1)
-        elif name in ("TANH", "LOGISTIC"):
-            expected = (1.0 / 128, 0) if name == "TANH" else (1.0 / 256, -128)
-            if (y.scale, y.zero_point) != (np.float32(expected[0]), expected[1]):
-                raise UnsupportedForC(f"{name} output quantisation {y.scale}/{y.zero_point} is not TFLite's")
-            m, shift, radius = _sigmoid_like_params(x.scale)
-            radius = min(radius, 256)  # |input - zero point| <= 255: a larger radius never saturates
-            act = name.lower()
-            if act not in acts:
-                acts.append(act)
-            e.use(act)
-            if steps and isinstance(steps[-1], int) and layers[steps[-1]]["act"] == 0:
-                layers[steps[-1]].update(act=1 if act == "tanh" else 2, act_m=m, act_radius=radius, act_shift=shift)
-            else:
-                steps.append(f"    ap_{act}(v, {n}, {x.zero_point}, {radius}, {m}, {shift});")
-        elif name in ("ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM"):
-            c, const_first = _constant_operand(ins, name)
-            if c.dtype != schema.TensorType.INT8 or len(c.scales) != 1:
-                raise UnsupportedForC(f"{name} needs a per-tensor int8 constant")
-            if c.data.size not in (1, n):
-                raise UnsupportedForC(f"{name} broadcasts a constant of {c.data.size} values over {n}")
-            cn = e.array("int8_t", c.data)
-            step = 0 if c.data.size == 1 else 1
-            lo, hi = _activation_range(fused, y.scale, y.zero_point)
-            if name in ("MINIMUM", "MAXIMUM"):
-                if (x.scale, x.zero_point) != (c.scale, c.zero_point) or (x.scale, x.zero_point) != \
-                        (y.scale, y.zero_point):
-                    raise UnsupportedForC(f"{name} operands do not share one quantisation")
-                e.use("min_max")
-                steps.append(f"    ap_min_max(v, {n}, {cn}, {step}, {int(name == 'MAXIMUM')});")
-            elif name == "MUL":
-                m, shift = quantize_multiplier(float(np.float64(x.scale) * np.float64(c.scale) / np.float64(y.scale)))
-                e.use("mul")
-                steps.append(f"    ap_mul(v, {n}, {cn}, {step}, {-x.zero_point}, {-c.zero_point}, {m}, "
-                             f"{shift}, {y.zero_point}, {lo}, {hi});")
-            else:
-                s1, s2 = (c, x) if const_first else (x, c)
-                if name == "ADD":
-                    twice = 2 * float(max(s1.scale, s2.scale))
-                    r1, r2 = float(s1.scale) / twice, float(s2.scale) / twice
-                    ro = twice / ((1 << 20) * float(y.scale))
-                else:  # SUB computes these in float32 before widening
-                    twice32 = np.float32(2) * np.float32(max(s1.scale, s2.scale))
-                    r1 = float(np.float32(s1.scale) / twice32)
-                    r2 = float(np.float32(s2.scale) / twice32)
-                    ro = float(twice32 / (np.float32(1 << 20) * np.float32(y.scale)))
-                (m1, sh1), (m2, sh2), (mo, sho) = (quantize_multiplier(r) for r in (r1, r2, ro))
-                sign2 = -1 if name == "SUB" else 1
-                if const_first:  # s1 is the constant
-                    v_params, c_params = (-x.zero_point, m2, sh2, sign2), (-c.zero_point, m1, sh1, 1)
-                else:
-                    v_params, c_params = (-x.zero_point, m1, sh1, 1), (-c.zero_point, m2, sh2, sign2)
-                pn = e.array("int32_t", [*v_params, *c_params, mo, sho, y.zero_point, lo, hi])
-                e.use("add_sub")
-                steps.append(f"    ap_add_sub(v, {n}, {cn}, {step}, {pn});")
-        else:
-            raise UnsupportedForC(f"op {name} of the int8 model is not supported by the C generator")
-        running_index = op.outputs[0]
-    if running_index != graph.outputs[0]:
-        raise UnsupportedForC("the op chain does not end at the model's output")
-
-    biases = [l["bias"] for l in layers if l["bias"] is not None]
-    bias_type = "int16_t" if all(np.all(np.abs(b) < 2 ** 15) for b in biases) else "int32_t"
-    rows = []
-    for l in layers:
-        names = [e.array("int8_t", l["w"]),
-                 e.array(bias_type, l["bias"]) if l["bias"] is not None else "0",
-                 e.array("int32_t", l["m"]), e.array("int8_t", l["shift"])]
-        rows.append("    {" + ", ".join(names + [str(l[k]) for k in (
-            "act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", "per_channel", "act",
-            "act_shift")]) + "}")
-    body: List[str] = []
-    i = 0
-    while i < len(steps):
-        if isinstance(steps[i], int):
-            j = i
-            while j < len(steps) and isinstance(steps[j], int):
-                j += 1
-            body.append(f"    v = ap_run_layers(v, (v == a) ? b : a, k_layers + {steps[i]}, {j - i});")
-            i = j
-        else:
-            body.append(steps[i])
-            i += 1
-    if layers:
-        e.use("fully_connected")
-    return _Int8Graph(inp, out, width, e.constants, e.helpers, rows, body, bias_type, acts)
+        package = version("dsp-tf")
+    except Exception:  # noqa: BLE001 - running from a source tree that is not installed
+        package = "unknown"
+    return f"tflite_export C generator {C_GENERATOR_VERSION} (dsp-tf {package})"
 
 
 # ---- the float variant, from Keras ---------------------------------------------------
@@ -719,19 +166,123 @@ class CPolicy:
     output_size: int
     output_scale: float
     output_zero_point: int
+    input_scale: float
+    input_zero_point: int
+    scaling: Optional[FeatureScaling]  # None: per-tensor input
+    discrete: bool
+    model_sha256: str
+    input_low: np.ndarray  # the raw range each feature's int8 input covers
+    input_high: np.ndarray
 
     @property
     def files(self) -> Dict[str, str]:
         return {f"{self.ident}.h": self.header, f"{self.ident}.c": self.source}
 
+    @property
+    def integer_only_macro(self) -> str:
+        return f"{self.ident.upper()}_INTEGER_ONLY"
+
+    def saturated_features(self, observations: np.ndarray) -> np.ndarray:
+        """Per observation, how many features the C wrappers report as outside the input range
+        (the same float32 test: NaN counts as outside)."""
+        obs = np.atleast_2d(np.asarray(observations, np.float32))
+        with np.errstate(invalid="ignore", over="ignore"):
+            if self.scaling is not None:
+                z = (obs - self.scaling.offset) * self.scaling.inv_half_range
+                inside = (z >= np.float32(-1)) & (z <= np.float32(1))
+            else:
+                v = np.clip(np.nan_to_num(obs / np.float32(self.input_scale), nan=-1000.0), -1000.0, 1000.0)
+                r = np.trunc(v + np.where(v < 0, np.float32(-0.5), np.float32(0.5))) + self.input_zero_point
+                inside = (r >= -128) & (r <= 127)
+        return np.sum(~inside, axis=1)
+
+
+def _sha256_weights(actor: keras.Model) -> str:
+    digest = hashlib.sha256()
+    for w in actor.get_weights():
+        digest.update(np.ascontiguousarray(w, np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _brace(values) -> str:
+    return "{" + _c_floats(values).strip().replace("\n    ", " ") + "}"
+
+
+def _bounded_action(actor: keras.Model):
+    from agents.inference import BoundedAction  # noqa: WPS433
+
+    found = [l for l in _layer_chain(actor) if isinstance(l, BoundedAction)]
+    return found[-1] if found else None
+
+
+def _input_ranges(scaling: Optional[FeatureScaling], scale: float, zero_point: int,
+                  obs_dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The raw observation range each feature's int8 input covers (beyond it: saturation)."""
+    if scaling is not None:
+        half = 1.0 / scaling.inv_half_range.astype(np.float64)
+        return scaling.offset - half, scaling.offset + half
+    lo, hi = (-128 - zero_point) * scale, (127 - zero_point) * scale
+    return np.full(obs_dim, lo), np.full(obs_dim, hi)
+
+
+def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: str, sha: str, keras_sha: str,
+                low: np.ndarray, high: np.ndarray, range_note: str, bounded, discrete: bool, per_feature: bool) -> str:
+    width = max(len(f"{v:.6g}") for v in np.concatenate([low, high]))
+    inputs = "".join(f" *   [{i}] {low[i]:>{width}.6g} .. {high[i]:.6g}\n" for i in range(obs_dim))
+    if bounded is not None:
+        lo, hi = np.ravel(bounded.low), np.ravel(bounded.high)
+        outputs = "".join(f" *   [{k}] action {k} in [{float(lo[k]):.6g}, {float(hi[k]):.6g}]\n" for k in range(out_dim))
+    elif discrete:
+        outputs = (f" *   [0..{out_dim - 1}] logit of action 0..{out_dim - 1}: the action is the argmax "
+                   f"({ident}_argmax_q / {ident}_argmax; ties: the lowest index)\n")
+    else:
+        outputs = f" *   [0..{out_dim - 1}] the model's outputs, unbounded\n"
+    return (
+        f"/* Generated by {generator_version()}.\n"
+        f" * int8 model: {model_name}, sha256 {sha}\n"
+        f" * float32 model: the Keras actor's weights, sha256 {keras_sha}\n"
+        " *\n"
+        " * The compact actor as plain C99: no heap, no static RAM, no runtime library.\n"
+        " *\n"
+        f" *   int8_t q[{upper}_OBSERVATION_SIZE], raw[{upper}_OUTPUT_SIZE];\n"
+        f" *   {ident}_int8_q(q, raw);          integer only: quantised observation in, int8 output out\n"
+        f" *   n = {ident}_int8(obs, out);      raw float observation in, dequantised output out\n"
+        f" *   {ident}_float(obs, out);         the Keras actor in float32 (tanhf/expf from <math.h>)\n"
+        " *\n"
+        f" * {ident}_int8_q computes what TFLite Micro computes on {model_name}, bit for bit, with integer\n"
+        f" * arithmetic only. Compile {ident}.c with -D{upper}_INTEGER_ONLY to leave every float function out\n"
+        " * (Cortex-M0+, or an M4 without FPU: no soft-float library code is linked then).\n"
+        " *\n"
+        f" * Inputs: observation[i], raw units, in this order. The int8 input covers this range per feature\n"
+        f" * ({range_note}):\n" + inputs +
+        " * Quantising (what the float wrappers do, and what an integer caller must do):\n"
+        + (f" *   z = (obs - {upper}_INPUT_OFFSET[i]) * {upper}_INPUT_INV_HALF_RANGE[i]   (the range -> [-1, 1])\n"
+           if per_feature else " *   z = obs   (one scale for every feature)\n") +
+        f" *   q = clamp(round(z / {upper}_INPUT_SCALE) + {upper}_INPUT_ZERO_POINT, -128, 127)\n" +
+        " * Saturation: a feature outside its range is clamped to the range's end (z = -1 or 1) and the\n"
+        " * policy acts as if the observation were there; its actions out there were never checked.\n"
+        f" * {ident}_quantize_observation, {ident}_int8_raw and {ident}_int8 return how many features were\n"
+        " * outside (0: none; a NaN counts as outside and lands on the low end): use it as a flag or a counter.\n"
+        " * Inside the network, int8 values saturate as TFLite Micro's kernels do.\n"
+        " *\n"
+        f" * Outputs ({upper}_OUTPUT_SIZE): int8 output o dequantises to\n"
+        f" * ({upper}_OUTPUT_SCALE * (o - {upper}_OUTPUT_ZERO_POINT)):\n" + outputs +
+        " *\n"
+        " * Compile as C99 (-std=c99, or -ffp-contract=off) so the float wrappers round as on the host.\n"
+        " */\n")
+
 
 def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling], ident: str = "actor_policy",
-             model_name: str = "actor_int8.tflite") -> CPolicy:
+             model_name: str = "actor_int8.tflite", discrete: Optional[bool] = None,
+             range_note: str = "the calibration observations' range") -> CPolicy:
     """``{ident}.h`` / ``{ident}.c`` for ``actor`` (float32 variant) and its int8 flatbuffer.
 
     ``scaling`` is the per-feature input map the int8 model was converted with
-    (None for a per-tensor input). Raises UnsupportedForC, naming the layer or
-    op, for anything the generator cannot reproduce exactly.
+    (None for a per-tensor input); ``discrete`` says whether the outputs are
+    logits (None: yes unless the actor ends in a BoundedAction); ``range_note``
+    says in the header where the input ranges come from. Raises
+    UnsupportedForC, naming the layer or op, for anything the generator cannot
+    reproduce exactly.
     """
     ident = c_identifier(ident)
     upper = ident.upper()
@@ -741,169 +292,122 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
     inp, out = g.input, g.output
     if int(np.prod(inp.shape)) != obs_dim or int(np.prod(out.shape)) != out_dim:
         raise UnsupportedForC("the int8 model's input/output sizes differ from the Keras actor's")
+    bounded = _bounded_action(actor)
+    discrete = bounded is None if discrete is None else bool(discrete)
+    sha, keras_sha = hashlib.sha256(int8).hexdigest(), _sha256_weights(actor)
+    low, high = _input_ranges(scaling, inp.scale, inp.zero_point, obs_dim)
 
     # Raw observation -> int8 input, in the float32 steps of input_scaling.quantize_observation.
-    qe = _Emitter("k_in")
     if scaling is not None:
-        offset = qe.array("float", scaling.offset, floats=True)
-        inv = qe.array("float", scaling.inv_half_range, floats=True)
-        # clip(z, -1, 1), written so that a NaN observation lands on -1 instead of undefined behaviour
-        prepare = (f"        float z = (observation[i] - {offset}[i]) * {inv}[i];\n"
+        prepare = ("        float z = (observation[i] - k_input_offset[i]) * k_input_inv_half_range[i];\n"
                    "        float v;\n        int32_t r;\n"
+                   "        saturated += (z >= -1.0f && z <= 1.0f) ? 0 : 1;\n"
+                   "        /* clip(z, -1, 1), written so that a NaN observation lands on -1 */\n"
                    "        z = (z > -1.0f) ? z : -1.0f;\n        z = (z < 1.0f) ? z : 1.0f;\n"
-                   f"        v = z / {_c_float(inp.scale)};\n")
+                   f"        v = z / {upper}_INPUT_SCALE;\n")
+        map_constants = (f"static const float k_input_offset[{obs_dim}] = {upper}_INPUT_OFFSET;\n"
+                         f"static const float k_input_inv_half_range[{obs_dim}] = {upper}_INPUT_INV_HALF_RANGE;\n")
+        saturate = ""
     else:
-        prepare = ("        float v = observation[i] / " + _c_float(inp.scale) + ";\n        int32_t r;\n"
+        prepare = (f"        float v = observation[i] / {upper}_INPUT_SCALE;\n        int32_t r;\n"
                    "        /* far outside the int8 range either way; keeps the conversion below defined (and NaN low) */\n"
                    "        v = (v > -1000.0f) ? v : -1000.0f;\n        v = (v < 1000.0f) ? v : 1000.0f;\n")
+        map_constants = ""
+        saturate = "        saturated += (r >= -128 && r <= 127) ? 0 : 1;\n"
+    sig = f"{ident}_quantize_observation("
     quantize = (
-        f"void {ident}_quantize_observation(const float observation[{upper}_OBSERVATION_SIZE],\n"
-        f"{' ' * len(f'void {ident}_quantize_observation(')}int8_t q[{upper}_OBSERVATION_SIZE])\n"
-        "{\n    int i;\n"
+        f"int {sig}const float observation[{upper}_OBSERVATION_SIZE],\n"
+        f"{' ' * (len(sig) + 4)}int8_t q[{upper}_OBSERVATION_SIZE])\n"
+        "{\n    int i, saturated = 0;\n"
         f"    for (i = 0; i < {obs_dim}; ++i) {{\n"
         + prepare +
         "        /* rounding half away from zero: v - 0.5f is exactly -(|v| + 0.5f) */\n"
-        f"        r = (int32_t)(v + ((v < 0.0f) ? -0.5f : 0.5f)) + ({inp.zero_point});\n"
+        f"        r = (int32_t)(v + ((v < 0.0f) ? -0.5f : 0.5f)) + {upper}_INPUT_ZERO_POINT;\n" + saturate +
         "        q[i] = (int8_t)((r < -128) ? -128 : ((r > 127) ? 127 : r));\n"
-        "    }\n}\n")
+        "    }\n    return saturated;\n}\n")
 
-    int8_types = ""
-    if g.layer_rows:
-        int8_types = f"typedef {g.bias_type} ap_bias_t;\n" + _LAYER_STRUCT
+    int8_types = f"typedef {g.bias_type} ap_bias_t;\n" + _LAYER_STRUCT if g.layer_rows else ""
     layer_table = ""
     if g.layer_rows:
-        layer_table = (f"/* w, bias, m, shift, act_m, n_in, n_out, act_radius, x_zero_point, y_zero_point, y_min, y_max,\n"
-                       f"   per_channel, act, act_shift */\n"
+        layer_table = ("/* w, bias, m, shift, act_m, n_in, n_out, act_radius, x_zero_point, y_zero_point, y_min, y_max,\n"
+                       "   per_channel, act, act_shift */\n"
                        f"static const ap_layer k_layers[{len(g.layer_rows)}] = {{\n" + ",\n".join(g.layer_rows)
                        + "\n};\n")
     helpers = "".join(_HELPERS[h][1] for h in _helper_closure(g.helpers))
     if g.layer_rows:
         helpers += _run_layers_c(g.acts)
-    if fe.helpers:
-        helpers += _DENSE_FLOAT
     buffers = f"    int8_t a[{g.width}], b[{g.width}];" if g.layer_rows else f"    int8_t a[{g.width}];"
+    argmax_q = argmax_f = ""
+    if discrete:
+        argmax_q = (f"\nint {ident}_argmax_q(const int8_t output[{upper}_OUTPUT_SIZE])\n"
+                    "{\n    int i, best = 0;\n"
+                    f"    for (i = 1; i < {out_dim}; ++i) {{\n        best = (output[i] > output[best]) ? i : best;\n"
+                    "    }\n    return best;\n}\n")
+        argmax_f = argmax_q.replace("_argmax_q(const int8_t", "_argmax(const float")
     source = (
-        f"/* Generated by tflite_export: the compact actor as plain C99 ({obs_dim} observation features in,\n"
-        f"   {out_dim} outputs out). See {ident}.h. The int8 variant holds the weights, biases, scales and zero\n"
-        f"   points of {model_name} and reproduces TFLite Micro's reference int8 kernels bit for bit;\n"
-        "   the float32 variant holds the Keras actor's float32 weights. No heap, no static RAM:\n"
-        "   constants are const (flash), working buffers are on the stack. */\n"
-        f"#include \"{ident}.h\"\n\n#include <math.h>\n\n"
-        "/* ---- float32 variant: constants ---- */\n" + "".join(fe.constants) +
-        "\n/* ---- int8 variant: constants ---- */\n" + int8_types + "".join(qe.constants) + "".join(g.constants)
-        + layer_table +
-        f"static const float k_output_scale = {_c_float(out.scale)};\n"
-        f"static const int32_t k_output_zero_point = {out.zero_point};\n"
-        + helpers + "\n" + quantize +
-        f"\nvoid {ident}_int8_forward(const int8_t q[{upper}_OBSERVATION_SIZE], int8_t output[{upper}_OUTPUT_SIZE])\n"
+        f"/* Generated by {generator_version()}.\n"
+        f"   int8 model: {model_name}, sha256 {sha}; float32 model: Keras weights, sha256 {keras_sha}.\n"
+        f"   The compact actor as plain C99 ({obs_dim} observation features in, {out_dim} outputs out); see {ident}.h.\n"
+        "   No heap, no static RAM: constants are const (flash), working buffers are on the stack. */\n"
+        f"#include \"{ident}.h\"\n\n"
+        f"#ifndef {upper}_INTEGER_ONLY\n#include <math.h>\n#endif\n\n"
+        "/* ---- int8 variant: integer only ---- */\n" + int8_types + "".join(g.constants) + layer_table
+        + helpers +
+        f"\nvoid {ident}_int8_q(const int8_t q[{upper}_OBSERVATION_SIZE], int8_t output[{upper}_OUTPUT_SIZE])\n"
         f"{{\n{buffers}\n    int8_t *v = a;\n    int i;\n"
         f"    for (i = 0; i < {obs_dim}; ++i) {{\n        a[i] = q[i];\n    }}\n"
         + "".join(line + "\n" for line in g.body) +
-        f"    for (i = 0; i < {out_dim}; ++i) {{\n        output[i] = v[i];\n    }}\n}}\n"
-        f"\nvoid {ident}_int8_raw(const float observation[{upper}_OBSERVATION_SIZE], "
+        f"    for (i = 0; i < {out_dim}; ++i) {{\n        output[i] = v[i];\n    }}\n}}\n" + argmax_q +
+        f"\n#ifndef {upper}_INTEGER_ONLY\n"
+        "/* ---- int8 variant: float observation in, float output out ---- */\n" + map_constants + "\n" + quantize +
+        f"\nint {ident}_int8_raw(const float observation[{upper}_OBSERVATION_SIZE], "
         f"int8_t output[{upper}_OUTPUT_SIZE])\n"
-        f"{{\n    int8_t q[{obs_dim}];\n    {ident}_quantize_observation(observation, q);\n"
-        f"    {ident}_int8_forward(q, output);\n}}\n"
-        f"\nvoid {ident}_int8(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE])\n"
-        f"{{\n    int8_t raw[{out_dim}];\n    int i;\n    {ident}_int8_raw(observation, raw);\n"
+        f"{{\n    int8_t q[{obs_dim}];\n    int saturated = {ident}_quantize_observation(observation, q);\n"
+        f"    {ident}_int8_q(q, output);\n    return saturated;\n}}\n"
+        f"\nint {ident}_int8(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE])\n"
+        f"{{\n    int8_t raw[{out_dim}];\n    int i, saturated = {ident}_int8_raw(observation, raw);\n"
         f"    for (i = 0; i < {out_dim}; ++i) {{\n"
-        "        output[i] = (float)((int32_t)raw[i] - k_output_zero_point) * k_output_scale;\n    }\n}\n"
+        f"        output[i] = (float)((int32_t)raw[i] - {upper}_OUTPUT_ZERO_POINT) * {upper}_OUTPUT_SCALE;\n"
+        "    }\n    return saturated;\n}\n"
+        "\n/* ---- float32 variant ---- */\n" + "".join(fe.constants) + (_DENSE_FLOAT if fe.helpers else "") +
         f"\nvoid {ident}_float(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE])\n"
         f"{{\n{fe.buffers('float', f_width)}\n    int i;\n"
-        + "\n".join(fe.body) + "\n}\n")
+        + "\n".join(fe.body) + "\n}\n" + argmax_f +
+        f"#endif  /* {upper}_INTEGER_ONLY */\n")
 
+    macros = (f"#define {upper}_OBSERVATION_SIZE {obs_dim}\n#define {upper}_OUTPUT_SIZE {out_dim}\n"
+              f"#define {upper}_MODEL_SHA256 \"{sha}\"\n"
+              f"#define {upper}_GENERATOR \"{generator_version()}\"\n\n"
+              "/* Quantisation of the int8 input and output tensors (real = scale * (q - zero_point)). */\n"
+              f"#define {upper}_INPUT_SCALE {_c_float(inp.scale)}\n"
+              f"#define {upper}_INPUT_ZERO_POINT ({inp.zero_point})\n"
+              f"#define {upper}_OUTPUT_SCALE {_c_float(out.scale)}\n"
+              f"#define {upper}_OUTPUT_ZERO_POINT ({out.zero_point})\n")
+    if scaling is not None:
+        macros += ("/* Per-feature input map, as initialisers: z = (obs - OFFSET) * INV_HALF_RANGE takes [LOW, HIGH]\n"
+                   "   to [-1, 1]; e.g. static const float lo[] = " f"{upper}_INPUT_LOW; */\n"
+                   f"#define {upper}_INPUT_OFFSET {_brace(scaling.offset)}\n"
+                   f"#define {upper}_INPUT_INV_HALF_RANGE {_brace(scaling.inv_half_range)}\n")
+    macros += (f"#define {upper}_INPUT_LOW {_brace(low)}\n#define {upper}_INPUT_HIGH {_brace(high)}\n")
+    doc = _header_doc(ident, upper, obs_dim, out_dim, model_name, sha, keras_sha, np.asarray(low, np.float32),
+                      np.asarray(high, np.float32), range_note, bounded, discrete, scaling is not None)
+    argmax_decl = (f"int {ident}_argmax_q(const int8_t output[{upper}_OUTPUT_SIZE]);\n" if discrete else "")
     header = (
-        f"/* Generated by tflite_export: the compact actor as one plain C99 function per variant.\n"
-        " *\n"
-        f" *   float obs[{upper}_OBSERVATION_SIZE], out[{upper}_OUTPUT_SIZE];\n"
-        f" *   {ident}_int8(obs, out);   or   {ident}_float(obs, out);\n"
-        " *\n"
-        " * obs is the raw observation from the environment; out is the logits (discrete actions: take\n"
-        " * the argmax) or the bounded action (continuous). No heap, no static RAM, no runtime library:\n"
-        " * the int8 variant uses only integer arithmetic after quantising the observation (a few\n"
-        " * float operations per feature); the float variant needs tanhf/expf from <math.h>.\n"
-        f" * {ident}_int8_raw returns the int8 output tensor of {model_name}, bit for bit what\n"
-        " * TFLite Micro computes; the int8 variant dequantises it with the output's scale and zero\n"
-        " * point (a continuous action is bounded inside the int8 model already). Compile as C99 (or\n"
-        " * with -ffp-contract=off) so the float steps round as on the host.\n"
-        " */\n"
-        f"#ifndef {upper}_H_\n#define {upper}_H_\n\n#include <stdint.h>\n\n"
-        "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-        f"#define {upper}_OBSERVATION_SIZE {obs_dim}\n#define {upper}_OUTPUT_SIZE {out_dim}\n\n"
-        f"void {ident}_float(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE]);\n"
-        f"void {ident}_int8(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE]);\n"
-        f"void {ident}_int8_raw(const float observation[{upper}_OBSERVATION_SIZE], "
-        f"int8_t output[{upper}_OUTPUT_SIZE]);\n"
-        f"/* The int8 model's input map and quantisation, and the int8 graph on an already quantised input. */\n"
-        f"void {ident}_quantize_observation(const float observation[{upper}_OBSERVATION_SIZE], "
+        doc + f"#ifndef {upper}_H_\n#define {upper}_H_\n\n#include <stdint.h>\n\n"
+        "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n" + macros + "\n"
+        f"void {ident}_int8_q(const int8_t q[{upper}_OBSERVATION_SIZE], int8_t output[{upper}_OUTPUT_SIZE]);\n"
+        + argmax_decl +
+        f"\n#ifndef {upper}_INTEGER_ONLY\n"
+        "/* Each returns how many observation features were outside the input range (clamped). */\n"
+        f"int {ident}_quantize_observation(const float observation[{upper}_OBSERVATION_SIZE], "
         f"int8_t q[{upper}_OBSERVATION_SIZE]);\n"
-        f"void {ident}_int8_forward(const int8_t q[{upper}_OBSERVATION_SIZE], int8_t output[{upper}_OUTPUT_SIZE]);\n"
+        f"int {ident}_int8_raw(const float observation[{upper}_OBSERVATION_SIZE], "
+        f"int8_t output[{upper}_OUTPUT_SIZE]);\n"
+        f"int {ident}_int8(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE]);\n"
+        f"void {ident}_float(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE]);\n"
+        + (f"int {ident}_argmax(const float output[{upper}_OUTPUT_SIZE]);\n" if discrete else "") +
+        f"#endif\n"
         "\n#ifdef __cplusplus\n}\n#endif\n\n"
         f"#endif  /* {upper}_H_ */\n")
-    return CPolicy(ident, header, source, obs_dim, out_dim, out.scale, out.zero_point)
-
-
-# ---- building and calling the C on this machine ---------------------------------------
-def host_compiler() -> Optional[str]:
-    """The host C compiler ($CC, cc, gcc or clang), or None."""
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def compile_shared(files: Dict[str, str], directory: str, compiler: Optional[str] = None,
-                   extra_flags: Sequence[str] = ()) -> str:
-    """Builds the policy as a shared library with the strict flags; returns its path."""
-    compiler = compiler or host_compiler()
-    if compiler is None:
-        raise RuntimeError("no C compiler found (set CC or install gcc or clang)")
-    for name, text in files.items():
-        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
-            f.write(text)
-    sources = [os.path.join(directory, n) for n in files if n.endswith(".c")]
-    lib = os.path.join(directory, "libpolicy.so")
-    r = subprocess.run([compiler, *C_FLAGS, "-O2", "-shared", "-fPIC", *extra_flags, "-o", lib, *sources, "-lm"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"the generated C did not compile:\n{r.stderr[-4000:]}")
-    return lib
-
-
-class CPolicyLibrary:
-    """The generated C, compiled on the host and called through ctypes (for checks and returns)."""
-
-    def __init__(self, policy: CPolicy, compiler: Optional[str] = None):
-        self.policy = policy
-        with tempfile.TemporaryDirectory(prefix="c_policy_") as tmp:
-            self._lib = ctypes.CDLL(compile_shared(policy.files, tmp, compiler))  # mapped, the file may go
-        f32, i8 = ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_int8)
-        for suffix, out_type in (("float", f32), ("int8", f32), ("int8_raw", i8)):
-            fn = getattr(self._lib, f"{policy.ident}_{suffix}")
-            fn.argtypes, fn.restype = [f32, out_type], None
-        fwd = getattr(self._lib, f"{policy.ident}_int8_forward")
-        fwd.argtypes, fwd.restype = [i8, i8], None
-
-    def _call(self, suffix: str, x: np.ndarray, dtype) -> np.ndarray:
-        fn = getattr(self._lib, f"{self.policy.ident}_{suffix}")
-        x = np.ascontiguousarray(x, np.int8 if suffix == "int8_forward" else np.float32)
-        if x.shape != (self.policy.observation_size,):
-            raise ValueError(f"expected an observation of {self.policy.observation_size} values, got {x.shape}")
-        out = np.zeros(self.policy.output_size, dtype)
-        fn(x.ctypes.data_as(fn.argtypes[0]), out.ctypes.data_as(fn.argtypes[1]))
-        return out
-
-    def float32(self, obs: np.ndarray) -> np.ndarray:
-        return self._call("float", obs, np.float32)
-
-    def int8(self, obs: np.ndarray) -> np.ndarray:
-        return self._call("int8", obs, np.float32)
-
-    def int8_raw(self, obs: np.ndarray) -> np.ndarray:
-        return self._call("int8_raw", obs, np.int8)
-
-    def int8_forward(self, q: np.ndarray) -> np.ndarray:
-        return self._call("int8_forward", q, np.int8)
-
-    def batch(self, fn: Callable[[np.ndarray], np.ndarray], observations: np.ndarray) -> np.ndarray:
-        return np.stack([fn(o) for o in np.asarray(observations)])
+    return CPolicy(ident, header, source, obs_dim, out_dim, out.scale, out.zero_point, inp.scale, inp.zero_point,
+                   scaling, discrete, sha, np.asarray(low, np.float64), np.asarray(high, np.float64))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
@@ -19,7 +20,8 @@ from tflite_export.c_policy import CPolicy, CPolicyLibrary, UnsupportedForC, gen
 from tflite_export.convert import check_exportable, check_observations, to_float32, to_int8
 from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarations, check_fold,
                                          fit_feature_scaling, fold_feature_scaling)
-from tflite_export.footprint import c_policy_footprint, tflite_micro_memory
+from tflite_export.input_range import INPUT_RANGES, SPREAD_OBSERVATIONS, InputRange, choose_input_range, coverage
+from tflite_export.footprint import c_policy_footprint, target_table, tflite_micro_memory
 from tflite_export.runtimes import INTERPRETER, MicroRunner, ScaledInput, TFLiteRunner, median_invoke_seconds
 
 
@@ -27,6 +29,8 @@ GIF_FILE = "policy_int8.gif"
 #: On a driving task the int8 actor may crash at most this many times more than the Keras actor per 50
 #: episodes (issue 12's bar); export_report.json says whether it stayed within it.
 INT8_EXTRA_COLLISIONS_PER_50 = 1
+#: Check observations the per-target instruction counts average over.
+TARGET_OBSERVATIONS = 32
 
 
 @dataclass
@@ -47,26 +51,36 @@ class ConvertedActor:
 
 
 def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor",
-                  int8_input: str = "per_feature", c_policy: bool = True) -> ConvertedActor:
+                  int8_input: str = "per_feature", c_policy: bool = True, c_prefix: Optional[str] = None,
+                  input_range: Optional[InputRange] = None, discrete: Optional[bool] = None) -> ConvertedActor:
     """float32 and int8 flatbuffers, the C array and, for a per-feature input, its map;
-    with ``c_policy``, also ``{name}_policy.c/.h`` (tflite_export.c_policy). An actor the C
-    generator cannot reproduce exactly still gets its TFLite files: the reason is kept in
-    ``c_policy_skipped`` instead of failing the export."""
+    with ``c_policy``, also ``{c_prefix}.c/.h`` (default ``{name}_policy``, tflite_export.c_policy).
+    ``input_range`` is the raw range the int8 input must cover (default: the representative
+    observations' range); the int8 model is then calibrated on the representative observations
+    plus observations spread over it. An actor the C generator cannot reproduce exactly still gets
+    its TFLite files: the reason is kept in ``c_policy_skipped`` instead of failing the export."""
     if int8_input not in INT8_INPUTS:
         raise UsageError(f"unknown int8 input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
+    prefix = c_prefix or f"{name}_policy"
+    if c_identifier(prefix) != prefix:
+        raise UsageError(f"--c_prefix '{prefix}' is not a C identifier (letters, digits and _, not a digit first)")
     check_exportable(actor)
     float32 = to_float32(actor)
     ident = c_identifier(f"{name}_int8")
+    calibration = np.asarray(representative, np.float32)
+    if input_range is not None:
+        calibration = np.concatenate([calibration, input_range.spread(SPREAD_OBSERVATIONS)])
     scaling = None
     if int8_input == "per_feature":
-        scaling = fit_feature_scaling(actor, representative)
+        low, high = (input_range.low, input_range.high) if input_range is not None else (None, None)
+        scaling = fit_feature_scaling(actor, representative, low, high)
         folded = fold_feature_scaling(actor, scaling)
-        check_fold(actor, folded, scaling, representative)
-        int8 = to_int8(folded, scaling.apply(representative))
+        check_fold(actor, folded, scaling, calibration)
+        int8 = to_int8(folded, scaling.apply(calibration))
         scale, zero_point = TFLiteRunner(int8).input_quantization()
         extra_header, extra_source = c_declarations(ident, scaling, scale, zero_point)
     else:
-        int8 = to_int8(actor, representative)
+        int8 = to_int8(actor, calibration)
         extra_header = extra_source = ""
     header, source = to_c_source(int8, f"{name}_int8", f"{name}_int8.h", extra_header, extra_source)
     files = {f"{name}_float32.tflite": float32, f"{name}_int8.tflite": int8,
@@ -76,8 +90,10 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
             {**scaling.to_dict(), "input_scale": scale, "input_zero_point": zero_point}, indent=2)
     policy, skipped = None, None
     if c_policy:
+        note = input_range.note if input_range is not None else "the calibration observations' range"
         try:
-            policy = generate(actor, int8, scaling, ident=f"{name}_policy", model_name=f"{name}_int8.tflite")
+            policy = generate(actor, int8, scaling, ident=prefix, model_name=f"{name}_int8.tflite",
+                              discrete=discrete, range_note=note)
             files.update(policy.files)
         except UnsupportedForC as e:
             skipped = str(e)
@@ -154,6 +170,20 @@ def record_observations(policy: Callable[[np.ndarray], np.ndarray], env_name: st
     return np.stack(rows)
 
 
+def observation_space_bounds(env_name: str):
+    """(low, high) of the environment's Box observation space, flattened; (None, None) otherwise."""
+    from agents.envs import make_gym
+
+    env = make_gym(env_name)
+    try:
+        space = env.observation_space
+        if hasattr(space, "low") and hasattr(space, "high"):
+            return np.ravel(space.low).astype(np.float64), np.ravel(space.high).astype(np.float64)
+        return None, None
+    finally:
+        env.close()
+
+
 def episode_returns(policy, env_name: str, seeds: List[int], discrete: bool) -> Dict[str, object]:
     """Returns on ``seeds``; on a driving task also collisions and mean speed (agents.evaluation)."""
     from agents.envs import is_driving
@@ -184,7 +214,7 @@ def raw_int8_outputs(converted: ConvertedActor, observations: np.ndarray, runner
 
 def c_policy_report(converted: ConvertedActor, reference: np.ndarray, check: np.ndarray,
                     env_name: Optional[str] = None, seeds: Optional[List[int]] = None,
-                    discrete: bool = True) -> Dict[str, object]:
+                    discrete: bool = True, spread: Optional[np.ndarray] = None) -> Dict[str, object]:
     """The plain-C policy checked against TFLite Micro (int8, bit for bit) and Keras (float32),
     its greedy returns on ``seeds`` and its flash/RAM. Compiled with the host C compiler; without
     one, the report says the checks were not run."""
@@ -208,6 +238,13 @@ def c_policy_report(converted: ConvertedActor, reference: np.ndarray, check: np.
         out["int8_vs_tflite_desktop"] = {"identical_output_rate": float(np.mean(np.all(desktop == 0, axis=1))),
                                          "max_step_difference": int(desktop.max())}
         out["float32_vs_keras_max_abs_error"] = float(np.abs(lib.batch(lib.float32, check) - reference).max())
+        if spread is not None:
+            same = np.all(lib.batch(lib.int8_raw, spread) == raw_int8_outputs(converted, spread), axis=1)
+            out["int8_vs_tflite_micro_over_input_range"] = {"observations": int(len(spread)),
+                                                            "identical_output_rate": float(np.mean(same))}
+        both = check if spread is None else np.concatenate([check, spread])
+        counted = np.array([lib.saturated(o) for o in both])
+        out["saturation_count_as_documented"] = bool(np.array_equal(counted, policy.saturated_features(both)))
         if env_name is not None and seeds:
             out["returns"] = {"c_float32": episode_returns(lib.float32, env_name, seeds, discrete),
                               "c_int8": episode_returns(lib.int8, env_name, seeds, discrete)}
@@ -215,6 +252,11 @@ def c_policy_report(converted: ConvertedActor, reference: np.ndarray, check: np.
         out["footprint"] = c_policy_footprint(policy)
     except RuntimeError as e:  # e.g. a host compiler without -fcallgraph-info (GCC < 10, Clang)
         out["footprint"] = {"target": None, "note": f"not measured: {str(e).splitlines()[0]}"}
+    try:
+        table = target_table(policy, check[:TARGET_OBSERVATIONS])
+        out["targets"] = table if table is not None else {"note": "not measured: arm-none-eabi-gcc not found"}
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        out["targets"] = {"note": f"not measured: {str(e).splitlines()[0]}"}
     return out
 
 
@@ -236,9 +278,12 @@ def _c_policy_ratios(models: Dict[str, dict], c_report: Dict[str, object]) -> Di
 
 def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                eval_episodes: Optional[int] = None, latency_invokes: int = 1000,
-               int8_input: str = "per_feature", gif: bool = False) -> Dict[str, object]:
+               int8_input: str = "per_feature", gif: bool = False, input_range: str = "episodes",
+               calibration_range: Optional[str] = None, c_prefix: str = "actor_policy") -> Dict[str, object]:
     """Exports a dsp_tf.train run (dense and compact actors) and writes export_report.json; with
-    ``gif``, also policy_int8.gif: the int8 actor in TFLite Micro on the first evaluation episode."""
+    ``gif``, also policy_int8.gif: the int8 actor in TFLite Micro on the first evaluation episode.
+    ``input_range``/``calibration_range`` choose the raw range the int8 input covers
+    (tflite_export.input_range); ``c_prefix`` names the plain-C policy's files and symbols."""
     from agents import inference
     from agents.config import from_dict
     from agents.envs import evaluation_seed, is_driving
@@ -251,6 +296,10 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
         raise UsageError("--num_observations must be >= 10 and --latency_invokes >= 1")
     if eval_episodes is not None and eval_episodes <= 0:
         raise UsageError(f"--eval_episodes must be > 0, got {eval_episodes}")
+    if c_identifier(c_prefix) != c_prefix:
+        raise UsageError(f"--c_prefix '{c_prefix}' is not a C identifier (letters, digits and _, not a digit first)")
+    if input_range not in INPUT_RANGES:
+        raise UsageError(f"unknown --input_range '{input_range}' (choose from {', '.join(INPUT_RANGES)})")
     run = RunDirectory(root_dir)
     cfg = from_dict({**run.read_config(), "root_dir": root_dir})
     if not inference.has_saved_actor(run.root):
@@ -271,11 +320,16 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     seeds = [evaluation_seed(cfg.seed, 100_000 + i) for i in range(10_000)]
     observed = record_observations(compact_keras, cfg.env, seeds, 2 * num_observations, discrete)
     calibration, check = observed[: len(observed) // 2], observed[len(observed) // 2:]
+    space_low, space_high = observation_space_bounds(cfg.env)
+    claimed = choose_input_range(input_range, calibration, meta.obs_mean, meta.obs_var, space_low, space_high,
+                                 calibration_range)
+    spread = claimed.spread(SPREAD_OBSERVATIONS, seed=1)  # not the calibration's own spread (seed 0)
 
     files, models, converted = {}, {}, {}
     for which, (mlp, model) in actors.items():
         c = converted[which] = convert_actor(model, calibration, "actor" if which == "compact" else "actor_dense",
-                                             int8_input, c_policy=which == "compact")
+                                             int8_input, c_policy=which == "compact", c_prefix=c_prefix,
+                                             input_range=claimed, discrete=discrete)
         files.update(c.files)
         reference = outputs(keras_fn(model), check)
         stats = architecture_stats(mlp)
@@ -293,19 +347,29 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
             "float32_max_abs_error": float(np.abs(outputs(TFLiteRunner(c.float32), check) - reference).max()),
             "int8_output_scale": TFLiteRunner(c.int8).output_quantization()[0],
             "int8_vs_keras": agreement(reference, outputs(c.int8_runner(MicroRunner), check), discrete),
+            "int8_vs_keras_over_input_range": agreement(outputs(keras_fn(model), spread),
+                                                        outputs(c.int8_runner(MicroRunner), spread), discrete),
             "median_invoke_latency_us": latency,
             "tflite_micro_memory": {"int8": tflite_micro_memory(c.int8), "float32": tflite_micro_memory(c.float32)},
         }
         if which == "compact":
             compact_reference = reference
+            effective = (claimed.low, claimed.high)
+            if c.c_policy is not None:
+                effective = (c.c_policy.input_low, c.c_policy.input_high)
 
     eval_seeds = [evaluation_seed(cfg.seed, i) for i in range(episodes)]
     compact_int8 = converted["compact"].int8_runner(MicroRunner)
-    c_report = c_policy_report(converted["compact"], compact_reference, check, cfg.env, eval_seeds, discrete)
+    c_report = c_policy_report(converted["compact"], compact_reference, check, cfg.env, eval_seeds, discrete, spread)
     report = {
         "root_dir": run.root, "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
         "observations": {"calibration": len(calibration), "check": len(check)},
         "int8_input": int8_input,
+        "input_range": {**coverage(claimed, check, space_low, space_high, effective),
+                        "spread_observations": len(spread),
+                        "check_observations_saturated_rate":
+                            float(np.mean(converted["compact"].c_policy.saturated_features(check) > 0))
+                            if converted["compact"].c_policy is not None else None},
         "host_interpreter": INTERPRETER,  # runs the "tflite" checks: LiteRT where installed
         "latency_invokes": latency_invokes,
         "models": models,

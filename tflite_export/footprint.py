@@ -118,10 +118,23 @@ def max_stack(callgraph: str, entry: str) -> Tuple[int, List[str]]:
     return depth(titles[0], ()), sorted(set(unknown))
 
 
-def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], arm: bool) -> Dict[str, dict]:
-    """Flash, static RAM and stack of each variant's entry point, linked on its own."""
-    entries = {"int8": f"{policy.ident}_int8", "int8_raw": f"{policy.ident}_int8_raw",
-               "float32": f"{policy.ident}_float"}
+#: Functions of libgcc's soft-float and double-precision support: none may be in an integer-only build.
+FLOAT_SYMBOL = re.compile(r"^__aeabi_[fd]|^__(add|sub|mul|div|neg|cmp|eq|ne|lt|le|gt|ge|unord|fix|float|extend|"
+                          r"trunc)[a-z]*[sd]f")
+
+
+def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], arm: bool,
+                         entries: Optional[Dict[str, Tuple[str, Sequence[str]]]] = None) -> Dict[str, dict]:
+    """Flash, static RAM and stack of each variant's entry point, linked on its own.
+
+    ``entries`` maps a variant name to (function suffix, extra compiler flags); by default the
+    float-in variants. ``int8_q`` is built with ``-D<PREFIX>_INTEGER_ONLY``, as a board without
+    FPU would build it, and its report lists any float library function it links
+    (``float_library_symbols``, empty for the integer-only path).
+    """
+    if entries is None:
+        entries = {"int8": ("int8", ()), "int8_raw": ("int8_raw", ()), "float32": ("float", ()),
+                   "int8_q": ("int8_q", (f"-D{policy.integer_only_macro}",))}
     size_tool, nm_tool = _tool(compiler, "size"), _tool(compiler, "nm")
     results: Dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="c_policy_size_") as tmp:
@@ -129,12 +142,17 @@ def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], a
             with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
                 f.write(text)
         src = f"{policy.ident}.c"
-        obj = f"{policy.ident}.o"
-        _run([compiler, *C_FLAGS, *flags, *_SECTION_FLAGS, "-fcallgraph-info=su", "-c", src, "-o", obj], tmp)
-        with open(os.path.join(tmp, f"{policy.ident}.ci"), encoding="utf-8") as f:
-            callgraph = f.read()
-        own = _defined_symbols(nm_tool, obj, tmp)
-        for variant, entry in entries.items():
+        objects: Dict[Tuple[str, ...], Tuple[str, str, dict]] = {}
+        for variant, (suffix, defines) in entries.items():
+            entry = f"{policy.ident}_{suffix}"
+            key = tuple(defines)
+            if key not in objects:
+                obj = f"{policy.ident}_{len(objects)}.o"
+                _run([compiler, *C_FLAGS, *flags, *defines, *_SECTION_FLAGS, "-fcallgraph-info=su", "-c", src,
+                      "-o", obj], tmp)
+                with open(os.path.join(tmp, obj[:-2] + ".ci"), encoding="utf-8") as f:
+                    objects[key] = (obj, f.read(), _defined_symbols(nm_tool, obj, tmp))
+            obj, callgraph, own = objects[key]
             elf = f"{variant}.elf"
             if arm:
                 link = ["-nostartfiles", "--specs=nosys.specs", f"-Wl,-e,{entry}", "-Wl,--gc-sections",
@@ -151,11 +169,71 @@ def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], a
             results[variant] = {
                 "entry": entry, "flash_bytes": text + rodata + data, "text_bytes": text, "rodata_bytes": rodata,
                 "library_bytes": _covered_bytes(v for sym, v in linked.items() if sym not in own),
+                "float_library_symbols": sorted(sym for sym in linked if FLOAT_SYMBOL.match(sym)),
                 "static_ram_bytes": data + bss, "stack_bytes": stack,
                 "ram_bytes": data + bss + stack,
                 "stack_excludes": unknown,
             }
     return results
+
+
+#: The targets "which variant to ship" compares, with their GCC flags.
+TARGETS = {
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb", "-Os"],
+    "cortex-m4-soft-float": CORTEX_M4_SOFT_FLAGS,
+    "cortex-m4f": CORTEX_M4F_FLAGS,
+}
+
+
+def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC) -> Optional[Dict[str, object]]:
+    """Per target (TARGETS): flash, RAM, stack and QEMU-counted instructions per call of the
+    integer-only ``int8_q``, the float-in ``int8`` and ``float``; and which to ship. None without
+    the ARM compiler."""
+    from tflite_export.qemu_bench import instructions_per_call  # noqa: WPS433
+    import numpy as np  # noqa: WPS433
+
+    arm = shutil.which(arm_gcc)
+    if not arm:
+        return None
+    integer_only = (f"-D{policy.integer_only_macro}",)
+    entries = {"int8_q": ("int8_q", integer_only), "int8": ("int8", ()), "float32": ("float", ())}
+    obs = np.asarray(observations, np.float32)
+    scale, zp = policy.input_scale, policy.input_zero_point
+    if policy.scaling is not None:
+        z = policy.scaling.apply(obs)
+    else:
+        z = obs
+    q = np.clip(np.trunc(z / np.float32(scale) + np.where(z < 0, -0.5, 0.5)) + zp, -128, 127).astype(np.int8)
+    table: Dict[str, object] = {}
+    for target, flags in TARGETS.items():
+        sizes = measure_entry_points(policy, arm, flags, arm=True, entries=entries)
+        for variant, (suffix, defines) in entries.items():
+            inputs = q if suffix == "int8_q" else obs
+            sizes[variant]["instructions_per_call"] = instructions_per_call(
+                policy.files, policy.ident, suffix, inputs, flags, defines, reps=10 * len(inputs))
+        table[target] = {"flags": " ".join(C_FLAGS + list(flags)), "variants": sizes,
+                         "recommendation": _recommend(target, sizes)}
+    return {"compiler": compiler_version(arm), "observations": int(len(obs)),
+            "instructions": "instructions executed per call on QEMU mps2-an386 with -icount shift=0, the mean over "
+                            "the check observations: not cycles (no pipeline, wait states or multi-cycle "
+                            "instructions are modelled)",
+            "targets": table}
+
+
+def _recommend(target: str, sizes: Dict[str, dict]) -> str:
+    """One line: the smallest variant (flash + RAM) and the fastest (instructions), or the one that is both."""
+    cost = {v: s["flash_bytes"] + s["ram_bytes"] for v, s in sizes.items()}
+    speed = {v: s["instructions_per_call"] for v, s in sizes.items() if s["instructions_per_call"] is not None}
+    smallest = min(cost, key=cost.get)
+    if not speed:
+        return f"{target}: {smallest} (smallest: {sizes[smallest]['flash_bytes']} B flash + {sizes[smallest]['ram_bytes']} B RAM)"
+    fastest = min(speed, key=speed.get)
+    if smallest == fastest:
+        return (f"{target}: ship {smallest}: smallest ({sizes[smallest]['flash_bytes']} B flash + "
+                f"{sizes[smallest]['ram_bytes']} B RAM) and fewest instructions ({speed[smallest]:.0f}/call)")
+    return (f"{target}: ship {smallest} where memory is tight ({sizes[smallest]['flash_bytes']} B flash + "
+            f"{sizes[smallest]['ram_bytes']} B RAM, {speed[smallest]:.0f} instructions/call), {fastest} where time is "
+            f"({sizes[fastest]['flash_bytes']} B + {sizes[fastest]['ram_bytes']} B, {speed[fastest]:.0f}/call)")
 
 
 def compiler_version(compiler: str) -> str:

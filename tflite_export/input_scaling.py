@@ -18,7 +18,7 @@ the normalisation's clip window so the fold is exact over the whole int8 grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -82,12 +82,14 @@ def _leading_affine(chain) -> Tuple[np.ndarray, np.ndarray, Tuple[np.ndarray, np
     return scale, shift, window, start
 
 
-def fit_feature_scaling(model: keras.Model, representative: np.ndarray) -> FeatureScaling:
-    """Ranges of the calibration observations, clipped to the normalisation window."""
+def fit_feature_scaling(model: keras.Model, representative: np.ndarray, low: Optional[np.ndarray] = None,
+                        high: Optional[np.ndarray] = None) -> FeatureScaling:
+    """Ranges of the calibration observations (or ``low``/``high`` when given: the range a deployment
+    claims, tflite_export.input_range), clipped to the normalisation window."""
     rep = np.asarray(representative, np.float64)
     _, _, (low_clip, high_clip), _ = _leading_affine(_layer_chain(model))
-    low = np.maximum(rep.min(0), low_clip)
-    high = np.minimum(rep.max(0), high_clip)
+    low = np.maximum(rep.min(0) if low is None else np.asarray(low, np.float64), low_clip)
+    high = np.minimum(rep.max(0) if high is None else np.asarray(high, np.float64), high_clip)
     half = (high - low) / 2
     # A feature that never moved gets a unit range: z is then 0 on every seen value.
     half = np.where(half > 1e-12, half, 1.0)

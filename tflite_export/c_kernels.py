@@ -1,0 +1,257 @@
+"""The C text of TFLite Micro's int8 reference kernels, as the C generator emits them.
+
+Each helper is a ``static`` function (so two generated policies link into one
+firmware without clashing) written for C99 with integer arithmetic only; the
+gemmlowp fixed-point routines are transcribed operation by operation, which is
+what makes the generated int8 policy equal TFLM bit for bit.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+# ---- C text -----------------------------------------------------------------------
+_HELPERS = {
+    "mul_high": ([], """
+/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), the one saturating case aside. */
+static int32_t ap_mul_high(int32_t a, int32_t b)
+{
+    int64_t ab;
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    ab += (ab >= 0) ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    /* the reference divides by 2^31, i.e. rounds toward zero */
+    return (int32_t)((ab >= 0) ? (ab >> 31) : -((-ab) >> 31));
+}
+"""),
+    "div_pot": ([], """
+/* gemmlowp RoundingDivideByPOT: x / 2^e rounded to nearest, ties away from zero. */
+static int32_t ap_div_pot(int32_t x, int e)
+{
+    int32_t mask, rem, threshold;
+    if (e == 0) {
+        return x;
+    }
+    mask = (int32_t)(0xFFFFFFFFu >> (32 - e));
+    rem = x & mask;
+    threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
+    return (x >> e) + ((rem > threshold) ? 1 : 0);
+}
+"""),
+    "requantize": (["mul_high", "div_pot"], """
+/* TFLite MultiplyByQuantizedMultiplier (double rounding): x * m * 2^(shift - 31). */
+static int32_t ap_requantize(int32_t x, int32_t m, int shift)
+{
+    int left = (shift > 0) ? shift : 0;
+    int right = (shift > 0) ? 0 : -shift;
+    return ap_div_pot(ap_mul_high((int32_t)((uint32_t)x << left), m), right);
+}
+"""),
+    "shl_sat": ([], """
+/* gemmlowp SaturatingRoundingMultiplyByPOT for a positive exponent: x * 2^e, saturated. */
+static int32_t ap_shl_sat(int32_t x, int e)
+{
+    int32_t limit = (int32_t)((1u << (31 - e)) - 1u);
+    if (x > limit) {
+        return INT32_MAX;
+    }
+    if (x < -limit) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << e);
+}
+"""),
+    "exp_negative": (["mul_high", "div_pot", "shl_sat"], """
+/* gemmlowp exp_on_negative_values: exp(a) for a <= 0 with the given integer bits, result in Q0.31. */
+static int32_t ap_exp_negative(int32_t a, int integer_bits)
+{
+    static const int32_t k_exp_minus_pot[7] = {
+        1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    int fractional_bits = 31 - integer_bits;
+    int32_t quarter = (int32_t)1 << (fractional_bits - 2);
+    int32_t a_mod = (a & (quarter - 1)) - quarter;
+    int32_t remainder = a_mod - a;
+    /* exp on [-1/4, 0): Taylor expansion around -1/8 */
+    int32_t x = ap_shl_sat(a_mod, integer_bits) + (1 << 28);
+    int32_t x2 = ap_mul_high(x, x);
+    int32_t x3 = ap_mul_high(x2, x);
+    int32_t x4 = ap_mul_high(x2, x2);
+    int32_t poly = ap_div_pot(ap_mul_high(ap_div_pot(x4, 2) + x3, 715827883) + x2, 1);
+    int32_t result = 1895147668 + ap_mul_high(1895147668, x + poly);
+    int i;
+    /* times exp(-2^k) for every bit of the remainder */
+    for (i = 0; i < 7 && i - 2 < integer_bits; ++i) {
+        if (remainder & ((int32_t)1 << (fractional_bits - 2 + i))) {
+            result = ap_mul_high(result, k_exp_minus_pot[i]);
+        }
+    }
+    return (a == 0) ? INT32_MAX : result;
+}
+
+/* gemmlowp's Newton-Raphson step: 1 / ((1 + a) / 2) for a in (0, 1], in Q2.29. */
+static int32_t ap_inverse_half_sum(int32_t a)
+{
+    int64_t sum = (int64_t)a + INT32_MAX;
+    int32_t half, x;
+    int i;
+    sum += (sum >= 0) ? 1 : -1;
+    half = (int32_t)((sum >= 0) ? (sum >> 1) : -((-sum) >> 1));
+    x = 1515870810 + ap_mul_high(half, -1010580540);
+    for (i = 0; i < 3; ++i) {
+        x += ap_shl_sat(ap_mul_high(x, (1 << 29) - ap_mul_high(half, x)), 2);
+    }
+    return x;
+}
+"""),
+    "tanh": (["requantize", "exp_negative"], """
+/* TFLite Micro's int8 TANH (reference_integer_ops::Tanh), in place. */
+static void ap_tanh(int8_t *v, int n, int32_t zero_point, int32_t radius, int32_t m, int shift)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        int32_t in = (int32_t)v[i] - zero_point;
+        int32_t out;
+        if (in <= -radius) {
+            out = -128;
+        } else if (in >= radius) {
+            out = 127;
+        } else {
+            int32_t a = ap_requantize(in, m, shift); /* Q4.27 */
+            int32_t t = 0;
+            if (a != 0) {
+                t = ap_shl_sat(ap_inverse_half_sum(ap_exp_negative((a < 0) ? a : -a, 5)) - (1 << 29), 2);
+                t = (a < 0) ? -t : t;
+            }
+            out = ap_div_pot(t, 24);
+            out = (out < -128) ? -128 : ((out > 127) ? 127 : out);
+        }
+        v[i] = (int8_t)out;
+    }
+}
+"""),
+    "logistic": (["requantize", "exp_negative"], """
+/* TFLite Micro's int8 LOGISTIC (reference_integer_ops::Logistic), in place. */
+static void ap_logistic(int8_t *v, int n, int32_t zero_point, int32_t radius, int32_t m, int shift)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        int32_t in = (int32_t)v[i] - zero_point;
+        int32_t out;
+        if (in <= -radius) {
+            out = -128;
+        } else if (in >= radius) {
+            out = 127;
+        } else {
+            int32_t a = ap_requantize(in, m, shift); /* Q4.27 */
+            int32_t s = 1 << 30;
+            if (a != 0) {
+                int32_t p = ap_shl_sat(ap_inverse_half_sum(ap_exp_negative((a > 0) ? -a : a, 4)), 1);
+                s = (a > 0) ? p : INT32_MAX - p;
+            }
+            out = ap_div_pot(s, 23) - 128;
+            out = (out < -128) ? -128 : ((out > 127) ? 127 : out);
+        }
+        v[i] = (int8_t)out;
+    }
+}
+"""),
+    "fully_connected": (["requantize"], """
+/* TFLite Micro's int8 FULLY_CONNECTED (per-tensor or per-channel weight scales), y = layer(x). */
+static void ap_fully_connected(const int8_t *x, int8_t *y, const ap_layer *l)
+{
+    int o, i;
+    for (o = 0; o < l->n_out; ++o) {
+        int32_t acc = 0;
+        int c = l->per_channel ? o : 0;
+        for (i = 0; i < l->n_in; ++i) {
+            acc += (int32_t)l->w[o * l->n_in + i] * ((int32_t)x[i] - l->x_zero_point);
+        }
+        if (l->bias) {
+            acc += l->bias[o];
+        }
+        acc = ap_requantize(acc, l->m[c], l->shift[c]) + l->y_zero_point;
+        y[o] = (int8_t)((acc < l->y_min) ? l->y_min : ((acc > l->y_max) ? l->y_max : acc));
+    }
+}
+"""),
+    "add_sub": (["requantize"], """
+/* TFLite Micro's int8 ADD / SUB of v and a constant c (broadcast when c_step is 0), in place:
+   p = {v offset, v multiplier, v shift, v sign, c offset, c multiplier, c shift, c sign,
+        output multiplier, output shift, output zero point, output min, output max}. */
+static void ap_add_sub(int8_t *v, int n, const int8_t *c, int c_step, const int32_t *p)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        int32_t a = ap_requantize((int32_t)((uint32_t)(p[0] + v[i]) << 20), p[1], (int)p[2]);
+        int32_t b = ap_requantize((int32_t)((uint32_t)(p[4] + c[i * c_step]) << 20), p[5], (int)p[6]);
+        int32_t out = ap_requantize(p[3] * a + p[7] * b, p[8], (int)p[9]) + p[10];
+        v[i] = (int8_t)((out < p[11]) ? p[11] : ((out > p[12]) ? p[12] : out));
+    }
+}
+"""),
+    "mul": (["requantize"], """
+/* TFLite Micro's int8 MUL of v and a constant c (broadcast when c_step is 0), in place. */
+static void ap_mul(int8_t *v, int n, const int8_t *c, int c_step, int32_t v_offset, int32_t c_offset,
+                   int32_t m, int shift, int32_t zero_point, int32_t lo, int32_t hi)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        int32_t out = ap_requantize((v_offset + v[i]) * (c_offset + c[i * c_step]), m, shift) + zero_point;
+        v[i] = (int8_t)((out < lo) ? lo : ((out > hi) ? hi : out));
+    }
+}
+"""),
+    "min_max": ([], """
+/* TFLite Micro's int8 MINIMUM / MAXIMUM against a constant (raw values, shared scale), in place. */
+static void ap_min_max(int8_t *v, int n, const int8_t *c, int c_step, int take_max)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        int8_t b = c[i * c_step];
+        v[i] = (take_max ? (b > v[i]) : (b < v[i])) ? b : v[i];
+    }
+}
+"""),
+}
+
+
+def _helper_closure(names: Sequence[str]) -> List[str]:
+    order: List[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        for dep in _HELPERS[name][0]:
+            visit(dep)
+        order.append(name)
+
+    for n in names:
+        visit(n)
+    return order
+
+
+_LAYER_STRUCT = """
+/* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it (act 1/2; 0: none). */
+typedef struct {
+    const int8_t *w; /* n_out rows of n_in weights */
+    const ap_bias_t *bias;
+    const int32_t *m; /* output multiplier: one, or one per output (per-channel weights) */
+    const int8_t *shift;
+    int32_t act_m;
+    int16_t n_in, n_out, act_radius;
+    int8_t x_zero_point, y_zero_point, y_min, y_max, per_channel, act, act_shift;
+} ap_layer;
+"""
+
+
+def _run_layers_c(acts: Sequence[str]) -> str:
+    calls = "".join(
+        f"        {'else ' if i else ''}if (l->act == {1 if a == 'tanh' else 2}) {{\n"
+        f"            ap_{a}(y, l->n_out, l->y_zero_point, l->act_radius, l->act_m, l->act_shift);\n        }}\n"
+        for i, a in enumerate(acts))
+    return ("\n/* Runs count layers from x, alternating with y; returns the buffer holding the result. */\n"
+            "static int8_t *ap_run_layers(int8_t *x, int8_t *y, const ap_layer *l, int count)\n{\n"
+            "    for (; count > 0; --count, ++l) {\n        int8_t *t;\n"
+            "        ap_fully_connected(x, y, l);\n" + calls +
+            "        t = x;\n        x = y;\n        y = t;\n    }\n    return x;\n}\n")

@@ -1,0 +1,141 @@
+"""Which raw observation range the int8 input covers, and how well that range is checked.
+
+An int8 input has 256 levels per feature; whatever lies outside the range they
+span is clamped to its end, silently. Calibrating on the policy's own greedy
+episodes (the old default) gives fine levels but a narrow range: a trained
+CartPole actor keeps its pole within about ±0.03 rad, so any push beyond that
+saturated and, on observations spread over CartPole's range, about 11% of
+actions differed from Keras (issue 27). The range is therefore chosen
+explicitly (``--input_range``):
+
+* ``episodes``: the policy's own greedy episodes (fine levels, narrow);
+* ``training``: the training rollouts' mean ± 4 standard deviations, from the
+  observation normaliser's running statistics (saved with the actor; the runs
+  keep no min/max), joined with the episodes' range and cut to the observation
+  space's finite bounds;
+* ``observation_space``: the environment's finite bounds, ``training`` where a
+  bound is infinite;
+* ``--calibration_range=lo:hi[,lo:hi...]``: the user's own (one pair for every
+  feature, or one per feature).
+
+The int8 converter is then calibrated on the episodes plus observations spread
+uniformly over the range, so that the input tensor and the hidden layers'
+quantisation cover it too.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from dsp_tf.errors import UsageError
+
+#: The choices of --input_range.
+INPUT_RANGES = ("training", "episodes", "observation_space")
+#: Standard deviations either side of the training rollouts' mean that ``training`` covers.
+TRAINING_STDS = 4.0
+#: Observations spread uniformly over the range, added to the int8 calibration set and used for the
+#: agreement check over the range.
+SPREAD_OBSERVATIONS = 2000
+
+
+@dataclass(frozen=True)
+class InputRange:
+    """Per-feature raw range the int8 input is made to cover, and where it comes from."""
+
+    low: np.ndarray
+    high: np.ndarray
+    source: str
+    note: str  # one line for the C header
+
+    def spread(self, count: int, seed: int = 0) -> np.ndarray:
+        """``count`` observations uniform over the range (the check of what the range claims)."""
+        rng = np.random.default_rng(seed)
+        return rng.uniform(self.low, self.high, size=(count, len(self.low))).astype(np.float32)
+
+
+def parse_calibration_range(text: str, obs_dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    """'lo:hi' for every feature or 'lo:hi,lo:hi,...' one per feature; UsageError otherwise."""
+    pairs = [p.strip() for p in text.split(",") if p.strip()]
+    if len(pairs) not in (1, obs_dim):
+        raise UsageError(f"--calibration_range needs 1 or {obs_dim} lo:hi pairs, got {len(pairs)}")
+    bounds = []
+    for p in pairs:
+        parts = p.split(":")
+        try:
+            lo, hi = (float(v) for v in parts) if len(parts) == 2 else (math.nan, math.nan)
+        except ValueError:
+            lo = hi = math.nan
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise UsageError(f"--calibration_range: '{p}' is not lo:hi with finite lo < hi")
+        bounds.append((lo, hi))
+    if len(bounds) == 1:
+        bounds *= obs_dim
+    low, high = (np.array(v, np.float64) for v in zip(*bounds))
+    return low, high
+
+
+def _finite_space_bounds(space_low: Optional[np.ndarray], space_high: Optional[np.ndarray],
+                         obs_dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    low = np.full(obs_dim, -np.inf) if space_low is None else np.asarray(space_low, np.float64)
+    high = np.full(obs_dim, np.inf) if space_high is None else np.asarray(space_high, np.float64)
+    # gymnasium writes "unbounded" as ±inf or as float32's largest value
+    big = np.finfo(np.float32).max / 2
+    return np.where(np.abs(low) < big, low, -np.inf), np.where(np.abs(high) < big, high, np.inf)
+
+
+def choose_input_range(kind: str, episodes: np.ndarray, obs_mean: Optional[Sequence[float]] = None,
+                       obs_var: Optional[Sequence[float]] = None, space_low: Optional[np.ndarray] = None,
+                       space_high: Optional[np.ndarray] = None, explicit: Optional[str] = None) -> InputRange:
+    """The range of ``kind`` (INPUT_RANGES), or the user's ``explicit`` one when given."""
+    episodes = np.asarray(episodes, np.float64)
+    obs_dim = episodes.shape[1]
+    ep_low, ep_high = episodes.min(0), episodes.max(0)
+    if explicit:
+        low, high = parse_calibration_range(explicit, obs_dim)
+        return InputRange(low, high, "calibration_range", "given by --calibration_range")
+    if kind not in INPUT_RANGES:
+        raise UsageError(f"unknown input range '{kind}' (choose from {', '.join(INPUT_RANGES)})")
+    if kind == "episodes":
+        return InputRange(ep_low, ep_high, kind, "the policy's own greedy episodes: narrow, check the saturation "
+                                                 "count")
+    if obs_mean is None or obs_var is None:
+        raise UsageError(f"--input_range={kind} needs the training rollouts' observation statistics, which this "
+                         "actor does not have; use --input_range=episodes or --calibration_range")
+    mean, std = np.asarray(obs_mean, np.float64), np.sqrt(np.asarray(obs_var, np.float64))
+    s_low, s_high = _finite_space_bounds(space_low, space_high, obs_dim)
+    low = np.minimum(mean - TRAINING_STDS * std, ep_low)
+    high = np.maximum(mean + TRAINING_STDS * std, ep_high)
+    if kind == "observation_space":
+        low, high = np.where(np.isfinite(s_low), s_low, low), np.where(np.isfinite(s_high), s_high, high)
+        note = "the observation space's bounds; unbounded features: training mean +- 4 std"
+    else:
+        note = "training rollouts' mean +- 4 std, with the policy's episodes, within the observation space"
+    low, high = np.maximum(low, s_low), np.minimum(high, s_high)
+    high = np.where(high > low, high, low + 1.0)  # a constant feature gets a unit range
+    return InputRange(low, high, kind, note)
+
+
+def coverage(rng: InputRange, episodes: np.ndarray, space_low: Optional[np.ndarray] = None,
+             space_high: Optional[np.ndarray] = None, effective: Optional[Tuple[np.ndarray, np.ndarray]] = None
+             ) -> Dict[str, object]:
+    """Per feature: the claimed range, what the int8 input really covers (``effective``: the range
+    narrowed to the normalisation's clip window), the episodes' range, the observation space, and the
+    share of episode observations inside."""
+    episodes = np.asarray(episodes, np.float64)
+    eff_low, eff_high = effective if effective is not None else (rng.low, rng.high)
+    s_low, s_high = _finite_space_bounds(space_low, space_high, episodes.shape[1])
+    features: List[dict] = []
+    for i in range(episodes.shape[1]):
+        col = episodes[:, i]
+        features.append({
+            "index": i, "low": float(eff_low[i]), "high": float(eff_high[i]),
+            "requested_low": float(rng.low[i]), "requested_high": float(rng.high[i]),
+            "episodes_min": float(col.min()), "episodes_max": float(col.max()),
+            "observation_space": [None if not np.isfinite(s_low[i]) else float(s_low[i]),
+                                  None if not np.isfinite(s_high[i]) else float(s_high[i])],
+            "episodes_inside_rate": float(np.mean((col >= eff_low[i]) & (col <= eff_high[i]))),
+        })
+    return {"source": rng.source, "note": rng.note, "features": features}
