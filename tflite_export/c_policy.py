@@ -377,7 +377,8 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
 
     macros = (f"#define {upper}_OBSERVATION_SIZE {obs_dim}\n#define {upper}_OUTPUT_SIZE {out_dim}\n"
               f"#define {upper}_MODEL_SHA256 \"{sha}\"\n"
-              f"#define {upper}_GENERATOR \"{generator_version()}\"\n\n"
+              f"#define {upper}_GENERATOR \"{generator_version()}\"\n"
+              f"#define {upper}_DISCRETE {int(discrete)}  /* 1: outputs are logits, {ident}_argmax_q exists */\n\n"
               "/* Quantisation of the int8 input and output tensors (real = scale * (q - zero_point)). */\n"
               f"#define {upper}_INPUT_SCALE {_c_float(inp.scale)}\n"
               f"#define {upper}_INPUT_ZERO_POINT ({inp.zero_point})\n"
