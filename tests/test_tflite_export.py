@@ -220,3 +220,35 @@ def test_user_actor_api_and_unsupported_layers(tmp_path):
     with pytest.raises(UsageError, match="batch_normalization"):
         export_actor(bad, str(tmp_path / "bad"), rep)
     assert not (tmp_path / "bad").exists()
+
+
+def test_input_range_training_covers_the_range_it_claims(tmp_path):
+    """--input_range=training: the int8 input covers the training rollouts' spread, and the report says how
+    well the int8 actor agrees with Keras there and on the policy's own episodes."""
+    report = export_run(FINISHED_CARTPOLE, str(tmp_path / "training"), num_observations=300, eval_episodes=1,
+                        latency_invokes=2, input_range="training", c_prefix="cartpole_policy")
+    rng = report["input_range"]
+    assert rng["source"] == "training" and len(rng["features"]) == 4
+    for f in rng["features"]:
+        assert f["low"] <= f["episodes_min"] and f["high"] >= f["episodes_max"] and f["episodes_inside_rate"] == 1.0
+    theta = rng["features"][2]
+    assert theta["high"] - theta["low"] > 5 * (theta["episodes_max"] - theta["episodes_min"])
+    compact = report["models"]["compact"]
+    assert compact["int8_vs_keras_over_input_range"]["same_action_rate"] >= 0.99
+    assert compact["int8_vs_keras"]["same_action_rate"] >= 0.95
+    c = report["c_policy"]
+    assert c["files"] == ["cartpole_policy.c", "cartpole_policy.h"] and c["saturation_count_as_documented"]
+    assert c["int8_vs_tflite_micro_over_input_range"]["identical_output_rate"] == 1.0
+    header = (tmp_path / "training" / "cartpole_policy.h").read_text()
+    assert "training rollouts' mean +- 4 std" in header and "CARTPOLE_POLICY_INPUT_LOW" in header
+
+
+def test_export_cli_refuses_bad_prefix_and_range(tmp_path):
+    out = tmp_path / "out"
+    for flag, message in (("--c_prefix=9lives", "is not a C identifier"),
+                          ("--calibration_range=1:0", "is not lo:hi with finite lo < hi"),
+                          ("--calibration_range=0:1,0:1", "needs 1 or 4 lo:hi pairs")):
+        r = run_module("tflite_export", f"--root_dir={FINISHED_CARTPOLE}", f"--output_dir={out}", flag,
+                       "--num_observations=20", "--latency_invokes=1", "--eval_episodes=1")
+        assert r.returncode == 2 and message in last_line(r.stderr) and last_line(r.stderr).startswith("tflite_export: error:")
+        assert not out.exists()
