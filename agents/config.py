@@ -25,7 +25,8 @@ NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads", "curve_i
 #: Settings added after runs were archived, with the value those runs used: a
 #: config.json without the key reads as that value, not as today's default.
 LEGACY_DEFAULTS = {"ranking": "global", "reward_normalization": "reward_std", "validation_interval": 0,
-                   "validation_episodes": 5, "penalty_after_schedule": "keep", "anneal_clip": False}
+                   "validation_episodes": 5, "penalty_after_schedule": "keep", "anneal_clip": False,
+                   "teacher": "", "distill_coef": 1.0}
 
 #: What the pruning penalty does once the schedule has applied its final mask: it keeps
 #: acting on the live neurons (the paper), stops, or fades linearly to 0 by the end of training.
@@ -78,6 +79,11 @@ class RunConfig:
     penalty_after_schedule: str = _f("keep", "The pruning penalty after the schedule's final mask: keep (it acts "
                                              "on the live neurons to the end, the paper), off, or anneal (linearly "
                                              "to 0 at the end of training).")
+    teacher: str = _f("", "A trained policy to start from and distil: a finished run directory of this project, or "
+                          "a .h5/.keras actor file with actor_meta.json beside it (agents.teacher). Empty: train "
+                          "from scratch.")
+    distill_coef: float = _f(1.0, "Weight of the distillation term KL(teacher || student) in the actor's loss "
+                                  "(with --teacher only).")
     initial_sparsity: float = _f(0.0, "p_i: sparsity at prune_begin.")
     final_sparsity: float = _f(0.93, "p_f: target share of hidden neurons (or weights, for l1/pops) removed.")
     prune_begin: int = _f(40_000, "t_0: env step at which pruning starts.")
@@ -198,7 +204,7 @@ class RunConfig:
         for name in ("learning_rate", "clip_ratio", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
-        for name in ("entropy_coef", "value_coef"):
+        for name in ("entropy_coef", "value_coef", "distill_coef"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name} must be >= 0, got {getattr(self, name)}")
         for name in ("discount", "gae_lambda"):

@@ -7,7 +7,9 @@ but not the penalty, since the critic is never pruned.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
+
+import tensorflow_probability as tfp
 
 from tf_agents.agents.ppo import ppo_clip_agent
 
@@ -59,18 +61,30 @@ def penalty_scale(cfg: RunConfig, step0: int) -> float:
     return max(0.0, (total - step0) / max(total - start, 1))
 
 
+#: distillation(raw observations, the student's action distribution) → the term added to the loss.
+Distillation = Callable[[tf.Tensor, tfp.distributions.Distribution], tf.Tensor]
+
+
 class PrunedPPOClipAgent(ppo_clip_agent.PPOClipAgent):
-    def __init__(self, *args, actor_penalty: Callable[[], tf.Tensor], **kwargs):
+    def __init__(self, *args, actor_penalty: Callable[[], tf.Tensor], distillation: Optional[Distillation] = None,
+                 **kwargs):
         self._actor_penalty = actor_penalty
+        self._distillation = distillation
         super().__init__(*args, **kwargs)
 
-    def get_loss(self, *args, **kwargs):
-        loss_info = super().get_loss(*args, **kwargs)
-        return loss_info._replace(loss=loss_info.loss + self._actor_penalty())
+    def get_loss(self, time_steps, *args, **kwargs):
+        loss_info = super().get_loss(time_steps, *args, **kwargs)
+        extra = self._actor_penalty()
+        if self._distillation is not None:  # a student (agents.teacher): stay close to the teacher
+            student, _ = self._actor_net(self._observation_normalizer.normalize(time_steps.observation),
+                                         time_steps.step_type)
+            extra += self._distillation(time_steps.observation, student)
+        return loss_info._replace(loss=loss_info.loss + extra)
 
 
 def make_agent(cfg: RunConfig, time_step_spec, action_spec, actor_net, value_net,
-               actor_penalty: Callable[[], tf.Tensor], clip=None) -> PrunedPPOClipAgent:
+               actor_penalty: Callable[[], tf.Tensor], clip: Optional[ClipRange] = None,
+               distillation: Optional[Distillation] = None) -> PrunedPPOClipAgent:
     """PPO as in common MuJoCo setups: GAE, per-minibatch advantage normalisation,
     observation and reward normalisation, gradient clipping.
 
@@ -89,7 +103,7 @@ def make_agent(cfg: RunConfig, time_step_spec, action_spec, actor_net, value_net
     optimizer = keras.optimizers.Adam(learning_rate=lr, epsilon=1e-5)
     agent = PrunedPPOClipAgent(
         time_step_spec, action_spec, optimizer=optimizer, actor_net=actor_net, value_net=value_net,
-        actor_penalty=actor_penalty, greedy_eval=True, importance_ratio_clipping=cfg.clip_ratio if clip is None else clip,
+        actor_penalty=actor_penalty, distillation=distillation, greedy_eval=True, importance_ratio_clipping=cfg.clip_ratio if clip is None else clip,
         lambda_value=cfg.gae_lambda, discount_factor=cfg.discount,
         entropy_regularization=cfg.entropy_coef, value_pred_loss_coef=cfg.value_coef, num_epochs=1,
         use_gae=True, use_td_lambda_return=True, normalize_rewards=cfg.reward_normalization != "none",

@@ -23,16 +23,17 @@ from absl import logging
 from tf_agents.specs import tensor_spec
 
 import dsp_tf
-from agents.config import RunConfig
+from agents.config import RunConfig, from_dict
 from agents.envs import GymnasiumEnvironment, is_driving, training_seed
 from agents.errors import UsageError
 from agents.evaluation import (DRIVING_METRICS, episode_metrics, evaluate_actor, final_test_seeds, held_out_seeds,
-                               run_episodes)
+                               keras_policy, run_episodes)
 from agents.inference import ActorMeta, inference_model, save_actor
 from agents.methods import make_pruner
 from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import ClipRange, PrunedPPOClipAgent, clip_epsilon, make_agent, penalty_scale
 from agents.selection import BestActor
+from agents.teacher import Teacher, distillation, load_teacher, start_from_teacher
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
 from agents.numpy_policy import NumpyCollectPolicy, observation_stats
@@ -66,6 +67,7 @@ class Learner:
     best: BestActor  # the best validated actor so far (agents.selection)
     penalty_scale: tf.Variable  # set before every update (agents.ppo.penalty_scale)
     clip: Optional[ClipRange]  # set before every update with --anneal_clip
+    teacher: Optional[Teacher]  # --teacher: the policy the student starts from and is distilled from
 
     @property
     def actor_state(self) -> List[tf.Variable]:
@@ -88,6 +90,9 @@ def actor_state(pruner: PrunerBase, agent: PrunedPPOClipAgent) -> List[tf.Variab
 
 
 def build_learner(cfg: RunConfig) -> Learner:
+    # The teacher (and its critic, built from its own seed) first: the student's seed then starts afresh.
+    teacher = load_teacher(cfg.teacher, cfg.env) if cfg.teacher else None
+    teacher_critic = _teacher_critic(teacher) if teacher is not None else None
     keras.utils.set_random_seed(cfg.seed)
     envs = [GymnasiumEnvironment(cfg.env) for _ in range(cfg.num_envs)]
     time_step_spec = tensor_spec.from_spec(envs[0].time_step_spec())
@@ -104,7 +109,15 @@ def build_learner(cfg: RunConfig) -> Learner:
     actor_penalty = (pruner.regularization if cfg.penalty_after_schedule == "keep"
                      else lambda: penalty * pruner.regularization())
     clip = ClipRange(cfg.clip_ratio) if cfg.anneal_clip else None
-    agent = make_agent(cfg, time_step_spec, action_spec, actor_net, value_net, actor_penalty, clip)
+    distill = distillation(teacher, cfg.distill_coef) if teacher is not None and cfg.distill_coef > 0 else None
+    agent = make_agent(cfg, time_step_spec, action_spec, actor_net, value_net, actor_penalty, clip, distill)
+    if teacher is not None:
+        start_from_teacher(teacher, mlp, agent._observation_normalizer)  # noqa: SLF001
+        if teacher_critic is not None and [w.shape for w in value_net.get_weights()] == \
+                [w.shape for w in teacher_critic[0]]:
+            value_net.set_weights(teacher_critic[0])
+            if teacher_critic[1] is not None and not discrete:
+                actor_net.log_std.assign(teacher_critic[1])
     # Build optimizer slots now so a checkpoint restores them immediately, not lazily.
     agent._optimizer.build(actor_net.trainable_variables + value_net.trainable_variables)
     env_steps = tf.Variable(0, dtype=tf.int64, name="env_steps")
@@ -113,7 +126,26 @@ def build_learner(cfg: RunConfig) -> Learner:
     progress = tf.Variable("", dtype=tf.string, name="progress_csv")
     best = BestActor(actor_state(pruner, agent))
     return Learner(cfg, envs, mlp, pruner, agent, NumpyCollectPolicy(agent, actor_net, value_net),
-                   env_steps, last_prune, wall_seconds, progress, best, penalty, clip)
+                   env_steps, last_prune, wall_seconds, progress, best, penalty, clip, teacher)
+
+
+def _teacher_critic(teacher: Teacher):
+    """(critic weights, action log-std) from a teacher run's latest checkpoint, or None: an
+    archived run keeps no checkpoint, and the student's critic then starts afresh."""
+    if teacher.run_dir is None:
+        return None
+    run = RunDirectory(teacher.run_dir)
+    try:
+        tcfg = from_dict({**run.read_config(), "root_dir": teacher.run_dir, "teacher": ""})
+    except UsageError:
+        return None
+    if not glob.glob(os.path.join(run.checkpoints, "ckpt-*.index")):
+        return None
+    learner = build_learner(tcfg)
+    if not restore_latest(learner, run.checkpoints, repair=False):
+        return None
+    actor = learner.agent._actor_net  # noqa: SLF001
+    return learner.agent._value_net.get_weights(), (None if actor.discrete else actor.log_std.numpy())  # noqa: SLF001
 
 
 def _checkpoint_number(prefix: str) -> int:
@@ -272,6 +304,7 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         compact, dense, meta = last, learner.pruner.dense_equivalent(), actor_meta(learner)
     save_actor(run.root, compact, dense, meta)
     result = evaluate_actor(inference_model(compact, meta), cfg.env, cfg.seed, eval_episodes, meta.discrete)
+    teacher = {} if learner.teacher is None else _teacher_scores(learner, eval_episodes)
     summary = {
         "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
         "env_steps": int(learner.env_steps.numpy()), "wall_seconds": round(wall_seconds, 1),
@@ -282,13 +315,28 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         "dense": _dense_stats(learner), "compact": _stats(compact),
         "compact_layers": [l.units for l in compact.layers],
         "threshold": cfg.threshold, "ranking": cfg.ranking, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
-        "final_sparsity": cfg.final_sparsity, "selection": selection,
+        "final_sparsity": cfg.final_sparsity, "selection": selection, **teacher,
         "time_breakdown": {"process_seconds": round(process_seconds, 2),
                            "policy_inference_seconds": round(policy_seconds, 2),
                            **{f"{k}_seconds": round(v, 2) for k, v in phase_seconds.items()}},
     }
     run.write_summary(summary)
     return summary
+
+
+def _teacher_scores(learner: Learner, eval_episodes: int) -> Dict:
+    """The teacher on the student's own test and validation episodes, so the ratio student/teacher
+    is read from one summary.json; and the teacher's env steps, so compute is stated whole."""
+    cfg, teacher = learner.cfg, learner.teacher
+    model = inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
+    test = evaluate_actor(model, cfg.env, cfg.seed, eval_episodes, teacher.meta.discrete)
+    policy = keras_policy(model)
+    validation = [e.ret for e in run_episodes(policy, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes),
+                                              teacher.meta.discrete)]
+    return {"teacher": teacher.name, "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
+            "teacher_validation_return": round(float(np.mean(validation)), 3),
+            "teacher_env_steps": teacher.env_steps, "teacher_layers": teacher.hidden_layers,
+            "distill_coef": cfg.distill_coef}
 
 
 def _fmt_seconds(s: float) -> str:
@@ -450,6 +498,10 @@ def train(cfg: RunConfig) -> Dict:
                      "from step %d on); the last actor (step %d) scores %.1f on the test episodes",
                      sel["chosen_step"], sel["validation_checks"], sel["validation_return"],
                      sel["validation_episodes"], cfg.final_mask_step, sel["last_step"], sel["last_return_mean"])
+    if "teacher_return" in summary:
+        logging.info("teacher %s: greedy return %.1f on the same test episodes (student/teacher %.1f%%)",
+                     summary["teacher"], summary["teacher_return"],
+                     100.0 * summary["return_mean"] / summary["teacher_return"] if summary["teacher_return"] else float("nan"))
     driving = (f" | collision rate {summary['collision_rate']:.2f}, mean speed {summary['speed_mean']:.1f} m/s"
                if is_driving(cfg.env) else "")
     logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes%s | neurons %d → %d, "

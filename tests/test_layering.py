@@ -10,7 +10,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: dsp_tf modules that are only the names users type (`python -m dsp_tf.train`); they launch dsp_cli.
-LAUNCHERS = {"train", "evaluate", "sweep", "report", "archive"}
+LAUNCHERS = {"train", "evaluate", "sweep", "report", "archive", "shrink"}
 #: What each floor must never import.
 FORBIDDEN = {
     "dsp_tf": ("agents", "dsp_cli", "tflite_export", "tf_agents", "gymnasium", "gym"),

@@ -1,0 +1,145 @@
+"""A trained policy as the teacher of a smaller one (``--teacher``, ``dsp_tf.shrink``).
+
+Most people who need a small policy already have a trained one. The student
+starts from the teacher's actor (when it has the teacher's shape), its
+observation statistics and, when the teacher's checkpoint is there, its critic
+and action noise; it is then pruned on the cubic schedule while PPO continues,
+with a distillation term KL(π_teacher ‖ π_student) on each minibatch's
+observations keeping it close to what the teacher does (Rusu et al. 2016;
+PoPS, Livne & Cohen 2020, prunes with distillation the same way).
+
+The teacher is a finished run directory of this project (its saved dense actor
+and actor_meta.json: the validated actor, if the run chose one) or a Keras
+actor file (.h5/.keras: a chain of Dense layers from normalised observation to
+logits or pre-squash mean) with an actor_meta.json beside it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+import tensorflow_probability as tfp
+
+from agents.errors import UsageError
+from agents.inference import ActorMeta, ObservationNormalization, load_actor
+from agents.layout import CONFIG_FILE, META_FILE, SUMMARY_FILE
+from agents.networks import squash_to_bounds
+from dsp_tf._keras import keras, tf
+from dsp_tf.chain import dense_chain
+
+
+@dataclass
+class Teacher:
+    name: str  # the run directory's or file's name, as summary.json records it
+    mlp: keras.Model  # normalised observation → logits or pre-squash mean; frozen
+    meta: ActorMeta
+    env_steps: Optional[int]  # what the teacher trained for, when its summary says (compute is stated)
+    run_dir: Optional[str]  # a run directory's path (its checkpoint gives the critic); None for a file
+
+    @property
+    def hidden_layers(self) -> List[int]:
+        return [d.units for d in dense_chain(self.mlp).hidden]
+
+    def model(self) -> keras.Model:
+        """Raw observation → the teacher's logits or pre-squash mean, with its own normalisation
+        (the student's normaliser keeps moving; the teacher's statistics are the ones it learnt with)."""
+        inputs = keras.Input((len(self.meta.obs_mean),))
+        x = ObservationNormalization(self.meta.obs_mean, self.meta.obs_var, self.meta.obs_clip,
+                                     self.meta.obs_epsilon)(inputs)
+        model = keras.Model(inputs, self.mlp(x), name="teacher")
+        model.trainable = False
+        return model
+
+
+def distillation(teacher: Teacher, coef: float):
+    """The loss term PPO adds for a student: coef · KL(π_teacher ‖ π_student) on a minibatch's raw
+    observations (any outer shape; PPO's minibatches are [batch, 1, features])."""
+    model = teacher.model()
+
+    def term(observations: tf.Tensor, student: tfp.distributions.Distribution) -> tf.Tensor:
+        flat = tf.reshape(tf.cast(observations, tf.float32), [-1, observations.shape[-1]])
+        out = model(flat, training=False)
+        out = tf.reshape(out, tf.concat([tf.shape(observations)[:-1], tf.shape(out)[-1:]], 0))
+        return coef * policy_kl(out, student, teacher.meta)
+
+    return term
+
+
+def load_teacher(path: str, env: str) -> Teacher:
+    """The teacher at ``path`` for a student on ``env``; one-line UsageError for anything unusable."""
+    if not path or not os.path.exists(path):
+        raise UsageError(f"--teacher '{path}' does not exist (a finished run directory or a .h5/.keras actor file)")
+    if os.path.isdir(path):
+        if not os.path.exists(os.path.join(path, CONFIG_FILE)):
+            raise UsageError(f"--teacher '{path}' is not a run directory (no {CONFIG_FILE})")
+        try:
+            mlp, meta = load_actor(path, "dense")
+        except UsageError as e:
+            raise UsageError(f"--teacher '{path}' has no saved actor: is the run finished? ({e})") from None
+        env_steps = _summary_steps(os.path.join(path, SUMMARY_FILE))
+        name, run_dir = os.path.basename(os.path.normpath(path)), os.path.abspath(path)
+    else:
+        if not path.endswith((".h5", ".keras")):
+            raise UsageError(f"--teacher '{path}' is neither a run directory nor a .h5/.keras actor file")
+        meta_path = os.path.join(os.path.dirname(os.path.abspath(path)), META_FILE)
+        if not os.path.exists(meta_path):
+            raise UsageError(f"--teacher '{path}' needs {META_FILE} beside it (env, observation mean and variance, "
+                             "action bounds), as dsp_tf.train writes")
+        try:
+            mlp = keras.models.load_model(path, compile=False)
+            with open(meta_path, encoding="utf-8") as f:
+                meta = ActorMeta(**json.load(f))
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+            raise UsageError(f"cannot read --teacher '{path}': {type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
+        env_steps, name, run_dir = None, os.path.basename(path), None
+    try:
+        dense_chain(mlp)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"--teacher '{path}' is not a chain of Dense layers: {str(e).splitlines()[0]}") from None
+    if meta.env != env:
+        raise UsageError(f"--teacher '{path}' was trained on {meta.env}, not {env}")
+    return Teacher(name, mlp, meta, env_steps, run_dir)
+
+
+def _summary_steps(path: str) -> Optional[int]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return int(json.load(f)["env_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def policy_kl(teacher_out: tf.Tensor, student: tfp.distributions.Distribution, meta: ActorMeta) -> tf.Tensor:
+    """Mean over the batch of KL(π_teacher ‖ π_student).
+
+    Categorical: the teacher's logits. Gaussian: the teacher's squashed mean with the
+    student's own scale, held constant (a saved actor carries no action noise, and the
+    greedy policy that ships is the mean): the KL is then Σ_d (μ_T − μ_S)² / (2σ_S²).
+    """
+    if meta.discrete:
+        teacher = tfp.distributions.Categorical(logits=teacher_out)
+    else:
+        loc = squash_to_bounds(teacher_out, np.asarray(meta.action_low, np.float32),
+                               np.asarray(meta.action_high, np.float32))
+        teacher = tfp.distributions.MultivariateNormalDiag(loc=loc, scale_diag=tf.stop_gradient(student.stddev()))
+    return tf.reduce_mean(teacher.kl_divergence(student))
+
+
+def start_from_teacher(teacher: Teacher, mlp: keras.Model, normalizer) -> bool:
+    """Copies the teacher's actor into ``mlp`` when the shapes agree (returns whether it did) and
+    its observation statistics into tf-agents' streaming normaliser, weighted as the teacher's
+    env steps (or 1e6), so that the student sees observations as the teacher did and keeps learning them."""
+    same = [w.shape for w in mlp.get_weights()] == [w.shape for w in teacher.mlp.get_weights()]
+    if same:
+        mlp.set_weights(teacher.mlp.get_weights())
+    count = float(teacher.env_steps or 1_000_000)
+    counts, avgs, m2s, carries = (tf.nest.flatten(v) for v in normalizer.variables)
+    counts[0].assign(tf.fill(counts[0].shape, count))
+    avgs[0].assign(np.asarray(teacher.meta.obs_mean, np.float32))
+    m2s[0].assign(np.asarray(teacher.meta.obs_var, np.float32) * np.float32(count))
+    carries[0].assign(tf.zeros_like(carries[0]))
+    return same

@@ -1,0 +1,197 @@
+"""Shrink a policy you already trained: prune it, distilled from itself as teacher, to the
+smallest size that keeps its return.
+
+    python -m dsp_tf.shrink --teacher=runs/cartpole_ppo --keep=0.95 --root_dir=runs/cartpole_small
+
+The teacher is a finished run of this project (or a .h5/.keras actor with
+actor_meta.json beside it, plus --flagfile/--env for the PPO settings). Each
+student is an ordinary ``dsp_tf.train`` run that starts from the teacher's
+weights and prunes on the cubic schedule with the distillation term
+(agents.teacher). With --keep, the students climb a ladder of pruning ratios
+(--ratios, ascending) and stop at the first whose validated actor falls below
+keep × the teacher's validation return; the largest ratio that kept it is
+copied to --root_dir, which dsp_tf.evaluate and tflite_export then take as is.
+--final_sparsity trains that one ratio straight into --root_dir instead.
+Re-running the same command resumes the ladder where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from absl import flags, logging
+
+from agents.config import RunConfig, config_fields, from_dict
+from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SUMMARY_FILE
+from agents.rundir import RunDirectory
+from agents.training import train
+from dsp_tf import cli
+from dsp_tf.errors import UsageError
+from dsp_tf.files import atomic_write
+from dsp_tf.flagdefs import define_flags_from, values_from_flags
+
+#: The ladder's record in --root_dir: every ratio tried, its size and validation return.
+SHRINK_FILE = "shrink.json"
+#: Where the ladder's students live inside --root_dir.
+LADDER_DIR = "ladder"
+
+
+def define_flags() -> None:
+    define_flags_from(RunConfig)
+    flags.DEFINE_float("keep", 0.95, "Keep at least this share of the teacher's validation return: the ladder "
+                                     "stops at the first ratio whose validated actor falls below it.")
+    flags.DEFINE_list("ratios", ["0.9", "0.93", "0.95", "0.97", "0.98", "0.99"],
+                      "The ladder of pruning ratios (--final_sparsity given on the command line: that one only).")
+    flags.DEFINE_float("budget_fraction", 0.5, "The student's env steps as a share of the teacher's (its pruning "
+                                               "schedule, validation and checkpoint intervals scale alike); "
+                                               "--num_env_steps given: that instead.")
+
+
+FLAGS = flags.FLAGS
+
+
+def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: float) -> RunConfig:
+    """The teacher's own settings (env, network, PPO) with what the user gave on top, the method
+    dsp unless given, and the teacher's budget and schedule scaled by ``budget_fraction`` (kept on
+    the rollout grid, the schedule's end on its mask grid, so the final ratio is reached)."""
+    base: Dict = {}
+    if teacher_dir is not None:
+        base = {k: v for k, v in RunDirectory(teacher_dir).read_config().items() if k != "teacher"}
+        base["method"] = "dsp"
+    values = {**base, **given}
+    cfg = from_dict(values)
+    if "num_env_steps" not in given and teacher_dir is not None:
+        if not 0 < budget_fraction <= 10:
+            raise UsageError(f"--budget_fraction must be in (0, 10], got {budget_fraction}")
+        step = cfg.steps_per_iteration
+
+        def grid(x: float) -> int:
+            return max(step, int(round(x / step)) * step)
+
+        frequency = grid(cfg.prune_frequency * budget_fraction)
+        begin = grid(cfg.prune_begin * budget_fraction) if cfg.prune_begin else 0
+        end = begin + math.ceil((cfg.prune_end - cfg.prune_begin) * budget_fraction / frequency) * frequency
+        scaled = {"num_env_steps": grid(cfg.num_env_steps * budget_fraction), "prune_begin": begin,
+                  "prune_end": end, "prune_frequency": frequency}
+        for name in ("validation_interval", "curve_interval", "checkpoint_interval"):
+            if getattr(cfg, name) and name not in given:
+                scaled[name] = grid(getattr(cfg, name) * budget_fraction)
+        cfg = from_dict({**values, **{k: v for k, v in scaled.items() if k not in given}})
+    return cfg
+
+
+def climb(ratios: Sequence[float], validated: Callable[[float], Tuple[float, float]],
+          keep: float) -> Tuple[Optional[float], List[Tuple[float, float, float, bool]]]:
+    """Trains up the ladder (ascending) until a ratio's validation return falls below ``keep`` × the
+    teacher's on the same episodes; ``validated(ratio)`` gives (student's, teacher's). Returns the
+    largest ratio that kept it (None: not even the first) and (ratio, student, teacher, kept) rows.
+
+    Stopping at the first miss is the search: a larger ratio keeps fewer neurons, and each rung
+    costs a training run."""
+    chosen, rows = None, []
+    for ratio in sorted(ratios):
+        value, teacher = validated(ratio)
+        kept = value >= keep * teacher
+        rows.append((ratio, value, teacher, kept))
+        if not kept:
+            break
+        chosen = ratio
+    return chosen, rows
+
+
+def _given() -> Dict:
+    """The RunConfig flags the user set (command line or flagfile); the rest come from the teacher."""
+    values = values_from_flags(RunConfig)
+    return {f.name: values[f.name] for f in config_fields() if FLAGS[f.name].present}
+
+
+def _copy_run(src: str, dst: str) -> None:
+    """The chosen student's light files into --root_dir, summary.json last (its presence marks a finished run)."""
+    for name in sorted(ARCHIVED_FILES, key=lambda n: n == SUMMARY_FILE):
+        path = os.path.join(src, name)
+        if os.path.exists(path):
+            tmp = os.path.join(dst, f".{name}.tmp{os.getpid()}")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, os.path.join(dst, name))
+
+
+def _main() -> None:
+    given = _given()
+    if not given.get("teacher"):
+        raise UsageError("--teacher is required (a finished run directory, or a .h5/.keras actor file)")
+    if not given.get("root_dir"):
+        raise UsageError("--root_dir is required")
+    teacher = given["teacher"]
+    if os.path.isfile(teacher) and "env" not in given:
+        raise UsageError(f"--teacher '{teacher}' is a file: give --env (and the PPO settings, e.g. --flagfile)")
+    if not 0.0 < FLAGS.keep <= 1.0:
+        raise UsageError(f"--keep must be in (0, 1], got {FLAGS.keep}")
+    teacher_dir = teacher if os.path.isdir(teacher) else None
+    if teacher_dir is not None and not os.path.exists(os.path.join(teacher_dir, CONFIG_FILE)):
+        raise UsageError(f"--teacher '{teacher}' is not a run directory (no {CONFIG_FILE})")
+    cfg = student_config(teacher_dir, given, FLAGS.budget_fraction)
+    root = os.path.abspath(cfg.root_dir)
+    if "final_sparsity" in given:  # one ratio, straight into --root_dir
+        train(cfg)
+        return
+    try:
+        ratios = sorted({float(r) for r in FLAGS.ratios})
+    except ValueError:
+        raise UsageError(f"--ratios must be numbers, got {','.join(FLAGS.ratios)}") from None
+    if not ratios or not all(0.0 <= r < 1.0 for r in ratios):
+        raise UsageError(f"--ratios must be a non-empty list in [0, 1), got {','.join(FLAGS.ratios)}")
+    if cfg.validation_interval <= 0:
+        raise UsageError("--keep judges each ratio by its validated actor: --validation_interval must be > 0")
+    for r in ratios:  # every rung's settings checked before the first one trains
+        dataclasses.replace(cfg, final_sparsity=r, root_dir=rung_dir(root, r)).validate()
+
+    summaries: Dict[float, Dict] = {}
+
+    def validated(ratio: float) -> Tuple[float, float]:
+        rung = dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio))
+        logging.info("ladder: ratio %.2f (%s)", ratio, rung.root_dir)
+        s = summaries[ratio] = train(rung)
+        return float(s["selection"]["validation_return"]), float(s["teacher_validation_return"])
+
+    chosen, rows = climb(ratios, validated, FLAGS.keep)
+    _report(root, rows, summaries, chosen)
+
+
+def _report(root: str, rows, summaries: Dict[float, Dict], chosen: Optional[float]) -> None:
+    """Prints the ladder, writes shrink.json, and copies the chosen student into --root_dir."""
+    teacher_value = rows[0][2]
+    logging.info("ratio | neurons | weights | validation return | of the teacher's %.1f", teacher_value)
+    table = []
+    for ratio, value, _, kept in rows:
+        s = summaries[ratio]
+        share = value / teacher_value if teacher_value else float("nan")
+        table.append({"ratio": ratio, "neurons": s["compact"]["neurons"], "weights": s["compact"]["weights"],
+                      "validation_return": value, "share_of_teacher": round(share, 4), "kept": kept,
+                      "test_return": s["return_mean"], "run": os.path.relpath(rung_dir(root, ratio), root)})
+        logging.info("%.2f | %d | %d | %.1f | %.1f%%%s", ratio, s["compact"]["neurons"], s["compact"]["weights"],
+                     value, 100 * share, "" if kept else "  (below --keep: the ladder stops)")
+    record = {"keep": FLAGS.keep, "teacher_validation_return": teacher_value, "chosen_ratio": chosen,
+              "ladder": table}
+    atomic_write(os.path.join(root, SHRINK_FILE), json.dumps(record, indent=2))
+    if chosen is None:
+        raise UsageError(f"no ratio kept {FLAGS.keep:.0%} of the teacher's validation return ({teacher_value:.1f}); "
+                         f"the ladder is in {os.path.join(root, SHRINK_FILE)}")
+    _copy_run(rung_dir(root, chosen), root)
+    s = summaries[chosen]
+    logging.info("shrunk: ratio %.2f, neurons %d → %d, weights %d → %d; greedy test return %.1f vs the teacher's "
+                 "%.1f; %s holds it (dsp_tf.evaluate, tflite_export)", chosen, s["dense"]["neurons"],
+                 s["compact"]["neurons"], s["dense"]["weights"], s["compact"]["weights"], s["return_mean"],
+                 s["teacher_return"], root)
+
+
+def rung_dir(root: str, ratio: float) -> str:
+    return os.path.join(root, LADDER_DIR, f"p{ratio}")
+
+
+def main() -> None:
+    define_flags()
+    cli.run(_main, prog="dsp_tf.shrink")
