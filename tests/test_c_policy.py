@@ -319,7 +319,7 @@ def test_integer_only_path_is_bit_exact_on_real_actors(which, cartpole):
         model, meta = _load_archived(HOPPER)
         check = _spread(meta, 400)
         converted = convert_actor(model, check[:200], discrete=meta.discrete)
-        assert converted.c_policy.discrete is False and "argmax" not in converted.c_policy.header
+        assert converted.c_policy.discrete is False and "_argmax_q(const" not in converted.c_policy.header
     policy = converted.c_policy
     lib = _integer_only(policy)
     rng = np.random.default_rng(5)
