@@ -5,8 +5,21 @@ is imported; if TensorFlow had already resolved ``tf.keras`` to another Keras by
 then, layers from two Keras copies would meet in one model. Setting the flag here,
 before TensorFlow is imported anywhere in the project, keeps every module (ours,
 tfmot's and tf-agents') on the same ``tf_keras``.
+
+Two Keras 2 copies can be installed side by side (TensorFlow 2.15 ships the
+standalone ``keras`` 2.15 package and tf-keras is ``tf_keras``). Both register
+every public symbol under the same names (``keras.layers.Dense`` …) in one table
+of TensorFlow's (``tf_export``), the last one imported winning, and the ``.keras``
+loader builds a saved model's layers from that table. tfmot's import
+(``prune_registry``: ``from keras.engine import base_layer``) loads the
+standalone package after ``tf_keras``, so without ``claim_keras_names`` a
+``.keras`` file reloads as layers of the other Keras, whose weights the loader
+silently leaves at their fresh initial values. That is why the repair below runs
+after tfmot is imported (README, "DSP in your own Keras model").
 """
+import importlib
 import os
+import sys
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow 2.15 logs, at ERROR level, that it found its CUDA plugins registered
@@ -22,7 +35,59 @@ from dsp_tf.quiet import quiet_native_output  # noqa: E402  (standard library on
 # applies. They are dropped here only; an import that fails shows them all.
 with quiet_native_output():
     import tensorflow as tf  # noqa: E402
+    # Imported here, before the repair below, because importing tfmot is what
+    # loads the standalone keras package on TensorFlow 2.15 (see the docstring).
+    import tensorflow_model_optimization  # noqa: E402,F401
 
 keras = tf.keras
 
-__all__ = ["tf", "keras"]
+_KERAS_PACKAGES = ("keras", "tf_keras")
+
+
+def _package_of(obj) -> str:
+    return (getattr(obj, "__module__", None) or "").split(".")[0]
+
+
+def claim_keras_names(keras_api=None) -> int:
+    """Points TensorFlow's Keras name table back at the Keras that ``keras_api`` belongs to.
+
+    Every ``keras.*`` entry that another Keras 2 copy overwrote is replaced by the
+    same symbol of ours (same module path under the other package name, same
+    name). Entries with no counterpart are left alone. Returns how many entries
+    were changed; 0 when only one Keras 2 is loaded (e.g. Keras 3 beside tf_keras,
+    which keeps its own table). Safe to call again after importing code that
+    loads the other Keras.
+    """
+    keras_api = keras if keras_api is None else keras_api
+    ours = _package_of(keras_api.layers.Layer)
+    if ours not in _KERAS_PACKAGES:
+        return 0
+    other = "keras" if ours == "tf_keras" else "tf_keras"
+    try:
+        from tensorflow.python.util import tf_export
+        table = tf_export._NAME_TO_SYMBOL_MAPPING  # private: guarded, the loader reads it
+    except (ImportError, AttributeError):
+        return 0
+    changed = 0
+    for name, symbol in list(table.items()):
+        if not (name.startswith("keras.") or name.startswith("compat.v1.keras.")):
+            continue
+        if _package_of(symbol) != other:
+            continue
+        module_name = ours + symbol.__module__[len(other):]
+        module = sys.modules.get(module_name)
+        if module is None:
+            try:
+                module = importlib.import_module(module_name)
+            except Exception:  # noqa: BLE001  (a module of the other copy only)
+                continue
+        counterpart = getattr(module, getattr(symbol, "__name__", ""), None)
+        if counterpart is not None and counterpart is not symbol:
+            table[name] = counterpart
+            changed += 1
+    return changed
+
+
+claim_keras_names()
+
+__all__ = ["tf", "keras", "claim_keras_names"]

@@ -47,6 +47,7 @@ def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence
         raise ValueError(f"got {len(masks)} masks for {len(chain.hidden)} hidden Dense layers")
     keep = kept_indices(masks)
     rebuilt = []
+    weights_of = {}  # id(new Dense) -> its kernel (and bias)
     rows = None  # kept inputs of the next Dense
     hidden_index = 0
     for layer in chain.layers:
@@ -63,12 +64,17 @@ def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence
             rows = cols
             hidden_index += 1
         new = copy_layer(layer, units=int(kernel.shape[1]))
-        new.build((None, kernel.shape[0]))
-        new.set_weights([kernel] + ([bias] if bias is not None else []))
+        weights_of[id(new)] = [kernel] + ([bias] if bias is not None else [])
         rebuilt.append(new)
     base = model_or_dense_layers.name if isinstance(model_or_dense_layers, keras.Model) else "model"
+    # Built by the Sequential, not by layer.build: only then are the variables
+    # created in the layer's name scope ("dense/kernel:0", not "kernel:0"), and an
+    # optimizer's slots of two layers do not collide when saved to .h5.
     model = keras.Sequential([keras.Input(shape=(chain.input_dim,))] + rebuilt,
                              name=name or f"{base}_compact")
+    for layer in rebuilt:
+        if id(layer) in weights_of:
+            layer.set_weights(weights_of[id(layer)])
     return model
 
 
