@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 from agents.envs import check_env_name
+from agents.teacher import load_teacher
 from agents.evaluation import HELD_OUT_OFFSET as HELD_OUT_EPISODES
 from dsp_tf.masks import RANKINGS, THRESHOLDS
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
@@ -136,8 +137,10 @@ class RunConfig:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
 
     def validate(self) -> None:
-        """Raises ValueError with a one-line message for the first bad setting."""
+        """Raises UsageError with a one-line message for the first bad setting."""
         check_env_name(self.env)
+        if self.teacher:  # before any file is made: a teacher that cannot be used leaves nothing behind
+            load_teacher(self.teacher, self.env)
         if self.method not in METHOD_NAMES:
             raise UsageError(f"unknown method '{self.method}' (choose from {', '.join(METHOD_NAMES)})")
         if not self.root_dir:

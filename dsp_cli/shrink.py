@@ -60,8 +60,11 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
     the rollout grid, the schedule's end on its mask grid, so the final ratio is reached)."""
     base: Dict = {}
     if teacher_dir is not None:
-        base = {k: v for k, v in RunDirectory(teacher_dir).read_config().items() if k != "teacher"}
+        run = RunDirectory(teacher_dir)
+        base = {k: v for k, v in run.read_config().items() if k != "teacher"}
         base["method"] = "dsp"
+        # Not in config.json, but the student is judged on the teacher's own test episodes by default.
+        base["eval_episodes"] = run.final_eval_episodes(RunConfig.eval_episodes)
     values = {**base, **given}
     cfg = from_dict(values)
     if "num_env_steps" not in given and teacher_dir is not None:

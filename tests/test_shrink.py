@@ -1,0 +1,149 @@
+"""Shrinking a trained policy (issue 26): the distillation term, a student that starts as its
+teacher, the ladder's stopping rule, a tiny shrink end to end, and bad teachers refused."""
+import json
+
+import numpy as np
+import pytest
+
+from clitools import TINY, last_line, run_module
+from agents.inference import ActorMeta
+from agents.networks import squash_to_bounds
+from agents.teacher import policy_kl
+from dsp_cli.shrink import climb
+from dsp_tf._keras import keras, tf
+import tensorflow_probability as tfp
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_categorical_distillation_is_the_kl_of_the_softmaxes():
+    rng = np.random.default_rng(0)
+    teacher, student = rng.normal(size=(7, 3)) * 2, rng.normal(size=(7, 3))
+    meta = ActorMeta(env="CartPole-v1", discrete=True, obs_mean=[0.0], obs_var=[1.0])
+    got = policy_kl(tf.constant(teacher, tf.float32),
+                    tfp.distributions.Categorical(logits=tf.constant(student, tf.float32)), meta)
+    p, q = _softmax(teacher), _softmax(student)
+    expected = np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=-1))
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+def test_gaussian_distillation_weighs_the_mean_gap_by_the_students_variance():
+    rng = np.random.default_rng(1)
+    low, high = np.array([-1.0, -2.0]), np.array([1.0, 0.5])
+    teacher_out, student_loc = rng.normal(size=(5, 2)), rng.uniform(-0.9, 0.4, size=(5, 2))
+    sigma = np.array([0.3, 0.7])
+    meta = ActorMeta(env="Hopper-v4", discrete=False, obs_mean=[0.0], obs_var=[1.0],
+                     action_low=low.tolist(), action_high=high.tolist())
+    student = tfp.distributions.MultivariateNormalDiag(loc=tf.constant(student_loc, tf.float32),
+                                                       scale_diag=tf.constant(np.tile(sigma, (5, 1)), tf.float32))
+    got = policy_kl(tf.constant(teacher_out, tf.float32), student, meta)
+    mu_t = (high + low) / 2 + (high - low) / 2 * np.tanh(teacher_out)
+    expected = np.mean(np.sum((mu_t - student_loc) ** 2 / (2 * sigma ** 2), axis=-1))
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    assert np.allclose(squash_to_bounds(tf.constant(teacher_out, tf.float32), low, high).numpy(), mu_t, atol=1e-6)
+
+
+def test_the_ladder_stops_at_the_first_ratio_below_keep():
+    student = {0.9: 500.0, 0.93: 490.0, 0.95: 470.0, 0.97: 480.0}
+    trained = []
+
+    def validated(ratio):
+        trained.append(ratio)
+        return student[ratio], 500.0
+
+    chosen, rows = climb([0.97, 0.9, 0.95, 0.93], validated, keep=0.95)
+    assert chosen == 0.93
+    assert trained == [0.9, 0.93, 0.95]  # 0.97 is never trained: 0.95 already lost the return
+    assert [r[3] for r in rows] == [True, True, False]
+    none, _ = climb([0.9], lambda r: (100.0, 500.0), keep=0.95)
+    assert none is None
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teacher") / "ppo"
+    result = run_module("dsp_tf.train", *TINY, "--method=ppo", "--num_env_steps=6144", f"--root_dir={root}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root
+
+
+def test_a_student_starts_as_its_teacher(teacher_run, tmp_path):
+    """Before any pruning or update, the student's masked actor (with its normaliser) computes the
+    teacher's saved actor's outputs."""
+    from agents.config import RunConfig, from_dict
+    from agents.inference import inference_model, load_actor
+    from agents.numpy_policy import observation_stats
+    from agents.training import build_learner
+
+    config = json.loads((teacher_run / "config.json").read_text())
+    cfg = from_dict({**config, "method": "dsp", "teacher": str(teacher_run), "root_dir": str(tmp_path / "s")})
+    learner = build_learner(cfg)
+    mlp, meta = load_actor(str(teacher_run), "dense")
+    obs = np.random.default_rng(2).normal(size=(64, 4)).astype(np.float32) * [1.0, 1.0, 0.1, 1.0]
+    mean, var = observation_stats(learner.agent)
+    np.testing.assert_allclose(mean, meta.obs_mean, rtol=1e-6)
+    np.testing.assert_allclose(var, meta.obs_var, rtol=1e-5)
+    student = inference_model(learner.pruner.model, meta)(obs).numpy()
+    teacher = inference_model(mlp, meta)(obs).numpy()
+    np.testing.assert_allclose(student, teacher, atol=1e-6)
+    assert isinstance(cfg, RunConfig)
+
+
+def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
+    out = tmp_path / "shrunk"
+    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+                        "--keep=0.01", "--validation_interval=512")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    record = json.loads((out / "shrink.json").read_text())
+    assert record["chosen_ratio"] == 0.8 and [r["ratio"] for r in record["ladder"]] == [0.5, 0.8]
+    assert summary["teacher"] == teacher_run.name and summary["final_sparsity"] == 0.8
+    teacher_summary = json.loads((teacher_run / "summary.json").read_text())
+    assert summary["teacher_return"] == teacher_summary["return_mean"]  # the same test episodes, the same actor
+    assert summary["teacher_env_steps"] == teacher_summary["env_steps"] == 6144
+    assert summary["env_steps"] == 3072  # half the teacher's budget by default
+    assert summary["compact"]["neurons"] < summary["dense"]["neurons"]
+    assert "shrunk: ratio 0.80" in result.stderr
+    evaluated = run_module("dsp_tf.evaluate", f"--root_dir={out}")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads((out / "evaluation.json").read_text())["returns"] == summary["eval_returns"]
+
+
+@pytest.fixture()
+def bad_teachers(tmp_path, teacher_run):
+    skip = keras.Input((4,))
+    h = keras.layers.Dense(8)(skip)
+    branched = keras.Model(skip, keras.layers.Add()([h, keras.layers.Dense(8)(h)]))
+    branched_file = tmp_path / "branched" / "actor.h5"
+    branched_file.parent.mkdir()
+    branched.save(branched_file, save_format="h5")
+    (branched_file.parent / "actor_meta.json").write_text((teacher_run / "actor_meta.json").read_text())
+    lonely = tmp_path / "lonely" / "actor.h5"
+    lonely.parent.mkdir()
+    branched.save(lonely, save_format="h5")
+    return {"missing": (str(tmp_path / "nope"), "does not exist"),
+            "not a run": (str(tmp_path), "is not a run directory"),
+            "branched": (str(branched_file), "is not a chain of Dense layers"),
+            "no meta": (str(lonely), "needs actor_meta.json beside it")}
+
+
+@pytest.mark.parametrize("case", ["missing", "not a run", "branched", "no meta"])
+def test_bad_teachers_are_one_line_exit_2_and_leave_nothing(bad_teachers, tmp_path, case):
+    path, message = bad_teachers[case]
+    out = tmp_path / "student"
+    result = run_module("dsp_tf.shrink", f"--teacher={path}", f"--root_dir={out}", "--env=CartPole-v1",
+                        "--flagfile=cartpole.cfg")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in last_line(result.stderr) and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_a_teacher_of_another_environment_is_refused(teacher_run, tmp_path):
+    out = tmp_path / "student"
+    result = run_module("dsp_tf.train", "--flagfile=hopper.cfg", f"--teacher={teacher_run}", f"--root_dir={out}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "was trained on CartPole-v1, not Hopper-v4" in last_line(result.stderr)
+    assert not out.exists()
