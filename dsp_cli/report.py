@@ -223,6 +223,10 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
                "return_std": float(np.std(returns, ddof=1)) if len(returns) > 1 else None,
                "seed_returns": " ".join(f"{x:.1f}" for x in returns),
                "train_score": _mean_or_none([training_score(m) for m in members]),
+               # Runs that ship a validated actor also score their last one: a collapse is a last actor
+               # below 90% of the chosen one's test return. None for runs made before validation existed.
+               "last_return_mean": _mean_or_none([last_return(m) for m in members]),
+               "collapsed": _count_or_none([collapsed(m) for m in members]),
                "_runs": members}
         for k in ("neurons", "weights", "flops"):
             value = float(np.mean([m["summary"]["compact"][k] for m in members]))
@@ -240,6 +244,22 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
     rows.sort(key=lambda r: (r["env"], order.get(r["method"], 99), r["reg_strength"] or 0, r["final_sparsity"] or 0,
                              r["ranking"] or ""))
     return rows
+
+
+def last_return(run: Dict) -> Optional[float]:
+    """The test return of the run's last actor, when the run shipped a validated one instead."""
+    selection = run["summary"].get("selection") or {}
+    return selection.get("last_return_mean") if selection.get("rule") == "best_validation" else None
+
+
+def collapsed(run: Dict) -> Optional[bool]:
+    """Whether training ended below 90% of the shipped (validated) actor's test return."""
+    last = last_return(run)
+    return None if last is None else bool(last < 0.9 * run["summary"]["return_mean"])
+
+
+def _count_or_none(values) -> Optional[int]:
+    return None if any(v is None for v in values) else int(sum(values))
 
 
 def _mean_or_none(values) -> Optional[float]:
@@ -720,11 +740,13 @@ def seed_statistics(rows: List[Dict], env: str) -> str:
                 == (dsp["reg_strength"], dsp["final_sparsity"], dsp["env_steps"], dsp["actor_layers"])]
         heads = heads + same
     lines = ["| method | ranking | seeds | return per seed | mean ± std | IQM [95% CI] | training return, last 10% "
-             "| hidden kept |", "|---|---|---|---|---|---|---|---|"]
+             "| last actor (collapsed) | hidden kept |", "|---|---|---|---|---|---|---|---|---|"]
     for r in heads:
         iqm = "— (1 seed)" if _n_seeds(r) < 2 else _interval(iqm_interval(_seed_returns(r)))
+        last = ("— (no validation)" if r["collapsed"] is None
+                else f"{r['last_return_mean']:.1f} ({r['collapsed']} of {_n_seeds(r)})")
         lines.append(f"| {r['method']} | {r['ranking'] or ''} | {r['seeds']} | {r['seed_returns']} "
-                     f"| {mean_std(r)} | {iqm} | {_fmt(r['train_score'])} | {r['compact_layers']} |")
+                     f"| {mean_std(r)} | {iqm} | {_fmt(r['train_score'])} | {last} | {r['compact_layers']} |")
     out = "\n".join(lines) + "\n"
     if dsp is None:
         return out
