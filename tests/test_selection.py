@@ -118,3 +118,26 @@ def test_validation_off_ships_the_last_actor(tmp_path):
     summary = json.loads((root / "summary.json").read_text())
     assert summary["selection"] == {"rule": "last", "chosen_step": summary["env_steps"]}
     assert "kept the actor" not in result.stderr
+
+
+def test_an_annealed_clip_range_reaches_the_traced_loss_without_retracing():
+    """tf-agents compares ε with 0 in Python at trace time and uses it as a tensor in the loss;
+    a ClipRange must do both, and a new value must reach an already traced (XLA) function."""
+    from agents.ppo import ClipRange
+
+    clip = ClipRange(0.2)
+    assert clip > 0.0
+
+    @tf.function(jit_compile=True)
+    def clipped(ratio):
+        return tf.clip_by_value(ratio, 1 - clip, 1 + clip), tf.greater(tf.abs(ratio - 1.0), clip)
+
+    ratio = tf.constant([0.5, 1.05, 1.5])
+    low, outside = clipped(ratio)
+    np.testing.assert_allclose(low.numpy(), [0.8, 1.05, 1.2], rtol=1e-6)
+    assert outside.numpy().tolist() == [True, False, True]
+    clip.variable.assign(0.01)
+    low, outside = clipped(ratio)
+    np.testing.assert_allclose(low.numpy(), [0.99, 1.01, 1.01], rtol=1e-6)
+    assert outside.numpy().tolist() == [True, True, True]
+    assert clipped.experimental_get_tracing_count() == 1
