@@ -21,7 +21,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from absl import flags
 
-from agents.config import LEGACY_DEFAULTS
+from agents.config import LEGACY_DEFAULTS, from_dict
 from agents.layout import CONFIG_FILE, DENSE_FILE, PROGRESS_FILE, SUMMARY_FILE, SUPERSEDED_DIR
 from dsp_tf import cli
 from dsp_cli.archive import finished_runs
@@ -227,6 +227,7 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
                # below 90% of the chosen one's test return. None for runs made before validation existed.
                "last_return_mean": _mean_or_none([last_return(m) for m in members]),
                "collapsed": _count_or_none([collapsed(m) for m in members]),
+               "curve_collapsed": _count_or_none([curve_collapsed(m) for m in members]),
                "_runs": members}
         for k in ("neurons", "weights", "flops"):
             value = float(np.mean([m["summary"]["compact"][k] for m in members]))
@@ -256,6 +257,24 @@ def collapsed(run: Dict) -> Optional[bool]:
     """Whether training ended below 90% of the shipped (validated) actor's test return."""
     last = last_return(run)
     return None if last is None else bool(last < 0.9 * run["summary"]["return_mean"])
+
+
+def curve_collapsed(run: Dict) -> Optional[bool]:
+    """Whether the held-out greedy curve ended below 90% of its best from the schedule's final mask on.
+
+    Measured alike for runs made before and after validated actors existed (the curve and validation
+    play the same held-out episodes), so collapses can be counted before and after. None without a curve.
+    """
+    cfg = from_dict({**run["config"], "root_dir": run["dir"]})
+    points = []
+    for row in _progress(run["dir"]):
+        try:
+            step, value = int(row["step"]), float(row["eval_return"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if step >= cfg.final_mask_step:
+            points.append(value)
+    return None if len(points) < 2 else bool(points[-1] < 0.9 * max(points))
 
 
 def _count_or_none(values) -> Optional[int]:
