@@ -1,7 +1,11 @@
 """DSP for ``model.fit`` users."""
 from __future__ import annotations
 
+import warnings
+from typing import Optional
+
 from dsp_tf._keras import keras
+from dsp_tf.masks import select_masks
 from dsp_tf.pruner import StructuredPruner
 
 
@@ -15,15 +19,76 @@ class StructuredPruningCallback(keras.callbacks.Callback):
 
         pruner = dsp_tf.StructuredPruner(model, schedule, dsp_tf.NeuronImportanceRegularizer(1e-4))
         pruner.model.compile(...); pruner.model.fit(x, y, callbacks=[dsp_tf.StructuredPruningCallback(pruner)])
+
+    Per batch it does Python arithmetic only: the step counter is read from the
+    optimizer once per epoch (a device read each batch doubled a small model's
+    epoch) and counted on from the batch index, and the masks are recomputed only
+    when the step crosses one of the schedule's pruning steps (every
+    ``frequency`` steps from ``begin_step`` to ``end_step``), also when
+    ``steps_per_execution`` > 1 reports every few steps only.
+
+    Misuse is caught at the start of ``fit``: a callback given to the ``fit`` of a
+    model other than ``pruner.model`` (say, the original model, whose forward pass
+    has no masks) raises ValueError; an optimizer whose step counter is already
+    past ``end_step`` while the masks are short of the final sparsity warns, since
+    nothing would be pruned in that ``fit``.
     """
 
     def __init__(self, pruner: StructuredPruner):
         super().__init__()
+        # The batch hook reads no logs: without this, Keras would copy every batch's
+        # logs to NumPy for it, a device sync per batch that stalls fit's pipeline.
+        self._supports_tf_logs = True
+        if not isinstance(pruner, StructuredPruner):
+            raise ValueError(f"StructuredPruningCallback takes a dsp_tf.StructuredPruner, got {type(pruner).__name__}")
         self.pruner = pruner
+        self._epoch_start_step = 0
+        self._last_pruned: Optional[int] = None  # latest schedule step acted on in this fit
+
+    def _check_model(self) -> None:
+        if self.model is self.pruner.model:
+            return
+        # pruner.model used inside a larger model (a preprocessing front) still carries the masks.
+        if any(m is self.pruner.model for m in getattr(self.model, "submodules", ())):
+            return
+        raise ValueError(
+            f"StructuredPruningCallback is attached to the fit of '{self.model.name}', but the pruner's masks are "
+            f"in '{self.pruner.model.name}': train pruner.model (pruner.model.fit(..., callbacks=[callback]))")
+
+    def _step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def _warn_if_schedule_is_over(self, step: int) -> None:
+        schedule = self.pruner.schedule
+        if step <= schedule.end_step:
+            return
+        target = select_masks(self.pruner.importance(), self.pruner.masks, schedule.final_sparsity,
+                              self.pruner.min_neurons_per_layer, self.pruner.threshold, self.pruner.ranking)
+        if all((t == m).all() for t, m in zip(target, self.pruner.masks)):
+            return  # already at the final sparsity (a resumed, finished schedule)
+        warnings.warn(
+            f"StructuredPruningCallback: the optimizer's step counter ({step}) is past the schedule's end_step "
+            f"({schedule.end_step}), so this fit prunes nothing (neuron sparsity stays "
+            f"{self.pruner.sparsity():.2f}, the schedule ends at {schedule.final_sparsity:.2f}); use a fresh "
+            f"optimizer or a schedule within this training's steps", UserWarning, stacklevel=2)
+
+    def on_train_begin(self, logs=None):
+        self._check_model()
+        step = self._step()
+        # Grid steps before this fit are not caught up on: a schedule already over
+        # would otherwise prune to its final sparsity at once, without the gradual steps.
+        self._last_pruned = self.pruner.schedule.last_pruning_step(step - 1)
+        self._warn_if_schedule_is_over(step)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start_step = self._step()
 
     def on_train_batch_begin(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        self.pruner.update_masks(step)
+        step = self._epoch_start_step + int(batch)  # ``batch`` is the step within the epoch
+        due = self.pruner.schedule.last_pruning_step(step)
+        if due > self._last_pruned:
+            self.pruner.update_masks(due)
+            self._last_pruned = due
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

@@ -9,7 +9,7 @@ than pruned wrongly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from dsp_tf._keras import keras, tf
 
@@ -77,10 +77,12 @@ class NeuronMask(keras.layers.Layer):
 class DenseChain:
     """A model seen as ``input → [Dense, element-wise*]+``.
 
-    ``layers`` is the full ordered list (masks excluded); ``dense`` the Dense
+    ``layers`` is the ordered list from the first Dense on (masks excluded); ``dense`` the Dense
     layers in order; the last Dense is the output layer and is never pruned.
     ``masks`` holds the NeuronMask layer after each hidden Dense when the model
-    is already masked, else None.
+    is already masked, else None. ``front`` holds the layers before the first
+    Dense (Normalization, Flatten, Rescaling, element-wise): they act on the
+    model's input, whose shape is ``input_shape``, and are kept as they are.
     """
 
     layers: List[keras.layers.Layer]
@@ -88,28 +90,58 @@ class DenseChain:
     masks: Optional[List[NeuronMask]] = None
     input_dim: int = 0
     extras: dict = field(default_factory=dict)
+    front: List[keras.layers.Layer] = field(default_factory=list)
+    input_shape: Tuple[Optional[int], ...] = ()
 
     @property
     def hidden(self) -> List[keras.layers.Dense]:
         return self.dense[:-1]
 
 
+#: Layers that take several tensors: a model that has one is not a chain.
+_MERGE_LAYERS = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average,
+                 keras.layers.Maximum, keras.layers.Minimum, keras.layers.Concatenate, keras.layers.Dot)
+
+#: Layers allowed in front of the first Dense layer only: they reshape or rescale
+#: the model's input but touch no hidden neuron, so pruning passes them through
+#: (the masked and compact models keep them, with their weights).
+FRONT_LAYERS = (keras.layers.Normalization, keras.layers.Flatten, keras.layers.Rescaling)
+
 ModelOrLayers = Union[keras.Model, Sequence[keras.layers.Dense]]
 
 
 def _check_plain_chain(model: keras.Model, layers) -> None:
-    """Refuses branching functional models: the chain must reproduce the model."""
+    """Refuses what is not a chain (subclassed models, branches, skip connections,
+    merges) in one line: pruning a neuron is only defined when every layer takes
+    the previous layer's output alone."""
     if isinstance(model, keras.Sequential):
         return
+    if getattr(model, "inputs", None) is None or getattr(model, "outputs", None) is None:
+        raise ValueError(
+            f"cannot prune '{model.name}': it is a subclassed Keras model ({type(model).__name__}), whose "
+            "layer graph cannot be read; build it with keras.Sequential or the functional API")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError("model must have one input and one output to be pruned")
+        raise ValueError(f"cannot prune '{model.name}': it has {len(model.inputs)} inputs and "
+                         f"{len(model.outputs)} outputs; only a one-input, one-output chain can be pruned")
+    for layer in layers:
+        if isinstance(layer, _MERGE_LAYERS):
+            raise ValueError(
+                f"cannot prune '{model.name}': layer '{layer.name}' ({type(layer).__name__}) merges several "
+                "tensors (a skip connection or branch); only a chain of layers can be pruned")
     x = tf.random.stateless_normal((2,) + tuple(model.inputs[0].shape[1:]), seed=(1, 2))
     y = x
     for layer in layers:
-        y = layer(y, training=False)
-    if y.shape != model(x, training=False).shape or not bool(
-            tf.reduce_all(tf.abs(y - model(x, training=False)) <= 1e-6)):
-        raise ValueError("model is not a plain chain of layers; only chains can be pruned")
+        try:
+            y = layer(y, training=False)
+        except Exception:  # noqa: BLE001  (Keras raises many types; the cause is the graph)
+            raise ValueError(
+                f"cannot prune '{model.name}': layer '{layer.name}' ({type(layer).__name__}) does not take the "
+                "previous layer's output alone (a skip connection or branch?); only a chain of layers "
+                "can be pruned") from None
+    reference = model(x, training=False)
+    if y.shape != reference.shape or not bool(tf.reduce_all(tf.abs(y - reference) <= 1e-6)):
+        raise ValueError(f"cannot prune '{model.name}': it is not a plain chain of layers (a branch or a "
+                         "layer used twice?); only a chain of layers can be pruned")
 
 
 def dense_chain(model_or_layers: ModelOrLayers) -> DenseChain:
@@ -128,17 +160,25 @@ def dense_chain(model_or_layers: ModelOrLayers) -> DenseChain:
                     f"expected Dense layers, got {type(l).__name__} '{getattr(l, 'name', l)}'")
             if not l.built:
                 raise ValueError(f"Dense layer '{l.name}' is not built")
-    plain, dense, masks = [], [], []
+    plain, dense, masks, front = [], [], [], []
     for layer in layers:
         if isinstance(layer, NeuronMask):
             masks.append(layer)
             continue
         if isinstance(layer, keras.layers.Dense):
             dense.append(layer)
+        elif not dense and isinstance(layer, FRONT_LAYERS + ELEMENTWISE_LAYERS):
+            front.append(layer)  # acts on the model's input only
+            continue
+        elif isinstance(layer, FRONT_LAYERS):
+            raise ValueError(
+                f"cannot prune through layer '{layer.name}' of type {type(layer).__name__}: it is "
+                "supported only in front of the first Dense layer, where it touches no hidden neuron")
         elif not isinstance(layer, ELEMENTWISE_LAYERS):
             raise ValueError(
                 f"cannot prune through layer '{layer.name}' of type "
-                f"{type(layer).__name__}: only Dense and element-wise layers are supported")
+                f"{type(layer).__name__}: only Dense and element-wise layers are supported "
+                f"(and {', '.join(t.__name__ for t in FRONT_LAYERS)} before the first Dense)")
         plain.append(layer)
     if len(dense) < 2:
         raise ValueError("model needs at least one hidden Dense layer and an output Dense layer")
@@ -150,8 +190,15 @@ def dense_chain(model_or_layers: ModelOrLayers) -> DenseChain:
             raise ValueError(f"Dense '{b.name}' does not take '{a.name}' as its input")
     if masks and len(masks) != len(dense) - 1:
         raise ValueError("a masked model must have one NeuronMask per hidden Dense layer")
-    return DenseChain(layers=plain, dense=dense, masks=masks or None,
-                      input_dim=int(dense[0].kernel.shape[0]))
+    input_dim = int(dense[0].kernel.shape[0])
+    input_shape: Tuple[Optional[int], ...] = (input_dim,)
+    if front:
+        inputs = getattr(model_or_layers, "inputs", None)
+        if not inputs:
+            raise ValueError("a model with layers before its first Dense layer must have an Input")
+        input_shape = tuple(inputs[0].shape[1:])
+    return DenseChain(layers=plain, dense=dense, masks=masks or None, input_dim=input_dim,
+                      front=front, input_shape=input_shape)
 
 
 # A saved masked model reloads with a plain keras.models.load_model.

@@ -16,15 +16,25 @@ from dsp_tf.chain import ModelOrLayers, dense_chain
 from dsp_tf.metrics import alive_neurons, effective_kernels
 
 
+#: Layer config entries holding Keras objects (initializers, regularizers, constraints).
+_OBJECT_KEYS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                "activity_regularizer", "kernel_constraint", "bias_constraint")
+
+
 def copy_layer(layer: keras.layers.Layer, **changes) -> keras.layers.Layer:
-    """A new layer like ``layer`` (with ``changes`` to its config), its initializers
-    copied by their own class: their serialised form names the standalone ``keras``
-    package, which tf_keras would import and mix into the model (and warn on saving)."""
+    """A new layer like ``layer`` (with ``changes`` to its config).
+
+    Its initializers, regularizers and constraints are copied by their own class,
+    not through their serialised form: that names the ``keras`` package, which
+    resolves through TensorFlow's shared name table and, were that table pointing
+    at another Keras 2 copy, would mix two Keras into one model (and warn on
+    saving). See ``dsp_tf._keras``.
+    """
     config = {**layer.get_config(), **changes}
-    for key in ("kernel_initializer", "bias_initializer"):
-        if key in config:
-            init = getattr(layer, key)
-            config[key] = type(init).from_config(init.get_config())
+    for key in _OBJECT_KEYS:
+        obj = getattr(layer, key, None)
+        if key in config and obj is not None and hasattr(obj, "get_config"):
+            config[key] = type(obj).from_config(obj.get_config())
     return type(layer).from_config(config)
 
 
@@ -70,8 +80,13 @@ def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence
     # Built by the Sequential, not by layer.build: only then are the variables
     # created in the layer's name scope ("dense/kernel:0", not "kernel:0"), and an
     # optimizer's slots of two layers do not collide when saved to .h5.
-    model = keras.Sequential([keras.Input(shape=(chain.input_dim,))] + rebuilt,
+    front = [copy_layer(layer) for layer in chain.front]  # input-side layers, kept whole
+    model = keras.Sequential([keras.Input(shape=chain.input_shape)] + front + rebuilt,
                              name=name or f"{base}_compact")
+    for new, old in zip(front, chain.front):
+        new.set_weights(old.get_weights())
+        if hasattr(new, "finalize_state"):  # Normalization derives its mean/variance from those weights
+            new.finalize_state()
     for layer in rebuilt:
         if id(layer) in weights_of:
             layer.set_weights(weights_of[id(layer)])

@@ -24,6 +24,10 @@ class InputFeaturePruner(PrunerBase):
     def __init__(self, model: keras.Model, schedule: DynamicPruningSchedule,
                  regularizer: Optional[Callable] = None, min_features: int = 1):
         chain = dense_chain(model)
+        if chain.front:
+            raise ValueError(
+                f"input-feature pruning masks the first Dense layer's inputs, so it needs that layer at the "
+                f"model's input; '{chain.front[0].name}' ({type(chain.front[0]).__name__}) comes before it")
         super().__init__(schedule, regularizer)
         self.min_features = int(min_features)
         self.dense_layers = chain.dense

@@ -41,25 +41,39 @@ def alive_neurons(kernels: Sequence[np.ndarray]) -> List[np.ndarray]:
 def model_stats(model: ModelOrLayers, masks: Optional[Sequence] = None) -> Dict[str, Any]:
     """Per-layer and total neurons, weights and FLOPs of one forward pass.
 
-    weights_l = (1 − S_l)·I_l·O_l and flops_l = (1 − S_l)·(2·I_l − 1)·O_l, with
-    S_l the fraction of zeros in layer l's effective kernel (Eqs. 22–23);
+    Removed hidden neurons (masked, or without incoming or outgoing weights)
+    are first taken out of the kernels, as the compact rebuild takes them out;
+    then weights_l = (1 − S_l)·I_l·O_l and flops_l = (1 − S_l)·(2·I_l − 1)·O_l,
+    with I_l × O_l the shape left and S_l its fraction of zeros (Eqs. 22–23);
     neurons = Σ ‖m_l‖₀ over hidden layers (Eq. 21). Biases are not counted,
-    as in the paper.
+    as in the paper. Taking the removed neurons out first is what makes a masked
+    model measure exactly what its compact model measures: Eq. 23 on the full
+    shape would charge a removed row (2·I − 1)/I FLOPs per remaining weight of
+    its column. Per layer, ``inputs``, ``outputs`` and ``sparsity`` describe the
+    full shape.
     """
     chain = dense_chain(model)
     kernels = effective_kernels(model, masks)
     alive = alive_neurons(kernels)
+    keep_in = [None] + alive  # rows kept in each kernel: all inputs, then the live neurons
+    keep_out = alive + [None]
     layers = []
     for l, (dense, k) in enumerate(zip(chain.dense, kernels)):
         inputs, outputs = k.shape
-        density = float(np.count_nonzero(k)) / k.size
+        live = k
+        if keep_in[l] is not None:
+            live = live[keep_in[l], :]
+        if keep_out[l] is not None:
+            live = live[:, keep_out[l]]
+        nonzero = int(np.count_nonzero(live))
+        live_inputs = live.shape[0]
         entry = {
             "name": dense.name,
             "inputs": int(inputs),
             "outputs": int(outputs),
-            "sparsity": 1.0 - density,
-            "weights": int(np.count_nonzero(k)),
-            "flops": density * (2 * inputs - 1) * outputs,
+            "sparsity": 1.0 - float(np.count_nonzero(k)) / k.size,
+            "weights": nonzero,
+            "flops": nonzero * (2 * live_inputs - 1) / live_inputs if live_inputs else 0.0,
         }
         if l < len(alive):
             entry["neurons"] = int(alive[l].sum())

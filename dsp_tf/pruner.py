@@ -63,8 +63,10 @@ class StructuredPruner(PrunerBase):
             self.model.add_loss(self.regularization)
 
     def _masked_model(self, model, chain) -> keras.Model:
-        inputs = keras.Input(shape=(chain.input_dim,), name=f"{model.name}_input")
+        inputs = keras.Input(shape=chain.input_shape, name=f"{model.name}_input")
         x = inputs
+        for layer in chain.front:  # Normalization, Flatten …: shared like the Dense layers
+            x = layer(x)
         seen = 0
         for layer in chain.layers:
             if isinstance(layer, keras.layers.Dense):

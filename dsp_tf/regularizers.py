@@ -9,13 +9,17 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional, Sequence
 
-from dsp_tf._keras import tf
+from dsp_tf._keras import keras, tf
 from dsp_tf.chain import ModelOrLayers, dense_chain
 from dsp_tf.importance import neuron_group_norms, neuron_importance
 
 
-class _StrengthRegularizer:
-    """Shared argument checking and (de)serialisation for λ-scaled penalties."""
+class _StrengthRegularizer(keras.regularizers.Regularizer):
+    """Shared argument checking and (de)serialisation for λ-scaled penalties.
+
+    A ``keras.regularizers.Regularizer`` so that Keras serialises it like its own,
+    but called on a model or its Dense layers, never on one kernel.
+    """
 
     def __init__(self, strength: float):
         try:
@@ -32,6 +36,10 @@ class _StrengthRegularizer:
 
     def __call__(self, model_or_dense_layers: ModelOrLayers,
                  masks: Optional[Sequence] = None) -> tf.Tensor:
+        if tf.is_tensor(model_or_dense_layers) or isinstance(model_or_dense_layers, tf.Variable):
+            raise ValueError(
+                f"{type(self).__name__} takes a model or its Dense layers, not one weight tensor: give it to "
+                "StructuredPruner(model, schedule, regularizer), not as a layer's kernel_regularizer")
         if self.strength == 0.0:
             return tf.constant(0.0)
         return self.strength * self.penalty(model_or_dense_layers, masks)
@@ -45,6 +53,12 @@ class _StrengthRegularizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(strength={self.strength:g})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.strength == other.strength
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.strength))
 
 
 class NeuronImportanceRegularizer(_StrengthRegularizer):
@@ -80,3 +94,14 @@ class WeightL1Regularizer(_StrengthRegularizer):
     def penalty(self, model_or_dense_layers, masks=None):
         chain = dense_chain(model_or_dense_layers)
         return tf.add_n([tf.reduce_sum(tf.abs(d.kernel)) for d in chain.dense])
+
+
+# Keras-serializable: keras.regularizers.serialize / get / deserialize know these
+# classes (registered as "dsp_tf>NeuronImportanceRegularizer" …, and under their
+# bare names in Keras' custom objects, as NeuronMask is), so a training config
+# can name its penalty like any Keras regularizer. They are not per-layer
+# ``kernel_regularizer``s: they take a model or its Dense layers (see above).
+for _cls in (NeuronImportanceRegularizer, GroupLassoRegularizer, InputGroupL1Regularizer, WeightL1Regularizer):
+    keras.utils.register_keras_serializable(package="dsp_tf")(_cls)
+    keras.utils.get_custom_objects()[_cls.__name__] = _cls
+del _cls

@@ -25,6 +25,18 @@ class DynamicPruningSchedule(pruning_schedule.PolynomialDecay):
 
     def __init__(self, initial_sparsity: float, final_sparsity: float,
                  begin_step: int, end_step: int, frequency: int = 100):
+        """The cubic schedule of Eq. 17 (tfmot's PolynomialDecay with power fixed at 3).
+
+        Args:
+          initial_sparsity: p_i, the share of hidden neurons masked up to ``begin_step``, in [0, 1).
+          final_sparsity: p_f, the share masked from ``end_step`` on, in [initial_sparsity, 1).
+          begin_step: t_0, the first (optimizer) step at which masks are updated, an integer.
+          end_step: t_0 + N·Δt, the last step at which they are, an integer > begin_step.
+          frequency: Δt, the steps between two mask updates, an integer.
+
+        There is no ``power`` argument: the exponent of Eq. 17 is 3. Bad values raise
+        ValueError with the argument named.
+        """
         for name, value in (("initial_sparsity", initial_sparsity),
                             ("final_sparsity", final_sparsity)):
             if not isinstance(value, (int, float)) or isinstance(value, bool):

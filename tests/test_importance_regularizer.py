@@ -96,3 +96,19 @@ def test_unsupported_models_are_refused_with_the_layer_named():
         dsp_tf.neuron_importance(branchy)
     with pytest.raises(ValueError, match="hidden"):
         dsp_tf.neuron_importance(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+
+
+@pytest.mark.parametrize("cls", [dsp_tf.NeuronImportanceRegularizer, dsp_tf.GroupLassoRegularizer,
+                                 dsp_tf.InputGroupL1Regularizer, dsp_tf.WeightL1Regularizer])
+def test_regularizers_are_keras_serializable(cls):
+    reg = cls(2.5e-5)
+    config = keras.regularizers.serialize(reg)
+    assert config["config"] == {"strength": 2.5e-5}
+    again = keras.regularizers.get(config)
+    assert type(again) is cls and again == reg
+    by_name = keras.regularizers.get({"class_name": cls.__name__, "config": {"strength": 1e-3}})
+    assert by_name == cls(1e-3)
+    assert cls.from_config(reg.get_config()) == reg
+    np.testing.assert_allclose(float(again(mlp())), float(reg(mlp())))
+    with pytest.raises(ValueError, match="not as a layer's kernel_regularizer"):
+        reg(tf.ones((3, 2)))  # what Keras would do with it as a kernel_regularizer

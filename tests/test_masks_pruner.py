@@ -118,7 +118,8 @@ def test_model_stats_against_hand_counts():
     # layer 1: 4x3 with one column gone -> 8 weights; layer 2: one row gone -> 4; layer 3: 2
     assert masked["neurons"] == 4
     assert masked["weights"] == 8 + 4 + 2
-    assert masked["flops"] == pytest.approx((8 / 12) * 7 * 3 + (4 / 6) * 5 * 2 + 3)
+    # FLOPs of what is left once the masked neuron is taken out: 4x2, 2x2, 2x1 (2·I − 1 per output)
+    assert masked["flops"] == pytest.approx(7 * 2 + 3 * 2 + 3 * 1)
     assert [l.get("neurons") for l in masked["layers"]] == [2, 2, None]
     # A neuron whose outgoing weights are all zero counts as removed (unstructured methods).
     k = model.layers[1].get_weights()
@@ -153,3 +154,114 @@ def test_masked_model_saves_and_reloads_with_its_masks(tmp_path):
     np.testing.assert_allclose(loaded(x).numpy(), pruner.model(x).numpy(), atol=1e-6)
     again = dsp_tf.compact_model(loaded)  # masks are read back from the NeuronMask layers
     assert [l.units for l in again.layers] == [l.units for l in pruner.compact().layers]
+
+
+def test_model_stats_of_masked_model_equal_its_compact_model():
+    """Issue 29: the masked model measured 173.34 FLOPs where its compact model measured 167."""
+    model = mlp(sizes=(8, 24, 16, 3), activation="relu")
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.75, 0, 10, 1))
+    pruner.update_masks(10)
+    masked, compact = dsp_tf.model_stats(pruner.model), dsp_tf.model_stats(pruner.compact())
+    for key in ("neurons", "weights", "flops"):
+        assert masked[key] == pytest.approx(compact[key]), key
+    sizes = [int(m.sum()) for m in pruner.masks]  # the compact model is dense: (2·I − 1)·O per layer
+    shape = [8] + sizes + [3]
+    assert compact["flops"] == pytest.approx(sum((2 * i - 1) * o for i, o in zip(shape, shape[1:])))
+    dense = dsp_tf.model_stats(model)  # the original is unmasked: its full shape
+    assert dense["flops"] == pytest.approx(15 * 24 + 47 * 16 + 31 * 3)
+
+
+def _input_front_model():
+    keras.utils.set_random_seed(4)
+    x = np.random.default_rng(4).normal(loc=3.0, scale=2.0, size=(128, 4, 2)).astype(np.float32)
+    norm = keras.layers.Normalization()
+    norm.adapt(x.reshape(128, 8))
+    model = keras.Sequential([keras.Input((4, 2)), keras.layers.Flatten(), norm, keras.layers.Rescaling(0.5),
+                              keras.layers.Dense(16, activation="relu"), keras.layers.Dense(12, activation="tanh"),
+                              keras.layers.Dense(2)])
+    return model, x
+
+
+def test_normalization_flatten_rescaling_at_the_input_pass_through():
+    model, x = _input_front_model()
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.6, 0, 10, 1))
+    np.testing.assert_allclose(pruner.model(x).numpy(), model(x).numpy(), atol=1e-6)  # all masks 1
+    pruner.update_masks(10)
+    compact = pruner.compact()
+    assert isinstance(compact.layers[1], keras.layers.Normalization)  # kept, with its adapted statistics
+    np.testing.assert_allclose(compact(x).numpy(), pruner.model(x).numpy(), atol=1e-5)
+    assert [l.units for l in compact.layers if isinstance(l, keras.layers.Dense)][:2] == \
+        [int(m.sum()) for m in pruner.masks]
+    with pytest.raises(ValueError, match="only in front of the first Dense"):
+        dsp_tf.dense_chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(6), keras.layers.Flatten(),
+                                             keras.layers.Dense(2)]))
+
+
+def test_non_chains_and_subclassed_models_are_refused_in_one_line():
+    inp = keras.Input((4,))
+    h = keras.layers.Dense(5, activation="relu")(inp)
+    skip = keras.layers.Add(name="skip")([h, keras.layers.Dense(5, name="inner")(h)])
+    residual = keras.Model(inp, keras.layers.Dense(2)(skip))
+    with pytest.raises(ValueError, match="layer 'skip' \\(Add\\) merges several tensors") as info:
+        dsp_tf.StructuredPruner(residual, dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1))
+    assert "\n" not in str(info.value)
+    a = keras.layers.Dense(5, name="a")(inp)
+    b = keras.layers.Dense(5, name="b")(inp)
+    two_heads = keras.Model(inp, [keras.layers.Dense(1)(a), keras.layers.Dense(1)(b)])
+    with pytest.raises(ValueError, match="2 outputs"):
+        dsp_tf.model_stats(two_heads)
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__(name="subclassed")
+            self.hidden, self.out = keras.layers.Dense(6), keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    sub = Subclassed()
+    sub(np.zeros((1, 3), np.float32))
+    with pytest.raises(ValueError, match="'subclassed': it is a subclassed Keras model") as info:
+        dsp_tf.StructuredPruner(sub, dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1))
+    assert "\n" not in str(info.value)
+
+
+def test_compact_copies_string_regularizers_and_constraints_of_our_keras(recwarn):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)),
+                              keras.layers.Dense(8, activation="relu", kernel_regularizer="l2",
+                                                 kernel_constraint="max_norm"),
+                              keras.layers.Dense(2, bias_regularizer=keras.regularizers.L1(0.1))])
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1))
+    pruner.update_masks(10)
+    compact = pruner.compact()
+    assert not [w for w in recwarn.list if "keras" in str(w.message)]
+    assert isinstance(compact.layers[0].kernel_regularizer, keras.regularizers.L2)
+    assert isinstance(compact.layers[0].kernel_constraint, keras.constraints.MaxNorm)
+    assert compact.layers[1].bias_regularizer.get_config() == {"l1": pytest.approx(0.1)}
+
+
+def test_pruning_a_trained_model_keeps_its_weights_and_ranks_by_omega_on_them():
+    """StructuredPruner(trained_model): the masked model starts as the trained model, and
+    the first mask update masks the neurons of smallest Ω of the trained weights."""
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(512, 6)).astype(np.float32)
+    y = x[:, :1] - 2 * x[:, 1:2]
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(24, activation="relu"),
+                              keras.layers.Dense(24, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    model.fit(x, y, epochs=5, verbose=0)
+    trained = [w.copy() for w in model.get_weights()]
+    before = model.predict(x, verbose=0)
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1),
+                                     dsp_tf.NeuronImportanceRegularizer(1e-4))
+    for got, want in zip(model.get_weights(), trained):
+        np.testing.assert_array_equal(got, want)  # wrapping draws and changes nothing
+    np.testing.assert_array_equal(pruner.model.predict(x, verbose=0), before)
+    ks = kernels(model)
+    omega = numpy_importance(ks, [np.ones(24), np.ones(24)])
+    pruner.update_masks(10)
+    expected = numpy_count_rule(omega, [np.ones(24, np.float32), np.ones(24, np.float32)], 0.5, 1)
+    for got, want in zip(pruner.masks, expected):
+        np.testing.assert_array_equal(got, want)

@@ -64,3 +64,14 @@ def test_schedule_drives_tfmot_weight_pruning_and_reloads(tmp_path):
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     kernel = stripped.layers[0].kernel.numpy()
     assert np.mean(kernel == 0) == pytest.approx(0.75, abs=0.01)
+
+
+def test_schedule_documents_its_own_arguments():
+    import inspect
+
+    doc = inspect.getdoc(dsp_tf.DynamicPruningSchedule.__init__)
+    for arg in ("initial_sparsity", "final_sparsity", "begin_step", "end_step", "frequency"):
+        assert f"{arg}:" in doc
+    assert "power:" not in doc  # tfmot's PolynomialDecay lists a power argument; ours fixes it at 3
+    assert list(inspect.signature(dsp_tf.DynamicPruningSchedule).parameters) == [
+        "initial_sparsity", "final_sparsity", "begin_step", "end_step", "frequency"]
