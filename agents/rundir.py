@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from agents.errors import UsageError
 
+import atexit
 import csv
 import fcntl
 import glob
@@ -52,6 +53,7 @@ class RunDirectory:
             self._remove_leftovers()
             os.makedirs(self.checkpoints, exist_ok=True)
             atomic_write(self.path(CONFIG_FILE), json.dumps(cfg.identity(), indent=2, sort_keys=True))
+            atexit.register(self._remove_partial_files)
         except OSError as e:
             self._undo(created)
             raise UsageError(f"cannot write to --root_dir '{self.root}': {e.strerror}") from None
@@ -70,6 +72,15 @@ class RunDirectory:
             os.remove(self.path(LOCK_FILE))
         os.close(self._lock_fd)
         self._lock_fd = None
+
+    def _remove_partial_files(self) -> None:
+        """At exit, however the process ends short of kill -9: a checkpoint or file it left half-written
+        (a full disk, Ctrl-C, SIGTERM) is removed, not left for the next run; nothing on a normal exit."""
+        if self._lock_fd is not None and os.path.isdir(self.root):
+            try:
+                self._remove_leftovers()
+            except OSError:
+                pass  # the next run removes them (prepare)
 
     def _lock(self) -> None:
         self._created_lock = not os.path.exists(self.path(LOCK_FILE))

@@ -42,6 +42,18 @@ HOST_FLAGS = ["-Os"]
 _SECTION_FLAGS = ["-ffunction-sections", "-fdata-sections"]
 
 
+def _write_scratch(path: str, data) -> None:
+    """A file in a temporary directory; a failed write names it (an OSError from ``write`` carries
+    no file name, and which disk is full matters: these go to the temporary directory's disk, not
+    to --output_dir's)."""
+    try:
+        with open(path, "wb" if isinstance(data, bytes) else "w",
+                  encoding=None if isinstance(data, bytes) else "utf-8") as f:
+            f.write(data)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+
+
 def _tool(compiler: str, name: str) -> str:
     """The binutils tool that belongs to ``compiler`` (arm-none-eabi-size for arm-none-eabi-gcc)."""
     base = os.path.basename(compiler)
@@ -139,8 +151,7 @@ def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], a
     results: Dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="c_policy_size_") as tmp:
         for name, text in policy.files.items():
-            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
-                f.write(text)
+            _write_scratch(os.path.join(tmp, name), text)
         src = f"{policy.ident}.c"
         objects: Dict[Tuple[str, ...], Tuple[str, str, dict]] = {}
         for variant, (suffix, defines) in entries.items():
@@ -318,8 +329,7 @@ def tflite_micro_memory(model: bytes) -> Dict[str, Optional[int]]:
     """Model bytes, the smallest arena the TFLM runtime runs the model in, and what it allocated there."""
     with tempfile.TemporaryDirectory(prefix="tflm_arena_") as tmp:
         path = os.path.join(tmp, "model.tflite")
-        with open(path, "wb") as f:
-            f.write(model)
+        _write_scratch(path, model)
         r = subprocess.run([sys.executable, "-c", _ARENA_SEARCH, path], capture_output=True, text=True)
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if r.returncode != 0 or not lines:
