@@ -173,8 +173,11 @@ class RunConfig:
                              f"got '{self.reward_normalization}'")
         if self.activation not in ("tanh", "relu"):
             raise UsageError(f"--activation must be tanh or relu, got '{self.activation}'")
-        if not self.actor_layers or not self.critic_layers or min(self.actor_layers + self.critic_layers) < 1:
-            raise UsageError("--actor_layers and --critic_layers need at least one positive size")
+        for name, sizes in (("actor_layers", self.actor_layers), ("critic_layers", self.critic_layers)):
+            bad = [n for n in sizes if n < 1]
+            if not sizes or bad:
+                raise UsageError(f"--{name}: " + (f"layer size {bad[0]} is not positive (got "
+                                 f"{','.join(map(str, sizes))})" if bad else "needs at least one layer size"))
         if self.min_neurons_per_layer < 1 or self.min_neurons_per_layer > min(self.actor_layers):
             raise UsageError(f"--min_neurons_per_layer must be in [1, {min(self.actor_layers)}]")
         for name in ("curve_interval", "validation_interval"):

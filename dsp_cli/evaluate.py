@@ -36,6 +36,8 @@ FLAGS = flags.FLAGS
 
 
 def evaluate_run(root_dir: str, episodes=None, actor: str = "compact") -> dict:
+    if root_dir and os.path.exists(root_dir) and not os.path.isdir(root_dir):
+        raise UsageError(f"run directory '{root_dir}' is not a directory")
     if not root_dir or not os.path.isdir(root_dir):
         raise UsageError(f"run directory '{root_dir}' does not exist")
     run = RunDirectory(root_dir)

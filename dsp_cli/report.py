@@ -883,6 +883,8 @@ def _main() -> None:
     if not FLAGS.sweep_dir:
         raise UsageError("--sweep_dir is required")
     out = FLAGS.output_dir or FLAGS.sweep_dir
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--output_dir '{out}' is not a directory")
     result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir, FLAGS.results_markdown, FLAGS.preamble)
     skipped = f", skipped {len(result['unreadable'])} unreadable (named above)" if result["unreadable"] else ""
     print(f"{result['runs']} runs in {len(result['rows'])} groups{skipped}; wrote {out}/results.csv, "

@@ -265,6 +265,9 @@ def _reg_strengths(values: Sequence[str]) -> Tuple[List[float], Dict[str, List[f
 def _main() -> None:
     if not FLAGS.sweep_dir:
         raise UsageError("--sweep_dir is required")
+    for name in ("envs", "methods", "seeds", "final_sparsities"):
+        if not FLAGS[name].value:  # an empty grid would "finish" with 0 of 0 runs and leave a status.csv
+            raise UsageError(f"--{name} is empty: name at least one")
     for env in FLAGS.envs:
         cli.find_flagfile(f"{env}.cfg")
     for m in FLAGS.methods:

@@ -2,11 +2,18 @@
 
 Property tests over random Dense chains, a table of bad command-line values,
 and faults: a second process on a run directory, corrupt checkpoint files, a
-lost progress log, leftovers of a killed process, a failed export write.
+lost progress log, leftovers of a killed process, a failed export write; and
+a fresh drill's (issue 28): a full disk (``ulimit -f``) in training and export,
+Ctrl-C and SIGTERM during training, files where directories belong, empty lists.
 """
 import json
 import os
+import re
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import dsp_tf
-from clitools import TINY, last_line, progress_without_timing, run_module
+from clitools import REPO, TINY, last_line, progress_without_timing, run_module
 from dsp_tf import keras
 from dsp_tf.chain import ELEMENTWISE_ACTIVATIONS
 from dsp_tf.compact import compact_unstructured
@@ -293,3 +300,121 @@ def test_sweep_from_another_directory_keeps_its_paths_together_and_fails_loudly(
                         *tiny, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "sw" / "cartpole" / "ppo_s0" / "summary.json").exists()
+
+
+# ---- a fresh drill's bad input (issue 28): one line each, nothing left behind -------------------
+def test_evaluate_a_file_as_run_directory_says_so(tmp_path):
+    target = tmp_path / "run"
+    target.write_text("not a run")
+    result = run_module("dsp_tf.evaluate", f"--root_dir={target}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"run directory '{target}' is not a directory" in last_line(result.stderr)
+    assert target.read_text() == "not a run" and os.listdir(tmp_path) == ["run"]
+
+
+def test_report_into_a_file_is_refused_before_writing_anything(tmp_path):
+    shutil.copytree("tests/data/cartpole_dsp_s0", tmp_path / "runs" / "good")
+    target = tmp_path / "out"
+    target.write_text("not a directory")
+    result = run_module("dsp_tf.report", f"--sweep_dir={tmp_path / 'runs'}", f"--output_dir={target}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"--output_dir '{target}' is not a directory" in last_line(result.stderr)
+    assert target.read_text() == "not a directory" and sorted(os.listdir(tmp_path)) == ["out", "runs"]
+    assert sorted(os.listdir(tmp_path / "runs" / "good")) == sorted(os.listdir("tests/data/cartpole_dsp_s0"))
+
+
+@pytest.mark.parametrize("flag", ["--methods=", "--seeds=", "--envs=", "--final_sparsities="])
+def test_sweep_with_an_empty_list_is_refused(tmp_path, flag):
+    result = run_module("dsp_tf.sweep", "--sweep_dir=sw", "--envs=cartpole", "--methods=ppo", "--seeds=0", flag,
+                        cwd=str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{flag[:-1]} is empty" in last_line(result.stderr)
+    assert os.listdir(tmp_path) == []  # no sweep directory, no status.csv
+
+
+def _run_with_file_size_limit(module, *args, limit, env=None, cwd=REPO):
+    """The command with ``ulimit -f``: every write past ``limit`` bytes fails with EFBIG, as on a full disk."""
+    def set_limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600, preexec_fn=set_limit)
+
+
+def _partial_files(root):
+    return [str(p) for p in root.rglob("*") if "_temp" in p.name or ".tmp" in p.name]
+
+
+def test_a_full_disk_during_training_is_one_line_and_the_run_resumes_from_what_was_kept(tmp_path, finished_tiny):
+    run = tmp_path / "run"
+    shutil.copytree(finished_tiny, run)
+    os.remove(run / "summary.json")
+    for path in (run / "checkpoints").glob("ckpt-4096.*"):  # the last rollout is redone and saved again
+        path.unlink()
+    kept = {p.name: p.read_bytes() for p in (run / "checkpoints").glob("ckpt-3072.*")}
+    limit = (run / "checkpoints" / "ckpt-3072.data-00000-of-00001").stat().st_size // 2
+
+    result = _run_with_file_size_limit("dsp_tf.train", *TINY, "--checkpoint_interval=1024", f"--root_dir={run}",
+                                       limit=limit)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    line = last_line(result.stderr)
+    assert line.startswith("dsp_tf.train: error: disk full writing '") and "ckpt-4096" in line
+    assert "File too large" in line and "run the same command again" in line
+    assert {p.name: p.read_bytes() for p in (run / "checkpoints").glob("ckpt-3072.*")} == kept
+    assert not list((run / "checkpoints").glob("ckpt-4096*")) and _partial_files(run) == []
+    assert not (run / "summary.json").exists()
+
+    again = run_module("dsp_tf.train", *TINY, "--checkpoint_interval=1024", f"--root_dir={run}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "ckpt-3072 at env step 3072" in again.stderr
+    _same_result(finished_tiny, run)
+
+
+def test_a_full_disk_during_export_is_one_line_and_the_output_directory_is_as_it_was(tmp_path):
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    out.mkdir()
+    scratch.mkdir()
+    (out / "mine.txt").write_text("kept")
+    # 16 kB: the compact actor's files fit, the dense TFLite model (about 22 kB) does not.
+    result = _run_with_file_size_limit("tflite_export", "--root_dir=tests/data/cartpole_dsp_s0",
+                                       f"--output_dir={out}", "--eval_episodes=1", "--latency_invokes=10",
+                                       limit=16 * 1024, env={"TMPDIR": str(scratch)})
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    line = last_line(result.stderr)
+    assert line.startswith("tflite_export: error: disk full writing '") and "File too large" in line
+    assert str(scratch) in line  # the full disk is the temporary directory's: the line says which file
+    assert sorted(os.listdir(tmp_path)) == ["out", "scratch"]  # no staging directory beside --output_dir
+    assert os.listdir(out) == ["mine.txt"] and (out / "mine.txt").read_text() == "kept"
+    assert not [n for n in os.listdir(scratch) if n.startswith(("tflm_arena_", "c_policy_size_"))]
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_training_with_one_line_and_the_same_command_resumes(tmp_path, sig, code):
+    root = tmp_path / "run"
+    args = [*TINY, "--curve_interval=1024", f"--root_dir={root}"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1")
+    # Ctrl-C reaches the process even where the test runner's own SIGINT is ignored (a background job).
+    proc = subprocess.Popen([sys.executable, "-m", "dsp_tf.train", *args], cwd=REPO, env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    for line in proc.stderr:  # the signal is sent when the run says it reached step 2048, not after a delay
+        lines.append(line)
+        if "step 2048/4096" in line:
+            proc.send_signal(sig)
+    proc.wait()
+    stderr = "".join(lines)
+    assert proc.returncode == code, stderr[-2000:]
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    match = re.fullmatch(rf"dsp_tf\.train: stopped by {sig.name}(?: \(Ctrl-C\))? after env step (\d+) of 4096; "
+                         r"run the same command to resume from the last checkpoint", last_line(stderr))
+    assert match and int(match.group(1)) >= 2048, last_line(stderr)
+    assert _partial_files(root) == [] and not (root / "summary.json").exists()
+    assert _checkpoints(root)  # the checkpoint at step 1024 at least
+
+    resumed = run_module("dsp_tf.train", *args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stderr and (root / "summary.json").exists()

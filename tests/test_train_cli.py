@@ -27,6 +27,9 @@ from dsp_tf.errors import UsageError
     (["--validation_interval=-1"], "--validation_interval must be >= 0"),
     (["--penalty_after_schedule=sometimes"], "--penalty_after_schedule must be one of keep, off, anneal"),
     (["--validation_episodes=0"], "--validation_episodes must be > 0"),
+    (["--actor_layers=-5,8"], "--actor_layers: layer size -5 is not positive (got -5,8)"),
+    (["--critic_layers=64,0"], "--critic_layers: layer size 0 is not positive (got 64,0)"),
+    (["--actor_layers="], "--actor_layers: needs at least one layer size"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
     root = tmp_path / "run"
