@@ -29,11 +29,11 @@ from agents.errors import UsageError
 from agents.evaluation import (DRIVING_METRICS, episode_metrics, evaluate_actor, final_test_seeds, held_out_seeds,
                                keras_policy, run_episodes)
 from agents.inference import ActorMeta, inference_model, save_actor
-from agents.methods import make_pruner
 from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import ClipRange, PrunedPPOClipAgent, clip_epsilon, make_agent, penalty_scale
 from agents.selection import BestActor
 from agents.teacher import Teacher, distillation, load_teacher, start_from_teacher
+from dsp_tf.methods import make_pruner
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
 from agents.numpy_policy import NumpyCollectPolicy, observation_stats
@@ -101,7 +101,9 @@ def build_learner(cfg: RunConfig) -> Learner:
     discrete = tensor_spec.is_discrete(action_spec)
     out_dim = int(action_spec.maximum - action_spec.minimum + 1) if discrete else int(np.prod(action_spec.shape))
     mlp = build_mlp(obs_dim, cfg.actor_layers, out_dim, cfg.activation, cfg.use_bias)
-    pruner = make_pruner(mlp, cfg)
+    # seed + 7919: the random ranking's generator differs from every other stream seeded by the run seed.
+    pruner = make_pruner(mlp, cfg.method, cfg.schedule(), cfg.reg_strength, seed=cfg.seed + 7919,
+                         min_neurons_per_layer=cfg.min_neurons_per_layer, threshold=cfg.threshold, ranking=cfg.ranking)
     actor_net = ActorNetwork(time_step_spec.observation, action_spec, pruner.model)
     value_net = build_critic(time_step_spec.observation, cfg.critic_layers)
     penalty = tf.Variable(1.0, trainable=False, name="penalty_scale")
@@ -292,7 +294,9 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         last_result = episode_metrics(run_episodes(policy.greedy, cfg.env, final_test_seeds(cfg.seed, eval_episodes),
                                                    policy.discrete), is_driving(cfg.env))
         with learner.best.swapped_in(learner.actor_state):
-            compact, dense, meta = learner.pruner.compact(), learner.pruner.dense_equivalent(), actor_meta(learner)
+            # Saved inside: a weight pruner's dense equivalent shares the live variables (tfmot's strip_pruning).
+            compact, meta = learner.pruner.compact(), actor_meta(learner)
+            save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
         selection = {"rule": "best_validation", "chosen_step": int(learner.best.step.numpy()),
                      "validation_return": round(float(learner.best.value.numpy()), 3),
                      "validation_checks": int(learner.best.checks.numpy()),
@@ -301,8 +305,8 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
                      "last_return_mean": last_result["return_mean"], "last_return_std": last_result["return_std"],
                      "last_compact_layers": [l.units for l in last.layers]}
     else:
-        compact, dense, meta = last, learner.pruner.dense_equivalent(), actor_meta(learner)
-    save_actor(run.root, compact, dense, meta)
+        compact, meta = last, actor_meta(learner)
+        save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
     result = evaluate_actor(inference_model(compact, meta), cfg.env, cfg.seed, eval_episodes, meta.discrete)
     teacher = {} if learner.teacher is None else _teacher_scores(learner, eval_episodes)
     summary = {
