@@ -33,6 +33,7 @@ from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import ClipRange, PrunedPPOClipAgent, clip_epsilon, make_agent, penalty_scale
 from agents.selection import BestActor
 from agents.teacher import Teacher, distillation, load_teacher, start_from_teacher
+from dsp_tf.cli import stop_point, stop_points
 from dsp_tf.methods import make_pruner
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
@@ -383,6 +384,13 @@ class PhaseTimer:
 
 
 def train(cfg: RunConfig) -> Dict:
+    """Trains, evaluates and writes the run directory; under a command, Ctrl-C/SIGTERM stop it at
+    the top of an iteration (or before the final evaluation), never inside TensorFlow."""
+    with stop_points():
+        return _train(cfg)
+
+
+def _train(cfg: RunConfig) -> Dict:
     t_process = time.perf_counter()
     cfg.validate()
     run = RunDirectory(cfg.root_dir)
@@ -420,6 +428,7 @@ def train(cfg: RunConfig) -> Dict:
     steps_at_start = int(learner.env_steps.numpy())
 
     for iteration in range(start_iteration, cfg.num_iterations):
+        stop_point()
         t_iter = time.time()
         with timer("collect"):
             if iteration == start_iteration or iteration % iters_per_checkpoint == 0:
@@ -493,6 +502,7 @@ def train(cfg: RunConfig) -> Dict:
                 manager.save(checkpoint_number=env_steps)
     writer.flush()
     run.write_progress(rows)  # also when a finished run is re-run and no iteration was left
+    stop_point()
 
     summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes,
                      timer.seconds, collector.policy_seconds, time.perf_counter() - t_process)

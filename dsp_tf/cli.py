@@ -26,7 +26,7 @@ import os
 import re
 import signal
 import sys
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -243,25 +243,62 @@ def disk_full_message(path: str, reason: str) -> str:
 
 
 class Stopped(BaseException):
-    """Raised by the SIGTERM handler, so a terminated command unwinds like an interrupted one
-    (writers remove their partial files) instead of dying mid-write in silence."""
+    """Raised for SIGINT/SIGTERM once the command has installed its handler, so a stopped command
+    unwinds like an interrupted one (writers remove their partial files) instead of dying mid-write."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
 
 
-def _raise_stopped(signum, _frame):
+#: The signal received while a ``stop_points()`` block runs, raised at its next ``stop_point()``.
+_pending: Optional[int] = None
+_deferring = False
+
+
+def _on_signal(signum, _frame):
+    """An exception raised at an arbitrary bytecode can land inside TensorFlow's C++-called Python
+    (an attribute read of the eager context), which turns it into an unrelated TypeError and a
+    traceback; inside ``stop_points()`` the signal therefore waits for a point the loop chose.
+    A second signal does not wait: someone pressing Ctrl-C twice wants out now."""
+    global _pending
+    if _deferring and _pending is None:
+        _pending = signum
+        return
     raise Stopped(signum)
 
 
-def _catch_sigterm() -> None:
-    """SIGTERM unwinds as Ctrl-C does; left alone when the caller ignores it."""
+def _catch_signals() -> None:
+    """SIGINT and SIGTERM through ``_on_signal``; each left alone when the caller ignores it (a
+    background job's SIGINT) or handles it itself."""
     try:
-        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _raise_stopped)
+        for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(signum) == default:
+                signal.signal(signum, _on_signal)
     except ValueError:  # not the main thread (run called from a thread): signals stay as they are
         pass
+
+
+@contextlib.contextmanager
+def stop_points() -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM stop the command at the next ``stop_point()`` (e.g. the top
+    of a training iteration) rather than wherever Python happens to be; one still pending when the
+    block ends is raised then. Without ``run``'s handler (a library call) nothing changes."""
+    global _deferring
+    previous, _deferring = _deferring, True
+    try:
+        yield
+    finally:
+        _deferring = previous
+    stop_point()
+
+
+def stop_point() -> None:
+    """Raises ``Stopped`` for a signal received since the last call."""
+    global _pending
+    if _pending is not None:
+        signum, _pending = _pending, None
+        raise Stopped(signum)
 
 
 def stopped_message(signum: int, position: Optional[Position]) -> str:
@@ -287,7 +324,7 @@ def run(main: Callable[[], None], prog: str, argv: Optional[List[str]] = None) -
     def wrapped(_):
         position = None
         try:
-            _catch_sigterm()
+            _catch_signals()
             position = set_up_console(prog)
             main()
         except UsageError as e:

@@ -34,6 +34,7 @@ def main():
     logging.warning("careful")
     {then}
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground shell, also when tests run in the background
 cli.run(main, prog="demo")
 """
 
@@ -108,12 +109,23 @@ def test_log_lines_to_a_file_or_pipe_keep_absl_prefix():
     ("raise RuntimeError('{{function_node SaveV2}} /r/ckpt-8_temp/part-0; File too large [Op:SaveV2]')", True, 1,
      "demo: error: disk full writing '/r/ckpt-8_temp/part-0' (File too large); partial files were removed and "
      "what was there before is kept: free some space (or raise the file size limit) and run the same command again"),
-], ids=["sigint", "sigint_before_any_step", "sigterm", "enospc", "efbig_in_tensorflow_text"])
+    # Inside stop_points() (training's loop) a signal waits for the next stop point, then ends the same way.
+    ("with cli.stop_points(): os.kill(os.getpid(), signal.SIGINT); logging.warning('reached the stop point')",
+     True, 130, "demo: stopped by SIGINT (Ctrl-C) after env step 3 of 10; "
+                "run the same command to resume from the last checkpoint"),
+    # A second signal does not wait.
+    ("with cli.stop_points(): os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGTERM); "
+     "signal.pause()", True, 143,
+     "demo: stopped by SIGTERM after env step 3 of 10; run the same command to resume from the last checkpoint"),
+], ids=["sigint", "sigint_before_any_step", "sigterm", "enospc", "efbig_in_tensorflow_text", "deferred_sigint",
+        "second_signal_at_once"])
 def test_a_command_that_cannot_finish_ends_in_one_line(then, progress, code, line):
     returncode, stderr = _demo(then, progress)
     assert returncode == code, stderr
     assert _lines(stderr)[-1] == line
     assert "Traceback" not in stderr
+    if "stop_points" in then:  # the deferred signal let the block finish; the second one did not wait
+        assert ("reached the stop point" in stderr) == ("reached the stop point" in then), stderr
 
 
 def test_any_other_failure_keeps_its_traceback():
