@@ -8,7 +8,7 @@ ego vehicle's mean speed, read from highway-env's ``info["crashed"]`` and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -62,6 +62,37 @@ class Episode:
         return float(np.mean(self.speeds))
 
 
+class Step(NamedTuple):
+    """One decision: the observation acted on, the greedy action, and what the environment returned."""
+    observation: np.ndarray
+    action: Any
+    reward: float
+    info: Dict
+
+
+def greedy_episode(env, policy: Callable[[np.ndarray], np.ndarray], seed: int,
+                   discrete: bool) -> Iterator[Step]:
+    """The steps of one greedy episode of ``policy`` on ``env`` reset with ``seed``.
+
+    The one place a greedy episode is played (evaluation, the exporter's recorded
+    observations, the animation), so that the same seed is the same episode
+    everywhere. The reset happens at the call, not at the first step, so a caller
+    can look at the environment (render it) before the first action.
+    """
+    obs, _ = env.reset(seed=int(seed))
+    return _greedy_steps(env, policy, obs, discrete)
+
+
+def _greedy_steps(env, policy: Callable[[np.ndarray], np.ndarray], obs, discrete: bool) -> Iterator[Step]:
+    done = False
+    while not done:
+        observation = np.asarray(obs, np.float32)
+        action = greedy_action(policy(observation), discrete)
+        obs, reward, terminated, truncated, info = env.step(action)
+        yield Step(observation, action, reward, info)
+        done = terminated or truncated
+
+
 def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_name: str, seeds: Sequence[int],
                  discrete: bool) -> List[Episode]:
     """The episodes of ``policy`` (observation → logits or action), one per seed.
@@ -72,13 +103,9 @@ def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_name: str, seed
     env, driving = make_gym(env_name), is_driving(env_name)
     episodes: List[Episode] = []
     for seed in seeds:
-        obs, _ = env.reset(seed=int(seed))
-        episode, done = Episode(), False
-        while not done:
-            out = policy(np.asarray(obs, np.float32))
-            obs, reward, terminated, truncated, info = env.step(greedy_action(out, discrete))
-            episode.add(reward, info, driving)
-            done = terminated or truncated
+        episode = Episode()
+        for step in greedy_episode(env, policy, seed, discrete):
+            episode.add(step.reward, step.info, driving)
         episodes.append(episode)
     env.close()
     return episodes

@@ -4,32 +4,13 @@ A bare-metal image: a vector table, a reset handler that turns the FPU on and
 calls main, the policy, and a driver that prints every output's bits through
 ARM semihosting (SYS_WRITE0) and ends with SYS_EXIT. No C library I/O.
 """
-import os
 import re
-import shutil
-import subprocess
 
 import numpy as np
 
-ARM_GCC = "arm-none-eabi-gcc"
-QEMU = "qemu-system-arm"
-M4F = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os"]
+from tflite_export.qemu_bench import ARM_GCC, QEMU, available, c_rows, run_image  # noqa: F401 - ARM_GCC, QEMU, available: the tests' skip conditions
 
-LINKER_SCRIPT = """
-MEMORY {
-  FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M
-  RAM (rwx)  : ORIGIN = 0x20000000, LENGTH = 4M
-}
-ENTRY(reset_handler)
-SECTIONS {
-  .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) . = ALIGN(4); } > FLASH
-  .ARM.exidx : { *(.ARM.exidx*) } > FLASH
-  _data_load = LOADADDR(.data);
-  .data : { _data_start = .; *(.data*) . = ALIGN(4); _data_end = .; } > RAM AT > FLASH
-  .bss : { _bss_start = .; *(.bss*) *(COMMON) . = ALIGN(4); _bss_end = .; } > RAM
-  _stack_top = ORIGIN(RAM) + LENGTH(RAM);
-}
-"""
+M4F = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os"]
 
 STARTUP = r"""
 #include <stdint.h>
@@ -106,33 +87,12 @@ int main(void)
 """
 
 
-def available() -> bool:
-    return shutil.which(ARM_GCC) is not None and shutil.which(QEMU) is not None
-
-
 def run(files, ident, observations, directory, timeout=60):
     """(int8 raw outputs, float32 outputs) the emulated Cortex-M4 computes for ``observations``."""
     observations = np.asarray(observations, np.float32)
-    for name, text in files.items():
-        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
-            f.write(text)
-    rows = ",\n".join("{" + ", ".join(f"{float(v).hex()}f" if np.isfinite(v) else "0.0f" for v in row) + "}"
-                      for row in observations)
-    with open(os.path.join(directory, "driver.c"), "w", encoding="utf-8") as f:
-        f.write(DRIVER.format(ident=ident, upper=ident.upper(), n=len(observations), rows=rows))
-    with open(os.path.join(directory, "startup.c"), "w", encoding="utf-8") as f:
-        f.write(STARTUP)
-    with open(os.path.join(directory, "link.ld"), "w", encoding="utf-8") as f:
-        f.write(LINKER_SCRIPT)
-    elf = os.path.join(directory, "policy.elf")
-    subprocess.run([ARM_GCC, *M4F, "-std=c99", "-Wall", "-Wextra", "-Werror", "-nostartfiles",
-                    "--specs=nosys.specs", "-T", "link.ld", "-o", elf, "startup.c", "driver.c", f"{ident}.c", "-lm"],
-                   cwd=directory, check=True, capture_output=True, text=True)
-    r = subprocess.run([QEMU, "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
-                        "-semihosting-config", "enable=on,target=native", "-kernel", elf],
-                       capture_output=True, text=True, timeout=timeout)
-    # QEMU 7.2 sends semihosting console output to its stderr; accept either stream
-    lines = [l.split() for l in (r.stdout + r.stderr).splitlines() if re.fullmatch(r"[0-9a-f ]+", l.strip() or "x")]
+    driver = DRIVER.format(ident=ident, upper=ident.upper(), n=len(observations), rows=c_rows(observations, False))
+    printed = run_image(directory, {"startup.c": STARTUP, "driver.c": driver, **files}, M4F, timeout=timeout)
+    lines = [l.split() for l in printed.splitlines() if re.fullmatch(r"[0-9a-f ]+", l.strip() or "x")]
     out_dim = (len(lines[0]) // 2) if lines else 0
     raw = np.array([[int(t, 16) for t in l[:out_dim]] for l in lines], np.uint8).view(np.int8)
     floats = np.array([[int(t, 16) for t in l[out_dim:]] for l in lines], np.uint32).view(np.float32)

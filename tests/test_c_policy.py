@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import qemu_m4
+from dsp_cli.export import c_policy_report, episode_returns, record_observations
 from dsp_tf import keras
 from tflite_export.c_policy import CPolicyLibrary, _read_graph, generate, host_compiler
-from tflite_export.exporter import c_policy_report, convert_actor, episode_returns, keras_fn, outputs, \
-    raw_int8_outputs, record_observations
+from tflite_export.checks import keras_fn, outputs, raw_int8_outputs
+from tflite_export.exporter import convert_actor
 from tflite_export.footprint import _covered_bytes, c_policy_footprint, max_stack, tflite_micro_memory
 from tflite_export.input_scaling import quantize_observation
 from tflite_export.qemu_bench import available as qemu_bench_available
@@ -211,11 +212,11 @@ def test_real_cartpole_actor_checks_returns_and_footprint(cartpole):
 
 
 def test_without_a_host_compiler_the_report_says_the_checks_were_not_run(cartpole, monkeypatch):
-    import tflite_export.exporter as exporter
+    import tflite_export.checks as checks
 
     model, _, converted, check = cartpole
-    monkeypatch.setattr(exporter, "host_compiler", lambda: None)
-    report = exporter.c_policy_report(converted, outputs(keras_fn(model), check[:5]), check[:5])
+    monkeypatch.setattr(checks, "host_compiler", lambda: None)
+    report = c_policy_report(converted, outputs(keras_fn(model), check[:5]), check[:5])
     assert report["written"] and report["checks"].startswith("not run: no host C compiler")
     assert "int8_vs_tflite_micro" not in report and "returns" not in report
 

@@ -1,4 +1,5 @@
-"""The floors of the project: dsp_tf (library) ← agents ← dsp_cli, tflite_export (top).
+"""The floors of the project: dsp_tf (library) ← agents ← dsp_cli (command bodies); tflite_export is a
+library beside dsp_tf's floor (conversion and C emission, no RL), used by dsp_cli.
 
 Every import statement counts, including those inside functions: a lazy import
 still makes the library depend on what it imports.
@@ -11,10 +12,13 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: dsp_tf modules that are only the names users type (`python -m dsp_tf.train`); they launch dsp_cli.
 LAUNCHERS = {"train", "evaluate", "sweep", "report", "archive", "shrink"}
+#: The same for tflite_export: `python -m tflite_export` launches dsp_cli.export.
+EXPORT_LAUNCHER = "__main__"
 #: What each floor must never import.
 FORBIDDEN = {
     "dsp_tf": ("agents", "dsp_cli", "tflite_export", "tf_agents", "gymnasium", "gym"),
     "agents": ("dsp_cli", "tflite_export"),
+    "tflite_export": ("agents", "dsp_cli", "tf_agents", "gymnasium", "gym"),
 }
 
 
@@ -40,6 +44,8 @@ def violations(package):
     for path in modules_of(package):
         if package == "dsp_tf" and os.path.basename(path)[:-3] in LAUNCHERS:
             continue
+        if package == "tflite_export" and os.path.basename(path)[:-3] == EXPORT_LAUNCHER:
+            continue
         for module in imported_modules(path):
             if module.split(".")[0] in FORBIDDEN[package]:
                 found.append(f"{os.path.relpath(path, ROOT)} imports {module}")
@@ -55,6 +61,11 @@ def test_launchers_only_hand_over_to_dsp_cli():
     for name in LAUNCHERS:
         modules = set(imported_modules(os.path.join(ROOT, "dsp_tf", f"{name}.py")))
         assert modules == {"dsp_tf", f"dsp_cli.{name}"}, name
+
+
+def test_the_export_launcher_only_hands_over_to_dsp_cli():
+    modules = set(imported_modules(os.path.join(ROOT, "tflite_export", f"{EXPORT_LAUNCHER}.py")))
+    assert modules == {"dsp_tf", "dsp_cli.export"}
 
 
 def test_the_check_sees_a_lazy_import(tmp_path):

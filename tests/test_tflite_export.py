@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from clitools import last_line, run_module
+from dsp_cli.export import export_run
 from dsp_tf import keras
 from dsp_tf.errors import UsageError
 from tflite_export import export_actor
 from tflite_export.c_array import parse_c_array
 from tflite_export.c_policy import host_compiler
-from tflite_export.exporter import convert_actor, export_run
+from tflite_export.exporter import convert_actor
 from tflite_export.input_scaling import (fit_feature_scaling, fold_feature_scaling,
                                          quantize_observation)
 from tflite_export.runtimes import MicroRunner, TFLiteRunner

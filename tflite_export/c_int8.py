@@ -8,7 +8,7 @@ TFLite files and says why there is no plain-C policy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 
@@ -91,6 +91,148 @@ class _Int8Graph:
     acts: List[str]
 
 
+class _ChainReader:
+    """Turns the op chain into C, op by op: FULLY_CONNECTED ops become rows of a layer table (with the
+    activation op after each fused into its row), other ops straight-line statements on ``v``."""
+
+    def __init__(self, e: _Emitter):
+        self.schema = _schema()
+        self.e = e
+        self.layers: List[dict] = []  # FULLY_CONNECTED ops, each with the activation op after it
+        self.steps: List[object] = []  # layer indices (ints) and C statements (str) in graph order
+        self.acts: List[str] = []
+
+    def op(self, name: str, ins, x, y, n: int, op, options) -> None:
+        fused = getattr(options, "fusedActivationFunction", 0) if options is not None else 0
+        if name == "FULLY_CONNECTED":
+            self.fully_connected(ins, x, y, op, options, fused)
+        elif name in ("TANH", "LOGISTIC"):
+            self.sigmoid_like(name, x, y, n)
+        elif name in ("ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM"):
+            self.binary(name, ins, x, y, n, fused)
+        else:
+            raise UnsupportedForC(f"op {name} of the int8 model is not supported by the C generator")
+
+    def fully_connected(self, ins, x, y, op, options, fused: int) -> None:
+        schema = self.schema
+        if len(ins) < 2:
+            raise UnsupportedForC("FULLY_CONNECTED must take the running vector as its input")
+        w, b = ins[1], ins[2] if len(ins) > 2 else None
+        if w.data is None or w.dtype != schema.TensorType.INT8 or w.data.ndim != 2:
+            raise UnsupportedForC("FULLY_CONNECTED needs constant 2-D int8 weights")
+        if np.any(w.zero_points != 0) or getattr(options, "weightsFormat", 0) != 0:
+            raise UnsupportedForC("FULLY_CONNECTED weights must be symmetric int8 in the default format")
+        if b is not None and (b.data is None or b.dtype != schema.TensorType.INT32):
+            raise UnsupportedForC("FULLY_CONNECTED bias must be a constant int32 tensor")
+        n_out, n_in = w.data.shape
+        per_channel = len(w.scales) > 1
+        if per_channel:
+            real = [float(np.float64(x.scale) * np.float64(s) / np.float64(y.scale)) for s in w.scales]
+        else:  # GetQuantizedConvolutionMultipler: the scale product is a float32 product
+            real = [float(np.float64(np.float32(x.scale) * np.float32(w.scale)) / np.float64(y.scale))]
+        mults, shifts = zip(*[quantize_multiplier(r) for r in real])
+        lo, hi = _activation_range(fused, y.scale, y.zero_point)
+        self.layers.append({"w": w.data, "bias": None if b is None else b.data, "m": mults, "shift": shifts,
+                            "n_in": n_in, "n_out": n_out, "x_zp": x.zero_point, "y_zp": y.zero_point,
+                            "lo": lo, "hi": hi, "per_channel": int(per_channel), "act": 0, "act_m": 0,
+                            "act_radius": 0, "act_shift": 0})
+        self.steps.append(len(self.layers) - 1)
+
+    def sigmoid_like(self, name: str, x, y, n: int) -> None:
+        expected = (1.0 / 128, 0) if name == "TANH" else (1.0 / 256, -128)
+        if (y.scale, y.zero_point) != (np.float32(expected[0]), expected[1]):
+            raise UnsupportedForC(f"{name} output quantisation {y.scale}/{y.zero_point} is not TFLite's")
+        m, shift, radius = _sigmoid_like_params(x.scale)
+        radius = min(radius, 256)  # |input - zero point| <= 255: a larger radius never saturates
+        act = name.lower()
+        if act not in self.acts:
+            self.acts.append(act)
+        self.e.use(act)
+        steps, layers = self.steps, self.layers
+        if steps and isinstance(steps[-1], int) and layers[steps[-1]]["act"] == 0:
+            layers[steps[-1]].update(act=1 if act == "tanh" else 2, act_m=m, act_radius=radius, act_shift=shift)
+        else:
+            steps.append(f"    ap_{act}(v, {n}, {x.zero_point}, {radius}, {m}, {shift});")
+
+    def binary(self, name: str, ins, x, y, n: int, fused: int) -> None:
+        e = self.e
+        c, const_first = _constant_operand(ins, name)
+        if c.dtype != self.schema.TensorType.INT8 or len(c.scales) != 1:
+            raise UnsupportedForC(f"{name} needs a per-tensor int8 constant")
+        if c.data.size not in (1, n):
+            raise UnsupportedForC(f"{name} broadcasts a constant of {c.data.size} values over {n}")
+        cn = e.array("int8_t", c.data)
+        step = 0 if c.data.size == 1 else 1
+        lo, hi = _activation_range(fused, y.scale, y.zero_point)
+        if name in ("MINIMUM", "MAXIMUM"):
+            if (x.scale, x.zero_point) != (c.scale, c.zero_point) or (x.scale, x.zero_point) != \
+                    (y.scale, y.zero_point):
+                raise UnsupportedForC(f"{name} operands do not share one quantisation")
+            e.use("min_max")
+            self.steps.append(f"    ap_min_max(v, {n}, {cn}, {step}, {int(name == 'MAXIMUM')});")
+        elif name == "MUL":
+            m, shift = quantize_multiplier(float(np.float64(x.scale) * np.float64(c.scale) / np.float64(y.scale)))
+            e.use("mul")
+            self.steps.append(f"    ap_mul(v, {n}, {cn}, {step}, {-x.zero_point}, {-c.zero_point}, {m}, "
+                              f"{shift}, {y.zero_point}, {lo}, {hi});")
+        else:
+            pn = e.array("int32_t", _add_sub_params(name, x, c, y, const_first, lo, hi))
+            e.use("add_sub")
+            self.steps.append(f"    ap_add_sub(v, {n}, {cn}, {step}, {pn});")
+
+    def layer_rows(self) -> Tuple[List[str], str]:
+        """(the layer table's rows, the C type of its biases)."""
+        e = self.e
+        biases = [l["bias"] for l in self.layers if l["bias"] is not None]
+        bias_type = "int16_t" if all(np.all(np.abs(b) < 2 ** 15) for b in biases) else "int32_t"
+        rows = []
+        for l in self.layers:
+            names = [e.array("int8_t", l["w"]),
+                     e.array(bias_type, l["bias"]) if l["bias"] is not None else "0",
+                     e.array("int32_t", l["m"]), e.array("int8_t", l["shift"])]
+            rows.append("    {" + ", ".join(names + [str(l[k]) for k in (
+                "act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", "per_channel", "act",
+                "act_shift")]) + "}")
+        return rows, bias_type
+
+    def body(self) -> List[str]:
+        """The statements, each run of consecutive layers one ``ap_run_layers`` call."""
+        steps, body, i = self.steps, [], 0
+        while i < len(steps):
+            if isinstance(steps[i], int):
+                j = i
+                while j < len(steps) and isinstance(steps[j], int):
+                    j += 1
+                body.append(f"    v = ap_run_layers(v, (v == a) ? b : a, k_layers + {steps[i]}, {j - i});")
+                i = j
+            else:
+                body.append(steps[i])
+                i += 1
+        return body
+
+
+def _add_sub_params(name: str, x, c, y, const_first: bool, lo: int, hi: int) -> List[int]:
+    """ADD/SUB's parameter block: (zero point, multiplier, shift, sign) of the running vector and of the
+    constant, then the output's multiplier, shift, zero point and range, as TFLite Micro computes them."""
+    s1, s2 = (c, x) if const_first else (x, c)
+    if name == "ADD":
+        twice = 2 * float(max(s1.scale, s2.scale))
+        r1, r2 = float(s1.scale) / twice, float(s2.scale) / twice
+        ro = twice / ((1 << 20) * float(y.scale))
+    else:  # SUB computes these in float32 before widening
+        twice32 = np.float32(2) * np.float32(max(s1.scale, s2.scale))
+        r1 = float(np.float32(s1.scale) / twice32)
+        r2 = float(np.float32(s2.scale) / twice32)
+        ro = float(twice32 / (np.float32(1 << 20) * np.float32(y.scale)))
+    (m1, sh1), (m2, sh2), (mo, sho) = (quantize_multiplier(r) for r in (r1, r2, ro))
+    sign2 = -1 if name == "SUB" else 1
+    if const_first:  # s1 is the constant
+        v_params, c_params = (-x.zero_point, m2, sh2, sign2), (-c.zero_point, m1, sh1, 1)
+    else:
+        v_params, c_params = (-x.zero_point, m1, sh1, 1), (-c.zero_point, m2, sh2, sign2)
+    return [*v_params, *c_params, mo, sho, y.zero_point, lo, hi]
+
+
 def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
     """Reads the int8 flatbuffer op by op into C (raises UnsupportedForC for anything else)."""
     schema = _schema()
@@ -100,9 +242,7 @@ def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
         if t.dtype != schema.TensorType.INT8 or len(t.scales) != 1:
             raise UnsupportedForC(f"the model's {what} is not a per-tensor int8 tensor")
     width = int(np.prod(inp.shape))
-    layers: List[dict] = []  # FULLY_CONNECTED ops, each with the activation op after it
-    steps: List[object] = []  # layer indices (ints) and C statements (str) in graph order
-    acts: List[str] = []
+    reader = _ChainReader(e)
     running_index = graph.inputs[0]
     for name, ins, outs, op, options in ops:
         running = [i for i, t in zip(op.inputs, ins) if t is not None and t.data is None]
@@ -111,115 +251,17 @@ def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
         y = outs[0]
         if y.dtype != schema.TensorType.INT8:
             raise UnsupportedForC(f"op {name} has a non-int8 output")
-        x = ins[list(op.inputs).index(running_index)]
+        position = list(op.inputs).index(running_index)
+        if name == "FULLY_CONNECTED" and position != 0:
+            raise UnsupportedForC("FULLY_CONNECTED must take the running vector as its input")
         n = int(np.prod(y.shape))
         width = max(width, n)
-        fused = getattr(options, "fusedActivationFunction", 0) if options is not None else 0
-        if name == "FULLY_CONNECTED":
-            if list(op.inputs).index(running_index) != 0 or len(ins) < 2:
-                raise UnsupportedForC("FULLY_CONNECTED must take the running vector as its input")
-            w, b = ins[1], ins[2] if len(ins) > 2 else None
-            if w.data is None or w.dtype != schema.TensorType.INT8 or w.data.ndim != 2:
-                raise UnsupportedForC("FULLY_CONNECTED needs constant 2-D int8 weights")
-            if np.any(w.zero_points != 0) or getattr(options, "weightsFormat", 0) != 0:
-                raise UnsupportedForC("FULLY_CONNECTED weights must be symmetric int8 in the default format")
-            if b is not None and (b.data is None or b.dtype != schema.TensorType.INT32):
-                raise UnsupportedForC("FULLY_CONNECTED bias must be a constant int32 tensor")
-            n_out, n_in = w.data.shape
-            per_channel = len(w.scales) > 1
-            if per_channel:
-                real = [float(np.float64(x.scale) * np.float64(s) / np.float64(y.scale)) for s in w.scales]
-            else:  # GetQuantizedConvolutionMultipler: the scale product is a float32 product
-                real = [float(np.float64(np.float32(x.scale) * np.float32(w.scale)) / np.float64(y.scale))]
-            mults, shifts = zip(*[quantize_multiplier(r) for r in real])
-            lo, hi = _activation_range(fused, y.scale, y.zero_point)
-            layers.append({"w": w.data, "bias": None if b is None else b.data, "m": mults, "shift": shifts,
-                           "n_in": n_in, "n_out": n_out, "x_zp": x.zero_point, "y_zp": y.zero_point,
-                           "lo": lo, "hi": hi, "per_channel": int(per_channel), "act": 0, "act_m": 0,
-                           "act_radius": 0, "act_shift": 0})
-            steps.append(len(layers) - 1)
-        elif name in ("TANH", "LOGISTIC"):
-            expected = (1.0 / 128, 0) if name == "TANH" else (1.0 / 256, -128)
-            if (y.scale, y.zero_point) != (np.float32(expected[0]), expected[1]):
-                raise UnsupportedForC(f"{name} output quantisation {y.scale}/{y.zero_point} is not TFLite's")
-            m, shift, radius = _sigmoid_like_params(x.scale)
-            radius = min(radius, 256)  # |input - zero point| <= 255: a larger radius never saturates
-            act = name.lower()
-            if act not in acts:
-                acts.append(act)
-            e.use(act)
-            if steps and isinstance(steps[-1], int) and layers[steps[-1]]["act"] == 0:
-                layers[steps[-1]].update(act=1 if act == "tanh" else 2, act_m=m, act_radius=radius, act_shift=shift)
-            else:
-                steps.append(f"    ap_{act}(v, {n}, {x.zero_point}, {radius}, {m}, {shift});")
-        elif name in ("ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM"):
-            c, const_first = _constant_operand(ins, name)
-            if c.dtype != schema.TensorType.INT8 or len(c.scales) != 1:
-                raise UnsupportedForC(f"{name} needs a per-tensor int8 constant")
-            if c.data.size not in (1, n):
-                raise UnsupportedForC(f"{name} broadcasts a constant of {c.data.size} values over {n}")
-            cn = e.array("int8_t", c.data)
-            step = 0 if c.data.size == 1 else 1
-            lo, hi = _activation_range(fused, y.scale, y.zero_point)
-            if name in ("MINIMUM", "MAXIMUM"):
-                if (x.scale, x.zero_point) != (c.scale, c.zero_point) or (x.scale, x.zero_point) != \
-                        (y.scale, y.zero_point):
-                    raise UnsupportedForC(f"{name} operands do not share one quantisation")
-                e.use("min_max")
-                steps.append(f"    ap_min_max(v, {n}, {cn}, {step}, {int(name == 'MAXIMUM')});")
-            elif name == "MUL":
-                m, shift = quantize_multiplier(float(np.float64(x.scale) * np.float64(c.scale) / np.float64(y.scale)))
-                e.use("mul")
-                steps.append(f"    ap_mul(v, {n}, {cn}, {step}, {-x.zero_point}, {-c.zero_point}, {m}, "
-                             f"{shift}, {y.zero_point}, {lo}, {hi});")
-            else:
-                s1, s2 = (c, x) if const_first else (x, c)
-                if name == "ADD":
-                    twice = 2 * float(max(s1.scale, s2.scale))
-                    r1, r2 = float(s1.scale) / twice, float(s2.scale) / twice
-                    ro = twice / ((1 << 20) * float(y.scale))
-                else:  # SUB computes these in float32 before widening
-                    twice32 = np.float32(2) * np.float32(max(s1.scale, s2.scale))
-                    r1 = float(np.float32(s1.scale) / twice32)
-                    r2 = float(np.float32(s2.scale) / twice32)
-                    ro = float(twice32 / (np.float32(1 << 20) * np.float32(y.scale)))
-                (m1, sh1), (m2, sh2), (mo, sho) = (quantize_multiplier(r) for r in (r1, r2, ro))
-                sign2 = -1 if name == "SUB" else 1
-                if const_first:  # s1 is the constant
-                    v_params, c_params = (-x.zero_point, m2, sh2, sign2), (-c.zero_point, m1, sh1, 1)
-                else:
-                    v_params, c_params = (-x.zero_point, m1, sh1, 1), (-c.zero_point, m2, sh2, sign2)
-                pn = e.array("int32_t", [*v_params, *c_params, mo, sho, y.zero_point, lo, hi])
-                e.use("add_sub")
-                steps.append(f"    ap_add_sub(v, {n}, {cn}, {step}, {pn});")
-        else:
-            raise UnsupportedForC(f"op {name} of the int8 model is not supported by the C generator")
+        reader.op(name, ins, ins[position], y, n, op, options)
         running_index = op.outputs[0]
     if running_index != graph.outputs[0]:
         raise UnsupportedForC("the op chain does not end at the model's output")
-
-    biases = [l["bias"] for l in layers if l["bias"] is not None]
-    bias_type = "int16_t" if all(np.all(np.abs(b) < 2 ** 15) for b in biases) else "int32_t"
-    rows = []
-    for l in layers:
-        names = [e.array("int8_t", l["w"]),
-                 e.array(bias_type, l["bias"]) if l["bias"] is not None else "0",
-                 e.array("int32_t", l["m"]), e.array("int8_t", l["shift"])]
-        rows.append("    {" + ", ".join(names + [str(l[k]) for k in (
-            "act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", "per_channel", "act",
-            "act_shift")]) + "}")
-    body: List[str] = []
-    i = 0
-    while i < len(steps):
-        if isinstance(steps[i], int):
-            j = i
-            while j < len(steps) and isinstance(steps[j], int):
-                j += 1
-            body.append(f"    v = ap_run_layers(v, (v == a) ? b : a, k_layers + {steps[i]}, {j - i});")
-            i = j
-        else:
-            body.append(steps[i])
-            i += 1
-    if layers:
+    rows, bias_type = reader.layer_rows()
+    body = reader.body()
+    if reader.layers:
         e.use("fully_connected")
-    return _Int8Graph(inp, out, width, e.constants, e.helpers, rows, body, bias_type, acts)
+    return _Int8Graph(inp, out, width, e.constants, e.helpers, rows, body, bias_type, reader.acts)

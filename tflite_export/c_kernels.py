@@ -9,6 +9,35 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
+
+#: TANH and LOGISTIC share TFLM's frame (saturate beyond the radius, else requantise to Q4.27 and
+#: evaluate); only the evaluation differs. @OP@, @KERNEL@ and @CORE@ are filled in by _sigmoid_like.
+_SIGMOID_LIKE = """
+/* TFLite Micro's int8 @OP@ (reference_integer_ops::@KERNEL@), in place. */
+static void ap_@NAME@(int8_t *v, int n, int32_t zero_point, int32_t radius, int32_t m, int shift)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        int32_t in = (int32_t)v[i] - zero_point;
+        int32_t out;
+        if (in <= -radius) {
+            out = -128;
+        } else if (in >= radius) {
+            out = 127;
+        } else {
+            int32_t a = ap_requantize(in, m, shift); /* Q4.27 */@CORE@            out = (out < -128) ? -128 : ((out > 127) ? 127 : out);
+        }
+        v[i] = (int8_t)out;
+    }
+}
+"""
+
+
+def _sigmoid_like(op: str, kernel: str, core: str) -> str:
+    return _SIGMOID_LIKE.replace("@OP@", op).replace("@KERNEL@", kernel).replace("@NAME@", op.lower()) \
+        .replace("@CORE@", core)
+
+
 # ---- C text -----------------------------------------------------------------------
 _HELPERS = {
     "mul_high": ([], """
@@ -104,58 +133,22 @@ static int32_t ap_inverse_half_sum(int32_t a)
     return x;
 }
 """),
-    "tanh": (["requantize", "exp_negative"], """
-/* TFLite Micro's int8 TANH (reference_integer_ops::Tanh), in place. */
-static void ap_tanh(int8_t *v, int n, int32_t zero_point, int32_t radius, int32_t m, int shift)
-{
-    int i;
-    for (i = 0; i < n; ++i) {
-        int32_t in = (int32_t)v[i] - zero_point;
-        int32_t out;
-        if (in <= -radius) {
-            out = -128;
-        } else if (in >= radius) {
-            out = 127;
-        } else {
-            int32_t a = ap_requantize(in, m, shift); /* Q4.27 */
+    "tanh": (["requantize", "exp_negative"], _sigmoid_like("TANH", "Tanh", """
             int32_t t = 0;
             if (a != 0) {
                 t = ap_shl_sat(ap_inverse_half_sum(ap_exp_negative((a < 0) ? a : -a, 5)) - (1 << 29), 2);
                 t = (a < 0) ? -t : t;
             }
             out = ap_div_pot(t, 24);
-            out = (out < -128) ? -128 : ((out > 127) ? 127 : out);
-        }
-        v[i] = (int8_t)out;
-    }
-}
-"""),
-    "logistic": (["requantize", "exp_negative"], """
-/* TFLite Micro's int8 LOGISTIC (reference_integer_ops::Logistic), in place. */
-static void ap_logistic(int8_t *v, int n, int32_t zero_point, int32_t radius, int32_t m, int shift)
-{
-    int i;
-    for (i = 0; i < n; ++i) {
-        int32_t in = (int32_t)v[i] - zero_point;
-        int32_t out;
-        if (in <= -radius) {
-            out = -128;
-        } else if (in >= radius) {
-            out = 127;
-        } else {
-            int32_t a = ap_requantize(in, m, shift); /* Q4.27 */
+""")),
+    "logistic": (["requantize", "exp_negative"], _sigmoid_like("LOGISTIC", "Logistic", """
             int32_t s = 1 << 30;
             if (a != 0) {
                 int32_t p = ap_shl_sat(ap_inverse_half_sum(ap_exp_negative((a > 0) ? -a : a, 4)), 1);
                 s = (a > 0) ? p : INT32_MAX - p;
             }
             out = ap_div_pot(s, 23) - 128;
-            out = (out < -128) ? -128 : ((out > 127) ? 127 : out);
-        }
-        v[i] = (int8_t)out;
-    }
-}
-"""),
+""")),
     "fully_connected": (["requantize"], """
 /* TFLite Micro's int8 FULLY_CONNECTED (per-tensor or per-channel weight scales), y = layer(x). */
 static void ap_fully_connected(const int8_t *x, int8_t *y, const ap_layer *l)

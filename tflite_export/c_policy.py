@@ -41,16 +41,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from dsp_tf._keras import keras
 from tflite_export.c_array import c_identifier
 from tflite_export.c_build import C_FLAGS, CPolicyLibrary, compile_shared, host_compiler  # noqa: F401 - public API
-from tflite_export.c_int8 import _c_float, _c_floats, _Emitter, _int8_graph
+from tflite_export.actor_layers import action_bounds
+from tflite_export.c_float import DENSE_FLOAT, _float_forward, bounded_action
+from tflite_export.c_int8 import _c_float, _c_floats, _Emitter, _Int8Graph, _int8_graph
 from tflite_export.c_kernels import _helper_closure, _HELPERS, _LAYER_STRUCT, _run_layers_c
-from tflite_export.input_scaling import FeatureScaling, _layer_chain
+from tflite_export.input_scaling import FeatureScaling
 from tflite_export.tflite_graph import UnsupportedForC, _read_graph, quantize_multiplier  # noqa: F401 - public API
 
 #: Bumped whenever the generated C changes meaning or interface; written into every generated file.
@@ -66,93 +68,6 @@ def generator_version() -> str:
     except Exception:  # noqa: BLE001 - running from a source tree that is not installed
         package = "unknown"
     return f"tflite_export C generator {C_GENERATOR_VERSION} (dsp-tf {package})"
-
-
-# ---- the float variant, from Keras ---------------------------------------------------
-_FLOAT_ACTIVATIONS = {
-    "linear": None,
-    "tanh": "{v} = tanhf({v});",
-    "relu": "{v} = ({v} > 0.0f) ? {v} : 0.0f;",
-    "sigmoid": "{v} = 1.0f / (1.0f + expf(-{v}));",
-}
-
-
-def _activation_name(layer) -> str:
-    act = getattr(layer, "activation", None)
-    name = getattr(act, "__name__", str(act)) if act is not None else "linear"
-    if isinstance(layer, keras.layers.ReLU):
-        if layer.max_value is not None or float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
-            raise UnsupportedForC(f"layer '{layer.name}': only a plain ReLU is supported")
-        return "relu"
-    if name not in _FLOAT_ACTIVATIONS:
-        raise UnsupportedForC(f"layer '{layer.name}': activation '{name}' is not supported by the C generator")
-    return name
-
-
-def _float_forward(actor: keras.Model, e: _Emitter) -> Tuple[int, int, int]:
-    """Emits the Keras actor into ``e``; returns (observation size, output size, buffer width)."""
-    from agents.inference import BoundedAction, ObservationNormalization  # noqa: WPS433
-
-    obs_dim = int(actor.inputs[0].shape[-1])
-    width, n, cur = obs_dim, obs_dim, 0
-    bufs = ("a", "b")
-    e.body.append(f"    for (i = 0; i < {obs_dim}; ++i) {{\n        a[i] = observation[i];\n    }}")
-
-    def elementwise(statement: str) -> None:
-        e.body.append(f"    for (i = 0; i < {n}; ++i) {{\n        " + statement.format(v=f"{bufs[cur]}[i]")
-                      + "\n    }")
-
-    for layer in _layer_chain(actor):
-        if isinstance(layer, ObservationNormalization):
-            mean = e.array("float", np.asarray(layer.mean_values, np.float32), floats=True)
-            inv_std = e.array("float", layer._inv_std.numpy(), floats=True)  # noqa: SLF001 - the layer's own float32 constant
-            clip = _c_float(layer.clip)
-            elementwise(f"float z = ({{v}} - {mean}[i]) * {inv_std}[i];\n"
-                        f"        {{v}} = (z < -{clip}) ? -{clip} : ((z > {clip}) ? {clip} : z);")
-        elif isinstance(layer, keras.layers.Dense):
-            kernel, *bias = layer.get_weights()
-            n_in, n_out = kernel.shape
-            wn = e.array("float", np.ascontiguousarray(kernel.T), floats=True)
-            bn = e.array("float", bias[0], floats=True) if bias else "0"
-            e.use("dense_float")
-            e.body.append(f"    ap_dense_float({bufs[cur]}, {n_in}, {bufs[1 - cur]}, {n_out}, {wn}, {bn});")
-            cur, n, e.two_buffers = 1 - cur, n_out, True
-            width = max(width, n)
-            act = _FLOAT_ACTIVATIONS[_activation_name(layer)]
-            if act:
-                elementwise(act)
-        elif isinstance(layer, BoundedAction):
-            low, high = np.asarray(layer.low, np.float32), np.asarray(layer.high, np.float32)
-            mid = e.array("float", (high + low) / np.float32(2), floats=True)
-            half = e.array("float", (high - low) / np.float32(2), floats=True)
-            elementwise(f"{{v}} = {mid}[i] + {half}[i] * tanhf({{v}});")
-        elif isinstance(layer, keras.layers.Dropout):
-            continue
-        elif isinstance(layer, (keras.layers.Activation, keras.layers.ReLU)):
-            act = _FLOAT_ACTIVATIONS[_activation_name(layer)]
-            if act:
-                elementwise(act)
-        else:
-            raise UnsupportedForC(f"layer '{layer.name}' of type {type(layer).__name__} is not supported "
-                                  "by the C generator")
-    e.body.append(f"    for (i = 0; i < {n}; ++i) {{\n        output[i] = {bufs[cur]}[i];\n    }}")
-    return obs_dim, n, width
-
-
-_DENSE_FLOAT = """
-/* y = W x + b with W stored row by row (one row per output). */
-static void ap_dense_float(const float *x, int n_in, float *y, int n_out, const float *w, const float *bias)
-{
-    int o, i;
-    for (o = 0; o < n_out; ++o) {
-        float acc = bias ? bias[o] : 0.0f;
-        for (i = 0; i < n_in; ++i) {
-            acc += w[o * n_in + i] * x[i];
-        }
-        y[o] = acc;
-    }
-}
-"""
 
 
 @dataclass
@@ -208,13 +123,6 @@ def _brace(values) -> str:
     return "{" + _c_floats(values).strip().replace("\n    ", " ") + "}"
 
 
-def _bounded_action(actor: keras.Model):
-    from agents.inference import BoundedAction  # noqa: WPS433
-
-    found = [l for l in _layer_chain(actor) if isinstance(l, BoundedAction)]
-    return found[-1] if found else None
-
-
 def _input_ranges(scaling: Optional[FeatureScaling], scale: float, zero_point: int,
                   obs_dim: int) -> Tuple[np.ndarray, np.ndarray]:
     """The raw observation range each feature's int8 input covers (beyond it: saturation)."""
@@ -230,7 +138,7 @@ def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: 
     width = max(len(f"{v:.6g}") for v in np.concatenate([low, high]))
     inputs = "".join(f" *   [{i}] {low[i]:>{width}.6g} .. {high[i]:.6g}\n" for i in range(obs_dim))
     if bounded is not None:
-        lo, hi = np.ravel(bounded.low), np.ravel(bounded.high)
+        lo, hi = action_bounds(bounded, np.float64)
         outputs = "".join(f" *   [{k}] action {k} in [{float(lo[k]):.6g}, {float(hi[k]):.6g}]\n" for k in range(out_dim))
     elif discrete:
         outputs = (f" *   [0..{out_dim - 1}] logit of action 0..{out_dim - 1}: the action is the argmax "
@@ -272,33 +180,10 @@ def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: 
         " */\n")
 
 
-def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling], ident: str = "actor_policy",
-             model_name: str = "actor_int8.tflite", discrete: Optional[bool] = None,
-             range_note: str = "the calibration observations' range") -> CPolicy:
-    """``{ident}.h`` / ``{ident}.c`` for ``actor`` (float32 variant) and its int8 flatbuffer.
-
-    ``scaling`` is the per-feature input map the int8 model was converted with
-    (None for a per-tensor input); ``discrete`` says whether the outputs are
-    logits (None: yes unless the actor ends in a BoundedAction); ``range_note``
-    says in the header where the input ranges come from. Raises
-    UnsupportedForC, naming the layer or op, for anything the generator cannot
-    reproduce exactly.
-    """
-    ident = c_identifier(ident)
-    upper = ident.upper()
-    fe = _Emitter("k_f")
-    obs_dim, out_dim, f_width = _float_forward(actor, fe)
-    g = _int8_graph(int8)
-    inp, out = g.input, g.output
-    if int(np.prod(inp.shape)) != obs_dim or int(np.prod(out.shape)) != out_dim:
-        raise UnsupportedForC("the int8 model's input/output sizes differ from the Keras actor's")
-    bounded = _bounded_action(actor)
-    discrete = bounded is None if discrete is None else bool(discrete)
-    sha, keras_sha = hashlib.sha256(int8).hexdigest(), _sha256_weights(actor)
-    low, high = _input_ranges(scaling, inp.scale, inp.zero_point, obs_dim)
-
-    # Raw observation -> int8 input, in the float32 steps of input_scaling.quantize_observation.
-    if scaling is not None:
+def _quantize_function(ident: str, upper: str, obs_dim: int, per_feature: bool) -> Tuple[str, str]:
+    """(the input map's constants, ``<ident>_quantize_observation``): raw observation -> int8 input,
+    in the float32 steps of input_scaling.quantize_observation."""
+    if per_feature:
         prepare = ("        float z = (observation[i] - k_input_offset[i]) * k_input_inv_half_range[i];\n"
                    "        float v;\n        int32_t r;\n"
                    "        saturated += (z >= -1.0f && z <= 1.0f) ? 0 : 1;\n"
@@ -325,7 +210,20 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
         f"        r = (int32_t)(v + ((v < 0.0f) ? -0.5f : 0.5f)) + {upper}_INPUT_ZERO_POINT;\n" + saturate +
         "        q[i] = (int8_t)((r < -128) ? -128 : ((r > 127) ? 127 : r));\n"
         "    }\n    return saturated;\n}\n")
+    return map_constants, quantize
 
+
+def _argmax_functions(ident: str, upper: str, out_dim: int) -> Tuple[str, str]:
+    """(``<ident>_argmax_q`` on the int8 output, ``<ident>_argmax`` on the float one)."""
+    argmax_q = (f"\nint {ident}_argmax_q(const int8_t output[{upper}_OUTPUT_SIZE])\n"
+                "{\n    int i, best = 0;\n"
+                f"    for (i = 1; i < {out_dim}; ++i) {{\n        best = (output[i] > output[best]) ? i : best;\n"
+                "    }\n    return best;\n}\n")
+    return argmax_q, argmax_q.replace("_argmax_q(const int8_t", "_argmax(const float")
+
+
+def _int8_part(g: _Int8Graph, ident: str, upper: str, obs_dim: int, out_dim: int, argmax_q: str) -> str:
+    """The integer-only half of the source: tables, kernels and ``<ident>_int8_q``."""
     int8_types = f"typedef {g.bias_type} ap_bias_t;\n" + _LAYER_STRUCT if g.layer_rows else ""
     layer_table = ""
     if g.layer_rows:
@@ -337,28 +235,19 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
     if g.layer_rows:
         helpers += _run_layers_c(g.acts)
     buffers = f"    int8_t a[{g.width}], b[{g.width}];" if g.layer_rows else f"    int8_t a[{g.width}];"
-    argmax_q = argmax_f = ""
-    if discrete:
-        argmax_q = (f"\nint {ident}_argmax_q(const int8_t output[{upper}_OUTPUT_SIZE])\n"
-                    "{\n    int i, best = 0;\n"
-                    f"    for (i = 1; i < {out_dim}; ++i) {{\n        best = (output[i] > output[best]) ? i : best;\n"
-                    "    }\n    return best;\n}\n")
-        argmax_f = argmax_q.replace("_argmax_q(const int8_t", "_argmax(const float")
-    source = (
-        f"/* Generated by {generator_version()}.\n"
-        f"   int8 model: {model_name}, sha256 {sha}; float32 model: Keras weights, sha256 {keras_sha}.\n"
-        f"   The compact actor as plain C99 ({obs_dim} observation features in, {out_dim} outputs out); see {ident}.h.\n"
-        "   No heap, no static RAM: constants are const (flash), working buffers are on the stack. */\n"
-        f"#include \"{ident}.h\"\n\n"
-        f"#ifndef {upper}_INTEGER_ONLY\n#include <math.h>\n#endif\n\n"
+    return (
         "/* ---- int8 variant: integer only ---- */\n" + int8_types + "".join(g.constants) + layer_table
         + helpers +
         f"\nvoid {ident}_int8_q(const int8_t q[{upper}_OBSERVATION_SIZE], int8_t output[{upper}_OUTPUT_SIZE])\n"
         f"{{\n{buffers}\n    int8_t *v = a;\n    int i;\n"
         f"    for (i = 0; i < {obs_dim}; ++i) {{\n        a[i] = q[i];\n    }}\n"
         + "".join(line + "\n" for line in g.body) +
-        f"    for (i = 0; i < {out_dim}; ++i) {{\n        output[i] = v[i];\n    }}\n}}\n" + argmax_q +
-        f"\n#ifndef {upper}_INTEGER_ONLY\n"
+        f"    for (i = 0; i < {out_dim}; ++i) {{\n        output[i] = v[i];\n    }}\n}}\n" + argmax_q)
+
+
+def _float_wrappers(ident: str, upper: str, obs_dim: int, out_dim: int, map_constants: str, quantize: str) -> str:
+    """The int8 variant's float entry points (raw observation in, dequantised output out)."""
+    return (
         "/* ---- int8 variant: float observation in, float output out ---- */\n" + map_constants + "\n" + quantize +
         f"\nint {ident}_int8_raw(const float observation[{upper}_OBSERVATION_SIZE], "
         f"int8_t output[{upper}_OUTPUT_SIZE])\n"
@@ -368,13 +257,19 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
         f"{{\n    int8_t raw[{out_dim}];\n    int i, saturated = {ident}_int8_raw(observation, raw);\n"
         f"    for (i = 0; i < {out_dim}; ++i) {{\n"
         f"        output[i] = (float)((int32_t)raw[i] - {upper}_OUTPUT_ZERO_POINT) * {upper}_OUTPUT_SCALE;\n"
-        "    }\n    return saturated;\n}\n"
-        "\n/* ---- float32 variant ---- */\n" + "".join(fe.constants) + (_DENSE_FLOAT if fe.helpers else "") +
-        f"\nvoid {ident}_float(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE])\n"
-        f"{{\n{fe.buffers('float', f_width)}\n    int i;\n"
-        + "\n".join(fe.body) + "\n}\n" + argmax_f +
-        f"#endif  /* {upper}_INTEGER_ONLY */\n")
+        "    }\n    return saturated;\n}\n")
 
+
+def _float_part(fe: _Emitter, ident: str, upper: str, f_width: int, argmax_f: str) -> str:
+    return ("\n/* ---- float32 variant ---- */\n" + "".join(fe.constants) + (DENSE_FLOAT if fe.helpers else "") +
+            f"\nvoid {ident}_float(const float observation[{upper}_OBSERVATION_SIZE], "
+            f"float output[{upper}_OUTPUT_SIZE])\n"
+            f"{{\n{fe.buffers('float', f_width)}\n    int i;\n"
+            + "\n".join(fe.body) + "\n}\n" + argmax_f)
+
+
+def _macros(upper: str, ident: str, obs_dim: int, out_dim: int, sha: str, discrete: bool, inp, out,
+            scaling: Optional[FeatureScaling], low: np.ndarray, high: np.ndarray) -> str:
     macros = (f"#define {upper}_OBSERVATION_SIZE {obs_dim}\n#define {upper}_OUTPUT_SIZE {out_dim}\n"
               f"#define {upper}_MODEL_SHA256 \"{sha}\"\n"
               f"#define {upper}_GENERATOR \"{generator_version()}\"\n"
@@ -389,13 +284,12 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
                    "   to [-1, 1]; e.g. static const float lo[] = " f"{upper}_INPUT_LOW; */\n"
                    f"#define {upper}_INPUT_OFFSET {_brace(scaling.offset)}\n"
                    f"#define {upper}_INPUT_INV_HALF_RANGE {_brace(scaling.inv_half_range)}\n")
-    macros += (f"#define {upper}_INPUT_LOW {_brace(low)}\n#define {upper}_INPUT_HIGH {_brace(high)}\n")
-    doc = _header_doc(ident, upper, obs_dim, out_dim, model_name, sha, keras_sha, np.asarray(low, np.float32),
-                      np.asarray(high, np.float32), range_note, bounded, discrete, scaling is not None)
+    return macros + f"#define {upper}_INPUT_LOW {_brace(low)}\n#define {upper}_INPUT_HIGH {_brace(high)}\n"
+
+
+def _declarations(ident: str, upper: str, discrete: bool) -> str:
     argmax_decl = (f"int {ident}_argmax_q(const int8_t output[{upper}_OUTPUT_SIZE]);\n" if discrete else "")
-    header = (
-        doc + f"#ifndef {upper}_H_\n#define {upper}_H_\n\n#include <stdint.h>\n\n"
-        "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n" + macros + "\n"
+    return (
         f"void {ident}_int8_q(const int8_t q[{upper}_OBSERVATION_SIZE], int8_t output[{upper}_OUTPUT_SIZE]);\n"
         + argmax_decl +
         f"\n#ifndef {upper}_INTEGER_ONLY\n"
@@ -407,7 +301,52 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
         f"int {ident}_int8(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE]);\n"
         f"void {ident}_float(const float observation[{upper}_OBSERVATION_SIZE], float output[{upper}_OUTPUT_SIZE]);\n"
         + (f"int {ident}_argmax(const float output[{upper}_OUTPUT_SIZE]);\n" if discrete else "") +
-        f"#endif\n"
+        f"#endif\n")
+
+
+def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling], ident: str = "actor_policy",
+             model_name: str = "actor_int8.tflite", discrete: Optional[bool] = None,
+             range_note: str = "the calibration observations' range") -> CPolicy:
+    """``{ident}.h`` / ``{ident}.c`` for ``actor`` (float32 variant) and its int8 flatbuffer.
+
+    ``scaling`` is the per-feature input map the int8 model was converted with
+    (None for a per-tensor input); ``discrete`` says whether the outputs are
+    logits (None: yes unless the actor ends in action bounds); ``range_note``
+    says in the header where the input ranges come from. Raises
+    UnsupportedForC, naming the layer or op, for anything the generator cannot
+    reproduce exactly.
+    """
+    ident = c_identifier(ident)
+    upper = ident.upper()
+    fe = _Emitter("k_f")
+    obs_dim, out_dim, f_width = _float_forward(actor, fe)
+    g = _int8_graph(int8)
+    inp, out = g.input, g.output
+    if int(np.prod(inp.shape)) != obs_dim or int(np.prod(out.shape)) != out_dim:
+        raise UnsupportedForC("the int8 model's input/output sizes differ from the Keras actor's")
+    bounded = bounded_action(actor)
+    discrete = bounded is None if discrete is None else bool(discrete)
+    sha, keras_sha = hashlib.sha256(int8).hexdigest(), _sha256_weights(actor)
+    low, high = _input_ranges(scaling, inp.scale, inp.zero_point, obs_dim)
+    map_constants, quantize = _quantize_function(ident, upper, obs_dim, scaling is not None)
+    argmax_q, argmax_f = _argmax_functions(ident, upper, out_dim) if discrete else ("", "")
+    source = (
+        f"/* Generated by {generator_version()}.\n"
+        f"   int8 model: {model_name}, sha256 {sha}; float32 model: Keras weights, sha256 {keras_sha}.\n"
+        f"   The compact actor as plain C99 ({obs_dim} observation features in, {out_dim} outputs out); see {ident}.h.\n"
+        "   No heap, no static RAM: constants are const (flash), working buffers are on the stack. */\n"
+        f"#include \"{ident}.h\"\n\n"
+        f"#ifndef {upper}_INTEGER_ONLY\n#include <math.h>\n#endif\n\n"
+        + _int8_part(g, ident, upper, obs_dim, out_dim, argmax_q)
+        + f"\n#ifndef {upper}_INTEGER_ONLY\n" + _float_wrappers(ident, upper, obs_dim, out_dim, map_constants, quantize)
+        + _float_part(fe, ident, upper, f_width, argmax_f) + f"#endif  /* {upper}_INTEGER_ONLY */\n")
+    doc = _header_doc(ident, upper, obs_dim, out_dim, model_name, sha, keras_sha, np.asarray(low, np.float32),
+                      np.asarray(high, np.float32), range_note, bounded, discrete, scaling is not None)
+    header = (
+        doc + f"#ifndef {upper}_H_\n#define {upper}_H_\n\n#include <stdint.h>\n\n"
+        "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+        + _macros(upper, ident, obs_dim, out_dim, sha, discrete, inp, out, scaling, low, high) + "\n"
+        + _declarations(ident, upper, discrete) +
         "\n#ifdef __cplusplus\n}\n#endif\n\n"
         f"#endif  /* {upper}_H_ */\n")
     return CPolicy(ident, header, source, obs_dim, out_dim, out.scale, out.zero_point, inp.scale, inp.zero_point,

@@ -1,8 +1,8 @@
 """Keras actor → TFLite flatbuffers (float32 and full-integer int8).
 
 Only what a microcontroller can run is accepted: Dense layers, element-wise
-activations and the two small layers of agents.inference (observation
-normalisation and action bounds). Anything else is refused up front with the
+activations and an actor's two small layers (observation normalisation and
+action bounds, recognised by tflite_export.actor_layers). Anything else is refused up front with the
 layer named, instead of failing deep inside the converter.
 """
 from __future__ import annotations
@@ -15,29 +15,28 @@ from dsp_tf._keras import keras, tf
 from dsp_tf.chain import ELEMENTWISE_LAYERS
 from dsp_tf.errors import UsageError
 from dsp_tf.quiet import quiet_native_output
+from tflite_export.actor_layers import check_recognised, computing_layers, is_bounded_action, is_normalization
 
 
-def _supported_layer_types():
-    from agents.inference import BoundedAction, ObservationNormalization  # noqa: WPS433
-
-    return (keras.layers.InputLayer, keras.layers.Dense, ObservationNormalization, BoundedAction) + \
-        ELEMENTWISE_LAYERS
+def _check_layer(layer: keras.layers.Layer) -> None:
+    if isinstance(layer, (keras.layers.Dense,) + ELEMENTWISE_LAYERS):
+        return
+    if is_normalization(layer) or is_bounded_action(layer):
+        try:
+            check_recognised(layer)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        return
+    raise UsageError(f"cannot export layer '{layer.name}' of type {type(layer).__name__}: "
+                     "only Dense, element-wise activation and observation/action layers are supported")
 
 
 def check_exportable(model: keras.Model) -> None:
-    supported = _supported_layer_types()
-
-    def visit(m):
-        for layer in m.layers:
-            if isinstance(layer, keras.Model):
-                visit(layer)
-            elif not isinstance(layer, supported):
-                raise UsageError(f"cannot export layer '{layer.name}' of type {type(layer).__name__}: "
-                                 "only Dense, element-wise activation and observation/action layers are supported")
-
+    """Refuses, naming the layer, what a board cannot run, before the converter fails obscurely."""
     if not isinstance(model, keras.Model):
         raise UsageError(f"expected a Keras model, got {type(model).__name__}")
-    visit(model)
+    for layer in computing_layers(model):
+        _check_layer(layer)
     if len(model.inputs) != 1 or len(model.outputs) != 1 or len(model.inputs[0].shape) != 2:
         raise UsageError("the actor must map one observation vector to one output vector")
 

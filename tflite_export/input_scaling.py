@@ -18,12 +18,13 @@ the normalisation's clip window so the fold is exact over the whole int8 grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
+from tflite_export.actor_layers import computing_layers, is_normalization, normalization_constants
 
 #: The choices of --int8_input: per-feature scaling folded into the first layer, or TFLite's plain per-tensor input.
 INT8_INPUTS = ("per_feature", "per_tensor")
@@ -45,32 +46,18 @@ class FeatureScaling:
                 "inv_half_range": [float(v) for v in self.inv_half_range]}
 
 
-def _layer_chain(model: keras.Model) -> List[keras.layers.Layer]:
-    """The model's computing layers in call order, nested models flattened."""
-    chain = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            chain.extend(_layer_chain(layer))
-        elif not isinstance(layer, keras.layers.InputLayer):
-            chain.append(layer)
-    return chain
-
-
 def _leading_affine(chain) -> Tuple[np.ndarray, np.ndarray, Tuple[np.ndarray, np.ndarray], int]:
     """(scale, shift, clip window in raw units, index of the first Dense) of what precedes the first Dense.
 
     Only an observation normalisation may come first: it is affine inside its
     clip window, which is what lets it fold into the Dense layer.
     """
-    from agents.inference import ObservationNormalization  # noqa: WPS433
-
     start = 0
-    if chain and isinstance(chain[0], ObservationNormalization):
-        norm = chain[0]
-        mean = np.asarray(norm.mean_values, np.float64)
-        inv_std = 1.0 / np.sqrt(np.asarray(norm.var_values, np.float64) + norm.epsilon)
+    if chain and is_normalization(chain[0]):
+        mean, var, clip, epsilon = normalization_constants(chain[0])
+        inv_std = 1.0 / np.sqrt(var + epsilon)
         scale, shift = inv_std, -mean * inv_std
-        window = (mean - norm.clip / inv_std, mean + norm.clip / inv_std)
+        window = (mean - clip / inv_std, mean + clip / inv_std)
         start = 1
     if len(chain) <= start or not isinstance(chain[start], keras.layers.Dense):
         raise UsageError("per-feature int8 input needs the actor to start with a Dense layer (after at most an "
@@ -87,7 +74,7 @@ def fit_feature_scaling(model: keras.Model, representative: np.ndarray, low: Opt
     """Ranges of the calibration observations (or ``low``/``high`` when given: the range a deployment
     claims, tflite_export.input_range), clipped to the normalisation window."""
     rep = np.asarray(representative, np.float64)
-    _, _, (low_clip, high_clip), _ = _leading_affine(_layer_chain(model))
+    _, _, (low_clip, high_clip), _ = _leading_affine(computing_layers(model))
     low = np.maximum(rep.min(0) if low is None else np.asarray(low, np.float64), low_clip)
     high = np.minimum(rep.max(0) if high is None else np.asarray(high, np.float64), high_clip)
     half = (high - low) / 2
@@ -98,7 +85,7 @@ def fit_feature_scaling(model: keras.Model, representative: np.ndarray, low: Opt
 
 def fold_feature_scaling(model: keras.Model, scaling: FeatureScaling) -> keras.Model:
     """The same actor taking ``scaling.apply(obs)``: the affine maps are folded into the first Dense."""
-    chain = _layer_chain(model)
+    chain = computing_layers(model)
     scale, shift, _, first_index = _leading_affine(chain)
     first = chain[first_index]
     kernel, *bias = [w.astype(np.float64) for w in first.get_weights()]

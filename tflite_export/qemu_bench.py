@@ -151,11 +151,34 @@ def available() -> bool:
     return shutil.which(ARM_GCC) is not None and shutil.which(QEMU) is not None
 
 
-def _rows(values: np.ndarray, integer: bool) -> str:
+def c_rows(values: np.ndarray, integer: bool) -> str:
+    """Rows of a C array initialiser: integers as they are, floats in hex (exact); a non-finite float as 0."""
     if integer:
         return ",\n".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in values)
     return ",\n".join("{" + ", ".join(f"{float(v).hex()}f" if np.isfinite(v) else "0.0f" for v in row) + "}"
                       for row in values)
+
+
+def run_image(directory: str, sources: Dict[str, str], flags: Sequence[str], defines: Sequence[str] = (),
+              icount: bool = False, timeout: float = 120) -> str:
+    """Writes ``sources`` and the linker script into ``directory``, links the ``.c`` files (in the
+    order given) into one bare-metal image and runs it on QEMU's mps2-an386; returns what it printed.
+    One harness for every Cortex-M run, so that a board-side change is made in one place."""
+    for name, body in {**sources, "link.ld": LINKER_SCRIPT}.items():
+        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
+            f.write(body)
+    elf = os.path.join(directory, "image.elf")
+    c_files = [name for name in sources if name.endswith(".c")]
+    r = subprocess.run([ARM_GCC, *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", *defines,
+                        "-nostartfiles", "--specs=nosys.specs", "-T", "link.ld", "-o", elf, *c_files, "-lm"],
+                       cwd=directory, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"the Cortex-M image did not build:\n{r.stderr[-3000:]}")
+    r = subprocess.run([QEMU, "-M", "mps2-an386", *(["-icount", "shift=0"] if icount else []), "-nographic",
+                        "-monitor", "none", "-serial", "none", "-semihosting-config", "enable=on,target=native",
+                        "-kernel", elf], capture_output=True, text=True, timeout=timeout)
+    # QEMU 7.2 sends semihosting console output to its stderr; accept either stream
+    return r.stdout + r.stderr
 
 
 def instructions_per_call(files: Dict[str, str], ident: str, entry: str, inputs: np.ndarray,
@@ -171,24 +194,13 @@ def instructions_per_call(files: Dict[str, str], ident: str, entry: str, inputs:
     out_type = "int8_t" if entry in ("int8_q", "int8_raw") else "float"
     call = f"(void){ident}_{entry}(in, out)"
     inputs = np.asarray(inputs, np.int8 if integer else np.float32)
-    text = HARNESS.format(ident=ident, upper=ident.upper(), reps=reps, n=len(inputs), rows=_rows(inputs, integer),
+    text = HARNESS.format(ident=ident, upper=ident.upper(), reps=reps, n=len(inputs), rows=c_rows(inputs, integer),
                           in_type=in_type, out_type=out_type, call=call)
     with tempfile.TemporaryDirectory(prefix="c_policy_icount_") as tmp:
-        for name, body in {**files, "harness.c": text, "link.ld": LINKER_SCRIPT}.items():
-            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
-                f.write(body)
-        elf = os.path.join(tmp, "bench.elf")
-        r = subprocess.run([ARM_GCC, *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", *defines,
-                            "-nostartfiles", "--specs=nosys.specs", "-T", "link.ld", "-o", elf, "harness.c",
-                            f"{ident}.c", "-lm"], cwd=tmp, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"the instruction-count harness did not build:\n{r.stderr[-3000:]}")
-        r = subprocess.run([QEMU, "-M", "mps2-an386", "-icount", "shift=0", "-nographic", "-monitor", "none",
-                            "-serial", "none", "-semihosting-config", "enable=on,target=native", "-kernel", elf],
-                           capture_output=True, text=True, timeout=timeout)
-    found = re.search(r"([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{8})", r.stdout + r.stderr)
+        printed = run_image(tmp, {"harness.c": text, **files}, flags, defines, icount=True, timeout=timeout)
+    found = re.search(r"([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{8})", printed)
     if not found:
-        raise RuntimeError(f"QEMU printed no instruction count:\n{(r.stdout + r.stderr)[-2000:]}")
+        raise RuntimeError(f"QEMU printed no instruction count:\n{printed[-2000:]}")
     known, empty, policy = (int(v, 16) for v in found.groups())
     per_tick = 2 * 200000 / known
     return (policy - empty) * per_tick / reps

@@ -1,0 +1,375 @@
+"""Export a training run's actor for TensorFlow Lite and TensorFlow Lite Micro.
+
+    python -m tflite_export --root_dir=runs/hopper_dsp_s0 --output_dir=export/hopper
+
+Writes actor_float32.tflite, actor_int8.tflite, actor_int8.cc/.h and
+actor_int8_input.json (the compact actor; the last two hold the per-feature
+input map, see tflite_export.input_scaling), actor_policy.c/.h (the compact
+actor as plain C99, float32 and int8, see tflite_export.c_policy), the TFLite
+files for the dense actor (actor_dense_*), export_report.json and, with --gif,
+policy_int8.gif (one greedy episode rendered, tflite_export.animation).
+
+The command keeps its name; its body lives here, on the floor above the agent
+layer, because an export of a run is RL work: it reads the run directory, plays
+the greedy policy to record the observations int8 is calibrated and checked on,
+and scores every runtime on the run's test episodes. Conversion, C emission and
+the checks on recorded observations are the tflite_export library's.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from absl import flags
+
+from agents import inference
+from agents.config import RunConfig, from_dict
+from agents.envs import is_driving, make_gym
+from agents.evaluation import (DRIVING_METRICS, episode_metrics, final_test_seeds, greedy_episode, held_out_seeds,
+                               run_episodes)
+from agents.rundir import RunDirectory
+from dsp_tf import cli
+from dsp_tf.errors import UsageError
+from dsp_tf.files import check_output_directory
+from tflite_export.animation import gif_bytes
+from tflite_export.c_array import c_identifier
+from tflite_export.checks import (Policy, c_policy_ratios, check_c_policy, keras_fn, model_report, outputs,
+                                  size_ratios)
+from tflite_export.exporter import ConvertedActor, convert_actor, write_files
+from tflite_export.input_range import INPUT_RANGES, SPREAD_OBSERVATIONS, InputRange, choose_input_range, coverage
+from tflite_export.runtimes import INTERPRETER, MicroRunner
+
+GIF_FILE = "policy_int8.gif"
+#: On a driving task the int8 actor may crash at most this many times more than the Keras actor per 50
+#: episodes (issue 12's bar); export_report.json says whether it stayed within it.
+INT8_EXTRA_COLLISIONS_PER_50 = 1
+#: Where a failed off-screen render usually comes from (README, "Dependencies").
+PYGAME_HINT = ("highway-env renders with pygame-ce's files, which tf-agents' pygame pin can overwrite: "
+               "pip install --no-deps --force-reinstall pygame-ce==<the version setup.py's driving extra pins>")
+
+
+# ---- the policy in its environment -----------------------------------------------------
+def record_observations(policy: Policy, env_name: str, seeds: List[int], count: int,
+                        discrete: bool) -> np.ndarray:
+    """Observations met by the greedy policy, episode after episode, until ``count``."""
+    env = make_gym(env_name)
+    rows: List[np.ndarray] = []
+    for seed in seeds:
+        for step in greedy_episode(env, policy, seed, discrete):
+            rows.append(step.observation)
+            if len(rows) >= count:
+                break
+        if len(rows) >= count:
+            break
+    env.close()
+    return np.stack(rows)
+
+
+def observation_space_bounds(env_name: str) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """(low, high) of the environment's Box observation space, flattened; (None, None) otherwise."""
+    env = make_gym(env_name)
+    try:
+        space = env.observation_space
+        if hasattr(space, "low") and hasattr(space, "high"):
+            return np.ravel(space.low).astype(np.float64), np.ravel(space.high).astype(np.float64)
+        return None, None
+    finally:
+        env.close()
+
+
+def episode_returns(policy: Policy, env_name: str, seeds: List[int], discrete: bool) -> Dict[str, object]:
+    """Returns on ``seeds``; on a driving task also collisions and mean speed (agents.evaluation)."""
+    driving = is_driving(env_name)
+    m = episode_metrics(run_episodes(policy, env_name, seeds, discrete), driving)
+    out = {"mean": m["return_mean"], "std": m["return_std"], "returns": m["returns"]}
+    out.update({k: m[k] for k in DRIVING_METRICS} if driving else {})
+    return out
+
+
+def c_policy_report(converted: ConvertedActor, reference: np.ndarray, check: np.ndarray,
+                    env_name: Optional[str] = None, seeds: Optional[List[int]] = None,
+                    discrete: bool = True, spread: Optional[np.ndarray] = None) -> Dict[str, object]:
+    """tflite_export.checks.check_c_policy, with the C variants' greedy returns on ``seeds``."""
+    score = None
+    if env_name is not None and seeds:
+        score = lambda policy: episode_returns(policy, env_name, seeds, discrete)  # noqa: E731
+    return check_c_policy(converted, reference, check, spread, score)
+
+
+# ---- the animation -------------------------------------------------------------------
+def _render_env(env_name: str):
+    if not is_driving(env_name):
+        raise UsageError(f"--gif renders driving tasks only; '{env_name}' is not one")
+    return make_gym(env_name, render_mode="rgb_array")
+
+
+def _frame(env) -> np.ndarray:
+    try:
+        frame = env.render()
+    except Exception as e:  # noqa: BLE001 - pygame.error and whatever else the renderer raises
+        env.close()
+        raise UsageError(f"cannot render off-screen ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                         f"{PYGAME_HINT}") from None
+    if np.ptp(frame) == 0:
+        env.close()
+        raise UsageError(f"off-screen rendering gave a blank frame; {PYGAME_HINT}")
+    return frame
+
+
+def check_rendering(env_name: str) -> None:
+    """Renders one frame, so an export asked for a GIF fails before its conversions, not after.
+    Driving tasks only: highway-env renders with pygame alone, where MuJoCo would need OpenGL."""
+    env = _render_env(env_name)
+    env.reset(seed=0)
+    _frame(env)
+    env.close()
+
+
+def render_episode(policy: Policy, env_name: str, seed: int,
+                   discrete: bool) -> Tuple[List[np.ndarray], float, float]:
+    """(frames, return, frames per second) of one greedy episode, whole (driving episodes are
+    bounded by the task's duration): the first frame after reset, then one per decision. The
+    rate is the environment's own ``render_fps`` (highway-env's: twice real time)."""
+    env = _render_env(env_name)
+    steps = greedy_episode(env, policy, seed, discrete)
+    frames, total = [_frame(env)], 0.0
+    for step in steps:
+        total += float(step.reward)
+        frames.append(_frame(env))
+    fps = float(env.metadata["render_fps"])
+    env.close()
+    return frames, total, fps
+
+
+# ---- export_run, step by step --------------------------------------------------------
+def _check_arguments(root_dir: str, output_dir: str, num_observations: int, eval_episodes: Optional[int],
+                     latency_invokes: int, input_range: str, c_prefix: str) -> None:
+    if not root_dir or not os.path.isdir(root_dir):
+        raise UsageError(f"run directory '{root_dir}' does not exist")
+    check_output_directory(output_dir)
+    if num_observations < 10 or latency_invokes < 1:
+        raise UsageError("--num_observations must be >= 10 and --latency_invokes >= 1")
+    if eval_episodes is not None and eval_episodes <= 0:
+        raise UsageError(f"--eval_episodes must be > 0, got {eval_episodes}")
+    if c_identifier(c_prefix) != c_prefix:
+        raise UsageError(f"--c_prefix '{c_prefix}' is not a C identifier (letters, digits and _, not a digit first)")
+    if input_range not in INPUT_RANGES:
+        raise UsageError(f"unknown --input_range '{input_range}' (choose from {', '.join(INPUT_RANGES)})")
+
+
+@dataclass
+class _Run:
+    """A finished run as the export needs it: its config, its two actors and how many test episodes."""
+
+    run: RunDirectory
+    cfg: RunConfig
+    actors: Dict[str, tuple]  # "dense"/"compact" -> (trained MLP, deployable actor)
+    meta: inference.ActorMeta
+    episodes: int
+
+    def h5_bytes(self, which: str) -> int:
+        return os.path.getsize(self.run.path(inference.COMPACT_FILE if which == "compact" else inference.DENSE_FILE))
+
+
+def _load_run(root_dir: str, eval_episodes: Optional[int], gif: bool) -> _Run:
+    run = RunDirectory(root_dir)
+    cfg = from_dict({**run.read_config(), "root_dir": root_dir})
+    if not inference.has_saved_actor(run.root):
+        raise UsageError(f"'{run.root}' has no saved actor; finish the run (re-run its train command) first")
+    if gif:
+        check_rendering(cfg.env)  # before the conversions, not after them
+    # As many evaluation episodes as training's final evaluation ran (it is not part of the run's identity).
+    episodes = eval_episodes if eval_episodes is not None else run.final_eval_episodes(cfg.eval_episodes)
+    actors = {}
+    for which in ("dense", "compact"):
+        mlp, meta = inference.load_actor(run.root, which)
+        actors[which] = (mlp, inference.inference_model(mlp, meta, name=f"actor_{which}"))
+    return _Run(run, cfg, actors, meta, episodes)
+
+
+@dataclass
+class _Observations:
+    calibration: np.ndarray
+    check: np.ndarray
+    claimed: InputRange  # the raw range the int8 input must cover
+    spread: np.ndarray  # observations spread over that range
+    space_low: Optional[np.ndarray]
+    space_high: Optional[np.ndarray]
+
+
+def _observations(r: _Run, policy: Policy, num_observations: int, input_range: str,
+                  calibration_range: Optional[str]) -> _Observations:
+    """Calibration and check observations from episodes on seeds that neither training nor the
+    return evaluation uses, and the input range they and the flags choose."""
+    seeds = held_out_seeds(r.cfg.seed, 10_000)
+    observed = record_observations(policy, r.cfg.env, seeds, 2 * num_observations, r.meta.discrete)
+    calibration, check = observed[: len(observed) // 2], observed[len(observed) // 2:]
+    space_low, space_high = observation_space_bounds(r.cfg.env)
+    claimed = choose_input_range(input_range, calibration, r.meta.obs_mean, r.meta.obs_var, space_low, space_high,
+                                 calibration_range)
+    spread = claimed.spread(SPREAD_OBSERVATIONS, seed=1)  # not the calibration's own spread (seed 0)
+    return _Observations(calibration, check, claimed, spread, space_low, space_high)
+
+
+def _input_range_report(obs: _Observations, compact: ConvertedActor) -> Dict[str, object]:
+    effective = (obs.claimed.low, obs.claimed.high)
+    if compact.c_policy is not None:
+        effective = (compact.c_policy.input_low, compact.c_policy.input_high)
+    return {**coverage(obs.claimed, obs.check, obs.space_low, obs.space_high, effective),
+            "spread_observations": len(obs.spread),
+            "check_observations_saturated_rate":
+                float(np.mean(compact.c_policy.saturated_features(obs.check) > 0))
+                if compact.c_policy is not None else None}
+
+
+def _driving_report(keras_run: dict, int8_run: dict, episodes: int) -> Dict[str, object]:
+    extra = int8_run["collisions"] - keras_run["collisions"]
+    allowed = INT8_EXTRA_COLLISIONS_PER_50 * episodes / 50
+    return {"episodes": episodes, "keras_collisions": keras_run["collisions"],
+            "tflite_micro_int8_collisions": int8_run["collisions"],
+            "int8_extra_collisions": extra, "int8_extra_collisions_allowed": allowed,
+            "int8_within_limit": extra <= allowed,
+            "keras_speed_mean": keras_run["speed_mean"],
+            "tflite_micro_int8_speed_mean": int8_run["speed_mean"]}
+
+
+def _returns(r: _Run, compact_keras: Policy, compact_int8: Policy, c_report: dict,
+             eval_seeds: List[int]) -> Dict[str, object]:
+    env, discrete = r.cfg.env, r.meta.discrete
+    return {"seeds": eval_seeds,
+            "keras_compact": episode_returns(compact_keras, env, eval_seeds, discrete),
+            "tflite_micro_int8_compact": episode_returns(compact_int8, env, eval_seeds, discrete),
+            **{f"{k}_compact": v for k, v in c_report.pop("returns", {}).items()}}
+
+
+def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
+               eval_episodes: Optional[int] = None, latency_invokes: int = 1000,
+               int8_input: str = "per_feature", gif: bool = False, input_range: str = "episodes",
+               calibration_range: Optional[str] = None, c_prefix: str = "actor_policy") -> Dict[str, object]:
+    """Exports a dsp_tf.train run (dense and compact actors) and writes export_report.json; with
+    ``gif``, also policy_int8.gif: the int8 actor in TFLite Micro on the first evaluation episode.
+    ``input_range``/``calibration_range`` choose the raw range the int8 input covers
+    (tflite_export.input_range); ``c_prefix`` names the plain-C policy's files and symbols."""
+    _check_arguments(root_dir, output_dir, num_observations, eval_episodes, latency_invokes, input_range, c_prefix)
+    r = _load_run(root_dir, eval_episodes, gif)
+    discrete, env = r.meta.discrete, r.cfg.env
+    compact_keras = keras_fn(r.actors["compact"][1])
+    obs = _observations(r, compact_keras, num_observations, input_range, calibration_range)
+
+    files, models, converted = {}, {}, {}
+    for which, (mlp, model) in r.actors.items():
+        c = converted[which] = convert_actor(model, obs.calibration, "actor" if which == "compact" else "actor_dense",
+                                             int8_input, c_policy=which == "compact", c_prefix=c_prefix,
+                                             input_range=obs.claimed, discrete=discrete)
+        files.update(c.files)
+        models[which] = model_report(mlp, model, c, obs.check, obs.spread, latency_invokes, discrete,
+                                     r.h5_bytes(which))
+
+    eval_seeds = final_test_seeds(r.cfg.seed, r.episodes)
+    compact_int8 = converted["compact"].int8_runner(MicroRunner)
+    compact_reference = outputs(keras_fn(r.actors["compact"][1]), obs.check)
+    c_report = c_policy_report(converted["compact"], compact_reference, obs.check, env, eval_seeds, discrete,
+                               obs.spread)
+    report = {
+        "root_dir": r.run.root, "env": env, "method": r.cfg.method, "seed": r.cfg.seed,
+        "observations": {"calibration": len(obs.calibration), "check": len(obs.check)},
+        "int8_input": int8_input,
+        "input_range": _input_range_report(obs, converted["compact"]),
+        "host_interpreter": INTERPRETER,  # runs the "tflite" checks: LiteRT where installed
+        "latency_invokes": latency_invokes,
+        "models": models,
+        "returns": _returns(r, compact_keras, compact_int8, c_report, eval_seeds),
+        "c_policy": c_report,
+        "files": {name: len(data if isinstance(data, bytes) else data.encode()) for name, data in files.items()},
+    }
+    if is_driving(env):
+        report["driving"] = _driving_report(report["returns"]["keras_compact"],
+                                            report["returns"]["tflite_micro_int8_compact"], len(eval_seeds))
+    report["ratios"] = {**size_ratios(models), **c_policy_ratios(models, c_report)}
+    if gif:
+        frames, total, fps = render_episode(compact_int8, env, eval_seeds[0], discrete)
+        files[GIF_FILE] = gif_bytes(frames, fps)
+        report["animation"] = {"file": GIF_FILE, "runtime": "tflite_micro_int8", "seed": eval_seeds[0],
+                               "frames": len(frames), "frames_per_second": fps, "return": total}
+    files["export_report.json"] = json.dumps(report, indent=2)
+    write_files(output_dir, files)
+    return report
+
+
+# ---- the command ---------------------------------------------------------------------
+def define_flags() -> None:
+    """Defined on demand so that importing this module never claims flag names."""
+    flags.DEFINE_string("root_dir", None, "Run directory written by dsp_tf.train.")
+    flags.DEFINE_string("output_dir", None, "Where the exported files go.")
+    flags.DEFINE_integer("num_observations", 1000, "Recorded observations for int8 calibration (as many again are used to check).")
+    flags.DEFINE_integer("eval_episodes", None, "Episodes for the return check (default: the run's).")
+    flags.DEFINE_enum("int8_input", "per_feature", ["per_feature", "per_tensor"],
+                      "per_feature: each observation feature gets its own int8 range (the map is in the C header "
+                      "and actor_int8_input.json); per_tensor: the raw observation with one scale, as TFLite does.")
+    flags.DEFINE_bool("gif", False, "Driving tasks: also write policy_int8.gif, the int8 actor (TFLite Micro) "
+                      "acting the run's first evaluation episode, rendered off-screen (one frame per decision).")
+    flags.DEFINE_enum("input_range", "episodes", ["training", "episodes", "observation_space"],
+                      "Raw observation range the int8 input covers (beyond it a feature saturates): training = the "
+                      "training rollouts' mean +- 4 std joined with the policy's episodes, within the observation "
+                      "space; episodes = the policy's own greedy episodes; observation_space = the env's finite "
+                      "bounds. See tflite_export/input_range.py.")
+    flags.DEFINE_string("calibration_range", None, "Overrides --input_range: 'lo:hi' for every feature or "
+                        "'lo:hi,lo:hi,...' one pair per observation feature, in raw units.")
+    flags.DEFINE_string("c_prefix", "actor_policy", "Names the plain-C policy's files (<prefix>.c/.h), functions "
+                        "and macros, so that two policies link into one firmware.")
+    flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
+
+
+FLAGS = flags.FLAGS
+
+
+def _main() -> None:
+    if not FLAGS.root_dir or not FLAGS.output_dir:
+        raise UsageError("--root_dir and --output_dir are required")
+    r = export_run(FLAGS.root_dir, FLAGS.output_dir, FLAGS.num_observations, FLAGS.eval_episodes,
+                   FLAGS.latency_invokes, FLAGS.int8_input, FLAGS.gif, FLAGS.input_range,
+                   FLAGS.calibration_range, FLAGS.c_prefix)
+    d, c = r["models"]["dense"], r["models"]["compact"]
+    agree = ", ".join(f"{k} {v:.4g}" for k, v in c["int8_vs_keras"].items() if k != "tied_top_outputs_rate")
+    print(f"{r['env']} {r['method']}: int8 {d['int8_bytes']} -> {c['int8_bytes']} bytes, "
+          f"TFLM int8 invoke {d['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} -> "
+          f"{c['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} us, return keras "
+          f"{r['returns']['keras_compact']['mean']:.1f} vs int8 {r['returns']['tflite_micro_int8_compact']['mean']:.1f} "
+          f"(int8 vs Keras: {agree}); {_driving_line(r)}"
+          f"{_c_policy_line(r)}; report in {FLAGS.output_dir}/export_report.json")
+
+
+def _driving_line(r: dict) -> str:
+    d = r.get("driving")
+    if d is None:
+        return ""
+    verdict = "within" if d["int8_within_limit"] else "OVER"
+    return (f"collisions in {d['episodes']} episodes keras {d['keras_collisions']} vs TFLM int8 "
+            f"{d['tflite_micro_int8_collisions']} ({verdict} the limit of {d['int8_extra_collisions_allowed']:g} "
+            f"more); ")
+
+
+def _c_policy_line(r: dict) -> str:
+    c = r["c_policy"]
+    if not c["written"]:
+        return f"no C policy ({c['reason']})"
+    line = "C policy written"
+    check = c.get("int8_vs_tflite_micro")
+    if check:
+        line += f", int8 identical to TFLM on {100 * check['identical_output_rate']:.1f}% of states"
+    variants = c["footprint"].get("variants")
+    if variants:
+        v, dense = variants["int8"], r["models"]["dense"]["tflite_micro_memory"]["int8"]
+        line += (f", int8 {v['flash_bytes']} B flash + {v['ram_bytes']} B RAM on {c['footprint']['target']} "
+                 f"(dense TFLM int8: {dense['model_bytes']} B model + {dense['min_arena_bytes']} B arena)")
+    else:
+        line += f" ({c['footprint']['note']})"
+    return line
+
+
+def main() -> None:
+    define_flags()
+    cli.run(_main, prog="tflite_export")
