@@ -3,7 +3,9 @@
 tf-agents 0.19 predates gymnasium's (terminated, truncated) API, so the adapter
 here maps it: terminated → ``ts.termination`` (discount 0), truncated →
 ``ts.truncation`` (discount 1). Seeds are passed to ``reset`` so that every
-episode of a run is reproducible. Adding an environment is one registry entry.
+episode of a run is reproducible. Adding an environment is one registry entry
+(plus its flagfile): training, the sweep and the report all read the gym id, the
+short name and the flagfile from that entry, so they cannot disagree.
 
 Driving tasks come from highway-env (the ``driving`` extra), imported only when
 one is asked for. Their Kinematics observation (5 vehicles × 5 features) is
@@ -32,21 +34,47 @@ from tf_agents.trajectories import time_step as ts
 @dataclass(frozen=True)
 class EnvEntry:
     gym_id: str
+    #: Short name: the sweep's --envs, the flagfile configs/<slug>.cfg, figure names ending in _<slug>.png.
+    slug: str
     kwargs: tuple = ()
     extra: str = ""  # the setup.py extra providing the task; importing its modules (dsp_tf.cli) registers it
     driving: bool = False  # episodes report collisions and speed from info["crashed"] / info["speed"]
 
 
-#: Name on the command line → gymnasium id. LunarLander-v2 and the MuJoCo v3
-#: tasks of the paper no longer exist; these are their maintained successors.
-ENVIRONMENTS: Dict[str, EnvEntry] = {
-    "CartPole-v1": EnvEntry("CartPole-v1"),
-    "LunarLander-v3": EnvEntry("LunarLander-v3"),
-    "Hopper-v4": EnvEntry("Hopper-v4"),
-    "Walker2d-v4": EnvEntry("Walker2d-v4"),
-    "highway-fast-v0": EnvEntry("highway-fast-v0", extra="driving", driving=True),
-    "merge-v0": EnvEntry("merge-v0", extra="driving", driving=True),
-}
+#: Name on the command line (and in config.json) → its entry. LunarLander-v2 and the
+#: MuJoCo v3 tasks of the paper no longer exist; these are their maintained successors.
+ENVIRONMENTS: Dict[str, EnvEntry] = {e.gym_id: e for e in (
+    EnvEntry("CartPole-v1", "cartpole"),
+    EnvEntry("LunarLander-v3", "lunarlander"),
+    EnvEntry("Hopper-v4", "hopper"),
+    EnvEntry("Walker2d-v4", "walker2d"),
+    EnvEntry("highway-fast-v0", "highway", extra="driving", driving=True),
+    EnvEntry("merge-v0", "merge", extra="driving", driving=True),
+)}
+
+
+def env_slug(name: str) -> str:
+    """The short name of gym id ``name``. A name no longer registered keeps a slug (its lower-case head),
+    so that archived runs of a retired environment still get their figures and report."""
+    entry = ENVIRONMENTS.get(name)
+    return entry.slug if entry else name.split("-")[0].lower()
+
+
+def env_flagfile(slug: str) -> str:
+    """Path of the environment's flagfile, configs/<slug>.cfg; UsageError naming it when there is none.
+
+    A sweep's environment is any flagfile name (it sets --env), so ``slug`` need not be registered."""
+    return cli.find_flagfile(f"{slug}.cfg")
+
+
+def shipped_flagfile(slug: str, method: str) -> str:
+    """Where a method's settings on an environment are written: configs/<slug>_<method>.cfg when the
+    method has its own there (λ is chosen per method and environment), else configs/<slug>.cfg. The
+    sweep trains from it and the report judges by it, so a chosen λ or ranking is written once."""
+    try:
+        return cli.find_flagfile(f"{slug}_{method}.cfg")
+    except UsageError:
+        return env_flagfile(slug)
 
 
 def _entry(name: str) -> EnvEntry:

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from absl import flags, logging
 
 from agents.config import RunConfig
+from agents.envs import env_flagfile, shipped_flagfile
 from agents.layout import SUMMARY_FILE
 from dsp_tf import cli
 from dsp_tf.errors import UsageError
@@ -97,16 +98,6 @@ class Point:
         if self.method == "small":
             args.append(f"--actor_layers={','.join(small_layers)}")
         return args + list(extra)
-
-
-def shipped_flagfile(env: str, method: str) -> str:
-    """Where a method's settings on an environment are written: configs/<env>_<method>.cfg when the
-    method has its own there (λ is chosen per method and environment), else configs/<env>.cfg. The
-    sweep trains from it and the report judges by it, so a chosen λ or ranking is written once."""
-    try:
-        return cli.find_flagfile(f"{env}_{method}.cfg")
-    except UsageError:
-        return cli.find_flagfile(f"{env}.cfg")
 
 
 def shipped_ranking(env: str, method: str) -> str:
@@ -248,7 +239,7 @@ def _reg_strengths(values: Sequence[str]) -> Tuple[List[float], Dict[str, List[f
         env, colon, name = key.rpartition(":")
         if colon:
             try:
-                cli.find_flagfile(f"{env}.cfg")
+                env_flagfile(env)
             except UsageError:
                 raise UsageError(f"--reg_strengths: '{env}' in '{value}' is not an environment "
                                  f"(no flagfile {env}.cfg)") from None
@@ -269,7 +260,7 @@ def _main() -> None:
         if not FLAGS[name].value:  # an empty grid would "finish" with 0 of 0 runs and leave a status.csv
             raise UsageError(f"--{name} is empty: name at least one")
     for env in FLAGS.envs:
-        cli.find_flagfile(f"{env}.cfg")
+        env_flagfile(env)
     for m in FLAGS.methods:
         if m not in METHOD_NAMES:
             raise UsageError(f"unknown method '{m}' (choose from {', '.join(METHOD_NAMES)})")

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -41,3 +43,35 @@ def test_batched_env_auto_resets_and_clips_continuous_actions():
         assert np.all(np.isfinite(step.observation))
     with pytest.raises(UsageError, match="unknown environment"):
         GymnasiumEnvironment("Pong-v9")
+
+
+def test_each_environment_has_one_slug_and_its_flagfile_trains_it():
+    """The sweep names an environment by its slug, the report by its gym id: configs/<slug>.cfg must
+    set the very gym id the registry pairs with that slug, or the two would speak of different tasks."""
+    from agents.envs import ENVIRONMENTS, env_flagfile, env_slug
+    from dsp_tf import cli
+
+    slugs = [e.slug for e in ENVIRONMENTS.values()]
+    assert len(slugs) == len(set(slugs))
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    shipped = {f[:-4] for f in os.listdir(configs) if f.endswith(".cfg") and not f.startswith("sweep_")
+               and "_" not in f[:-4]}
+    assert shipped <= set(slugs)
+    for gym_id, entry in ENVIRONMENTS.items():
+        assert env_slug(gym_id) == entry.slug
+        if entry.slug in shipped:
+            assert cli.flagfile_value(env_flagfile(entry.slug), "env") == gym_id
+    assert env_slug("Retired-v2") == "retired"  # archived runs of an unregistered task keep a slug
+
+
+def test_a_method_flagfile_wins_over_the_environment_flagfile(tmp_path, monkeypatch):
+    from agents.envs import env_flagfile, shipped_flagfile
+    from dsp_tf import cli
+
+    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    (tmp_path / "toy.cfg").write_text("--env=Hopper-v4\n")
+    (tmp_path / "toy_ssl.cfg").write_text("--flagfile=toy.cfg\n--method=ssl\n")
+    assert shipped_flagfile("toy", "ssl") == str(tmp_path / "toy_ssl.cfg")
+    assert shipped_flagfile("toy", "dsp") == env_flagfile("toy") == str(tmp_path / "toy.cfg")
+    with pytest.raises(UsageError, match="flagfile 'nope.cfg' not found"):
+        shipped_flagfile("nope", "dsp")
