@@ -194,7 +194,8 @@ def _row(method, ret, std, seeds, ratio=None, lam=None, neurons=17):
 
 
 def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
-    from dsp_cli.report import dsp_vs_small, headline_row, summary_table
+    from dsp_cli.report_markdown import dsp_vs_small, summary_table
+    from dsp_cli.report_runs import headline_row
 
     rows = [_row("dsp", 300.0, 50.0, "0 1 2", 0.93, 1e-4),
             _row("dsp", 500.0, 0.0, "0", 0.93, 1e-3),  # a sensitivity-grid point: better, but one seed
@@ -210,7 +211,7 @@ def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
 
 def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, monkeypatch):
     from dsp_tf import cli
-    from dsp_cli.report import headline_row
+    from dsp_cli.report_runs import headline_row
 
     monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
     rows = [dict(_row("dsp", 100.0, 1.0, "0 1 2 3 4", 0.93, 1e-5), env=env, ranking=ranking)
@@ -225,7 +226,7 @@ def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, m
 def test_headline_follows_the_lambda_the_method_flagfile_ships(tmp_path, monkeypatch):
     """A λ grid's cell with more seeds does not displace the shipped λ's cell."""
     from dsp_tf import cli
-    from dsp_cli.report import headline_row
+    from dsp_cli.report_runs import headline_row
 
     monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
     seven, five = "0 1 2 3 4 5 6", "0 1 2 3 4"
@@ -247,6 +248,16 @@ def test_headline_follows_the_lambda_the_method_flagfile_ships(tmp_path, monkeyp
         headline_row(rows, "CartPole-v1", "ssl")
 
 
+def test_the_paper_module_names_declared_methods_and_registered_environments():
+    """dsp_cli.paper types each method's part and the paper's numbers once; a renamed method or a
+    retired environment must fail here, not leave a table silently empty."""
+    from agents.envs import ENVIRONMENTS
+    from dsp_cli.paper import PAPER, ROLES
+
+    assert set(ROLES) <= set(METHOD_NAMES)
+    assert set(PAPER) <= set(ENVIRONMENTS)
+
+
 def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128), ranking=None):
     """A finished run's two report inputs, written by hand: the report only aggregates them."""
     import json
@@ -264,7 +275,8 @@ def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128), 
 
 
 def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel(tmp_path):
-    from dsp_cli.report import _grid_methods, aggregate, headline_groups, load_runs, sensitivity
+    from dsp_cli.report_figures import _grid_methods, sensitivity
+    from dsp_cli.report_runs import aggregate, headline_groups, load_runs
 
     _fake_run(tmp_path / "sweep_a", "dsp", 0, 100.0, 1e-4, 0.93)
     _fake_run(tmp_path / "sweep_a", "dsp", 1, 200.0, 1e-4, 0.93)
@@ -288,7 +300,8 @@ def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel
 
 def test_a_grid_cell_holds_the_headline_ranking_only(tmp_path):
     """Another ranking's runs at a grid point are a different method variant, not that cell's value."""
-    from dsp_cli.report import _grid_cells, _grid_methods, aggregate, load_runs
+    from dsp_cli.report_figures import _grid_cells, _grid_methods
+    from dsp_cli.report_runs import aggregate, load_runs
 
     _fake_run(tmp_path, "dsp", 0, 100.0, 1e-4, 0.93)
     _fake_run(tmp_path, "dsp", 1, 200.0, 1e-4, 0.93)
@@ -323,7 +336,8 @@ def test_statistics_against_hand_computation():
 
 
 def test_sample_std_over_seeds_and_single_seeds_marked():
-    from dsp_cli.report import aggregate, mean_std
+    from dsp_cli.report_markdown import mean_std
+    from dsp_cli.report_runs import aggregate
 
     def run(seed, ret):
         return {"dir": f"r{seed}", "config": {"env": "CartPole-v1", "method": "ppo", "seed": seed,
@@ -340,7 +354,7 @@ def test_sample_std_over_seeds_and_single_seeds_marked():
 
 
 def test_a_repeated_seed_counts_once_and_is_named():
-    from dsp_cli.report import aggregate, duplicate_seeds
+    from dsp_cli.report_runs import aggregate, duplicate_seeds
 
     def run(directory, seed, ret):
         return {"dir": directory, "config": {"env": "CartPole-v1", "method": "ppo", "seed": seed, "reg_strength": 0.0,
@@ -355,7 +369,7 @@ def test_a_repeated_seed_counts_once_and_is_named():
 
 
 def test_a_cell_never_mixes_settings_and_superseded_runs_are_not_read(tmp_path):
-    from dsp_cli.report import aggregate, load_runs, mixed_settings, superseded_runs
+    from dsp_cli.report_runs import aggregate, load_runs, mixed_settings, superseded_runs
 
     def run(directory, seed, ret, **settings):
         config = {"env": "CartPole-v1", "method": "ppo", "seed": seed, "reg_strength": 0.0, "final_sparsity": 0.93,
@@ -385,7 +399,7 @@ def test_a_cell_never_mixes_settings_and_superseded_runs_are_not_read(tmp_path):
 
 
 def test_sparse_greedy_evaluations_make_one_joined_curve(tmp_path):
-    from dsp_cli.report import seed_curve
+    from dsp_cli.report_figures import seed_curve
 
     members = []
     for seed, values in enumerate(([10.0, 20.0], [14.0, 30.0])):
@@ -403,7 +417,8 @@ def test_sparse_greedy_evaluations_make_one_joined_curve(tmp_path):
 
 
 def test_learning_curves_are_greedy_only_when_every_drawn_run_has_greedy_evaluations(tmp_path):
-    from dsp_cli.report import aggregate, curve_caption, curve_source, load_runs
+    from dsp_cli.report_markdown import curve_caption
+    from dsp_cli.report_runs import aggregate, curve_source, load_runs
 
     for seed in (0, 1):
         _fake_run(tmp_path, "dsp", seed, 100.0, 1e-4, 0.93)
