@@ -11,12 +11,13 @@ from agents.errors import UsageError
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 from agents.envs import check_env_name
 from agents.teacher import load_teacher
 from agents.evaluation import HELD_OUT_OFFSET as HELD_OUT_EPISODES
-from dsp_tf.masks import RANKINGS, THRESHOLDS
+from dsp_tf.masks import check_ranking, check_threshold
+from dsp_tf.regularizers import check_strength
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
 from dsp_tf.schedule import DynamicPruningSchedule
 
@@ -42,6 +43,14 @@ def _f(default, help_text):
     if isinstance(default, list):
         return field(default_factory=lambda d=tuple(default): list(d), metadata={"help": help_text})
     return field(default=default, metadata={"help": help_text})
+
+
+def _library_check(flag: str, check: Callable[[Any], Any], value: Any) -> None:
+    """A setting the library validates itself (its one rule), said as a flag's usage error."""
+    try:
+        check(value)
+    except ValueError as e:
+        raise UsageError(f"--{flag}: {e}") from None
 
 
 @dataclass
@@ -158,16 +167,13 @@ class RunConfig:
         if self.final_sparsity < self.initial_sparsity:
             raise UsageError(f"--final_sparsity ({self.final_sparsity}) must be >= --initial_sparsity "
                              f"({self.initial_sparsity})")
-        if not self.reg_strength >= 0.0:
-            raise UsageError(f"--reg_strength (lambda) must be >= 0, got {self.reg_strength}")
+        _library_check("reg_strength", check_strength, self.reg_strength)
         if self.prune_begin < 0 or self.prune_end <= self.prune_begin:
             raise UsageError(f"need 0 <= --prune_begin < --prune_end, got {self.prune_begin} and {self.prune_end}")
         if self.prune_frequency <= 0:
             raise UsageError(f"--prune_frequency must be > 0, got {self.prune_frequency}")
-        if self.threshold not in THRESHOLDS:
-            raise UsageError(f"--threshold must be one of {', '.join(THRESHOLDS)}, got '{self.threshold}'")
-        if self.ranking not in RANKINGS:
-            raise UsageError(f"--ranking must be one of {', '.join(RANKINGS)}, got '{self.ranking}'")
+        _library_check("threshold", check_threshold, self.threshold)
+        _library_check("ranking", check_ranking, self.ranking)
         if self.reward_normalization not in REWARD_NORMALIZATIONS:
             raise UsageError(f"--reward_normalization must be one of {', '.join(REWARD_NORMALIZATIONS)}, "
                              f"got '{self.reward_normalization}'")

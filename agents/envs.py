@@ -16,7 +16,7 @@ model takes one vector; their episodes are also scored on collisions and speed
 from __future__ import annotations
 
 from agents.errors import UsageError
-from dsp_tf import cli
+from dsp_tf import extras
 
 import importlib
 import os
@@ -37,7 +37,7 @@ class EnvEntry:
     #: Short name: the sweep's --envs, the flagfile configs/<slug>.cfg, figure names ending in _<slug>.png.
     slug: str
     kwargs: tuple = ()
-    extra: str = ""  # the setup.py extra providing the task; importing its modules (dsp_tf.cli) registers it
+    extra: str = ""  # the setup.py extra providing the task; importing its modules (dsp_tf.extras) registers it
     driving: bool = False  # episodes report collisions and speed from info["crashed"] / info["speed"]
 
 
@@ -60,23 +60,6 @@ def env_slug(name: str) -> str:
     return entry.slug if entry else name.split("-")[0].lower()
 
 
-def env_flagfile(slug: str) -> str:
-    """Path of the environment's flagfile, configs/<slug>.cfg; UsageError naming it when there is none.
-
-    A sweep's environment is any flagfile name (it sets --env), so ``slug`` need not be registered."""
-    return cli.find_flagfile(f"{slug}.cfg")
-
-
-def shipped_flagfile(slug: str, method: str) -> str:
-    """Where a method's settings on an environment are written: configs/<slug>_<method>.cfg when the
-    method has its own there (λ is chosen per method and environment), else configs/<slug>.cfg. The
-    sweep trains from it and the report judges by it, so a chosen λ or ranking is written once."""
-    try:
-        return cli.find_flagfile(f"{slug}_{method}.cfg")
-    except UsageError:
-        return env_flagfile(slug)
-
-
 def _entry(name: str) -> EnvEntry:
     if name not in ENVIRONMENTS:
         raise UsageError(f"unknown environment '{name}' (choose from {', '.join(ENVIRONMENTS)})")
@@ -96,11 +79,11 @@ def is_driving(name: str) -> bool:
 def _import_provider(entry: EnvEntry, name: str) -> None:
     if not entry.extra:
         return
-    message = cli.missing_extra(entry.extra)
+    message = extras.missing_extra(entry.extra)
     if message:
         raise UsageError(f"environment '{name}' needs {message}")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame's greeting on import
-    for module in cli.EXTRA_MODULES[entry.extra]:
+    for module in extras.EXTRA_MODULES[entry.extra]:
         try:
             importlib.import_module(module)
         except Exception as e:  # noqa: BLE001 - installed but broken: say so, not "install it"

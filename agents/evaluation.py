@@ -131,7 +131,7 @@ def episode_metrics(episodes: Sequence[Episode], driving: bool) -> Dict[str, obj
 
 
 def keras_policy(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    forward = tf.function(lambda x: model(x, training=False))
+    forward = tf.function(lambda x: model(x, training=False), autograph=False)  # no control flow; a lambda warns
     return lambda obs: forward(tf.constant(obs[None], tf.float32))[0].numpy()
 
 

@@ -33,7 +33,7 @@ from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import ClipRange, PrunedPPOClipAgent, clip_epsilon, make_agent, penalty_scale
 from agents.selection import BestActor
 from agents.teacher import Teacher, distillation, load_teacher, start_from_teacher
-from dsp_tf.cli import stop_point, stop_points
+from dsp_tf.stopping import stop_point, stop_points
 from dsp_tf.methods import make_pruner
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output

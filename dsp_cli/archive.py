@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 from absl import flags
 
 from agents.layout import ARCHIVED_FILES, SUMMARY_FILE, SUPERSEDED_DIR
-from dsp_tf import cli
+from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 

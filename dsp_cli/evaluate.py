@@ -20,7 +20,7 @@ from agents.evaluation import evaluate_actor
 from agents.layout import EVALUATION_FILE
 from agents.rundir import RunDirectory
 from agents.training import actor_meta, build_learner, restore_latest
-from dsp_tf import cli
+from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 

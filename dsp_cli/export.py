@@ -31,7 +31,7 @@ from agents.envs import is_driving, make_gym
 from agents.evaluation import (DRIVING_METRICS, episode_metrics, final_test_seeds, greedy_episode, held_out_seeds,
                                run_episodes)
 from agents.rundir import RunDirectory
-from dsp_tf import cli
+from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import check_output_directory
 from tflite_export.animation import gif_bytes

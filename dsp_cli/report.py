@@ -24,7 +24,7 @@ from dsp_cli.report_figures import draw_figures
 from dsp_cli.report_markdown import markdown, results_document, write_csv
 from dsp_cli.report_markdown import driving_table  # noqa: F401  (tests/test_driving.py imports it from here)
 from dsp_cli.report_runs import aggregate, curve_source, left_out_runs, load_runs, shipped_settings, superseded_runs
-from dsp_tf import cli
+from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 

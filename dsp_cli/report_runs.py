@@ -15,7 +15,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from agents.config import LEGACY_DEFAULTS, from_dict
-from agents.envs import env_flagfile, env_slug
+from agents.envs import env_slug
+from dsp_cli.flagfiles import env_flagfile
 from agents.layout import CONFIG_FILE, PROGRESS_FILE, SUMMARY_FILE, SUPERSEDED_DIR
 from dsp_cli.archive import finished_runs
 from dsp_cli.sweep import shipped_ranking, shipped_reg_strength

@@ -26,16 +26,22 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from absl import flags, logging
 
 from agents.config import RunConfig, config_fields, from_dict
+from agents.envs import env_slug
 from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SUMMARY_FILE
 from agents.rundir import RunDirectory
 from agents.training import train
-from dsp_tf import cli
+from dsp_cli import cli
+from dsp_cli.flagfiles import env_flagfile, flagfile_value
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
-from dsp_tf.flagdefs import define_flags_from, values_from_flags
+from dsp_cli.flagdefs import define_flags_from, values_from_flags
 
 #: The ladder's record in --root_dir: every ratio tried, its size and validation return.
 SHRINK_FILE = "shrink.json"
+#: How a run picks its shipped actor: the student's own procedure, not a setting it inherits, so a
+#: teacher's config.json without them (older runs: no validation) gives what today's flagfile of the
+#: environment ships (else RunConfig's default), not the legacy "off".
+SELECTION_FIELDS = ("validation_interval", "validation_episodes")
 #: Where the ladder's students live inside --root_dir.
 LADDER_DIR = "ladder"
 
@@ -63,6 +69,10 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
         run = RunDirectory(teacher_dir)
         base = {k: v for k, v in run.read_config().items() if k != "teacher"}
         base["method"] = "dsp"
+        for name in SELECTION_FIELDS:  # a teacher from before validated actors still gets a validated student
+            if name not in base:
+                shipped = _shipped_value(base.get("env", RunConfig.env), name)
+                base[name] = getattr(RunConfig, name) if shipped is None else int(shipped)
         # Not in config.json, but the student is judged on the teacher's own test episodes by default.
         base["eval_episodes"] = run.final_eval_episodes(RunConfig.eval_episodes)
     values = {**base, **given}
@@ -85,6 +95,14 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
                 scaled[name] = grid(getattr(cfg, name) * budget_fraction)
         cfg = from_dict({**values, **{k: v for k, v in scaled.items() if k not in given}})
     return cfg
+
+
+def _shipped_value(env: str, flag: str) -> Optional[str]:
+    """What the environment's shipped flagfile sets ``--flag`` to; None when it has none or does not set it."""
+    try:
+        return flagfile_value(env_flagfile(env_slug(env)), flag)
+    except UsageError:
+        return None
 
 
 def climb(ratios: Sequence[float], validated: Callable[[float], Tuple[float, float]],

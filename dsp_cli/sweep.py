@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import math
 import os
 import subprocess
 import sys
@@ -27,12 +26,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from absl import flags, logging
 
 from agents.config import RunConfig
-from agents.envs import env_flagfile, shipped_flagfile
 from agents.layout import SUMMARY_FILE
-from dsp_tf import cli
+from dsp_cli import cli
+from dsp_cli.flagfiles import REPO_ROOT, env_flagfile, flagfile_value, shipped_flagfile
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
-from dsp_tf.masks import RANKINGS
+from dsp_tf.masks import check_ranking
+from dsp_tf.regularizers import check_strength
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
 
 def define_flags() -> None:
@@ -103,22 +103,20 @@ class Point:
 def shipped_ranking(env: str, method: str) -> str:
     """The cross-layer ranking a method trains with on an environment: the one its flagfile sets, else
     the default."""
-    return cli.flagfile_value(shipped_flagfile(env, method), "ranking") or DEFAULT_RANKING
+    return flagfile_value(shipped_flagfile(env, method), "ranking") or DEFAULT_RANKING
 
 
 def shipped_reg_strength(env: str, method: str) -> float:
     """The λ a method trains with on an environment: the one its flagfile sets, else the trainer's default.
     Checked as --reg_strengths is, so a bad flagfile stops the sweep before any run instead of failing each."""
     flagfile = shipped_flagfile(env, method)
-    value = cli.flagfile_value(flagfile, "reg_strength")
+    value = flagfile_value(flagfile, "reg_strength")
     if value is None:
         return RunConfig.reg_strength
     try:
-        lam = float(value)
+        lam = check_strength(value)
     except ValueError:
-        lam = math.nan
-    if not (math.isfinite(lam) and lam >= 0):
-        raise UsageError(f"{flagfile}: --reg_strength must be a finite number >= 0, got '{value}'")
+        raise UsageError(f"{flagfile}: --reg_strength must be a finite number >= 0, got '{value}'") from None
     return lam
 
 
@@ -196,7 +194,7 @@ def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor
     status = [{"run": p.name, "state": "done (skipped)", "error": ""} for p in finished]
     logging.info("sweep: %d points, %d already finished, %d to run on %s", len(points),
                  len(points) - len(todo), len(todo), executor)
-    jobs = [(train_command(p, sweep_dir, small_layers, extra), cli.REPO_ROOT) for p in todo]
+    jobs = [(train_command(p, sweep_dir, small_layers, extra), REPO_ROOT) for p in todo]
     t0 = time.time()
     if executor == "ray":
         results = _ray_runner(ray_address, workers)(jobs)
@@ -246,9 +244,10 @@ def _reg_strengths(values: Sequence[str]) -> Tuple[List[float], Dict[str, List[f
         if (name or colon) and (name not in METHOD_NAMES or not get_method(name).penalized):
             raise UsageError(f"--reg_strengths: '{name}' is not a method with a penalty "
                              f"(choose from {', '.join(m for m in METHOD_NAMES if get_method(m).penalized)})")
-        lam = _floats([lam], "reg_strengths")[0]
-        if lam < 0:
-            raise UsageError("--reg_strengths must be >= 0")
+        try:
+            lam = check_strength(lam)
+        except ValueError:  # the trainer's rule; before, an 'inf' got through here to fail each run
+            raise UsageError(f"--reg_strengths: '{value}' is not a finite number >= 0") from None
         (per_method.setdefault(key, []) if key else plain).append(lam)
     return plain, per_method
 
@@ -265,8 +264,10 @@ def _main() -> None:
         if m not in METHOD_NAMES:
             raise UsageError(f"unknown method '{m}' (choose from {', '.join(METHOD_NAMES)})")
     for r in FLAGS.rankings:
-        if r not in RANKINGS:
-            raise UsageError(f"unknown ranking '{r}' (choose from {', '.join(RANKINGS)})")
+        try:
+            check_ranking(r)
+        except ValueError as e:
+            raise UsageError(f"--rankings: {e}") from None
     lams, per_method = _reg_strengths(FLAGS.reg_strengths)
     ratios = _floats(FLAGS.final_sparsities, "final_sparsities")
     if any(not 0 <= r < 1 for r in ratios):

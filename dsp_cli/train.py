@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from agents.config import RunConfig
 from agents.training import train
-from dsp_tf import cli
-from dsp_tf.flagdefs import define_flags_from, values_from_flags
+from dsp_cli import cli
+from dsp_cli.flagdefs import define_flags_from, values_from_flags
 
 
 def _main() -> None:

@@ -3,7 +3,6 @@
 The command keeps its name; its body lives in ``dsp_cli.archive``, on the floor
 above the agent layer, so that no library module of dsp_tf imports agents.
 """
-from dsp_tf import cli
 
 
 def main() -> None:

@@ -35,6 +35,20 @@ def layer_normalized(scores: Sequence[np.ndarray], masks: Sequence[np.ndarray]) 
     return out
 
 
+def check_ranking(ranking: str) -> str:
+    """The one rule for a cross-layer ranking; the pruner and the trainer's flags apply it."""
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+    return ranking
+
+
+def check_threshold(threshold: str) -> str:
+    """The one rule for a pruning threshold; the pruner and the trainer's flags apply it."""
+    if threshold not in THRESHOLDS:
+        raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
+    return threshold
+
+
 def select_masks(scores: Sequence[np.ndarray], masks: Sequence[np.ndarray], sparsity: float,
                  min_neurons_per_layer: int = 1, threshold: str = "count",
                  ranking: str = "global") -> List[np.ndarray]:
@@ -52,10 +66,8 @@ def select_masks(scores: Sequence[np.ndarray], masks: Sequence[np.ndarray], spar
     layer with fewer than ``min_neurons_per_layer`` alive neurons. Ties break by
     layer then index, so the result is deterministic.
     """
-    if threshold not in THRESHOLDS:
-        raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
-    if ranking not in RANKINGS:
-        raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+    check_threshold(threshold)
+    check_ranking(ranking)
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
     new = [np.asarray(m, dtype=np.float32).copy() for m in masks]

@@ -16,7 +16,7 @@ import numpy as np
 from dsp_tf._keras import keras
 from dsp_tf.importance import neuron_group_norms, neuron_importance, random_scores
 from dsp_tf.input_pruning import InputFeaturePruner
-from dsp_tf.masks import RANKINGS
+from dsp_tf.masks import check_ranking
 from dsp_tf.pruner import Scorer, StructuredPruner
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.regularizers import (GroupLassoRegularizer, InputGroupL1Regularizer,
@@ -106,8 +106,7 @@ def make_pruner(model: keras.Model, method: str, schedule: DynamicPruningSchedul
     ``threshold`` and ``min_neurons_per_layer`` only concern neuron methods.
     """
     m = get_method(method)
-    if ranking not in RANKINGS:
-        raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+    check_ranking(ranking)  # weight and input methods ignore it, but a wrong one is still wrong
     regularizer = m.regularizer(reg_strength) if m.penalized and reg_strength > 0 else None
     if m.unit == "weight":
         return MagnitudePruner(model, schedule, regularizer=regularizer)

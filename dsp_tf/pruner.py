@@ -9,7 +9,7 @@ from dsp_tf._keras import keras, tf
 from dsp_tf.chain import NeuronMask, dense_chain
 from dsp_tf.compact import compact_model
 from dsp_tf.importance import neuron_importance
-from dsp_tf.masks import RANKINGS, THRESHOLDS, select_masks
+from dsp_tf.masks import check_ranking, check_threshold, select_masks
 from dsp_tf.metrics import effective_kernels, model_stats
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.schedule import DynamicPruningSchedule
@@ -40,10 +40,8 @@ class StructuredPruner(PrunerBase):
         if chain.masks is not None:
             raise ValueError("model is already masked; pass the original (unmasked) model")
         super().__init__(schedule, regularizer)
-        if threshold not in THRESHOLDS:
-            raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
-        if ranking not in RANKINGS:
-            raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+        self.threshold = check_threshold(threshold)
+        self.ranking = check_ranking(ranking)
         if int(min_neurons_per_layer) != min_neurons_per_layer or min_neurons_per_layer < 1:
             raise ValueError(f"min_neurons_per_layer must be an integer >= 1, got {min_neurons_per_layer}")
         smallest = min(d.units for d in chain.hidden)
@@ -51,8 +49,6 @@ class StructuredPruner(PrunerBase):
             raise ValueError(
                 f"min_neurons_per_layer ({min_neurons_per_layer}) exceeds the smallest hidden layer ({smallest})")
         self.min_neurons_per_layer = int(min_neurons_per_layer)
-        self.threshold = threshold
-        self.ranking = ranking
         self.scorer = scorer or (lambda layers, masks: neuron_importance(layers, masks))
         self.dense_layers = chain.dense
         self.mask_layers = [NeuronMask(d.units, name=f"{d.name}_mask") for d in chain.hidden]

@@ -14,6 +14,18 @@ from dsp_tf.chain import ModelOrLayers, dense_chain
 from dsp_tf.importance import neuron_group_norms, neuron_importance
 
 
+def check_strength(strength) -> float:
+    """λ as a float, or ValueError: the one rule for λ, which the trainer's flags and the sweep's
+    flagfile reading apply through this function before they say it in their own words."""
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        raise ValueError(f"strength must be a number, got {strength!r}") from None
+    if not 0.0 <= value < math.inf:  # also rejects NaN
+        raise ValueError(f"strength (lambda) must be finite and >= 0, got {value}")
+    return value
+
+
 class _StrengthRegularizer(keras.regularizers.Regularizer):
     """Shared argument checking and (de)serialisation for λ-scaled penalties.
 
@@ -22,13 +34,7 @@ class _StrengthRegularizer(keras.regularizers.Regularizer):
     """
 
     def __init__(self, strength: float):
-        try:
-            strength = float(strength)
-        except (TypeError, ValueError):
-            raise ValueError(f"strength must be a number, got {strength!r}") from None
-        if not 0.0 <= strength < math.inf:  # also rejects NaN
-            raise ValueError(f"strength (lambda) must be finite and >= 0, got {strength}")
-        self.strength = strength
+        self.strength = check_strength(strength)
 
     def penalty(self, model_or_dense_layers: ModelOrLayers,
                 masks: Optional[Sequence] = None) -> tf.Tensor:

@@ -4,11 +4,11 @@ to the smallest size that keeps its return.
 The command keeps its name; its body lives in ``dsp_cli.shrink``, on the floor
 above the agent layer, so that no library module of dsp_tf imports agents.
 """
-from dsp_tf import cli
+from dsp_tf import extras
 
 
 def main() -> None:
-    cli.require_extras("dsp_tf.shrink", "rl")
+    extras.require_extras("dsp_tf.shrink", "rl")
     from dsp_cli.shrink import main as body
 
     body()

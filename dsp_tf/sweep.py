@@ -3,11 +3,11 @@
 The command keeps its name; its body lives in ``dsp_cli.sweep``, on the floor
 above the agent layer, so that no library module of dsp_tf imports agents.
 """
-from dsp_tf import cli
+from dsp_tf import extras
 
 
 def main() -> None:
-    cli.require_extras("dsp_tf.sweep", "rl")
+    extras.require_extras("dsp_tf.sweep", "rl")
     from dsp_cli.sweep import main as body
 
     body()

@@ -3,7 +3,7 @@
 At a terminal a log line is the message alone (``step 2048/4096 (50%) | …``), a
 warning marked ``warning:``; where stderr is a file or a pipe, and in absl's log
 files (``--log_dir``), lines keep absl's prefix. Every command runs through
-``dsp_tf.cli.run``, which ends an interrupted, terminated or out-of-room command
+``dsp_cli.cli.run``, which ends an interrupted, terminated or out-of-room command
 with one line: checked here on a stand-in command, and end to end on training,
 the exporter and the others in test_robustness.py.
 """
@@ -26,7 +26,8 @@ PLAIN_PROGRESS = re.compile(r"^step (\d+)/4096 \(\d+%\) \| \d+ steps/s \| ETA \d
 DEMO = """
 import os, signal
 from absl import logging
-from dsp_tf import cli
+from dsp_cli import cli
+from dsp_tf.stopping import stop_points
 
 def main():
     if {progress}:
@@ -110,11 +111,11 @@ def test_log_lines_to_a_file_or_pipe_keep_absl_prefix():
      "demo: error: disk full writing '/r/ckpt-8_temp/part-0' (File too large); partial files were removed and "
      "what was there before is kept: free some space (or raise the file size limit) and run the same command again"),
     # Inside stop_points() (training's loop) a signal waits for the next stop point, then ends the same way.
-    ("with cli.stop_points(): os.kill(os.getpid(), signal.SIGINT); logging.warning('reached the stop point')",
+    ("with stop_points(): os.kill(os.getpid(), signal.SIGINT); logging.warning('reached the stop point')",
      True, 130, "demo: stopped by SIGINT (Ctrl-C) after env step 3 of 10; "
                 "run the same command to resume from the last checkpoint"),
     # A second signal does not wait.
-    ("with cli.stop_points(): os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGTERM); "
+    ("with stop_points(): os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGTERM); "
      "signal.pause()", True, 143,
      "demo: stopped by SIGTERM after env step 3 of 10; run the same command to resume from the last checkpoint"),
 ], ids=["sigint", "sigint_before_any_step", "sigterm", "enospc", "efbig_in_tensorflow_text", "deferred_sigint",

@@ -48,8 +48,9 @@ def test_batched_env_auto_resets_and_clips_continuous_actions():
 def test_each_environment_has_one_slug_and_its_flagfile_trains_it():
     """The sweep names an environment by its slug, the report by its gym id: configs/<slug>.cfg must
     set the very gym id the registry pairs with that slug, or the two would speak of different tasks."""
-    from agents.envs import ENVIRONMENTS, env_flagfile, env_slug
-    from dsp_tf import cli
+    from agents.envs import ENVIRONMENTS, env_slug
+    from dsp_cli.flagfiles import env_flagfile
+    from dsp_cli import flagfiles
 
     slugs = [e.slug for e in ENVIRONMENTS.values()]
     assert len(slugs) == len(set(slugs))
@@ -60,15 +61,15 @@ def test_each_environment_has_one_slug_and_its_flagfile_trains_it():
     for gym_id, entry in ENVIRONMENTS.items():
         assert env_slug(gym_id) == entry.slug
         if entry.slug in shipped:
-            assert cli.flagfile_value(env_flagfile(entry.slug), "env") == gym_id
+            assert flagfiles.flagfile_value(env_flagfile(entry.slug), "env") == gym_id
     assert env_slug("Retired-v2") == "retired"  # archived runs of an unregistered task keep a slug
 
 
 def test_a_method_flagfile_wins_over_the_environment_flagfile(tmp_path, monkeypatch):
-    from agents.envs import env_flagfile, shipped_flagfile
-    from dsp_tf import cli
+    from dsp_cli.flagfiles import env_flagfile, shipped_flagfile
+    from dsp_cli import flagfiles
 
-    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(flagfiles, "CONFIG_DIRS", (str(tmp_path),))
     (tmp_path / "toy.cfg").write_text("--env=Hopper-v4\n")
     (tmp_path / "toy_ssl.cfg").write_text("--flagfile=toy.cfg\n--method=ssl\n")
     assert shipped_flagfile("toy", "ssl") == str(tmp_path / "toy_ssl.cfg")

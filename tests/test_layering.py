@@ -60,7 +60,8 @@ def test_no_import_points_down_to_up(package):
 def test_launchers_only_hand_over_to_dsp_cli():
     for name in LAUNCHERS:
         modules = set(imported_modules(os.path.join(ROOT, "dsp_tf", f"{name}.py")))
-        assert modules == {"dsp_tf", f"dsp_cli.{name}"}, name
+        # the command's body, and at most the library's check of the install's extras
+        assert f"dsp_cli.{name}" in modules and modules <= {"dsp_tf", f"dsp_cli.{name}"}, name
 
 
 def test_the_export_launcher_only_hands_over_to_dsp_cli():

@@ -147,3 +147,30 @@ def test_a_teacher_of_another_environment_is_refused(teacher_run, tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "was trained on CartPole-v1, not Hopper-v4" in last_line(result.stderr)
     assert not out.exists()
+
+
+def test_a_teacher_from_before_validated_actors_gets_a_validated_student(teacher_run, tmp_path):
+    """An older run's config.json has no validation settings (they read as 0, i.e. off, for that run);
+    its student is a new run and validates as today's flagfile of the environment ships (cartpole.cfg),
+    scaled to its budget like the rest."""
+    import shutil
+
+    from dsp_cli.shrink import student_config
+
+    old = tmp_path / "old_teacher"
+    shutil.copytree(teacher_run, old)
+    config = json.loads((old / "config.json").read_text())
+    for name in ("validation_interval", "validation_episodes"):
+        config.pop(name)
+    (old / "config.json").write_text(json.dumps(config))
+    cfg = student_config(str(old), {"root_dir": str(tmp_path / "s")}, budget_fraction=0.5)
+    from dsp_cli.flagfiles import find_flagfile, flagfile_value
+
+    shipped = {name: int(flagfile_value(find_flagfile("cartpole.cfg"), name))
+               for name in ("validation_interval", "validation_episodes")}
+    assert cfg.validation_episodes == shipped["validation_episodes"]
+    step = cfg.steps_per_iteration
+    assert cfg.validation_interval == max(step, round(shipped["validation_interval"] * 0.5 / step) * step) > 0
+    kept = student_config(str(teacher_run), {"root_dir": str(tmp_path / "t")}, budget_fraction=0.5)
+    assert kept.validation_interval == max(step, round(json.loads((teacher_run / "config.json").read_text())
+                                                       ["validation_interval"] * 0.5 / step) * step)

@@ -28,9 +28,9 @@ def test_grid_gives_non_pruning_methods_one_point_per_seed():
 
 
 def test_grid_trains_with_the_ranking_the_environment_flagfile_ships_unless_told(tmp_path, monkeypatch):
-    from dsp_tf import cli
+    from dsp_cli import flagfiles
 
-    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(flagfiles, "CONFIG_DIRS", (str(tmp_path),))
     (tmp_path / "base.cfg").write_text("--env=Hopper-v4\n--ranking=global\n")
     (tmp_path / "toy.cfg").write_text("--flagfile=base.cfg\n--ranking=per_layer\n")
     shipped = {p.method: p for p in grid(["toy"], ["ppo", "dsp", "dropout"], [1e-5], [0.93], [0])}
@@ -54,7 +54,8 @@ def test_a_method_can_have_its_own_lambdas():
                          (["magic=1e-3"], "'magic' is not a method with a penalty"),
                          (["cartpole:=1e-3"], "'' is not a method with a penalty"),
                          (["hoper:dsp=1e-3"], "'hoper' in 'hoper:dsp=1e-3' is not an environment"),
-                         (["ssl=-1"], "must be >= 0"), (["ssl=x"], "must be numbers")):
+                         (["ssl=-1"], "'ssl=-1' is not a finite number >= 0"),
+                         (["ssl=x"], "'ssl=x' is not a finite number >= 0")):
         with pytest.raises(UsageError, match=message):
             _reg_strengths(bad)
 
@@ -76,10 +77,10 @@ def test_a_method_can_have_its_own_lambda_on_one_environment():
 
 def test_without_lambdas_each_method_trains_with_the_lambda_its_flagfile_ships(tmp_path, monkeypatch):
     """A comparison sweep names no λ: <env>_<method>.cfg, else <env>.cfg, else the trainer's default."""
-    from dsp_tf import cli
+    from dsp_cli import flagfiles
     from dsp_cli.sweep import _reg_strengths
 
-    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(flagfiles, "CONFIG_DIRS", (str(tmp_path),))
     (tmp_path / "toy.cfg").write_text("--env=Hopper-v4\n--reg_strength=1e-6\n")
     (tmp_path / "toy_ssl.cfg").write_text("--flagfile=toy.cfg\n--method=ssl\n--reg_strength=1e-4\n--ranking=per_layer\n")
     (tmp_path / "bare.cfg").write_text("--env=Hopper-v4\n")
@@ -111,7 +112,7 @@ def test_local_sweep_skips_finished_records_failures_and_reports(tmp_path):
     assert states[os.path.join("cartpole", "ppo_s0")]["state"] == "done"
     assert states[os.path.join("cartpole", "dsp_lam0.0001_p0.9_s0")]["state"] == "done"
     failed = states[broken.name]
-    assert failed["state"] == "failed (exit 2)" and "--reg_strength (lambda) must be >= 0" in failed["error"]
+    assert failed["state"] == "failed (exit 2)" and "--reg_strength: strength (lambda) must be finite and >= 0" in failed["error"]
     with open(sweep / "status.csv", encoding="utf-8") as f:
         assert len(list(csv.DictReader(f))) == 3
 
@@ -210,10 +211,10 @@ def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
 
 
 def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, monkeypatch):
-    from dsp_tf import cli
+    from dsp_cli import flagfiles
     from dsp_cli.report_runs import headline_row
 
-    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(flagfiles, "CONFIG_DIRS", (str(tmp_path),))
     rows = [dict(_row("dsp", 100.0, 1.0, "0 1 2 3 4", 0.93, 1e-5), env=env, ranking=ranking)
             for env in ("Hopper-v4", "Walker2d-v4") for ranking in ("global", "per_layer")]
     (tmp_path / "hopper.cfg").write_text("--env=Hopper-v4\n--ranking=global\n--ranking=per_layer\n")
@@ -225,10 +226,10 @@ def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, m
 
 def test_headline_follows_the_lambda_the_method_flagfile_ships(tmp_path, monkeypatch):
     """A λ grid's cell with more seeds does not displace the shipped λ's cell."""
-    from dsp_tf import cli
+    from dsp_cli import flagfiles
     from dsp_cli.report_runs import headline_row
 
-    monkeypatch.setattr(cli, "CONFIG_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(flagfiles, "CONFIG_DIRS", (str(tmp_path),))
     seven, five = "0 1 2 3 4 5 6", "0 1 2 3 4"
     rows = [_row("ssl", 100.0, 1.0, seven, 0.93, 1e-5), _row("ssl", 90.0, 1.0, five, 0.93, 1e-3),
             _row("ssl", 80.0, 1.0, five, 0.93, 1e-4),
@@ -462,12 +463,12 @@ METHOD_FLAGFILES = sorted(f for f in os.listdir(os.path.join(REPO, "configs"))
 def test_each_method_flagfile_trains_the_method_it_is_named_for(name):
     """configs/<env>_<method>.cfg is where the sweep and the report look up a method's λ and ranking;
     one that trained another method, or another environment, would be read for the wrong cell."""
-    from dsp_tf import cli
+    from dsp_cli import flagfiles
 
     env, _, method = name[:-4].rpartition("_")
     path = os.path.join(REPO, "configs", name)
-    assert cli.flagfile_value(path, "method") == method
-    assert cli.flagfile_value(path, "env") == cli.flagfile_value(os.path.join(REPO, "configs", f"{env}.cfg"), "env")
+    assert flagfiles.flagfile_value(path, "method") == method
+    assert flagfiles.flagfile_value(path, "env") == flagfiles.flagfile_value(os.path.join(REPO, "configs", f"{env}.cfg"), "env")
 
 
 @pytest.mark.parametrize("flagfile, points", [("sweep_cartpole.cfg", 40), ("sweep_lunarlander.cfg", 40),
@@ -480,3 +481,14 @@ def test_each_comparison_flagfile_names_exactly_its_archived_runs(tmp_path, flag
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == \
         f"{points} points: {points} already finished, 0 to run (dry run: nothing started)"
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1e-4", "x"])
+def test_sweep_refuses_the_lambdas_training_refuses(value):
+    """One rule for λ (dsp_tf.regularizers.check_strength): an 'inf' used to pass the sweep and fail each run."""
+    from dsp_cli.sweep import _reg_strengths
+
+    with pytest.raises(UsageError, match=f"--reg_strengths: '{value}' is not a finite number >= 0"):
+        _reg_strengths([value])
+    with pytest.raises(UsageError, match=f"--reg_strengths: 'dsp={value}' is not a finite number >= 0"):
+        _reg_strengths([f"dsp={value}"])

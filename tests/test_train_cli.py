@@ -8,7 +8,7 @@ import time
 import pytest
 
 from clitools import TINY, last_line, progress_without_timing, run_module, start_module
-from dsp_tf.cli import expand_flagfiles, find_flagfile
+from dsp_cli.flagfiles import expand_flagfiles, find_flagfile
 from dsp_tf.errors import UsageError
 
 
@@ -18,7 +18,7 @@ from dsp_tf.errors import UsageError
     (["--final_sparsity=1.0"], "--final_sparsity must be in [0, 1)"),
     (["--initial_sparsity=-0.1"], "--initial_sparsity must be in [0, 1)"),
     (["--initial_sparsity=0.5", "--final_sparsity=0.3"], "must be >= --initial_sparsity"),
-    (["--reg_strength=-1e-4"], "--reg_strength (lambda) must be >= 0"),
+    (["--reg_strength=-1e-4"], "--reg_strength: strength (lambda) must be finite and >= 0, got -0.0001"),
     (["--reward_normalization=zscore"], "--reward_normalization must be one of reward_std, return_std, none"),
     (["--flagfile=does_not_exist.cfg"], "flagfile 'does_not_exist.cfg' not found"),
     (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),

@@ -3,11 +3,11 @@
 The command keeps its name; its body lives in ``dsp_cli.export``, on the floor
 above the agent layer, so that the tflite_export library has no RL in it.
 """
-from dsp_tf import cli
+from dsp_tf import extras
 
 
 def main() -> None:
-    cli.require_extras("tflite_export", "rl", "export")  # a run directory is read by the agent layer
+    extras.require_extras("tflite_export", "rl", "export")  # a run directory is read by the agent layer
     from dsp_cli.export import main as body
 
     body()

@@ -1,7 +1,7 @@
-"""Shared command-line plumbing: flagfile lookup, one-line errors, console output.
+"""Shared command-line plumbing: one-line errors, console output, exit codes (flagfiles: flagfiles.py).
 
 Every entry point (train, evaluate, sweep, report, tflite_export) runs through
-``run``, so they all find ``--flagfile=hopper.cfg`` in ``configs/``, refuse a
+``run``, so they all find ``--flagfile=hopper.cfg`` in ``configs/`` (flagfiles.py), refuse a
 missing or malformed flagfile the same way, and end the same way when things go
 wrong, with one line instead of a traceback:
 
@@ -20,116 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib.util
 import logging as py_logging
 import os
 import re
 import signal
 import sys
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from absl import app, flags
 from absl import logging as absl_logging
 
+from dsp_cli.flagfiles import expand_flagfiles
 from dsp_tf.errors import UsageError
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_DIRS = (os.path.join(os.getcwd(), "configs"), os.path.join(REPO_ROOT, "configs"))
-
-
-def find_flagfile(name: str, relative_to: Optional[str] = None) -> str:
-    candidates = [name]
-    if relative_to:
-        candidates.append(os.path.join(relative_to, name))
-    candidates += [os.path.join(d, name) for d in CONFIG_DIRS]
-    candidates += [c + ".cfg" for c in candidates if not c.endswith(".cfg")]
-    for path in candidates:
-        if os.path.isfile(path):
-            return os.path.abspath(path)
-    raise UsageError(f"flagfile '{name}' not found (looked in ., configs/)")
-
-
-def _read_flagfile(path: str, depth: int = 0) -> List[str]:
-    if depth > 10:
-        raise UsageError(f"flagfile '{path}' includes itself (nesting deeper than 10)")
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read flagfile '{path}': {e}") from None
-    out: List[str] = []
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#") or line.startswith("//"):
-            continue
-        if not line.startswith("--") or line == "--" or " " in line.split("=", 1)[0]:
-            raise UsageError(f"malformed flagfile '{path}' line {number}: '{line}' (expected --name=value)")
-        out.extend(_expand([line], os.path.dirname(os.path.abspath(path)), depth + 1))
-    return out
-
-
-def _expand(args: List[str], relative_to: Optional[str], depth: int) -> List[str]:
-    out: List[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("--flagfile=") or arg == "--flagfile":
-            if arg == "--flagfile":
-                if i + 1 >= len(args):
-                    raise UsageError("--flagfile needs a file name")
-                name, i = args[i + 1], i + 1
-            else:
-                name = arg.split("=", 1)[1]
-            out.extend(_read_flagfile(find_flagfile(name, relative_to), depth))
-        else:
-            out.append(arg)
-        i += 1
-    return out
-
-
-def expand_flagfiles(argv: List[str]) -> List[str]:
-    """Inlines flagfiles in place, so later command-line flags override them."""
-    return argv[:1] + _expand(argv[1:], None, 0)
-
-
-def flagfile_value(name: str, flag: str) -> Optional[str]:
-    """What a flagfile, with the flagfiles it includes, sets ``--flag`` to (absl keeps the last value);
-    None if it does not set it. Tools that read a shipped setting read it here, from the flagfile."""
-    args = expand_flagfiles(["prog", f"--flagfile={name}"])
-    values = [a.split("=", 1)[1] for a in args if a.startswith(f"--{flag}=")]
-    return values[-1] if values else None
-
-
-#: Modules whose presence shows that an extra of setup.py is installed.
-EXTRA_MODULES = {"rl": ("tf_agents", "gymnasium"), "report": ("matplotlib",), "export": ("tflite_micro",),
-                 "driving": ("highway_env",)}
-
-
-def missing_extra(extra: str) -> Optional[str]:
-    """What to tell a user whose install lacks ``extra`` ("the 'x' extra (… not installed): pip install …"),
-    or None when it is there. Found without importing anything, so the check is cheap and quiet."""
-    missing = [m for m in EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
-    if not missing:
-        return None
-    return f"the '{extra}' extra ({', '.join(missing)} not installed): pip install 'dsp-tf[{extra}]'"
-
-
-def require_extras(prog: str, *extras: str) -> None:
-    """One line and exit 2 when a command needs an extra the install lacks.
-
-    A core-only install (the library on current TensorFlow) has no RL stack;
-    without this check its users would meet an ImportError traceback.
-    """
-    for extra in extras:
-        message = missing_extra(extra)
-        if message:
-            fail(prog, f"this command needs {message}")
-
-
-def fail(prog: str, message: str) -> None:
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    sys.exit(2)
-
+from dsp_tf.extras import fail
+from dsp_tf.stopping import Stopped, catch_signals
 
 # ---- console output ------------------------------------------------------------------------
 class ConsoleFormatter(py_logging.Formatter):
@@ -242,65 +146,6 @@ def disk_full_message(path: str, reason: str) -> str:
             "free some space (or raise the file size limit) and run the same command again")
 
 
-class Stopped(BaseException):
-    """Raised for SIGINT/SIGTERM once the command has installed its handler, so a stopped command
-    unwinds like an interrupted one (writers remove their partial files) instead of dying mid-write."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-#: The signal received while a ``stop_points()`` block runs, raised at its next ``stop_point()``.
-_pending: Optional[int] = None
-_deferring = False
-
-
-def _on_signal(signum, _frame):
-    """An exception raised at an arbitrary bytecode can land inside TensorFlow's C++-called Python
-    (an attribute read of the eager context), which turns it into an unrelated TypeError and a
-    traceback; inside ``stop_points()`` the signal therefore waits for a point the loop chose.
-    A second signal does not wait: someone pressing Ctrl-C twice wants out now."""
-    global _pending
-    if _deferring and _pending is None:
-        _pending = signum
-        return
-    raise Stopped(signum)
-
-
-def _catch_signals() -> None:
-    """SIGINT and SIGTERM through ``_on_signal``; each left alone when the caller ignores it (a
-    background job's SIGINT) or handles it itself."""
-    try:
-        for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
-            if signal.getsignal(signum) == default:
-                signal.signal(signum, _on_signal)
-    except ValueError:  # not the main thread (run called from a thread): signals stay as they are
-        pass
-
-
-@contextlib.contextmanager
-def stop_points() -> Iterator[None]:
-    """Within the block, SIGINT/SIGTERM stop the command at the next ``stop_point()`` (e.g. the top
-    of a training iteration) rather than wherever Python happens to be; one still pending when the
-    block ends is raised then. Without ``run``'s handler (a library call) nothing changes."""
-    global _deferring
-    previous, _deferring = _deferring, True
-    try:
-        yield
-    finally:
-        _deferring = previous
-    stop_point()
-
-
-def stop_point() -> None:
-    """Raises ``Stopped`` for a signal received since the last call."""
-    global _pending
-    if _pending is not None:
-        signum, _pending = _pending, None
-        raise Stopped(signum)
-
-
 def stopped_message(signum: int, position: Optional[Position]) -> str:
     """``stopped by SIGINT (Ctrl-C) after env step N of M; run the same command to resume …``: where
     it stopped when the command logged env steps (training), and how to go on."""
@@ -324,7 +169,7 @@ def run(main: Callable[[], None], prog: str, argv: Optional[List[str]] = None) -
     def wrapped(_):
         position = None
         try:
-            _catch_signals()
+            catch_signals()
             position = set_up_console(prog)
             main()
         except UsageError as e:
