@@ -26,9 +26,7 @@ import dsp_tf
 from agents.config import RunConfig, from_dict
 from agents.envs import GymnasiumEnvironment, is_driving, training_seed
 from agents.errors import UsageError
-from agents.evaluation import (DRIVING_METRICS, episode_metrics, evaluate_actor, final_test_seeds, held_out_seeds,
-                               keras_policy, run_episodes)
-from agents.inference import ActorMeta, inference_model, save_actor
+from agents.evaluation import held_out_seeds, run_episodes
 from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import ClipRange, PrunedPPOClipAgent, clip_epsilon, make_agent, penalty_scale
 from agents.selection import BestActor
@@ -37,19 +35,12 @@ from dsp_tf.stopping import stop_point, stop_points
 from dsp_tf.methods import make_pruner
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
-from agents.numpy_policy import NumpyCollectPolicy, observation_stats
+from agents.numpy_policy import NumpyCollectPolicy
 from agents.rollout import DiscountedReturns, RolloutCollector
 from agents.rundir import RunDirectory, parse_progress, progress_text
 from dsp_tf._keras import keras, tf
-from tensorflow.python.checkpoint import checkpoint_management  # noqa: E402  (after _keras: Keras 2 first)
-
-
-#: What a checkpoint holds, by the Learner fields' names (the names in the checkpoint too).
-#: "progress" came later: checkpoints written before it hold the others only.
-CHECKPOINT_MEMBERS = ("agent", "env_steps", "last_prune", "wall_seconds", "progress", "best")
-
-#: Members added after checkpoints were written: a checkpoint without one restores the others.
-LATER_MEMBERS = ("progress", "best")
+from agents.checkpoints import CHECKPOINT_MEMBERS, restore_latest
+from agents.results import dense_stats, finish
 
 
 @dataclass
@@ -151,73 +142,6 @@ def _teacher_critic(teacher: Teacher):
     return learner.agent._value_net.get_weights(), (None if actor.discrete else actor.log_std.numpy())  # noqa: SLF001
 
 
-def _checkpoint_number(prefix: str) -> int:
-    try:
-        return int(os.path.basename(prefix).rsplit("-", 1)[1])
-    except (IndexError, ValueError):
-        return -1
-
-
-def _is_corruption(error: BaseException) -> bool:
-    """What reading a damaged checkpoint raises (truncated, garbage or foreign files);
-    running out of memory or an OS error is not the file's fault."""
-    if isinstance(error, tf.errors.ResourceExhaustedError):
-        return False
-    return isinstance(error, (tf.errors.OpError, AssertionError, ValueError, IndexError))
-
-
-def _checkpoint_for(learner: Learner, prefix: str) -> tf.train.Checkpoint:
-    """The learner's checkpoint, or, for one written before a later member existed
-    (progress history, the best actor), the same objects without it."""
-    present = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(prefix)}
-    if all(m in present for m in LATER_MEMBERS):
-        return learner.checkpoint
-    return learner.checkpoint_of([m for m in CHECKPOINT_MEMBERS if m not in LATER_MEMBERS or m in present])
-
-
-def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -> Optional[str]:
-    """Restores the newest intact checkpoint and returns its path (None: nothing to resume).
-
-    The checkpoint files themselves are the truth, not TensorFlow's ``checkpoint``
-    state file (a garbage one would otherwise restart the run from step 0 in
-    silence). A corrupt newest checkpoint is reported and removed, and the run
-    resumes from the newest intact one; if none is intact the run is refused.
-    The state file is rewritten to list what is on disk, for the manager.
-    ``repair=False`` (a reader such as dsp_tf.evaluate) changes no file.
-    """
-    prefixes = sorted((p[:-len(".index")] for p in glob.glob(os.path.join(checkpoint_dir, "ckpt-*.index"))),
-                      key=_checkpoint_number, reverse=True)
-    broken = []
-    for prefix in prefixes:
-        try:
-            _checkpoint_for(learner, prefix).restore(prefix).assert_existing_objects_matched()
-        except Exception as e:  # noqa: BLE001 - sorted by _is_corruption
-            if not _is_corruption(e):
-                raise
-            broken.append((prefix, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
-            continue
-        for bad, reason in broken:
-            logging.warning("checkpoint %s is unreadable (%s); %s %s", os.path.basename(bad), reason,
-                            "removed it and resumed from" if repair else "used", os.path.basename(prefix))
-            for path in glob.glob(bad + ".*") if repair else ():
-                os.remove(path)
-        if not repair:
-            return prefix
-        intact = [p for p in prefixes if p not in dict(broken)]
-        # The non-deprecated core of tf.compat.v1.train.update_checkpoint_state (which prints a
-        # deprecation notice on every resume); TensorFlow is pinned to 2.15 for this layer.
-        checkpoint_management.update_checkpoint_state_internal(
-            checkpoint_dir, prefix, sorted(intact, key=_checkpoint_number), save_relative_paths=True)
-        return prefix
-    state = os.path.join(checkpoint_dir, "checkpoint")
-    if broken:
-        raise UsageError(f"no intact checkpoint in '{checkpoint_dir}' ({os.path.basename(broken[0][0])}: "
-                         f"{broken[0][1]}); use --overwrite to start the run afresh")
-    if repair and os.path.exists(state):
-        os.remove(state)  # names checkpoints that are not there: start afresh, as the files say
-    return None
-
-
 def make_update(agent: PrunedPPOClipAgent, cfg: RunConfig):
     """All epochs × minibatches of one rollout in a single graph.
 
@@ -255,93 +179,6 @@ def flatten_rollout(experience):
     """[envs, T + 1, ...] → [envs·T, 1, ...]: drop the bootstrap column, one step per sample."""
     return tf.nest.map_structure(
         lambda t: tf.reshape(t[:, :-1], tf.concat([[-1, 1], tf.shape(t)[2:]], 0)), experience)
-
-
-def actor_meta(learner: Learner) -> ActorMeta:
-    mean, var = observation_stats(learner.agent)
-    spec = learner.envs[0].action_spec()
-    discrete = np.issubdtype(spec.dtype, np.integer)
-    return ActorMeta(env=learner.cfg.env, discrete=bool(discrete), obs_mean=mean.tolist(),
-                     obs_var=var.tolist(),
-                     action_low=None if discrete else np.broadcast_to(spec.minimum, spec.shape).tolist(),
-                     action_high=None if discrete else np.broadcast_to(spec.maximum, spec.shape).tolist())
-
-
-def _stats(model) -> Dict[str, float]:
-    s = dsp_tf.model_stats(model)
-    return {"neurons": s["neurons"], "weights": s["weights"], "flops": s["flops"]}
-
-
-def _dense_stats(learner: Learner) -> Dict[str, float]:
-    """Size before pruning: the actor's shape (weight pruners zero the shared kernels)."""
-    return dsp_tf.metrics.architecture_stats(learner.mlp)
-
-
-def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episodes: int,
-           phase_seconds: Dict[str, float], policy_seconds: float, process_seconds: float) -> Dict:
-    """Compacts, saves and evaluates the actor; writes summary.json.
-
-    ``time_breakdown`` covers this process only (a resumed run's earlier
-    processes are in ``wall_seconds`` but not broken down).
-    """
-    cfg = learner.cfg
-    last = learner.pruner.compact()
-    selection = {"rule": "last", "chosen_step": int(learner.env_steps.numpy())}
-    if learner.best.chosen:
-        # The last actor is scored on the test episodes too, for the record (collapse counts), not chosen
-        # by it; through the NumPy mirror of the masked actor (same outputs to float32 rounding), 20x faster.
-        policy = learner.collect_policy
-        policy.refresh()
-        last_result = episode_metrics(run_episodes(policy.greedy, cfg.env, final_test_seeds(cfg.seed, eval_episodes),
-                                                   policy.discrete), is_driving(cfg.env))
-        with learner.best.swapped_in(learner.actor_state):
-            # Saved inside: a weight pruner's dense equivalent shares the live variables (tfmot's strip_pruning).
-            compact, meta = learner.pruner.compact(), actor_meta(learner)
-            save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
-        selection = {"rule": "best_validation", "chosen_step": int(learner.best.step.numpy()),
-                     "validation_return": round(float(learner.best.value.numpy()), 3),
-                     "validation_checks": int(learner.best.checks.numpy()),
-                     "validation_episodes": cfg.validation_episodes, "validation_interval": cfg.validation_interval,
-                     "last_step": int(learner.env_steps.numpy()),
-                     "last_return_mean": last_result["return_mean"], "last_return_std": last_result["return_std"],
-                     "last_compact_layers": [l.units for l in last.layers]}
-    else:
-        compact, meta = last, actor_meta(learner)
-        save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
-    result = evaluate_actor(inference_model(compact, meta), cfg.env, cfg.seed, eval_episodes, meta.discrete)
-    teacher = {} if learner.teacher is None else _teacher_scores(learner, eval_episodes)
-    summary = {
-        "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
-        "env_steps": int(learner.env_steps.numpy()), "wall_seconds": round(wall_seconds, 1),
-        "return_mean": result["return_mean"], "return_std": result["return_std"],
-        "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],
-        "eval_length_mean": result["length_mean"],
-        **({k: result[k] for k in DRIVING_METRICS} if is_driving(cfg.env) else {}),
-        "dense": _dense_stats(learner), "compact": _stats(compact),
-        "compact_layers": [l.units for l in compact.layers],
-        "threshold": cfg.threshold, "ranking": cfg.ranking, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
-        "final_sparsity": cfg.final_sparsity, "selection": selection, **teacher,
-        "time_breakdown": {"process_seconds": round(process_seconds, 2),
-                           "policy_inference_seconds": round(policy_seconds, 2),
-                           **{f"{k}_seconds": round(v, 2) for k, v in phase_seconds.items()}},
-    }
-    run.write_summary(summary)
-    return summary
-
-
-def _teacher_scores(learner: Learner, eval_episodes: int) -> Dict:
-    """The teacher on the student's own test and validation episodes, so the ratio student/teacher
-    is read from one summary.json; and the teacher's env steps, so compute is stated whole."""
-    cfg, teacher = learner.cfg, learner.teacher
-    model = inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
-    test = evaluate_actor(model, cfg.env, cfg.seed, eval_episodes, teacher.meta.discrete)
-    policy = keras_policy(model)
-    validation = [e.ret for e in run_episodes(policy, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes),
-                                              teacher.meta.discrete)]
-    return {"teacher": teacher.name, "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
-            "teacher_validation_return": round(float(np.mean(validation)), 3),
-            "teacher_env_steps": teacher.env_steps, "teacher_layers": teacher.hidden_layers,
-            "distill_coef": cfg.distill_coef}
 
 
 def _fmt_seconds(s: float) -> str:
@@ -402,110 +239,151 @@ def _train(cfg: RunConfig) -> Dict:
         learner = build_learner(cfg)
         resumed = restore_latest(learner, run.checkpoints)
         manager = tf.train.CheckpointManager(learner.checkpoint, run.checkpoints, max_to_keep=2)
-    agent, pruner = learner.agent, learner.pruner
     start_iteration = int(learner.env_steps.numpy()) // cfg.steps_per_iteration
-    rows = _restored_progress(learner, run)
     if resumed:
         logging.info("resumed from %s at env step %d", resumed, learner.env_steps.numpy())
     trained = cfg.num_iterations * cfg.steps_per_iteration
     if trained != cfg.num_env_steps:
         logging.info("training %d env steps: --num_env_steps=%d rounded up to whole rollouts of %d "
                      "(--num_envs × --rollout_steps)", trained, cfg.num_env_steps, cfg.steps_per_iteration)
-
-    collector = RolloutCollector(learner.envs, learner.collect_policy, cfg.rollout_steps)
-    discounted = DiscountedReturns(cfg.num_envs, cfg.discount)
-    update = make_update(agent, cfg)
-    advantages = tf.function(agent.preprocess_sequence, autograph=False)
-    writer = tf.summary.create_file_writer(run.summaries)
-    iters_per_checkpoint = max(1, math.ceil(cfg.checkpoint_interval / cfg.steps_per_iteration))
-    dense_stats = _dense_stats(learner)
-    logging.info("%s %s seed %d: actor %s, dense %d neurons / %d weights / %.0f FLOPs",
-                 cfg.method, cfg.env, cfg.seed, cfg.actor_layers, dense_stats["neurons"],
-                 dense_stats["weights"], dense_stats["flops"])
-    recent_returns = collections.deque(maxlen=20)
-    t_start = time.time()
-    wall_at_start = float(learner.wall_seconds.numpy())
-    steps_at_start = int(learner.env_steps.numpy())
-
+    loop = _Loop(learner, run, timer, manager, _restored_progress(learner, run))
     for iteration in range(start_iteration, cfg.num_iterations):
         stop_point()
+        loop.iteration(iteration, first=iteration == start_iteration)
+    loop.writer.flush()
+    run.write_progress(loop.rows)  # also when a finished run is re-run and no iteration was left
+    stop_point()
+
+    summary = finish(learner, run, loop.wall_seconds(), cfg.eval_episodes, timer.seconds,
+                     loop.collector.policy_seconds, time.perf_counter() - t_process)
+    _log_done(cfg, summary)
+    return summary
+
+
+class _Loop:
+    """One PPO iteration in named steps (collect and update, prune, validate and plot, checkpoint),
+    read top to bottom in ``iteration``; holds what the steps share across iterations."""
+
+    def __init__(self, learner: Learner, run: RunDirectory, timer: PhaseTimer,
+                 manager: tf.train.CheckpointManager, rows: List[Dict]):
+        cfg = self.cfg = learner.cfg
+        self.learner, self.run, self.timer, self.manager, self.rows = learner, run, timer, manager, rows
+        self.collector = RolloutCollector(learner.envs, learner.collect_policy, cfg.rollout_steps)
+        self.discounted = DiscountedReturns(cfg.num_envs, cfg.discount)
+        self.update = make_update(learner.agent, cfg)
+        self.advantages = tf.function(learner.agent.preprocess_sequence, autograph=False)
+        self.writer = tf.summary.create_file_writer(run.summaries)
+        self.iters_per_checkpoint = max(1, math.ceil(cfg.checkpoint_interval / cfg.steps_per_iteration))
+        self.dense_stats = dense_stats(learner)
+        logging.info("%s %s seed %d: actor %s, dense %d neurons / %d weights / %.0f FLOPs",
+                     cfg.method, cfg.env, cfg.seed, cfg.actor_layers, self.dense_stats["neurons"],
+                     self.dense_stats["weights"], self.dense_stats["flops"])
+        self.recent_returns = collections.deque(maxlen=20)
+        self.t_start = time.time()
+        self.wall_at_start = float(learner.wall_seconds.numpy())
+        self.steps_at_start = int(learner.env_steps.numpy())
+
+    def wall_seconds(self) -> float:
+        """The run's wall time over all its processes (a resumed run adds to the checkpoint's)."""
+        return self.wall_at_start + time.time() - self.t_start
+
+    def iteration(self, iteration: int, first: bool) -> None:
+        cfg = self.cfg
         t_iter = time.time()
-        with timer("collect"):
-            if iteration == start_iteration or iteration % iters_per_checkpoint == 0:
-                collector.reset([training_seed(cfg.seed, iteration * cfg.num_envs + i) for i in range(cfg.num_envs)])
-                discounted.reset()
-            step0 = iteration * cfg.steps_per_iteration
-            rollout, returns, _ = collector.collect((cfg.seed, step0 * 2))
+        step0 = iteration * cfg.steps_per_iteration
+        returns, losses = self.collect_and_update(iteration, step0, first)
+        env_steps = int(self.learner.env_steps.numpy())
+        self.prune(env_steps)
+        with self.timer("log"):
+            self.recent_returns.extend(returns)
+            self.rows.append(_log_iteration(self.learner, self.writer, env_steps, returns, losses,
+                                            cfg.steps_per_iteration / max(time.time() - t_iter, 1e-9)))
+        last_iteration = iteration + 1 == cfg.num_iterations
+        held_out: Dict[int, float] = {}  # this iteration's greedy returns by episode count (curve and validation)
+        if validation_due(cfg, step0, env_steps, last_iteration):
+            self.validate(env_steps, held_out)
+        if cfg.curve_interval and (env_steps // cfg.curve_interval > step0 // cfg.curve_interval or last_iteration):
+            self.curve_point(env_steps, held_out)
+        if (iteration + 1) % self.iters_per_checkpoint == 0 or last_iteration:
+            self.checkpoint(env_steps)
+
+    def collect_and_update(self, iteration: int, step0: int, first: bool):
+        cfg, learner = self.cfg, self.learner
+        agent = learner.agent
+        with self.timer("collect"):
+            if first or iteration % self.iters_per_checkpoint == 0:
+                self.collector.reset([training_seed(cfg.seed, iteration * cfg.num_envs + i)
+                                      for i in range(cfg.num_envs)])
+                self.discounted.reset()
+            rollout, returns, _ = self.collector.collect((cfg.seed, step0 * 2))
         # Functions of the rollout's first step only, so a resumed run sets what an uninterrupted one did.
         learner.penalty_scale.assign(penalty_scale(cfg, step0))
         if learner.clip is not None:
             learner.clip.variable.assign(clip_epsilon(cfg, step0))
         # The first update of a process includes tracing and XLA compilation.
-        first = iteration == start_iteration
-        with timer("first_update" if first else "update"), quiet_xla_startup() if first else contextlib.nullcontext():
-            experience = flatten_rollout(advantages(rollout))
-            losses = update(experience, tf.constant([cfg.seed, step0 * 2 + 1], tf.int64)).numpy()
+        with self.timer("first_update" if first else "update"), \
+                quiet_xla_startup() if first else contextlib.nullcontext():
+            experience = flatten_rollout(self.advantages(rollout))
+            losses = self.update(experience, tf.constant([cfg.seed, step0 * 2 + 1], tf.int64)).numpy()
             if not np.all(np.isfinite(losses)):
                 raise UsageError(f"training diverged at env step {step0 + cfg.steps_per_iteration}: the loss is "
                                  f"not finite (lower --learning_rate or --reg_strength)")
             agent.update_observation_normalizer(rollout.observation)
             if cfg.reward_normalization == "return_std":
-                agent.update_reward_normalizer(tf.constant(discounted(rollout)[None], tf.float32))
+                agent.update_reward_normalizer(tf.constant(self.discounted(rollout)[None], tf.float32))
             elif cfg.reward_normalization == "reward_std":
                 agent.update_reward_normalizer(rollout.reward)
             learner.env_steps.assign(step0 + cfg.steps_per_iteration)
-        env_steps = int(learner.env_steps.numpy())
+        return returns, losses
 
-        # Eqs. 16-18: act on the latest pruning step of the schedule crossed by this rollout.
-        with timer("prune"):
-            if cfg.prunes:
-                due = pruner.schedule.last_pruning_step(env_steps)
+    def prune(self, env_steps: int) -> None:
+        """Eqs. 16-18: act on the latest pruning step of the schedule crossed by this rollout."""
+        learner = self.learner
+        with self.timer("prune"):
+            if self.cfg.prunes:
+                due = learner.pruner.schedule.last_pruning_step(env_steps)
                 if due > int(learner.last_prune.numpy()):
-                    pruner.update_masks(due, force=True)
+                    learner.pruner.update_masks(due, force=True)
                     learner.last_prune.assign(due)
 
-        with timer("log"):
-            recent_returns.extend(returns)
-            rows.append(_log_iteration(learner, writer, env_steps, returns, losses,
-                                       cfg.steps_per_iteration / max(time.time() - t_iter, 1e-9)))
-        last_iteration = iteration + 1 == cfg.num_iterations
-        held_out: Dict[int, float] = {}  # this iteration's greedy returns by episode count (curve and validation)
-        if validation_due(cfg, step0, env_steps, last_iteration):
-            with timer("validation"):
-                value = _held_out_return(learner, cfg.validation_episodes, held_out)
-                rows[-1]["validation_return"] = round(value, 3)
-                kept = learner.best.offer(learner.actor_state, env_steps, value)
-                with writer.as_default(step=env_steps):
-                    tf.summary.scalar("eval/validation_return", value)
-            logging.info("validation at step %d: return %.1f over %d held-out episodes%s", env_steps, value,
-                         cfg.validation_episodes, " (best so far: kept)" if kept else
-                         f" (best {float(learner.best.value.numpy()):.1f} at step {int(learner.best.step.numpy())})")
-        if cfg.curve_interval and (env_steps // cfg.curve_interval > step0 // cfg.curve_interval or last_iteration):
-            with timer("curve_eval"):
-                value = _held_out_return(learner, cfg.curve_episodes, held_out)
-                rows[-1]["eval_return"] = round(value, 3)
-                with writer.as_default(step=env_steps):
-                    tf.summary.scalar("eval/return", value)
-            elapsed = time.time() - t_start
-            rate = (env_steps - steps_at_start) / max(elapsed, 1e-9)
-            total = cfg.num_iterations * cfg.steps_per_iteration
-            logging.info("step %d/%d (%.0f%%) | %.0f steps/s | ETA %s | return %s | neurons %d/%d",
-                         env_steps, total, 100.0 * env_steps / total, rate,
-                         _fmt_seconds((total - env_steps) / max(rate, 1e-9)),
-                         f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a",
-                         rows[-1]["neurons"], dense_stats["neurons"])
-        if (iteration + 1) % iters_per_checkpoint == 0 or iteration + 1 == cfg.num_iterations:
-            with timer("checkpoint"):
-                learner.wall_seconds.assign(wall_at_start + time.time() - t_start)
-                learner.progress.assign(progress_text(rows))
-                run.write_progress(rows)
-                manager.save(checkpoint_number=env_steps)
-    writer.flush()
-    run.write_progress(rows)  # also when a finished run is re-run and no iteration was left
-    stop_point()
+    def validate(self, env_steps: int, held_out: Dict[int, float]) -> None:
+        cfg, learner = self.cfg, self.learner
+        with self.timer("validation"):
+            value = _held_out_return(learner, cfg.validation_episodes, held_out)
+            self.rows[-1]["validation_return"] = round(value, 3)
+            kept = learner.best.offer(learner.actor_state, env_steps, value)
+            with self.writer.as_default(step=env_steps):
+                tf.summary.scalar("eval/validation_return", value)
+        logging.info("validation at step %d: return %.1f over %d held-out episodes%s", env_steps, value,
+                     cfg.validation_episodes, " (best so far: kept)" if kept else
+                     f" (best {float(learner.best.value.numpy()):.1f} at step {int(learner.best.step.numpy())})")
 
-    summary = finish(learner, run, wall_at_start + time.time() - t_start, cfg.eval_episodes,
-                     timer.seconds, collector.policy_seconds, time.perf_counter() - t_process)
+    def curve_point(self, env_steps: int, held_out: Dict[int, float]) -> None:
+        cfg = self.cfg
+        with self.timer("curve_eval"):
+            value = _held_out_return(self.learner, cfg.curve_episodes, held_out)
+            self.rows[-1]["eval_return"] = round(value, 3)
+            with self.writer.as_default(step=env_steps):
+                tf.summary.scalar("eval/return", value)
+        rate = (env_steps - self.steps_at_start) / max(time.time() - self.t_start, 1e-9)
+        total = cfg.num_iterations * cfg.steps_per_iteration
+        logging.info("step %d/%d (%.0f%%) | %.0f steps/s | ETA %s | return %s | neurons %d/%d",
+                     env_steps, total, 100.0 * env_steps / total, rate,
+                     _fmt_seconds((total - env_steps) / max(rate, 1e-9)),
+                     f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "n/a",
+                     self.rows[-1]["neurons"], self.dense_stats["neurons"])
+
+    def checkpoint(self, env_steps: int) -> None:
+        learner = self.learner
+        with self.timer("checkpoint"):
+            learner.wall_seconds.assign(self.wall_seconds())
+            learner.progress.assign(progress_text(self.rows))
+            self.run.write_progress(self.rows)
+            self.manager.save(checkpoint_number=env_steps)
+
+
+def _log_done(cfg: RunConfig, summary: Dict) -> None:
+    """The run's last lines: which actor it ships, the teacher beside it, the result."""
     if summary["selection"]["rule"] == "best_validation":
         sel = summary["selection"]
         logging.info("kept the actor of step %d: best of %d validations (return %.1f over %d held-out episodes, "
@@ -523,7 +401,6 @@ def _train(cfg: RunConfig) -> Dict:
                  cfg.eval_episodes, driving, summary["dense"]["neurons"], summary["compact"]["neurons"],
                  summary["dense"]["weights"], summary["compact"]["weights"],
                  summary["dense"]["flops"], summary["compact"]["flops"])
-    return summary
 
 
 def validation_due(cfg: RunConfig, step0: int, env_steps: int, last_iteration: bool) -> bool:

@@ -19,7 +19,9 @@ from agents.envs import is_driving
 from agents.evaluation import evaluate_actor
 from agents.layout import EVALUATION_FILE
 from agents.rundir import RunDirectory
-from agents.training import actor_meta, build_learner, restore_latest
+from agents.checkpoints import restore_latest
+from agents.results import actor_meta
+from agents.training import build_learner
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write

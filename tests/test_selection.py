@@ -1,5 +1,6 @@
 """The run's actor is the best validated one (issue 25): seeds apart, a scripted collapse,
 the final size, and the summary, evaluator and exporter agreeing on it."""
+import dataclasses
 import json
 
 import numpy as np
@@ -73,12 +74,12 @@ def test_penalty_and_clip_schedules():
     cfg = RunConfig(root_dir="x", num_env_steps=10_000, num_envs=1, rollout_steps=1000, prune_begin=1000,
                     prune_end=4000, prune_frequency=1000, clip_ratio=0.2)
     assert [penalty_scale(cfg, s) for s in (0, 3000, 4000, 9000)] == [1.0] * 4  # "keep"
-    off = RunConfig(**{**cfg.__dict__, "penalty_after_schedule": "off"})
+    off = dataclasses.replace(cfg, penalty_after_schedule="off")
     assert [penalty_scale(off, s) for s in (3000, 4000, 9000)] == [1.0, 0.0, 0.0]
-    fade = RunConfig(**{**cfg.__dict__, "penalty_after_schedule": "anneal"})
+    fade = dataclasses.replace(cfg, penalty_after_schedule="anneal")
     assert [penalty_scale(fade, s) for s in (3000, 4000, 7000, 9000)] == pytest.approx([1.0, 1.0, 0.5, 1 / 6])
     assert clip_epsilon(cfg, 5000) == 0.2
-    annealed = RunConfig(**{**cfg.__dict__, "anneal_clip": True})
+    annealed = dataclasses.replace(cfg, anneal_clip=True)
     assert [clip_epsilon(annealed, s) for s in (0, 5000, 9000)] == pytest.approx([0.2, 0.1, 0.02])
 
 

@@ -1,0 +1,108 @@
+"""What a finished run hands over: the shipped actor's files, its test evaluation and summary.json.
+
+The shipped actor is the best validated one when the run validated (agents.selection), else the
+last; the last actor is scored on the same test episodes too, for the record.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict
+
+import numpy as np
+
+import dsp_tf
+from agents.envs import is_driving
+from agents.evaluation import (DRIVING_METRICS, episode_metrics, evaluate_actor, final_test_seeds, held_out_seeds,
+                               keras_policy, run_episodes)
+from agents.inference import ActorMeta, inference_model, save_actor
+from agents.numpy_policy import observation_stats
+from agents.rundir import RunDirectory
+
+if TYPE_CHECKING:
+    from agents.training import Learner
+
+
+def actor_meta(learner: Learner) -> ActorMeta:
+    mean, var = observation_stats(learner.agent)
+    spec = learner.envs[0].action_spec()
+    discrete = np.issubdtype(spec.dtype, np.integer)
+    return ActorMeta(env=learner.cfg.env, discrete=bool(discrete), obs_mean=mean.tolist(),
+                     obs_var=var.tolist(),
+                     action_low=None if discrete else np.broadcast_to(spec.minimum, spec.shape).tolist(),
+                     action_high=None if discrete else np.broadcast_to(spec.maximum, spec.shape).tolist())
+
+
+def _stats(model) -> Dict[str, float]:
+    s = dsp_tf.model_stats(model)
+    return {"neurons": s["neurons"], "weights": s["weights"], "flops": s["flops"]}
+
+
+def dense_stats(learner: Learner) -> Dict[str, float]:
+    """Size before pruning: the actor's shape (weight pruners zero the shared kernels)."""
+    return dsp_tf.metrics.architecture_stats(learner.mlp)
+
+
+def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episodes: int,
+           phase_seconds: Dict[str, float], policy_seconds: float, process_seconds: float) -> Dict:
+    """Compacts, saves and evaluates the actor; writes summary.json.
+
+    ``time_breakdown`` covers this process only (a resumed run's earlier
+    processes are in ``wall_seconds`` but not broken down).
+    """
+    cfg = learner.cfg
+    last = learner.pruner.compact()
+    selection = {"rule": "last", "chosen_step": int(learner.env_steps.numpy())}
+    if learner.best.chosen:
+        # The last actor is scored on the test episodes too, for the record (collapse counts), not chosen
+        # by it; through the NumPy mirror of the masked actor (same outputs to float32 rounding), 20x faster.
+        policy = learner.collect_policy
+        policy.refresh()
+        last_result = episode_metrics(run_episodes(policy.greedy, cfg.env, final_test_seeds(cfg.seed, eval_episodes),
+                                                   policy.discrete), is_driving(cfg.env))
+        with learner.best.swapped_in(learner.actor_state):
+            # Saved inside: a weight pruner's dense equivalent shares the live variables (tfmot's strip_pruning).
+            compact, meta = learner.pruner.compact(), actor_meta(learner)
+            save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
+        selection = {"rule": "best_validation", "chosen_step": int(learner.best.step.numpy()),
+                     "validation_return": round(float(learner.best.value.numpy()), 3),
+                     "validation_checks": int(learner.best.checks.numpy()),
+                     "validation_episodes": cfg.validation_episodes, "validation_interval": cfg.validation_interval,
+                     "last_step": int(learner.env_steps.numpy()),
+                     "last_return_mean": last_result["return_mean"], "last_return_std": last_result["return_std"],
+                     "last_compact_layers": [l.units for l in last.layers]}
+    else:
+        compact, meta = last, actor_meta(learner)
+        save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
+    result = evaluate_actor(inference_model(compact, meta), cfg.env, cfg.seed, eval_episodes, meta.discrete)
+    teacher = {} if learner.teacher is None else _teacher_scores(learner, eval_episodes)
+    summary = {
+        "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
+        "env_steps": int(learner.env_steps.numpy()), "wall_seconds": round(wall_seconds, 1),
+        "return_mean": result["return_mean"], "return_std": result["return_std"],
+        "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],
+        "eval_length_mean": result["length_mean"],
+        **({k: result[k] for k in DRIVING_METRICS} if is_driving(cfg.env) else {}),
+        "dense": dense_stats(learner), "compact": _stats(compact),
+        "compact_layers": [l.units for l in compact.layers],
+        "threshold": cfg.threshold, "ranking": cfg.ranking, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
+        "final_sparsity": cfg.final_sparsity, "selection": selection, **teacher,
+        "time_breakdown": {"process_seconds": round(process_seconds, 2),
+                           "policy_inference_seconds": round(policy_seconds, 2),
+                           **{f"{k}_seconds": round(v, 2) for k, v in phase_seconds.items()}},
+    }
+    run.write_summary(summary)
+    return summary
+
+
+def _teacher_scores(learner: Learner, eval_episodes: int) -> Dict:
+    """The teacher on the student's own test and validation episodes, so the ratio student/teacher
+    is read from one summary.json; and the teacher's env steps, so compute is stated whole."""
+    cfg, teacher = learner.cfg, learner.teacher
+    model = inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
+    test = evaluate_actor(model, cfg.env, cfg.seed, eval_episodes, teacher.meta.discrete)
+    policy = keras_policy(model)
+    validation = [e.ret for e in run_episodes(policy, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes),
+                                              teacher.meta.discrete)]
+    return {"teacher": teacher.name, "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
+            "teacher_validation_return": round(float(np.mean(validation)), 3),
+            "teacher_env_steps": teacher.env_steps, "teacher_layers": teacher.hidden_layers,
+            "distill_coef": cfg.distill_coef}
