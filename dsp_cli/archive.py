@@ -12,12 +12,14 @@ half-finished comparison be continued, on a machine that never saw the runs:
 from __future__ import annotations
 
 import glob
+import json
 import os
 from typing import List, Optional, Tuple
 
 from absl import flags
 
-from agents.layout import ARCHIVED_FILES, SUMMARY_FILE, SUPERSEDED_DIR
+from agents.config import from_dict
+from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SUMMARY_FILE, SUPERSEDED_DIR
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
@@ -41,12 +43,24 @@ def finished_runs(source_dir: str) -> List[str]:
     return sorted(os.path.dirname(p) for p in paths)
 
 
-def superseded_copy(archive_dir: str, rel: str) -> Optional[str]:
-    """Where the archive's tree keeps run ``rel`` as superseded, if it does: under the tree's
-    superseded/ directory, for an archive of one sweep (docs/runs/<sweep>) or of the whole tree."""
+def _settings(run_dir: str) -> Optional[dict]:
+    """What a run computed with (config.json without where or how verbosely it ran); None if unreadable."""
+    try:
+        with open(os.path.join(run_dir, CONFIG_FILE), encoding="utf-8") as f:
+            return from_dict(json.load(f)).identity()
+    except Exception:  # noqa: BLE001 - an unreadable config is compared as "not the same run"
+        return None
+
+
+def superseded_copy(archive_dir: str, rel: str, run_dir: str) -> Optional[str]:
+    """Where the archive's tree keeps run ``run_dir`` (at ``rel``) as superseded, if it does: under the
+    tree's superseded/ directory, for an archive of one sweep (docs/runs/<sweep>) or of the whole tree,
+    with the same settings. A re-run under the same name with other settings (a re-run is why runs get
+    superseded) is a new run and is archived."""
     tree, sweep = os.path.split(os.path.normpath(archive_dir))
+    mine = _settings(run_dir)
     for path in (os.path.join(tree, SUPERSEDED_DIR, sweep, rel), os.path.join(archive_dir, SUPERSEDED_DIR, rel)):
-        if os.path.isfile(os.path.join(path, SUMMARY_FILE)):
+        if os.path.isfile(os.path.join(path, SUMMARY_FILE)) and (mine is None or _settings(path) == mine):
             return path
     return None
 
@@ -58,7 +72,7 @@ def archive_runs(source_dir: str, archive_dir: str) -> Tuple[List[str], List[Tup
     Each file is written atomically and summary.json goes last, so an
     interrupted archive never holds a run that looks finished but lacks its actor.
     A run moved to superseded/ stays there: a later archive of the sweep that made it
-    does not copy it back among the current runs.
+    does not copy it back among the current runs (a re-run with other settings is archived).
     """
     if not source_dir or not os.path.isdir(source_dir):
         raise UsageError(f"source directory '{source_dir}' does not exist")
@@ -70,7 +84,7 @@ def archive_runs(source_dir: str, archive_dir: str) -> Tuple[List[str], List[Tup
         dest = os.path.join(archive_dir, rel)
         if os.path.abspath(dest) == os.path.abspath(run):
             continue
-        kept_as = superseded_copy(archive_dir, rel)
+        kept_as = superseded_copy(archive_dir, rel, run)
         if kept_as is not None:
             skipped.append((rel, kept_as))
             continue

@@ -180,6 +180,23 @@ def test_a_run_moved_to_superseded_is_not_archived_back(tmp_path):
     assert "archived 1 finished run(s)" in r.stdout
 
 
+def test_a_rerun_with_other_settings_under_a_superseded_name_is_archived(tmp_path):
+    """Runs are superseded because they are re-run with other settings under the same name (the CartPole
+    re-run with validated actors): the superseded copy holds back only the same run, not the new one."""
+    import json
+    import shutil
+
+    _fake_run(tmp_path / "runs" / "sweep", "dsp", 0, 100.0, 1e-5, 0.93)
+    run = tmp_path / "runs" / "sweep" / "cartpole" / "dsp_lam1e-05_p0.93_s0"
+    tree = tmp_path / "docs" / "runs"
+    shutil.copytree(run, tree / "superseded" / "sweep" / "cartpole" / run.name)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "validation_interval": 12500}))  # the re-run
+    archived, skipped = archive_runs(str(tmp_path / "runs" / "sweep"), str(tree / "sweep"))
+    assert [os.path.basename(a) for a in archived] == [run.name] and skipped == []
+    assert json.loads((tree / "sweep" / "cartpole" / run.name / "config.json").read_text())["validation_interval"] == 12500
+
+
 def test_archive_cli_refuses_a_missing_source(tmp_path):
     from clitools import last_line, run_module
 
