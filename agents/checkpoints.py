@@ -58,7 +58,7 @@ def restore_latest(learner: Learner, checkpoint_dir: str, repair: bool = True) -
     silence). A corrupt newest checkpoint is reported and removed, and the run
     resumes from the newest intact one; if none is intact the run is refused.
     The state file is rewritten to list what is on disk, for the manager.
-    ``repair=False`` (a reader such as dsp_tf.evaluate) changes no file.
+    ``repair=False`` (a reader such as dsp_cli.evaluate) changes no file.
     """
     prefixes = sorted((p[:-len(".index")] for p in glob.glob(os.path.join(checkpoint_dir, "ckpt-*.index"))),
                       key=_checkpoint_number, reverse=True)

@@ -37,7 +37,7 @@ class EnvEntry:
     #: Short name: the sweep's --envs, the flagfile configs/<slug>.cfg, figure names ending in _<slug>.png.
     slug: str
     kwargs: tuple = ()
-    extra: str = ""  # the setup.py extra providing the task; importing its modules (dsp_tf.extras) registers it
+    extra: str = ""  # the setup.py extra providing the task (dsp_tf.extras says whether it is installed); importing its modules registers it
     driving: bool = False  # episodes report collisions and speed from info["crashed"] / info["speed"]
 
 

@@ -1,6 +1,6 @@
 """The training loop: collect → advantages → PPO epochs → prune → log → checkpoint.
 
-Read it top to bottom in ``train``. Everything a resumed run needs (networks,
+Read it top to bottom in ``train`` and ``_Loop.iteration``. Everything a resumed run needs (networks,
 masks, optimizer slots, normalisers, counters) is in one tf.train.Checkpoint,
 and both action sampling and minibatch shuffling use stateless seeds derived
 from (run seed, env step), so resuming reproduces the uninterrupted run.
@@ -221,13 +221,8 @@ class PhaseTimer:
 
 
 def train(cfg: RunConfig) -> Dict:
-    """Trains, evaluates and writes the run directory; under a command, Ctrl-C/SIGTERM stop it at
-    the top of an iteration (or before the final evaluation), never inside TensorFlow."""
-    with stop_points():
-        return _train(cfg)
-
-
-def _train(cfg: RunConfig) -> Dict:
+    """Trains, evaluates and writes the run directory; under a command, Ctrl-C/SIGTERM during the
+    iterations stop it at the top of the next one (never inside TensorFlow), before the final evaluation."""
     t_process = time.perf_counter()
     cfg.validate()
     run = RunDirectory(cfg.root_dir)
@@ -247,12 +242,12 @@ def _train(cfg: RunConfig) -> Dict:
         logging.info("training %d env steps: --num_env_steps=%d rounded up to whole rollouts of %d "
                      "(--num_envs × --rollout_steps)", trained, cfg.num_env_steps, cfg.steps_per_iteration)
     loop = _Loop(learner, run, timer, manager, _restored_progress(learner, run))
-    for iteration in range(start_iteration, cfg.num_iterations):
-        stop_point()
-        loop.iteration(iteration, first=iteration == start_iteration)
+    with stop_points():  # a signal held at the last iteration stops the run here, its checkpoint written
+        for iteration in range(start_iteration, cfg.num_iterations):
+            stop_point()
+            loop.iteration(iteration, first=iteration == start_iteration)
     loop.writer.flush()
     run.write_progress(loop.rows)  # also when a finished run is re-run and no iteration was left
-    stop_point()
 
     summary = finish(learner, run, loop.wall_seconds(), cfg.eval_episodes, timer.seconds,
                      loop.collector.policy_seconds, time.perf_counter() - t_process)

@@ -72,7 +72,7 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
         for name in SELECTION_FIELDS:  # a teacher from before validated actors still gets a validated student
             if name not in base:
                 shipped = _shipped_value(base.get("env", RunConfig.env), name)
-                base[name] = getattr(RunConfig, name) if shipped is None else int(shipped)
+                base[name] = getattr(RunConfig, name) if shipped is None else shipped
         # Not in config.json, but the student is judged on the teacher's own test episodes by default.
         base["eval_episodes"] = run.final_eval_episodes(RunConfig.eval_episodes)
     values = {**base, **given}
@@ -97,12 +97,19 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
     return cfg
 
 
-def _shipped_value(env: str, flag: str) -> Optional[str]:
-    """What the environment's shipped flagfile sets ``--flag`` to; None when it has none or does not set it."""
+def _shipped_value(env: str, flag: str) -> Optional[int]:
+    """The integer the environment's shipped flagfile sets ``--flag`` to; None when it has none or does not set it."""
     try:
-        return flagfile_value(env_flagfile(env_slug(env)), flag)
+        path = env_flagfile(env_slug(env))
     except UsageError:
         return None
+    value = flagfile_value(path, flag)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"{path}: --{flag} must be an integer, got '{value}'") from None
 
 
 def climb(ratios: Sequence[float], validated: Callable[[float], Tuple[float, float]],

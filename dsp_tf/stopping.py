@@ -53,10 +53,14 @@ def stop_points() -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM stop the command at the next ``stop_point()`` (e.g. the top
     of a training iteration) rather than wherever Python happens to be; one still pending when the
     block ends is raised then. Without ``run``'s handler (a library call) nothing changes."""
-    global _deferring
+    global _deferring, _pending
     previous, _deferring = _deferring, True
     try:
         yield
+    except BaseException:
+        if not previous:  # the block failed anyway: a held signal must not stop a later block of the process
+            _pending = None
+        raise
     finally:
         _deferring = previous
     stop_point()

@@ -147,3 +147,24 @@ def test_a_short_training_run_at_a_terminal_prints_plain_progress(tmp_path):
     assert any(line.startswith("validation at step 3072: return ") for line in lines)
     assert any(line.startswith("kept the actor of step ") for line in lines)
     assert lines[-1].startswith("done: greedy return ") and "neurons 64 → " in lines[-1]
+
+
+def test_a_held_signal_is_raised_at_the_block_end_and_dropped_when_the_block_fails():
+    """Called as the handler would be (no real signal): inside stop_points() a signal waits; a block that
+    ends normally raises it; a block that fails drops it, so a later block (shrink's next student) runs."""
+    import signal
+
+    from dsp_tf import stopping
+
+    reached = False
+    with pytest.raises(stopping.Stopped) as stopped:
+        with stopping.stop_points():
+            stopping._on_signal(signal.SIGTERM, None)
+            reached = True
+    assert reached and stopped.value.signum == signal.SIGTERM
+    with pytest.raises(ValueError):
+        with stopping.stop_points():
+            stopping._on_signal(signal.SIGINT, None)
+            raise ValueError("the block fails")
+    with stopping.stop_points():
+        stopping.stop_point()  # nothing held any more

@@ -34,7 +34,7 @@ def outputs(fn: Policy, observations: np.ndarray) -> np.ndarray:
 
 def keras_fn(model: keras.Model) -> Policy:
     """One observation in, one output row out, compiled once: the reference every runtime is held to."""
-    forward = tf.function(lambda x: model(x, training=False))
+    forward = tf.function(lambda x: model(x, training=False), autograph=False)  # no control flow; a lambda warns
     return lambda obs: forward(tf.constant(obs[None], tf.float32))[0].numpy()
 
 
