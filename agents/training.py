@@ -32,7 +32,7 @@ from agents.ppo import ClipRange, PrunedPPOClipAgent, clip_epsilon, make_agent, 
 from agents.selection import BestActor
 from agents.teacher import Teacher, distillation, load_teacher, start_from_teacher
 from dsp_tf.stopping import stop_point, stop_points
-from dsp_tf.methods import make_pruner
+from dsp_tf.methods import get_method, make_pruner
 from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
 from agents.numpy_policy import NumpyCollectPolicy
@@ -255,6 +255,17 @@ def train(cfg: RunConfig) -> Dict:
     return summary
 
 
+def _method_settings(cfg: RunConfig) -> str:
+    """What the method trains with, on the run's first line: a λ or teacher inherited by mistake shows there."""
+    method = get_method(cfg.method)
+    parts = [f"λ {cfg.reg_strength:g}"] if method.penalized else []
+    if method.ranks_neurons:
+        parts.append(f"{cfg.ranking} ranking")
+    if cfg.teacher:
+        parts.append(f"from teacher {os.path.basename(cfg.teacher.rstrip('/'))} (distillation {cfg.distill_coef:g})")
+    return "".join(", " + p for p in parts)
+
+
 class _Loop:
     """One PPO iteration in named steps (collect and update, prune, validate and plot, checkpoint),
     read top to bottom in ``iteration``; holds what the steps share across iterations."""
@@ -270,9 +281,9 @@ class _Loop:
         self.writer = tf.summary.create_file_writer(run.summaries)
         self.iters_per_checkpoint = max(1, math.ceil(cfg.checkpoint_interval / cfg.steps_per_iteration))
         self.dense_stats = dense_stats(learner)
-        logging.info("%s %s seed %d: actor %s, dense %d neurons / %d weights / %.0f FLOPs",
+        logging.info("%s %s seed %d: actor %s, dense %d neurons / %d weights / %.0f FLOPs%s",
                      cfg.method, cfg.env, cfg.seed, cfg.actor_layers, self.dense_stats["neurons"],
-                     self.dense_stats["weights"], self.dense_stats["flops"])
+                     self.dense_stats["weights"], self.dense_stats["flops"], _method_settings(cfg))
         self.recent_returns = collections.deque(maxlen=20)
         self.t_start = time.time()
         self.wall_at_start = float(learner.wall_seconds.numpy())

@@ -6,10 +6,12 @@ Writes results.csv, results.md (return mean ± std over seeds; neurons, weights
 and FLOPs and the share removed) and PNGs: learning curves (paper Fig. 9),
 |W| heat maps of the first two actor layers (Fig. 10), hidden neurons per
 layer over training (Fig. 11) and the λ × pruning-ratio grid (Figs. 3–8).
+With --shrink_dir, also shrink.csv and a section on dsp_tf.shrink's students
+against their teachers.
 
 This is the command body only: report_runs reads and groups the runs,
-report_figures draws, report_markdown writes the text, dsp_cli.paper holds the
-paper's numbers.
+report_figures draws, report_markdown writes the text, report_shrink the
+students', dsp_cli.paper holds the paper's numbers.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from agents.layout import SUPERSEDED_DIR
 from dsp_cli.report_figures import draw_figures
 from dsp_cli.report_markdown import markdown, results_document, write_csv
 from dsp_cli.report_markdown import driving_table  # noqa: F401  (tests/test_driving.py imports it from here)
+from dsp_cli.report_shrink import load_students, shrink_csv, shrink_section
 from dsp_cli.report_runs import aggregate, curve_source, left_out_runs, load_runs, shipped_settings, superseded_runs
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
@@ -37,13 +40,17 @@ def define_flags() -> None:
                         "Also write a full results document here (e.g. docs/RESULTS.md): --preamble, then per "
                         "environment the table, the paper's figures, DSP vs small, and the figures.")
     flags.DEFINE_string("preamble", None, "Markdown file placed at the top of --results_markdown.")
+    flags.DEFINE_string("shrink_dir", None, "Also report the students of dsp_tf.shrink under this directory "
+                                            "(<env>/<arm>_s<seed>/): shrink.csv, and a section of "
+                                            "--results_markdown.")
 
 
 FLAGS = flags.FLAGS
 
 
 def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures",
-                results_markdown: Optional[str] = None, preamble: Optional[str] = None) -> Dict[str, object]:
+                results_markdown: Optional[str] = None, preamble: Optional[str] = None,
+                shrink_dir: Optional[str] = None) -> Dict[str, object]:
     """Everything is checked (runs, flagfiles, the preamble) before the first file is written, so a
     refused report leaves the output directory as it was."""
     import matplotlib
@@ -60,17 +67,35 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     for env, method in sorted({(r["env"], r["method"]) for r in rows}):
         shipped_settings(env, method)  # a broken flagfile stops the report before it writes anything
     text = _preamble(preamble) if results_markdown else ""
+    students, left_students = _read_students(shrink_dir) if shrink_dir else ({}, [])
     figures = os.path.join(output_dir, figures_subdir)
     os.makedirs(figures, exist_ok=True)
     write_csv(rows, os.path.join(output_dir, "results.csv"))
     atomic_write(os.path.join(output_dir, "results.md"), markdown(rows))
     sources = {env: curve_source(rows, env) for env in sorted({r["env"] for r in rows})}
     written = [name for env in sources for name in draw_figures(rows, env, figures, sources[env])]
+    if students:
+        atomic_write(os.path.join(output_dir, "shrink.csv"), shrink_csv(students))
     if results_markdown:
         rel = os.path.relpath(figures, os.path.dirname(os.path.abspath(results_markdown)))
-        atomic_write(results_markdown, results_document(rows, written, rel, text, unreadable, duplicates, mixed,
-                                                        len(superseded), sources))
-    return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable}
+        document = results_document(rows, written, rel, text, unreadable, duplicates, mixed, len(superseded), sources)
+        if students:
+            document += "\n" + shrink_section(students, left_students, shrink_dir)
+        atomic_write(results_markdown, document)
+    return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable,
+            "students": sum(len(runs) for by_arm in students.values() for runs in by_arm.values())}
+
+
+def _read_students(shrink_dir: str):
+    """Students by env and arm, and the ones left out, each named on stderr; none at all is a usage error."""
+    if not os.path.isdir(shrink_dir):
+        raise UsageError(f"--shrink_dir '{shrink_dir}' does not exist")
+    students, left_out = load_students(shrink_dir)
+    for run_dir, why in left_out:
+        print(f"dsp_tf.report: left out student '{run_dir}': {why}", file=sys.stderr)
+    if not students:
+        raise UsageError(f"no finished students (<env>/<arm>_s<seed>/summary.json) under --shrink_dir '{shrink_dir}'")
+    return students, left_out
 
 
 def _read_tree(sweep_dir: str):
@@ -107,10 +132,12 @@ def _main() -> None:
     out = FLAGS.output_dir or FLAGS.sweep_dir
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--output_dir '{out}' is not a directory")
-    result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir, FLAGS.results_markdown, FLAGS.preamble)
+    result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir, FLAGS.results_markdown, FLAGS.preamble,
+                         FLAGS.shrink_dir)
     skipped = f", skipped {len(result['unreadable'])} unreadable (named above)" if result["unreadable"] else ""
+    students = f", {out}/shrink.csv ({result['students']} students)" if result["students"] else ""
     print(f"{result['runs']} runs in {len(result['rows'])} groups{skipped}; wrote {out}/results.csv, "
-          f"{out}/results.md and {len(result['figures'])} figures")
+          f"{out}/results.md{students} and {len(result['figures'])} figures")
 
 
 def main() -> None:

@@ -26,12 +26,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from absl import flags, logging
 
 from agents.config import RunConfig, config_fields, from_dict
-from agents.envs import env_slug
 from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SUMMARY_FILE
 from agents.rundir import RunDirectory
 from agents.training import train
 from dsp_cli import cli
-from dsp_cli.flagfiles import env_flagfile, flagfile_value
+from dsp_cli.shipped import method_settings, shipped_int
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 from dsp_cli.flagdefs import define_flags_from, values_from_flags
@@ -62,16 +61,22 @@ FLAGS = flags.FLAGS
 
 def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: float) -> RunConfig:
     """The teacher's own settings (env, network, PPO) with what the user gave on top, the method
-    dsp unless given, and the teacher's budget and schedule scaled by ``budget_fraction`` (kept on
-    the rollout grid, the schedule's end on its mask grid, so the final ratio is reached)."""
+    dsp unless given, with that method's λ and ranking as the environment's flagfile ships them (not
+    the teacher's: a dense teacher trained with none), and the teacher's budget and schedule scaled
+    by ``budget_fraction`` (kept on the rollout grid, the schedule's end on its mask grid, so the
+    final ratio is reached)."""
     base: Dict = {}
     if teacher_dir is not None:
         run = RunDirectory(teacher_dir)
         base = {k: v for k, v in run.read_config().items() if k != "teacher"}
-        base["method"] = "dsp"
+        env = base.get("env", RunConfig.env)
+        base["method"] = given.get("method", "dsp")
+        # The student's method trains with its own λ and ranking, as the sweep would on this environment:
+        # a dense teacher's config.json says λ = 0, which would silently drop DSP's penalty.
+        base.update(method_settings(env, base["method"]))
         for name in SELECTION_FIELDS:  # a teacher from before validated actors still gets a validated student
             if name not in base:
-                shipped = _shipped_value(base.get("env", RunConfig.env), name)
+                shipped = shipped_int(env, name)
                 base[name] = getattr(RunConfig, name) if shipped is None else shipped
         # Not in config.json, but the student is judged on the teacher's own test episodes by default.
         base["eval_episodes"] = run.final_eval_episodes(RunConfig.eval_episodes)
@@ -95,21 +100,6 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
                 scaled[name] = grid(getattr(cfg, name) * budget_fraction)
         cfg = from_dict({**values, **{k: v for k, v in scaled.items() if k not in given}})
     return cfg
-
-
-def _shipped_value(env: str, flag: str) -> Optional[int]:
-    """The integer the environment's shipped flagfile sets ``--flag`` to; None when it has none or does not set it."""
-    try:
-        path = env_flagfile(env_slug(env))
-    except UsageError:
-        return None
-    value = flagfile_value(path, flag)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(f"{path}: --{flag} must be an integer, got '{value}'") from None
 
 
 def climb(ratios: Sequence[float], validated: Callable[[float], Tuple[float, float]],

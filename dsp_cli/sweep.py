@@ -25,15 +25,15 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from absl import flags, logging
 
-from agents.config import RunConfig
 from agents.layout import SUMMARY_FILE
 from dsp_cli import cli
-from dsp_cli.flagfiles import REPO_ROOT, env_flagfile, flagfile_value, shipped_flagfile
+from dsp_cli.flagfiles import REPO_ROOT, env_flagfile, shipped_flagfile
+from dsp_cli.shipped import shipped_ranking, shipped_reg_strength
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 from dsp_tf.masks import check_ranking
-from dsp_tf.regularizers import check_strength
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
+from dsp_tf.regularizers import check_strength
 
 def define_flags() -> None:
     """Defined on demand so that importing this module never claims flag names."""
@@ -98,26 +98,6 @@ class Point:
         if self.method == "small":
             args.append(f"--actor_layers={','.join(small_layers)}")
         return args + list(extra)
-
-
-def shipped_ranking(env: str, method: str) -> str:
-    """The cross-layer ranking a method trains with on an environment: the one its flagfile sets, else
-    the default."""
-    return flagfile_value(shipped_flagfile(env, method), "ranking") or DEFAULT_RANKING
-
-
-def shipped_reg_strength(env: str, method: str) -> float:
-    """The λ a method trains with on an environment: the one its flagfile sets, else the trainer's default.
-    Checked as --reg_strengths is, so a bad flagfile stops the sweep before any run instead of failing each."""
-    flagfile = shipped_flagfile(env, method)
-    value = flagfile_value(flagfile, "reg_strength")
-    if value is None:
-        return RunConfig.reg_strength
-    try:
-        lam = check_strength(value)
-    except ValueError:
-        raise UsageError(f"{flagfile}: --reg_strength must be a finite number >= 0, got '{value}'") from None
-    return lam
 
 
 def grid(envs, methods, reg_strengths, final_sparsities, seeds, rankings: Sequence[str] = (),

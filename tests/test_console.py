@@ -144,6 +144,7 @@ def test_a_short_training_run_at_a_terminal_prints_plain_progress(tmp_path):
     progress = [int(m.group(1)) for m in map(PLAIN_PROGRESS.match, lines) if m]
     assert progress == [1024, 2048, 3072, 4096], stderr[-2000:]
     assert lines[0].startswith("dsp CartPole-v1 seed 0: actor [32, 32], dense 64 neurons")
+    assert lines[0].endswith(" FLOPs, λ 0.0001, global ranking"), lines[0]  # what the method trains with
     assert any(line.startswith("validation at step 3072: return ") for line in lines)
     assert any(line.startswith("kept the actor of step ") for line in lines)
     assert lines[-1].startswith("done: greedy return ") and "neurons 64 → " in lines[-1]

@@ -107,9 +107,32 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert summary["env_steps"] == 3072  # half the teacher's budget by default
     assert summary["compact"]["neurons"] < summary["dense"]["neurons"]
     assert "shrunk: ratio 0.80" in result.stderr
+    assert "FLOPs, λ 0.0001, global ranking, from teacher ppo (distillation 1)" in result.stderr
     evaluated = run_module("dsp_tf.evaluate", f"--root_dir={out}")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads((out / "evaluation.json").read_text())["returns"] == summary["eval_returns"]
+
+
+def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teachers(teacher_run, tmp_path):
+    """The sweep's dense teachers have λ = 0 in config.json; a DSP student that inherited it trained
+    without DSP's penalty (the first evidence of issue 26 did). The student's method brings its own λ
+    and ranking, as the sweep trains that method on the environment; what the user gives still wins."""
+    import shutil
+    from dsp_cli.shipped import shipped_ranking, shipped_reg_strength
+    from dsp_cli.shrink import student_config
+
+    teacher = tmp_path / "sweep_teacher"
+    shutil.copytree(teacher_run, teacher)
+    config = json.loads((teacher / "config.json").read_text())
+    (teacher / "config.json").write_text(json.dumps({**config, "reg_strength": 0.0, "ranking": "per_layer"}))
+    dsp = student_config(str(teacher), {}, 0.5)
+    assert dsp.method == "dsp"
+    assert dsp.reg_strength == shipped_reg_strength("cartpole", "dsp") == 1e-4  # configs/cartpole.cfg
+    assert dsp.ranking == shipped_ranking("cartpole", "dsp") == "global"
+    ssl = student_config(str(teacher), {"method": "ssl"}, 0.5)
+    assert ssl.reg_strength == shipped_reg_strength("cartpole", "ssl") == 1e-3  # configs/cartpole_ssl.cfg
+    assert student_config(str(teacher), {"reg_strength": 3e-5}, 0.5).reg_strength == 3e-5
+    assert student_config(str(teacher), {"method": "dropout"}, 0.5).reg_strength == 0.0  # no penalty: untouched
 
 
 @pytest.fixture()

@@ -509,3 +509,61 @@ def test_sweep_refuses_the_lambdas_training_refuses(value):
         _reg_strengths([value])
     with pytest.raises(UsageError, match=f"--reg_strengths: 'dsp={value}' is not a finite number >= 0"):
         _reg_strengths([f"dsp={value}"])
+
+
+def _fake_student(root, env_dir, arm, seed, ret, teacher, validation=None, teacher_validation=None,
+                  layers=(5, 12, 4)):
+    import json
+
+    run = root / env_dir / f"{arm}_s{seed}"
+    run.mkdir(parents=True)
+    summary = {"env": "LunarLander-v3", "return_mean": ret, "teacher_return": teacher, "env_steps": 500,
+               "teacher_env_steps": 1000, "compact": {"neurons": 17, "weights": 140}, "compact_layers": list(layers)}
+    if validation is not None:
+        summary.update(selection={"validation_return": validation}, teacher_validation_return=teacher_validation)
+    (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
+def test_the_report_tables_shrink_students_against_their_teachers(tmp_path):
+    """Numbers against NumPy on the same summaries; an unfinished student is named, superseded ones unread;
+    nothing about students is written without --shrink_dir."""
+    _fake_run(tmp_path / "runs", "ppo", 0, 100.0)
+    shrink = tmp_path / "shrink"
+    dsp = [(0, 240.0, 250.0, 270.0, 300.0), (1, 180.0, 280.0, 290.0, 290.0)]
+    for seed, ret, teacher, val, tval in dsp:
+        _fake_student(shrink, "lunarlander", "dsp", seed, ret, teacher, val, tval)
+    _fake_student(shrink, "lunarlander", "small", 0, 260.0, 250.0, 240.0, 300.0, layers=(9, 9, 4))
+    _fake_student(shrink, "lunarlander", "small", 1, 270.0, 280.0, 280.0, 290.0, layers=(9, 9, 4))
+    (shrink / "lunarlander" / "dropout_s0").mkdir()  # started, never finished
+    _fake_student(shrink, "superseded", "dsp", 0, 1.0, 250.0)
+    out = tmp_path / "out"
+    result = make_report(str(tmp_path / "runs"), str(out), results_markdown=str(out / "RESULTS.md"),
+                         shrink_dir=str(shrink))
+    assert result["students"] == 4  # the superseded student is not read
+    with open(out / "shrink.csv") as f:
+        rows = {r["arm"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"dsp", "small"}
+    returns = np.array([d[1] for d in dsp])
+    assert float(rows["dsp"]["return_mean"]) == pytest.approx(returns.mean())
+    assert float(rows["dsp"]["return_std"]) == pytest.approx(returns.std(ddof=1), rel=1e-5)
+    assert float(rows["dsp"]["share_of_teacher"]) == pytest.approx(np.mean(returns / [250.0, 280.0]), rel=1e-5)
+    assert float(rows["dsp"]["validation_share"]) == pytest.approx(np.mean([270 / 300, 290 / 290]), rel=1e-5)
+    text = (out / "RESULTS.md").read_text()
+    section = text[text.index("## Shrinking trained policies"):]
+    assert "| `dsp` | 0,1 | 210.0 ± 42.4 |" in section and "| 5-12, 5-12 |" in section
+    assert "P(dsp > small) = " in section
+    assert "dropout_s0" in section and "not finished" in section
+    plain = tmp_path / "plain"
+    make_report(str(tmp_path / "runs"), str(plain), results_markdown=str(plain / "RESULTS.md"))
+    assert not (plain / "shrink.csv").exists() and "Shrinking trained" not in (plain / "RESULTS.md").read_text()
+
+
+def test_report_refuses_a_missing_shrink_dir_before_writing_anything(tmp_path):
+    _fake_run(tmp_path / "runs", "ppo", 0, 100.0)
+    result = run_module("dsp_tf.report", f"--sweep_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}",
+                        f"--shrink_dir={tmp_path / 'nope'}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"dsp_tf.report: error: --shrink_dir '{tmp_path / 'nope'}' does not exist")
+    assert not (tmp_path / "out").exists()
