@@ -86,15 +86,18 @@ def env_table(students: Students, env: str) -> str:
              "teacher's return | hidden layers per seed | weights | env steps (teacher's) |", "| --- " * 10 + "|"]
     for row in (r for r in rows(students) if r["env"] == env):
         steps = f"{row['env_steps']:,}" + (f" ({row['teacher_env_steps']:,})" if row["teacher_env_steps"] else "")
-        lines.append(f"| `{row['arm']}` | {row['seeds']} | {row['return_mean']:.1f} ± {row['return_std']:.1f} | "
-                     f"{row['iqm']:.1f} [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}] | "
+        one = "," not in row["seeds"]  # a single seed is an anecdote, and marked as one
+        spread = " (one seed)" if one else f" ± {row['return_std']:.1f}"
+        iqm = "—" if one else f"{row['iqm']:.1f} [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}]"
+        lines.append(f"| `{row['arm']}` | {row['seeds']} | {row['return_mean']:.1f}{spread} | {iqm} | "
                      f"{100 * row['share_of_teacher']:.1f}% | {100 * row['validation_share']:.1f}% | "
                      f"{row['teacher_return']:.1f} | {row['hidden']} | {row['weights']:.1f} | {steps} |")
     by_arm = students[env]
     probabilities = []
-    for arm in (a for a in _arms(by_arm) if a.startswith("dsp")):
+    dsp_arms = [a for a in _arms(by_arm) if a.startswith("dsp")]
+    for i, arm in enumerate(dsp_arms):
         mine = {s["seed"]: s["return_mean"] for s in by_arm[arm]}
-        for other in (o for o in _arms(by_arm) if o != arm):
+        for other in (o for o in _arms(by_arm) if o != arm and o not in dsp_arms[:i]):  # each pair once
             theirs = {s["seed"]: s["return_mean"] for s in by_arm[other]}
             seeds = sorted(set(mine) & set(theirs))
             if len(seeds) > 1:
