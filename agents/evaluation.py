@@ -14,7 +14,8 @@ import numpy as np
 
 from agents.envs import evaluation_seed, is_driving, make_gym
 from agents.inference import greedy_action
-from dsp_tf._keras import keras, tf
+from dsp_tf._keras import keras
+from dsp_tf.numpy_forward import keras_step
 
 
 #: Learning-curve and validation episodes use evaluation seeds from this index on:
@@ -130,15 +131,10 @@ def episode_metrics(episodes: Sequence[Episode], driving: bool) -> Dict[str, obj
     return out
 
 
-def keras_policy(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    forward = tf.function(lambda x: model(x, training=False), autograph=False)  # no control flow; a lambda warns
-    return lambda obs: forward(tf.constant(obs[None], tf.float32))[0].numpy()
-
-
 def evaluate_actor(model: keras.Model, env_name: str, run_seed: int, episodes: int,
                    discrete: bool) -> Dict[str, object]:
     """``episode_metrics`` of the greedy actor; episode i uses evaluation_seed(run_seed, i)."""
     seeds = final_test_seeds(run_seed, episodes)
-    result = episode_metrics(run_episodes(keras_policy(model), env_name, seeds, discrete), is_driving(env_name))
+    result = episode_metrics(run_episodes(keras_step(model), env_name, seeds, discrete), is_driving(env_name))
     result["seeds"] = seeds
     return result

@@ -34,9 +34,10 @@ from agents.rundir import RunDirectory
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import check_output_directory
+from dsp_tf.numpy_forward import keras_step
 from tflite_export.animation import gif_bytes
 from tflite_export.c_array import c_identifier
-from tflite_export.checks import (Policy, c_policy_ratios, check_c_policy, keras_fn, model_report, outputs,
+from tflite_export.checks import (Policy, c_policy_ratios, check_c_policy, model_report, outputs,
                                   size_ratios)
 from tflite_export.exporter import ConvertedActor, convert_actor, write_files
 from tflite_export.input_range import INPUT_RANGES, SPREAD_OBSERVATIONS, InputRange, choose_input_range, coverage
@@ -256,7 +257,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     _check_arguments(root_dir, output_dir, num_observations, eval_episodes, latency_invokes, input_range, c_prefix)
     r = _load_run(root_dir, eval_episodes, gif)
     discrete, env = r.meta.discrete, r.cfg.env
-    compact_keras = keras_fn(r.actors["compact"][1])
+    compact_keras = keras_step(r.actors["compact"][1])
     obs = _observations(r, compact_keras, num_observations, input_range, calibration_range)
 
     files, models, converted = {}, {}, {}
@@ -270,7 +271,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
 
     eval_seeds = final_test_seeds(r.cfg.seed, r.episodes)
     compact_int8 = converted["compact"].int8_runner(MicroRunner)
-    compact_reference = outputs(keras_fn(r.actors["compact"][1]), obs.check)
+    compact_reference = outputs(compact_keras, obs.check)
     c_report = c_policy_report(converted["compact"], compact_reference, obs.check, env, eval_seeds, discrete,
                                obs.spread)
     report = {

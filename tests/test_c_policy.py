@@ -12,7 +12,8 @@ import qemu_m4
 from dsp_cli.export import c_policy_report, episode_returns, record_observations
 from dsp_tf import keras
 from tflite_export.c_policy import CPolicyLibrary, _read_graph, generate, host_compiler
-from tflite_export.checks import keras_fn, outputs, raw_int8_outputs
+from dsp_tf.numpy_forward import keras_step
+from tflite_export.checks import outputs, raw_int8_outputs
 from tflite_export.exporter import convert_actor
 from tflite_export.footprint import _covered_bytes, c_policy_footprint, max_stack, tflite_micro_memory
 from tflite_export.input_scaling import quantize_observation
@@ -165,7 +166,7 @@ def test_unsupported_layers_skip_the_c_policy_but_not_the_export():
     converted = convert_actor(actor, _observations(0, 100))
     assert converted.c_policy is None and "elu" in converted.c_policy_skipped
     assert "actor_policy.c" not in converted.files and "actor_int8.tflite" in converted.files
-    report = c_policy_report(converted, outputs(keras_fn(actor), _observations(1, 5)), _observations(1, 5))
+    report = c_policy_report(converted, outputs(keras_step(actor), _observations(1, 5)), _observations(1, 5))
     assert report == {"written": False, "reason": converted.c_policy_skipped}
 
 
@@ -180,7 +181,7 @@ def cartpole():
 
     mlp, meta = inference.load_actor(FINISHED_CARTPOLE, "compact")
     model = inference.inference_model(mlp, meta)
-    observed = record_observations(keras_fn(model), meta.env, [evaluation_seed(0, 100_000 + i) for i in range(20)],
+    observed = record_observations(keras_step(model), meta.env, [evaluation_seed(0, 100_000 + i) for i in range(20)],
                                    800, meta.discrete)
     return model, meta, convert_actor(model, observed[:400]), observed[400:]
 
@@ -190,10 +191,10 @@ def test_real_cartpole_actor_checks_returns_and_footprint(cartpole):
 
     model, meta, converted, check = cartpole
     seeds = [evaluation_seed(0, i) for i in range(3)]
-    report = c_policy_report(converted, outputs(keras_fn(model), check), check, meta.env, seeds, meta.discrete)
+    report = c_policy_report(converted, outputs(keras_step(model), check), check, meta.env, seeds, meta.discrete)
     assert report["int8_vs_tflite_micro"]["identical_output_rate"] == 1.0
     assert report["float32_vs_keras_max_abs_error"] <= 1e-5
-    keras_returns = episode_returns(keras_fn(model), meta.env, seeds, meta.discrete)
+    keras_returns = episode_returns(keras_step(model), meta.env, seeds, meta.discrete)
     tflm_returns = episode_returns(converted.int8_runner(), meta.env, seeds, meta.discrete)
     assert report["returns"]["c_int8"]["returns"] == tflm_returns["returns"]  # same actions, every step
     assert report["returns"]["c_float32"]["mean"] == pytest.approx(keras_returns["mean"], rel=0.02)
@@ -216,7 +217,7 @@ def test_without_a_host_compiler_the_report_says_the_checks_were_not_run(cartpol
 
     model, _, converted, check = cartpole
     monkeypatch.setattr(checks, "host_compiler", lambda: None)
-    report = c_policy_report(converted, outputs(keras_fn(model), check[:5]), check[:5])
+    report = c_policy_report(converted, outputs(keras_step(model), check[:5]), check[:5])
     assert report["written"] and report["checks"].startswith("not run: no host C compiler")
     assert "int8_vs_tflite_micro" not in report and "returns" not in report
 

@@ -13,8 +13,9 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from dsp_tf._keras import keras, tf
+from dsp_tf._keras import keras
 from dsp_tf.metrics import architecture_stats
+from dsp_tf.numpy_forward import keras_step
 from tflite_export.c_build import CPolicyLibrary, host_compiler
 from tflite_export.exporter import ConvertedActor
 from tflite_export.footprint import c_policy_footprint, target_table, tflite_micro_memory
@@ -30,12 +31,6 @@ Score = Callable[[Policy], Dict[str, object]]
 
 def outputs(fn: Policy, observations: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(fn(o), np.float32) for o in observations])
-
-
-def keras_fn(model: keras.Model) -> Policy:
-    """One observation in, one output row out, compiled once: the reference every runtime is held to."""
-    forward = tf.function(lambda x: model(x, training=False), autograph=False)  # no control flow; a lambda warns
-    return lambda obs: forward(tf.constant(obs[None], tf.float32))[0].numpy()
 
 
 def agreement(reference: np.ndarray, other: np.ndarray, discrete: bool) -> Dict[str, float]:
@@ -69,7 +64,8 @@ def model_report(mlp: keras.Model, model: keras.Model, c: ConvertedActor, check:
                  latency_invokes: int, discrete: bool, keras_h5_bytes: int) -> Dict[str, object]:
     """One actor's entry of export_report.json: sizes, agreement with Keras, latency and TFLM memory.
     ``mlp`` is the trained network (its size), ``model`` the deployable actor around it."""
-    reference = outputs(keras_fn(model), check)
+    reference_policy = keras_step(model)
+    reference = outputs(reference_policy, check)
     stats = architecture_stats(mlp)
     latency = {}
     for runtime_name, runner_cls in (("tflite", TFLiteRunner), ("tflite_micro", MicroRunner)):
@@ -83,7 +79,7 @@ def model_report(mlp: keras.Model, model: keras.Model, c: ConvertedActor, check:
         "float32_max_abs_error": float(np.abs(outputs(TFLiteRunner(c.float32), check) - reference).max()),
         "int8_output_scale": TFLiteRunner(c.int8).output_quantization()[0],
         "int8_vs_keras": agreement(reference, outputs(c.int8_runner(MicroRunner), check), discrete),
-        "int8_vs_keras_over_input_range": agreement(outputs(keras_fn(model), spread),
+        "int8_vs_keras_over_input_range": agreement(outputs(reference_policy, spread),
                                                     outputs(c.int8_runner(MicroRunner), spread), discrete),
         "median_invoke_latency_us": latency,
         "tflite_micro_memory": {"int8": tflite_micro_memory(c.int8), "float32": tflite_micro_memory(c.float32)},
