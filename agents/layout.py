@@ -12,9 +12,10 @@ META_FILE = "actor_meta.json"        # what turns the actor's output into an act
 CHECKPOINT_DIR = "checkpoints"
 SUMMARIES_DIR = "summaries"          # TensorBoard
 LOCK_FILE = ".lock"
+SHRINK_FILE = "shrink.json"          # dsp_tf.shrink's ladder: every ratio tried, its size and validation return
 
 #: The light part of a finished run, kept by dsp_tf.archive (summary last, see there).
-ARCHIVED_FILES = (CONFIG_FILE, SUMMARY_FILE, PROGRESS_FILE, META_FILE, COMPACT_FILE, DENSE_FILE)
+ARCHIVED_FILES = (CONFIG_FILE, SUMMARY_FILE, PROGRESS_FILE, META_FILE, COMPACT_FILE, DENSE_FILE, SHRINK_FILE)
 
 #: A directory of this name in a tree of runs (docs/runs/superseded/<sweep>/...) holds runs of superseded settings,
 #: kept for the record: the report does not read it (run the report on that directory itself to see them) and

@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from absl import flags, logging
 
 from agents.config import RunConfig, config_fields, from_dict
-from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SUMMARY_FILE
+from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SHRINK_FILE, SUMMARY_FILE
 from agents.rundir import RunDirectory
 from agents.training import train
 from dsp_cli import cli
@@ -35,8 +35,6 @@ from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
 from dsp_cli.flagdefs import define_flags_from, values_from_flags
 
-#: The ladder's record in --root_dir: every ratio tried, its size and validation return.
-SHRINK_FILE = "shrink.json"
 #: How a run picks its shipped actor: the student's own procedure, not a setting it inherits, so a
 #: teacher's config.json without them (older runs: no validation) gives what today's flagfile of the
 #: environment ships (else RunConfig's default), not the legacy "off".

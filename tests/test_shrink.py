@@ -108,6 +108,11 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert summary["compact"]["neurons"] < summary["dense"]["neurons"]
     assert "shrunk: ratio 0.80" in result.stderr
     assert "FLOPs, λ 0.0001, global ranking, from teacher ppo (distillation 1)" in result.stderr
+    from dsp_cli.archive import archive_runs
+    archive = tmp_path.parent / f"{tmp_path.name}_archive"
+    archive_runs(str(tmp_path), str(archive))  # the ladder's record is kept with the run
+    assert json.loads((archive / "shrunk" / "shrink.json").read_text()) == record
+    assert (archive / "shrunk" / "ladder" / "p0.5" / "summary.json").exists()
     evaluated = run_module("dsp_tf.evaluate", f"--root_dir={out}")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads((out / "evaluation.json").read_text())["returns"] == summary["eval_returns"]
