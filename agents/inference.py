@@ -33,6 +33,9 @@ class ActorMeta:
     obs_epsilon: float = 1e-3
     action_low: Optional[List[float]] = None
     action_high: Optional[List[float]] = None
+    # The stochastic policy's action noise at the end of training (continuous actions): not needed to act,
+    # but an archived run keeps no checkpoint, and a student distilled from it should explore as it did.
+    action_log_std: Optional[List[float]] = None
 
 
 class ObservationNormalization(keras.layers.Layer):

@@ -29,7 +29,8 @@ def actor_meta(learner: Learner) -> ActorMeta:
     return ActorMeta(env=learner.cfg.env, discrete=bool(discrete), obs_mean=mean.tolist(),
                      obs_var=var.tolist(),
                      action_low=None if discrete else np.broadcast_to(spec.minimum, spec.shape).tolist(),
-                     action_high=None if discrete else np.broadcast_to(spec.maximum, spec.shape).tolist())
+                     action_high=None if discrete else np.broadcast_to(spec.maximum, spec.shape).tolist(),
+                     action_log_std=None if discrete else learner.agent._actor_net.log_std.numpy().tolist())  # noqa: SLF001
 
 
 def _stats(model) -> Dict[str, float]:

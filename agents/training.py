@@ -112,6 +112,11 @@ def build_learner(cfg: RunConfig) -> Learner:
             value_net.set_weights(teacher_critic[0])
             if teacher_critic[1] is not None and not discrete:
                 actor_net.log_std.assign(teacher_critic[1])
+        elif not discrete and teacher.meta.action_log_std is not None:
+            # No checkpoint (an archived teacher): its saved action noise rather than std 1, with which
+            # Hopper students fell over from their first rollouts (training returns ~300, teacher ~3,400).
+            saved = np.asarray(teacher.meta.action_log_std, np.float32)
+            actor_net.log_std.assign(saved.reshape(actor_net.log_std.shape))
     # Build optimizer slots now so a checkpoint restores them immediately, not lazily.
     agent._optimizer.build(actor_net.trainable_variables + value_net.trainable_variables)
     env_steps = tf.Variable(0, dtype=tf.int64, name="env_steps")

@@ -202,3 +202,27 @@ def test_a_teacher_from_before_validated_actors_gets_a_validated_student(teacher
     kept = student_config(str(teacher_run), {"root_dir": str(tmp_path / "t")}, budget_fraction=0.5)
     assert kept.validation_interval == max(step, round(json.loads((teacher_run / "config.json").read_text())
                                                        ["validation_interval"] * 0.5 / step) * step)
+
+
+def test_a_student_of_an_archived_continuous_teacher_starts_with_its_action_noise(tmp_path):
+    """An archived run keeps no checkpoint; its actor_meta.json carries the action noise, so a student
+    does not start exploring with std 1 (which sent Hopper students falling from their first rollout)."""
+    import shutil
+    from agents.training import build_learner
+
+    teacher = tmp_path / "teacher"
+    result = run_module("dsp_tf.train", "--flagfile=hopper.cfg", "--method=ppo", "--num_envs=1", "--rollout_steps=512",
+                        "--num_env_steps=1024", "--minibatch_size=64", "--num_epochs=1", "--validation_interval=0",
+                        "--curve_interval=0", "--eval_episodes=1", "--actor_layers=16,16", "--critic_layers=16,16",
+                        f"--root_dir={teacher}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = json.loads((teacher / "actor_meta.json").read_text())
+    assert len(meta["action_log_std"]) == 3  # Hopper's three torques
+    archived = tmp_path / "archived"
+    shutil.copytree(teacher, archived, ignore=shutil.ignore_patterns("checkpoints", "summaries"))
+    noise = [-0.7, -0.4, -1.1]  # not what any fresh actor starts with (0)
+    (archived / "actor_meta.json").write_text(json.dumps({**meta, "action_log_std": noise}))
+    from dsp_cli.shrink import student_config
+    cfg = student_config(str(archived), {"teacher": str(archived), "root_dir": str(tmp_path / "student")}, 0.5)
+    learner = build_learner(cfg)
+    np.testing.assert_allclose(learner.agent._actor_net.log_std.numpy(), noise, rtol=1e-6)  # noqa: SLF001
