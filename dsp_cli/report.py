@@ -83,7 +83,7 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
             document += "\n" + shrink_section(students, left_students, shrink_dir)
         atomic_write(results_markdown, document)
     return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable,
-            "students": sum(len(runs) for by_arm in students.values() for runs in by_arm.values())}
+            "students": sum(len(arm) for by_arm in students.values() for arm in by_arm.values())}
 
 
 def _read_students(shrink_dir: str):

@@ -45,13 +45,17 @@ def load_students(shrink_dir: str) -> Tuple[Students, List[Tuple[str, str]]]:
                 with open(os.path.join(run, SUMMARY_FILE), encoding="utf-8") as f:
                     s = json.load(f)
                 s["seed"], s["teacher_return"] = int(match.group("seed")), float(s["teacher_return"])
+                env = str(s["env"])
             except FileNotFoundError:
                 left_out.append((run, f"not finished (no {SUMMARY_FILE})"))
                 continue
-            except (OSError, ValueError, KeyError, TypeError) as e:
+            except KeyError as e:
+                left_out.append((run, f"not a student of dsp_tf.shrink ({SUMMARY_FILE} has no {e})"))
+                continue
+            except (OSError, ValueError, TypeError) as e:
                 left_out.append((run, f"unreadable {SUMMARY_FILE}: {e!r}"))
                 continue
-            students[s["env"]][match.group("arm")].append(s)
+            students[env][match.group("arm")].append(s)
     return students, left_out
 
 

@@ -536,6 +536,8 @@ def test_the_report_tables_shrink_students_against_their_teachers(tmp_path):
     _fake_student(shrink, "lunarlander", "small", 0, 260.0, 250.0, 240.0, 300.0, layers=(9, 9, 4))
     _fake_student(shrink, "lunarlander", "small", 1, 270.0, 280.0, 280.0, 290.0, layers=(9, 9, 4))
     (shrink / "lunarlander" / "dropout_s0").mkdir()  # started, never finished
+    (shrink / "lunarlander" / "ppo_s0").mkdir()  # a plain training run: not a student
+    (shrink / "lunarlander" / "ppo_s0" / "summary.json").write_text('{"env": "LunarLander-v3", "return_mean": 1.0}')
     _fake_student(shrink, "superseded", "dsp", 0, 1.0, 250.0)
     out = tmp_path / "out"
     result = make_report(str(tmp_path / "runs"), str(out), results_markdown=str(out / "RESULTS.md"),
@@ -554,6 +556,7 @@ def test_the_report_tables_shrink_students_against_their_teachers(tmp_path):
     assert "| `dsp` | 0,1 | 210.0 ± 42.4 |" in section and "| 5-12, 5-12 |" in section
     assert "P(dsp > small) = " in section
     assert "dropout_s0" in section and "not finished" in section
+    assert "ppo_s0`: not a student of dsp_tf.shrink (summary.json has no 'teacher_return')" in section
     plain = tmp_path / "plain"
     make_report(str(tmp_path / "runs"), str(plain), results_markdown=str(plain / "RESULTS.md"))
     assert not (plain / "shrink.csv").exists() and "Shrinking trained" not in (plain / "RESULTS.md").read_text()
