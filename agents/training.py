@@ -260,7 +260,7 @@ def train(cfg: RunConfig) -> Dict:
     return summary
 
 
-def _method_settings(cfg: RunConfig) -> str:
+def _settings_note(cfg: RunConfig) -> str:
     """What the method trains with, on the run's first line: a λ or teacher inherited by mistake shows there."""
     method = get_method(cfg.method)
     parts = [f"λ {cfg.reg_strength:g}"] if method.penalized else []
@@ -288,7 +288,7 @@ class _Loop:
         self.dense_stats = dense_stats(learner)
         logging.info("%s %s seed %d: actor %s, dense %d neurons / %d weights / %.0f FLOPs%s",
                      cfg.method, cfg.env, cfg.seed, cfg.actor_layers, self.dense_stats["neurons"],
-                     self.dense_stats["weights"], self.dense_stats["flops"], _method_settings(cfg))
+                     self.dense_stats["weights"], self.dense_stats["flops"], _settings_note(cfg))
         self.recent_returns = collections.deque(maxlen=20)
         self.t_start = time.time()
         self.wall_at_start = float(learner.wall_seconds.numpy())

@@ -88,7 +88,7 @@ def env_table(students: Students, env: str) -> str:
     """The env's Markdown table and, for each DSP arm, rliable's P(arm > other) over paired seeds."""
     lines = ["| student | seeds | test return (mean ± std) | IQM [95% CI] | of the teacher's | validation share | "
              "teacher's return | hidden layers per seed | weights | env steps (teacher's) |", "| --- " * 10 + "|"]
-    for row in (r for r in rows(students) if r["env"] == env):
+    for row in (arm_row(env, arm, students[env][arm]) for arm in _arms(students[env])):  # this env's only
         steps = f"{row['env_steps']:,}" + (f" ({row['teacher_env_steps']:,})" if row["teacher_env_steps"] else "")
         one = "," not in row["seeds"]  # a single seed is an anecdote, and marked as one
         spread = " (one seed)" if one else f" ± {row['return_std']:.1f}"
@@ -128,8 +128,7 @@ def shrink_section(students: Students, left_out: List[Tuple[str, str]], shrink_d
              f"Students of `dsp_tf.shrink` under `{shrink_dir}`, one per teacher (seed = the teacher's), scored on the "
              "teacher's own test episodes; mean ± sample std over seeds, IQM with a 95% stratified bootstrap interval "
              "(rliable); *validation share*: the chosen actor's validation return over the teacher's on the same "
-             "held-out episodes (what a protocol may choose by). The protocol and its reading are in the section "
-             "\"Shrinking a trained policy (issue 26)\" above.\n"]
+             "held-out episodes (what a protocol may choose by).\n"]
     for env in sorted(students):
         parts += [f"### {env}\n", env_table(students, env)]
     if left_out:
