@@ -37,6 +37,7 @@ from dsp_tf.files import check_output_directory
 from dsp_tf.numpy_forward import keras_step
 from tflite_export.animation import gif_bytes
 from tflite_export.c_array import c_identifier
+from tflite_export.c_int16 import parse_lsb
 from tflite_export.checks import (Policy, c_policy_ratios, check_c_policy, model_report, outputs,
                                   size_ratios)
 from tflite_export.exporter import ConvertedActor, convert_actor, write_files
@@ -249,14 +250,17 @@ def _returns(r: _Run, compact_keras: Policy, compact_int8: Policy, c_report: dic
 def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                eval_episodes: Optional[int] = None, latency_invokes: int = 1000,
                int8_input: str = "per_feature", gif: bool = False, input_range: str = "episodes",
-               calibration_range: Optional[str] = None, c_prefix: str = "actor_policy") -> Dict[str, object]:
+               calibration_range: Optional[str] = None, c_prefix: str = "actor_policy",
+               int16_lsb: Optional[str] = None) -> Dict[str, object]:
     """Exports a dsp_tf.train run (dense and compact actors) and writes export_report.json; with
     ``gif``, also policy_int8.gif: the int8 actor in TFLite Micro on the first evaluation episode.
     ``input_range``/``calibration_range`` choose the raw range the int8 input covers
-    (tflite_export.input_range); ``c_prefix`` names the plain-C policy's files and symbols."""
+    (tflite_export.input_range); ``c_prefix`` names the plain-C policy's files and symbols;
+    ``int16_lsb`` ('a,b,...' or one value) is what one count of an int16 sensor reading is worth."""
     _check_arguments(root_dir, output_dir, num_observations, eval_episodes, latency_invokes, input_range, c_prefix)
     r = _load_run(root_dir, eval_episodes, gif)
     discrete, env = r.meta.discrete, r.cfg.env
+    lsb = parse_lsb(int16_lsb, len(r.meta.obs_mean))
     compact_keras = keras_step(r.actors["compact"][1])
     obs = _observations(r, compact_keras, num_observations, input_range, calibration_range)
 
@@ -264,7 +268,8 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     for which, (mlp, model) in r.actors.items():
         c = converted[which] = convert_actor(model, obs.calibration, "actor" if which == "compact" else "actor_dense",
                                              int8_input, c_policy=which == "compact", c_prefix=c_prefix,
-                                             input_range=obs.claimed, discrete=discrete)
+                                             input_range=obs.claimed, discrete=discrete,
+                                             int16_lsb=lsb if which == "compact" else None)
         files.update(c.files)
         models[which] = model_report(mlp, model, c, obs.check, obs.spread, latency_invokes, discrete,
                                      r.h5_bytes(which))
@@ -321,6 +326,9 @@ def define_flags() -> None:
                         "'lo:hi,lo:hi,...' one pair per observation feature, in raw units.")
     flags.DEFINE_string("c_prefix", "actor_policy", "Names the plain-C policy's files (<prefix>.c/.h), functions "
                         "and macros, so that two policies link into one firmware.")
+    flags.DEFINE_string("int16_lsb", None, "What one count of each feature's int16 reading is worth, in the "
+                        "observation's units, for <prefix>_int16_q: one value or 'a,b,...' per feature (default: a "
+                        "power of two per feature from the input range, the header's INT16_FRAC_BITS).")
     flags.DEFINE_integer("latency_invokes", 1000, "Invokes per latency measurement (the median is reported).")
 
 
@@ -332,7 +340,7 @@ def _main() -> None:
         raise UsageError("--root_dir and --output_dir are required")
     r = export_run(FLAGS.root_dir, FLAGS.output_dir, FLAGS.num_observations, FLAGS.eval_episodes,
                    FLAGS.latency_invokes, FLAGS.int8_input, FLAGS.gif, FLAGS.input_range,
-                   FLAGS.calibration_range, FLAGS.c_prefix)
+                   FLAGS.calibration_range, FLAGS.c_prefix, FLAGS.int16_lsb)
     d, c = r["models"]["dense"], r["models"]["compact"]
     agree = ", ".join(f"{k} {v:.4g}" for k, v in c["int8_vs_keras"].items() if k != "tied_top_outputs_rate")
     print(f"{r['env']} {r['method']}: int8 {d['int8_bytes']} -> {c['int8_bytes']} bytes, "

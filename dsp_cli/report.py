@@ -7,11 +7,12 @@ and FLOPs and the share removed) and PNGs: learning curves (paper Fig. 9),
 |W| heat maps of the first two actor layers (Fig. 10), hidden neurons per
 layer over training (Fig. 11) and the λ × pruning-ratio grid (Figs. 3–8).
 With --shrink_dir, also shrink.csv and a section on dsp_tf.shrink's students
-against their teachers.
+against their teachers; with --export_dir, a section on the plain-C policy per
+target from tflite_export's reports.
 
 This is the command body only: report_runs reads and groups the runs,
 report_figures draws, report_markdown writes the text, report_shrink the
-students', dsp_cli.paper holds the paper's numbers.
+students', report_export the plain-C policy's, dsp_cli.paper holds the paper's numbers.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from agents.layout import SUPERSEDED_DIR
 from dsp_cli.report_figures import draw_figures
 from dsp_cli.report_markdown import markdown, results_document, write_csv
 from dsp_cli.report_markdown import driving_table  # noqa: F401  (tests/test_driving.py imports it from here)
+from dsp_cli.report_export import export_section, read_exports
 from dsp_cli.report_shrink import load_students, shrink_csv, shrink_section
 from dsp_cli.report_runs import aggregate, curve_source, left_out_runs, load_runs, shipped_settings, superseded_runs
 from dsp_cli import cli
@@ -43,6 +45,9 @@ def define_flags() -> None:
     flags.DEFINE_string("shrink_dir", None, "Also report the students of dsp_tf.shrink under this directory "
                                             "(<env>/<arm>_s<seed>/): shrink.csv, and a section of "
                                             "--results_markdown.")
+    flags.DEFINE_string("export_dir", None, "Also a section of --results_markdown on the plain-C policy per target, "
+                                            "from the export reports (<name>.json copies of export_report.json) "
+                                            "in this directory.")
 
 
 FLAGS = flags.FLAGS
@@ -50,7 +55,7 @@ FLAGS = flags.FLAGS
 
 def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures",
                 results_markdown: Optional[str] = None, preamble: Optional[str] = None,
-                shrink_dir: Optional[str] = None) -> Dict[str, object]:
+                shrink_dir: Optional[str] = None, export_dir: Optional[str] = None) -> Dict[str, object]:
     """Everything is checked (runs, flagfiles, the preamble) before the first file is written, so a
     refused report leaves the output directory as it was."""
     import matplotlib
@@ -68,6 +73,9 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
         shipped_settings(env, method)  # a broken flagfile stops the report before it writes anything
     text = _preamble(preamble) if results_markdown else ""
     students, left_students = _read_students(shrink_dir) if shrink_dir else ({}, [])
+    exports, left_exports = read_exports(export_dir) if export_dir else ([], [])
+    for name, why in left_exports:
+        print(f"dsp_tf.report: left out export report '{name}': {why}", file=sys.stderr)
     figures = os.path.join(output_dir, figures_subdir)
     os.makedirs(figures, exist_ok=True)
     write_csv(rows, os.path.join(output_dir, "results.csv"))
@@ -81,6 +89,8 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
         document = results_document(rows, written, rel, text, unreadable, duplicates, mixed, len(superseded), sources)
         if students:
             document += "\n" + shrink_section(students, left_students, shrink_dir)
+        if exports:
+            document += "\n" + export_section(exports, left_exports, export_dir)
         atomic_write(results_markdown, document)
     return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable,
             "students": sum(len(arm) for by_arm in students.values() for arm in by_arm.values())}
@@ -133,7 +143,7 @@ def _main() -> None:
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--output_dir '{out}' is not a directory")
     result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir, FLAGS.results_markdown, FLAGS.preamble,
-                         FLAGS.shrink_dir)
+                         FLAGS.shrink_dir, FLAGS.export_dir)
     skipped = f", skipped {len(result['unreadable'])} unreadable (named above)" if result["unreadable"] else ""
     students = f", {out}/shrink.csv ({result['students']} students)" if result["students"] else ""
     print(f"{result['runs']} runs in {len(result['rows'])} groups{skipped}; wrote {out}/results.csv, "

@@ -353,6 +353,7 @@ def test_integer_only_object_has_no_float_symbol(cartpole, tmp_path, cpu):
 
     integer_only = symbols(f"-D{policy.integer_only_macro}")
     assert f"{policy.ident}_int8_q" in integer_only and f"{policy.ident}_int8_raw" not in integer_only
+    assert f"{policy.ident}_int16_q" in integer_only
     assert not [l for l in integer_only.splitlines() if "__aeabi_f" in l or "__aeabi_d" in l]
     assert "__aeabi_f" in symbols()  # the float wrappers of the full build do need them on this core
 
@@ -433,3 +434,66 @@ def test_targets_table_counts_instructions_and_recommends(cartpole):
         assert row["recommendation"].startswith(target)
     soft = table["targets"]["cortex-m0plus"]["variants"]
     assert soft["int8"]["float_library_symbols"] and soft["float32"]["float_library_symbols"]
+
+
+@pytest.mark.parametrize("int8_input", ["per_feature", "per_tensor"])
+def test_int16_input_is_the_float_quantiser_in_integers(int8_input):
+    """<prefix>_int16_q: the fixed-point quantiser against the exact affine map in float64 (equal except
+    within its documented error of a rounding boundary), the float wrapper's clamping and saturation
+    count, and TFLite Micro on the int8 input it makes; in the build without any float function."""
+    converted = convert_actor(_actor(out=3), _observations(0, 300), int8_input=int8_input)
+    policy, fixed = converted.c_policy, converted.c_policy.int16
+    lib, integer_only = CPolicyLibrary(policy), _integer_only(policy)
+    rng = np.random.default_rng(7)
+    counts = np.concatenate([
+        rng.integers(-32768, 32768, size=(1500, policy.observation_size)),  # far outside the range too
+        fixed.counts(_observations(8, 1500)),
+        [fixed.x_low, fixed.x_high, fixed.x_low - 1, fixed.x_high + 1]]).astype(np.int16)
+    got = [integer_only.quantize_int16(x) for x in counts]
+    q16 = np.stack([g[0] for g in got])
+    saturated = np.array([g[1] for g in got])
+    # the exact map: the float quantiser's value before rounding, in float64, rounded half up
+    obs = counts.astype(np.float64) * fixed.lsb
+    low, high = fixed.x_low * fixed.lsb, fixed.x_high * fixed.lsb
+    if int8_input == "per_feature":
+        s = converted.scaling
+        pre = (np.clip(obs, low, high) - s.offset.astype(np.float64)) * s.inv_half_range / policy.input_scale
+    else:
+        pre = np.clip(obs, low, high) / policy.input_scale
+    pre = pre + policy.input_zero_point
+    exact = np.clip(np.floor(pre + 0.5), -128, 127)
+    outside = (obs < low - 1e-12) | (obs > high + 1e-12)
+    exact = np.where(outside, np.where(obs < low, fixed.q_low, fixed.q_high), exact)  # the float path's range end
+    boundary = (np.abs(pre + 0.5 - np.round(pre + 0.5)) <= fixed.max_error_steps) & ~outside
+    assert fixed.max_error_steps < 2 ** -6
+    assert np.all((q16 == exact) | boundary) and np.mean(q16[~outside] == exact[~outside]) >= 0.97
+    assert np.mean(outside) > 0.3  # the random counts reach far beyond the range
+    np.testing.assert_array_equal(saturated, np.sum(outside, axis=1))
+    # the float wrapper on the same values: its q within one step, its saturation count the same
+    floats = [lib.quantize(o.astype(np.float32)) for o in obs]
+    steps = np.abs(np.stack([f[0] for f in floats]).astype(int) - q16.astype(int))
+    assert steps.max() <= 1 and np.all(steps[outside] == 0) and np.mean(steps == 0) >= 0.98
+    np.testing.assert_array_equal([f[1] for f in floats], saturated)
+    out = integer_only.batch(integer_only.int16_q, counts[::5])
+    np.testing.assert_array_equal(out, _tflm_forward(converted.int8, q16[::5]))
+
+
+def test_int16_lsb_given_by_the_user_and_refused_when_too_coarse():
+    from dsp_tf.errors import UsageError
+    from tflite_export.c_int16 import parse_lsb
+
+    assert parse_lsb(None, 6) is None and list(parse_lsb("0.5", 3)) == [0.5, 0.5, 0.5]
+    lsb = np.array([1e-3, 1e-3, 1e-2, 1e-2, 0.05, 1e-3])
+    converted = convert_actor(_actor(), _observations(0, 300), int16_lsb=lsb)
+    fixed = converted.c_policy.int16
+    assert fixed.frac_bits is None and np.array_equal(fixed.lsb, lsb)
+    assert "INT16_FRAC_BITS" not in converted.c_policy.header and "LSB given to the exporter" in converted.c_policy.header
+    lib = _integer_only(converted.c_policy)
+    inside = fixed.counts((converted.c_policy.input_low + converted.c_policy.input_high) / 2)
+    assert lib.quantize_int16(inside)[1] == 0
+    for text, message in (("1,2", "has 2 values"), ("a", "not a comma-separated"), ("-1", "finite number > 0"),
+                          ("nan", "finite number > 0")):
+        with pytest.raises(UsageError, match=message):
+            parse_lsb(text, 6)
+    with pytest.raises(UsageError, match="narrower than one count"):
+        convert_actor(_actor(), _observations(0, 300), int16_lsb=np.full(6, 1e3))

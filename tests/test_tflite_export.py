@@ -242,13 +242,22 @@ def test_input_range_training_covers_the_range_it_claims(tmp_path):
     assert c["int8_vs_tflite_micro_over_input_range"]["identical_output_rate"] == 1.0
     header = (tmp_path / "training" / "cartpole_policy.h").read_text()
     assert "training rollouts' mean +- 4 std" in header and "CARTPOLE_POLICY_INPUT_LOW" in header
+    int16 = c["int16_input"]
+    assert int16["as_numpy_reference"] and int16["output_is_int8_q_of_its_input"] and int16["max_step_difference"] <= 1
+    assert int16["same_int8_input_as_float_wrapper_rate"] >= 0.99
+    assert int16["same_saturation_count_as_float_wrapper_rate"] == 1.0
+    assert "CARTPOLE_POLICY_INT16_FRAC_BITS" in header and "int cartpole_policy_int16_q(" in header
 
 
 def test_export_cli_refuses_bad_prefix_and_range(tmp_path):
     out = tmp_path / "out"
     for flag, message in (("--c_prefix=9lives", "is not a C identifier"),
                           ("--calibration_range=1:0", "is not lo:hi with finite lo < hi"),
-                          ("--calibration_range=0:1,0:1", "needs 1 or 4 lo:hi pairs")):
+                          ("--calibration_range=0:1,0:1", "needs 1 or 4 lo:hi pairs"),
+                          ("--int16_lsb=0.01,x", "is not a comma-separated list of numbers"),
+                          ("--int16_lsb=0.01,0.01", "has 2 values; the observation has 4 features"),
+                          ("--int16_lsb=0", "every LSB must be a finite number > 0"),
+                          ("--int16_lsb=1000", "narrower than one count")):
         r = run_module("tflite_export", f"--root_dir={FINISHED_CARTPOLE}", f"--output_dir={out}", flag,
                        "--num_observations=20", "--latency_invokes=1", "--eval_episodes=1")
         assert r.returncode == 2 and message in last_line(r.stderr) and last_line(r.stderr).startswith("tflite_export: error:")

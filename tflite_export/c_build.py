@@ -47,6 +47,10 @@ def compile_shared(files: Dict[str, str], directory: str, compiler: Optional[str
     return lib
 
 
+#: The integer entry points' input types (the others take float observations).
+_INPUT_TYPES = {"int8_q": np.int8, "int16_q": np.int16, "quantize_int16": np.int16}
+
+
 class CPolicyLibrary:
     """The generated C, compiled on the host and called through ctypes (for checks and returns)."""
 
@@ -55,9 +59,10 @@ class CPolicyLibrary:
         with tempfile.TemporaryDirectory(prefix="c_policy_") as tmp:
             # mapped into the process: the file may go
             self._lib = ctypes.CDLL(compile_shared(policy.files, tmp, compiler, extra_flags))
-        f32, i8 = ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_int8)
+        f32, i8, i16 = (ctypes.POINTER(t) for t in (ctypes.c_float, ctypes.c_int8, ctypes.c_int16))
         self.integer_only = any(f == f"-D{policy.integer_only_macro}" for f in extra_flags)
-        signatures = {"int8_q": ([i8, i8], None)}
+        signatures = {"int8_q": ([i8, i8], None), "int16_q": ([i16, i8], ctypes.c_int),
+                      "quantize_int16": ([i16, i8], ctypes.c_int)}
         if policy.discrete:
             signatures["argmax_q"] = ([i8], ctypes.c_int)
         if not self.integer_only:
@@ -70,7 +75,7 @@ class CPolicyLibrary:
 
     def _call(self, suffix: str, x: np.ndarray, dtype, size: int) -> Tuple[np.ndarray, object]:
         fn = getattr(self._lib, f"{self.policy.ident}_{suffix}")
-        x = np.ascontiguousarray(x, np.int8 if suffix == "int8_q" else np.float32)
+        x = np.ascontiguousarray(x, _INPUT_TYPES.get(suffix, np.float32))
         if x.shape != (self.policy.observation_size,):
             raise ValueError(f"expected an observation of {self.policy.observation_size} values, got {x.shape}")
         out = np.zeros(size, dtype)
@@ -89,6 +94,15 @@ class CPolicyLibrary:
     def int8_q(self, q: np.ndarray) -> np.ndarray:
         """The integer-only entry point: int8 observation in, int8 output out."""
         return self._call("int8_q", q, np.int8, self.policy.output_size)[0]
+
+    def int16_q(self, x: np.ndarray) -> np.ndarray:
+        """The int16 entry point: sensor counts in, int8 output out."""
+        return self._call("int16_q", x, np.int8, self.policy.output_size)[0]
+
+    def quantize_int16(self, x: np.ndarray) -> Tuple[np.ndarray, int]:
+        """(int8 input, number of features clamped) of int16 sensor counts."""
+        q, saturated = self._call("quantize_int16", x, np.int8, self.policy.observation_size)
+        return q, int(saturated)
 
     def quantize(self, obs: np.ndarray) -> Tuple[np.ndarray, int]:
         """(int8 input, number of features outside the input range) of a raw observation."""

@@ -89,6 +89,8 @@ class _Int8Graph:
     body: List[str]
     bias_type: str
     acts: List[str]
+    per_channel: bool = False  # some layer has per-channel weight scales
+    all_bias: bool = True  # every layer has a bias
 
 
 class _ChainReader:
@@ -196,14 +198,20 @@ class _ChainReader:
         return rows, bias_type
 
     def body(self) -> List[str]:
-        """The statements, each run of consecutive layers one ``ap_run_layers`` call."""
+        """The statements, each run of consecutive layers one ``ap_run_layers`` call: the first reads
+        ``q`` when nothing comes before it, the last writes to ``output`` (what follows it works there
+        in place: an element-wise op keeps the output's size)."""
         steps, body, i = self.steps, [], 0
+        last_run = max((k for k, s in enumerate(steps) if isinstance(s, int)), default=-1)
         while i < len(steps):
             if isinstance(steps[i], int):
                 j = i
                 while j < len(steps) and isinstance(steps[j], int):
                     j += 1
-                body.append(f"    v = ap_run_layers(v, (v == a) ? b : a, k_layers + {steps[i]}, {j - i});")
+                source = "q" if i == 0 else "v"
+                out = "output" if j - 1 == last_run else "0"
+                result = "v = " if j < len(steps) else ""  # what follows works on v
+                body.append(f"    {result}ap_run_layers({source}, a, b, {out}, k_layers + {steps[i]}, {j - i});")
                 i = j
             else:
                 body.append(steps[i])
@@ -264,4 +272,5 @@ def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
     body = reader.body()
     if reader.layers:
         e.use("fully_connected")
-    return _Int8Graph(inp, out, width, e.constants, e.helpers, rows, body, bias_type, reader.acts)
+    return _Int8Graph(inp, out, width, e.constants, e.helpers, rows, body, bias_type, reader.acts,
+                      any(l["per_channel"] for l in reader.layers), all(l["bias"] is not None for l in reader.layers))

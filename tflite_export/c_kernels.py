@@ -149,25 +149,7 @@ static int32_t ap_inverse_half_sum(int32_t a)
             }
             out = ap_div_pot(s, 23) - 128;
 """)),
-    "fully_connected": (["requantize"], """
-/* TFLite Micro's int8 FULLY_CONNECTED (per-tensor or per-channel weight scales), y = layer(x). */
-static void ap_fully_connected(const int8_t *x, int8_t *y, const ap_layer *l)
-{
-    int o, i;
-    for (o = 0; o < l->n_out; ++o) {
-        int32_t acc = 0;
-        int c = l->per_channel ? o : 0;
-        for (i = 0; i < l->n_in; ++i) {
-            acc += (int32_t)l->w[o * l->n_in + i] * ((int32_t)x[i] - l->x_zero_point);
-        }
-        if (l->bias) {
-            acc += l->bias[o];
-        }
-        acc = ap_requantize(acc, l->m[c], l->shift[c]) + l->y_zero_point;
-        y[o] = (int8_t)((acc < l->y_min) ? l->y_min : ((acc > l->y_max) ? l->y_max : acc));
-    }
-}
-"""),
+    "fully_connected": (["requantize"], None),  # fully_connected_c: specialised to the model
     "add_sub": (["requantize"], """
 /* TFLite Micro's int8 ADD / SUB of v and a constant c (broadcast when c_step is 0), in place:
    p = {v offset, v multiplier, v shift, v sign, c offset, c multiplier, c shift, c sign,
@@ -209,6 +191,35 @@ static void ap_min_max(int8_t *v, int n, const int8_t *c, int c_step, int take_m
 }
 
 
+def fully_connected_c(per_channel: bool, bias: bool) -> str:
+    """TFLite Micro's FULLY_CONNECTED, with the per-channel and missing-bias branches only where some
+    layer of the model needs them: every byte counts on a 1 kB budget."""
+    channel = "l->per_channel ? o : 0" if per_channel else "0"
+    add_bias = ("        if (l->bias) {\n            acc += l->bias[o];\n        }\n" if not bias
+                else "        acc += l->bias[o];\n")
+    return ("""
+/* TFLite Micro's int8 FULLY_CONNECTED (per-tensor or per-channel weight scales), y = layer(x). */
+static void ap_fully_connected(const int8_t *x, int8_t *y, const ap_layer *l)
+{
+    int o, i;
+    for (o = 0; o < l->n_out; ++o) {
+        int32_t acc = 0;
+        int c = """ + channel + """;
+        for (i = 0; i < l->n_in; ++i) {
+            acc += (int32_t)l->w[o * l->n_in + i] * ((int32_t)x[i] - l->x_zero_point);
+        }
+""" + add_bias + """        acc = ap_requantize(acc, l->m[c], l->shift[c]) + l->y_zero_point;
+        y[o] = (int8_t)((acc < l->y_min) ? l->y_min : ((acc > l->y_max) ? l->y_max : acc));
+    }
+}
+""")
+
+
+def helper_text(name: str, per_channel: bool = True, bias: bool = True) -> str:
+    """The C text of one helper; FULLY_CONNECTED's specialised to the model."""
+    return fully_connected_c(per_channel, bias) if name == "fully_connected" else _HELPERS[name][1]
+
+
 def _helper_closure(names: Sequence[str]) -> List[str]:
     order: List[str] = []
 
@@ -243,8 +254,13 @@ def _run_layers_c(acts: Sequence[str]) -> str:
         f"        {'else ' if i else ''}if (l->act == {1 if a == 'tanh' else 2}) {{\n"
         f"            ap_{a}(y, l->n_out, l->y_zero_point, l->act_radius, l->act_m, l->act_shift);\n        }}\n"
         for i, a in enumerate(acts))
-    return ("\n/* Runs count layers from x, alternating with y; returns the buffer holding the result. */\n"
-            "static int8_t *ap_run_layers(int8_t *x, int8_t *y, const ap_layer *l, int count)\n{\n"
-            "    for (; count > 0; --count, ++l) {\n        int8_t *t;\n"
+    return ("\n/* Runs count layers from x (which is only read): the last one writes to out (if not 0), the others\n"
+            "   alternate between a and b. Returns the buffer holding the result. Reading the caller's input and\n"
+            "   writing the caller's output directly saves the two copies (a memcpy on a Cortex-M0+). */\n"
+            "static int8_t *ap_run_layers(const int8_t *x, int8_t *a, int8_t *b, int8_t *out, const ap_layer *l,\n"
+            "                             int count)\n{\n"
+            "    int8_t *y = a;\n"
+            "    for (; count > 0; --count, ++l) {\n"
+            "        y = (count == 1 && out) ? out : ((x == a) ? b : a);\n"
             "        ap_fully_connected(x, y, l);\n" + calls +
-            "        t = x;\n        x = y;\n        y = t;\n    }\n    return x;\n}\n")
+            "        x = y;\n    }\n    return y;\n}\n")

@@ -15,6 +15,10 @@ small buffers on the stack. Three ways in, because boards differ:
   wants: every float operation there is a libgcc call costing flash and time.
   The quantisation parameters are header macros, so the caller can quantise
   its own sensor values.
+* ``<prefix>_int16_q(x, out)``: int16 sensor counts in (``observation =
+  x * LSB``), integer only: a fixed-point quantiser per feature
+  (tflite_export.c_int16) in front of ``_int8_q``, for boards whose sensors
+  give integers and that have no FPU.
 * ``<prefix>_int8(obs, out)`` / ``_int8_raw``: the convenience wrapper, raw
   float observation in; it applies the per-feature input map and quantises
   (a few float operations per feature), runs ``_int8_q`` and dequantises. It
@@ -49,10 +53,12 @@ from dsp_tf._keras import keras
 from tflite_export.c_array import c_identifier
 from tflite_export.c_build import C_FLAGS, CPolicyLibrary, compile_shared, host_compiler  # noqa: F401 - public API
 from tflite_export.actor_layers import action_bounds
+from tflite_export.c_int16 import Int16Input, c_parts as int16_c_parts, fit_int16_input
 from tflite_export.c_float import DENSE_FLOAT, _float_forward, bounded_action
 from tflite_export.c_int8 import _c_float, _c_floats, _Emitter, _Int8Graph, _int8_graph
-from tflite_export.c_kernels import _helper_closure, _HELPERS, _LAYER_STRUCT, _run_layers_c
+from tflite_export.c_kernels import _helper_closure, _LAYER_STRUCT, _run_layers_c, helper_text
 from tflite_export.input_scaling import FeatureScaling
+from tflite_export.runtimes import quantize_int8
 from tflite_export.tflite_graph import UnsupportedForC, _read_graph, quantize_multiplier  # noqa: F401 - public API
 
 #: Bumped whenever the generated C changes meaning or interface; written into every generated file.
@@ -88,6 +94,7 @@ class CPolicy:
     model_sha256: str
     input_low: np.ndarray  # the raw range each feature's int8 input covers
     input_high: np.ndarray
+    int16: Int16Input  # the int16 fixed-point input of <ident>_int16_q
 
     @property
     def files(self) -> Dict[str, str]:
@@ -134,7 +141,8 @@ def _input_ranges(scaling: Optional[FeatureScaling], scale: float, zero_point: i
 
 
 def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: str, sha: str, keras_sha: str,
-                low: np.ndarray, high: np.ndarray, range_note: str, bounded, discrete: bool, per_feature: bool) -> str:
+                low: np.ndarray, high: np.ndarray, range_note: str, bounded, discrete: bool, per_feature: bool,
+                int16_note: str, int16_error: float) -> str:
     width = max(len(f"{v:.6g}") for v in np.concatenate([low, high]))
     inputs = "".join(f" *   [{i}] {low[i]:>{width}.6g} .. {high[i]:.6g}\n" for i in range(obs_dim))
     if bounded is not None:
@@ -154,6 +162,7 @@ def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: 
         " *\n"
         f" *   int8_t q[{upper}_OBSERVATION_SIZE], raw[{upper}_OUTPUT_SIZE];\n"
         f" *   {ident}_int8_q(q, raw);          integer only: quantised observation in, int8 output out\n"
+        f" *   n = {ident}_int16_q(x, raw);     integer only: int16 counts in (obs = x * {upper}_INT16_LSB[i])\n"
         f" *   n = {ident}_int8(obs, out);      raw float observation in, dequantised output out\n"
         f" *   {ident}_float(obs, out);         the Keras actor in float32 (tanhf/expf from <math.h>)\n"
         " *\n"
@@ -172,6 +181,13 @@ def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: 
         f" * {ident}_quantize_observation, {ident}_int8_raw and {ident}_int8 return how many features were\n"
         " * outside (0: none; a NaN counts as outside and lands on the low end): use it as a flag or a counter.\n"
         " * Inside the network, int8 values saturate as TFLite Micro's kernels do.\n"
+        " *\n"
+        f" * int16 input ({ident}_int16_q, {ident}_quantize_int16): observation[i] = x[i] * {upper}_INT16_LSB[i]\n"
+        f" * ({int16_note}).\n"
+        f" * Counts outside [{upper}_INT16_LOW[i], {upper}_INT16_HIGH[i]] are outside the range: clamped and\n"
+        " * counted as above. One integer multiply, add and shift per feature map x to q;\n"
+        f" * q is the float quantiser's rounded half up (error below {max(int16_error, 1e-4):.1g} steps), so it\n"
+        " * differs from the float wrappers' q by at most one step, and only next to a rounding boundary.\n"
         " *\n"
         f" * Outputs ({upper}_OUTPUT_SIZE): int8 output o dequantises to\n"
         f" * ({upper}_OUTPUT_SCALE * (o - {upper}_OUTPUT_ZERO_POINT)):\n" + outputs +
@@ -231,18 +247,22 @@ def _int8_part(g: _Int8Graph, ident: str, upper: str, obs_dim: int, out_dim: int
                        "   per_channel, act, act_shift */\n"
                        f"static const ap_layer k_layers[{len(g.layer_rows)}] = {{\n" + ",\n".join(g.layer_rows)
                        + "\n};\n")
-    helpers = "".join(_HELPERS[h][1] for h in _helper_closure(g.helpers))
+    helpers = "".join(helper_text(h, g.per_channel, g.all_bias) for h in _helper_closure(g.helpers))
     if g.layer_rows:
         helpers += _run_layers_c(g.acts)
     buffers = f"    int8_t a[{g.width}], b[{g.width}];" if g.layer_rows else f"    int8_t a[{g.width}];"
+    reads_q = bool(g.body) and "ap_run_layers(q," in g.body[0]  # the first layer reads the input itself
+    writes_output = any(", output, k_layers" in line for line in g.body)
+    copy_in = "" if reads_q else (f"    for (i = 0; i < {obs_dim}; ++i) {{\n        a[i] = q[i];\n    }}\n")
+    copy_out = "" if writes_output else (f"    for (i = 0; i < {out_dim}; ++i) {{\n        output[i] = v[i];\n    }}\n")
+    uses_v = copy_out or any(not line.lstrip().startswith("ap_run_layers(q,") for line in g.body)
+    declare = ("    int8_t *v = a;\n" if uses_v else "") + ("    int i;\n" if copy_in or copy_out else "")
     return (
         "/* ---- int8 variant: integer only ---- */\n" + int8_types + "".join(g.constants) + layer_table
         + helpers +
         f"\nvoid {ident}_int8_q(const int8_t q[{upper}_OBSERVATION_SIZE], int8_t output[{upper}_OUTPUT_SIZE])\n"
-        f"{{\n{buffers}\n    int8_t *v = a;\n    int i;\n"
-        f"    for (i = 0; i < {obs_dim}; ++i) {{\n        a[i] = q[i];\n    }}\n"
-        + "".join(line + "\n" for line in g.body) +
-        f"    for (i = 0; i < {out_dim}; ++i) {{\n        output[i] = v[i];\n    }}\n}}\n" + argmax_q)
+        f"{{\n{buffers}\n" + declare + copy_in
+        + "".join(line + "\n" for line in g.body) + copy_out + "}\n" + argmax_q)
 
 
 def _float_wrappers(ident: str, upper: str, obs_dim: int, out_dim: int, map_constants: str, quantize: str) -> str:
@@ -287,11 +307,11 @@ def _macros(upper: str, ident: str, obs_dim: int, out_dim: int, sha: str, discre
     return macros + f"#define {upper}_INPUT_LOW {_brace(low)}\n#define {upper}_INPUT_HIGH {_brace(high)}\n"
 
 
-def _declarations(ident: str, upper: str, discrete: bool) -> str:
+def _declarations(ident: str, upper: str, discrete: bool, int16_declarations: str) -> str:
     argmax_decl = (f"int {ident}_argmax_q(const int8_t output[{upper}_OUTPUT_SIZE]);\n" if discrete else "")
     return (
         f"void {ident}_int8_q(const int8_t q[{upper}_OBSERVATION_SIZE], int8_t output[{upper}_OUTPUT_SIZE]);\n"
-        + argmax_decl +
+        + argmax_decl + int16_declarations +
         f"\n#ifndef {upper}_INTEGER_ONLY\n"
         "/* Each returns how many observation features were outside the input range (clamped). */\n"
         f"int {ident}_quantize_observation(const float observation[{upper}_OBSERVATION_SIZE], "
@@ -306,13 +326,16 @@ def _declarations(ident: str, upper: str, discrete: bool) -> str:
 
 def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling], ident: str = "actor_policy",
              model_name: str = "actor_int8.tflite", discrete: Optional[bool] = None,
-             range_note: str = "the calibration observations' range") -> CPolicy:
+             range_note: str = "the calibration observations' range",
+             int16_lsb: Optional[np.ndarray] = None) -> CPolicy:
     """``{ident}.h`` / ``{ident}.c`` for ``actor`` (float32 variant) and its int8 flatbuffer.
 
     ``scaling`` is the per-feature input map the int8 model was converted with
     (None for a per-tensor input); ``discrete`` says whether the outputs are
     logits (None: yes unless the actor ends in action bounds); ``range_note``
-    says in the header where the input ranges come from. Raises
+    says in the header where the input ranges come from; ``int16_lsb`` is what
+    one count of each feature's int16 reading is worth (None: a power of two
+    from the range, tflite_export.c_int16). Raises
     UnsupportedForC, naming the layer or op, for anything the generator cannot
     reproduce exactly.
     """
@@ -329,6 +352,16 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
     sha, keras_sha = hashlib.sha256(int8).hexdigest(), _sha256_weights(actor)
     low, high = _input_ranges(scaling, inp.scale, inp.zero_point, obs_dim)
     map_constants, quantize = _quantize_function(ident, upper, obs_dim, scaling is not None)
+    if scaling is not None:  # the float quantiser's value before rounding, zero point included
+        slope = scaling.inv_half_range.astype(np.float64) / inp.scale
+        intercept = inp.zero_point - scaling.offset.astype(np.float64) * slope
+        ends = quantize_int8(np.array([-1.0, 1.0], np.float32), inp.scale, inp.zero_point)
+        int16 = fit_int16_input(low, high, slope, intercept, (int(ends[0]), int(ends[1])), int16_lsb)
+    else:  # the float wrapper flags a feature only once it rounds beyond -128 / 127: half a step past the range
+        slope, intercept = np.full(obs_dim, 1.0 / inp.scale), np.full(obs_dim, float(inp.zero_point))
+        half_step = 0.5 * (1 - 1e-6) * inp.scale
+        int16 = fit_int16_input(low - half_step, high + half_step, slope, intercept, (-128, 127), int16_lsb)
+    int16_macros, int16_declarations, int16_source = int16_c_parts(int16, ident, upper, obs_dim)
     argmax_q, argmax_f = _argmax_functions(ident, upper, out_dim) if discrete else ("", "")
     source = (
         f"/* Generated by {generator_version()}.\n"
@@ -337,17 +370,20 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
         "   No heap, no static RAM: constants are const (flash), working buffers are on the stack. */\n"
         f"#include \"{ident}.h\"\n\n"
         f"#ifndef {upper}_INTEGER_ONLY\n#include <math.h>\n#endif\n\n"
-        + _int8_part(g, ident, upper, obs_dim, out_dim, argmax_q)
+        + _int8_part(g, ident, upper, obs_dim, out_dim, argmax_q) + "\n" + int16_source
         + f"\n#ifndef {upper}_INTEGER_ONLY\n" + _float_wrappers(ident, upper, obs_dim, out_dim, map_constants, quantize)
         + _float_part(fe, ident, upper, f_width, argmax_f) + f"#endif  /* {upper}_INTEGER_ONLY */\n")
     doc = _header_doc(ident, upper, obs_dim, out_dim, model_name, sha, keras_sha, np.asarray(low, np.float32),
-                      np.asarray(high, np.float32), range_note, bounded, discrete, scaling is not None)
+                      np.asarray(high, np.float32), range_note, bounded, discrete, scaling is not None,
+                      "LSB given to the exporter" if int16_lsb is not None
+                      else f"Q-format by default: x = round(observation * 2^{upper}_INT16_FRAC_BITS[i])",
+                      int16.max_error_steps)
     header = (
         doc + f"#ifndef {upper}_H_\n#define {upper}_H_\n\n#include <stdint.h>\n\n"
         "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-        + _macros(upper, ident, obs_dim, out_dim, sha, discrete, inp, out, scaling, low, high) + "\n"
-        + _declarations(ident, upper, discrete) +
+        + _macros(upper, ident, obs_dim, out_dim, sha, discrete, inp, out, scaling, low, high) + int16_macros + "\n"
+        + _declarations(ident, upper, discrete, int16_declarations) +
         "\n#ifdef __cplusplus\n}\n#endif\n\n"
         f"#endif  /* {upper}_H_ */\n")
     return CPolicy(ident, header, source, obs_dim, out_dim, out.scale, out.zero_point, inp.scale, inp.zero_point,
-                   scaling, discrete, sha, np.asarray(low, np.float64), np.asarray(high, np.float64))
+                   scaling, discrete, sha, np.asarray(low, np.float64), np.asarray(high, np.float64), int16)

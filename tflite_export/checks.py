@@ -107,7 +107,31 @@ def _c_policy_checks(converted: ConvertedActor, lib: CPolicyLibrary, reference: 
     both = check if spread is None else np.concatenate([check, spread])
     counted = np.array([lib.saturated(o) for o in both])
     out["saturation_count_as_documented"] = bool(np.array_equal(counted, policy.saturated_features(both)))
+    out["int16_input"] = _int16_checks(policy, lib, both, counted)
     return out
+
+
+def _int16_checks(policy, lib: CPolicyLibrary, observations: np.ndarray, float_saturated: np.ndarray
+                  ) -> Dict[str, object]:
+    """``<prefix>_int16_q`` on the observations read as int16 counts: its int8 input against the
+    float wrapper's on the same (count * LSB) values, its saturation flag, and its output against
+    ``_int8_q`` on the C's own int8 input."""
+    counts = policy.int16.counts(observations)
+    q16 = np.stack([lib.quantize_int16(x)[0] for x in counts])
+    sat16 = np.array([lib.quantize_int16(x)[1] for x in counts])
+    as_read = (counts.astype(np.float64) * policy.int16.lsb).astype(np.float32)
+    q_float = np.stack([lib.quantize(o)[0] for o in as_read])
+    steps = np.abs(q16.astype(np.int32) - q_float.astype(np.int32))
+    same_out = all(np.array_equal(lib.int16_q(x), lib.int8_q(q)) for x, q in zip(counts[:200], q16[:200]))
+    reference = policy.int16.quantize(counts)
+    return {**policy.int16.to_dict(), "observations": int(len(counts)),
+            "same_int8_input_as_float_wrapper_rate": float(np.mean(np.all(steps == 0, axis=1))),
+            "max_step_difference": int(steps.max()),
+            "same_saturation_count_as_float_wrapper_rate": float(np.mean(
+                sat16 == np.array([lib.quantize(o)[1] for o in as_read]))),
+            "as_numpy_reference": bool(np.array_equal(q16, reference[0]) and np.array_equal(sat16, reference[1])),
+            "output_is_int8_q_of_its_input": bool(same_out),
+            "float_saturation_of_raw_observations": int(np.sum(float_saturated > 0))}
 
 
 def _c_policy_costs(converted: ConvertedActor, check: np.ndarray) -> Dict[str, object]:

@@ -44,12 +44,14 @@ class ConvertedActor:
 
 def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor",
                   int8_input: str = "per_feature", c_policy: bool = True, c_prefix: Optional[str] = None,
-                  input_range: Optional[InputRange] = None, discrete: Optional[bool] = None) -> ConvertedActor:
+                  input_range: Optional[InputRange] = None, discrete: Optional[bool] = None,
+                  int16_lsb: Optional[np.ndarray] = None) -> ConvertedActor:
     """float32 and int8 flatbuffers, the C array and, for a per-feature input, its map;
     with ``c_policy``, also ``{c_prefix}.c/.h`` (default ``{name}_policy``, tflite_export.c_policy).
     ``input_range`` is the raw range the int8 input must cover (default: the representative
     observations' range); the int8 model is then calibrated on the representative observations
-    plus observations spread over it. An actor the C generator cannot reproduce exactly still gets
+    plus observations spread over it. ``int16_lsb`` is what one count of each feature's int16
+    reading is worth for ``<prefix>_int16_q`` (None: a power of two, tflite_export.c_int16). An actor the C generator cannot reproduce exactly still gets
     its TFLite files: the reason is kept in ``c_policy_skipped`` instead of failing the export."""
     if int8_input not in INT8_INPUTS:
         raise UsageError(f"unknown int8 input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
@@ -85,7 +87,7 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
         note = input_range.note if input_range is not None else "the calibration observations' range"
         try:
             policy = generate(actor, int8, scaling, ident=prefix, model_name=f"{name}_int8.tflite",
-                              discrete=discrete, range_note=note)
+                              discrete=discrete, range_note=note, int16_lsb=int16_lsb)
             files.update(policy.files)
         except UnsupportedForC as e:
             skipped = str(e)

@@ -145,8 +145,9 @@ def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], a
     (``float_library_symbols``, empty for the integer-only path).
     """
     if entries is None:
+        integer_only = (f"-D{policy.integer_only_macro}",)
         entries = {"int8": ("int8", ()), "int8_raw": ("int8_raw", ()), "float32": ("float", ()),
-                   "int8_q": ("int8_q", (f"-D{policy.integer_only_macro}",))}
+                   "int8_q": ("int8_q", integer_only), "int16_q": ("int16_q", integer_only)}
     size_tool, nm_tool = _tool(compiler, "size"), _tool(compiler, "nm")
     results: Dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="c_policy_size_") as tmp:
@@ -198,7 +199,7 @@ TARGETS = {
 
 def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC) -> Optional[Dict[str, object]]:
     """Per target (TARGETS): flash, RAM, stack and QEMU-counted instructions per call of the
-    integer-only ``int8_q``, the float-in ``int8`` and ``float``; and which to ship. None without
+    integer-only ``int8_q`` and ``int16_q``, the float-in ``int8`` and ``float``; and which to ship. None without
     the ARM compiler."""
     from tflite_export.qemu_bench import instructions_per_call  # noqa: WPS433
     import numpy as np  # noqa: WPS433
@@ -207,7 +208,8 @@ def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC) -> Optio
     if not arm:
         return None
     integer_only = (f"-D{policy.integer_only_macro}",)
-    entries = {"int8_q": ("int8_q", integer_only), "int8": ("int8", ()), "float32": ("float", ())}
+    entries = {"int8_q": ("int8_q", integer_only), "int16_q": ("int16_q", integer_only), "int8": ("int8", ()),
+               "float32": ("float", ())}
     obs = np.asarray(observations, np.float32)
     scale, zp = policy.input_scale, policy.input_zero_point
     if policy.scaling is not None:
@@ -215,11 +217,12 @@ def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC) -> Optio
     else:
         z = obs
     q = np.clip(np.trunc(z / np.float32(scale) + np.where(z < 0, -0.5, 0.5)) + zp, -128, 127).astype(np.int8)
+    counts = policy.int16.counts(obs)
     table: Dict[str, object] = {}
     for target, flags in TARGETS.items():
         sizes = measure_entry_points(policy, arm, flags, arm=True, entries=entries)
         for variant, (suffix, defines) in entries.items():
-            inputs = q if suffix == "int8_q" else obs
+            inputs = {"int8_q": q, "int16_q": counts}.get(suffix, obs)
             sizes[variant]["instructions_per_call"] = instructions_per_call(
                 policy.files, policy.ident, suffix, inputs, flags, defines, reps=10 * len(inputs))
         table[target] = {"flags": " ".join(C_FLAGS + list(flags)), "variants": sizes,

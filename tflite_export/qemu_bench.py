@@ -186,14 +186,14 @@ def instructions_per_call(files: Dict[str, str], ident: str, entry: str, inputs:
                           timeout: float = 120) -> Optional[float]:
     """Mean instructions one call of ``<ident>_<entry>`` executes over ``inputs`` (cycled ``reps``
     times), built with ``flags``; None without the ARM compiler or QEMU. ``entry`` is ``int8_q``
-    (int8 inputs), ``int8``, ``int8_raw`` or ``float`` (float inputs)."""
+    (int8 inputs), ``int16_q`` (int16 inputs), ``int8``, ``int8_raw`` or ``float`` (float inputs)."""
     if not available():
         return None
-    integer = entry == "int8_q"
-    in_type = "int8_t" if integer else "float"
-    out_type = "int8_t" if entry in ("int8_q", "int8_raw") else "float"
+    in_type, dtype = {"int8_q": ("int8_t", np.int8), "int16_q": ("int16_t", np.int16)}.get(entry, ("float", np.float32))
+    integer = in_type != "float"
+    out_type = "int8_t" if entry in ("int8_q", "int16_q", "int8_raw") else "float"
     call = f"(void){ident}_{entry}(in, out)"
-    inputs = np.asarray(inputs, np.int8 if integer else np.float32)
+    inputs = np.asarray(inputs, dtype)
     text = HARNESS.format(ident=ident, upper=ident.upper(), reps=reps, n=len(inputs), rows=c_rows(inputs, integer),
                           in_type=in_type, out_type=out_type, call=call)
     with tempfile.TemporaryDirectory(prefix="c_policy_icount_") as tmp:
