@@ -62,7 +62,7 @@ from tflite_export.runtimes import quantize_int8
 from tflite_export.tflite_graph import UnsupportedForC, _read_graph, quantize_multiplier  # noqa: F401 - public API
 
 #: Bumped whenever the generated C changes meaning or interface; written into every generated file.
-C_GENERATOR_VERSION = 2
+C_GENERATOR_VERSION = 3
 
 
 def generator_version() -> str:
