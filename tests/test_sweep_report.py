@@ -570,3 +570,52 @@ def test_report_refuses_a_missing_shrink_dir_before_writing_anything(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"dsp_tf.report: error: --shrink_dir '{tmp_path / 'nope'}' does not exist")
     assert not (tmp_path / "out").exists()
+
+
+def _fake_export(path, flash_m4, flash_m0, with_targets=True):
+    import json
+
+    variant = lambda flash, instr: {"flash_bytes": flash, "ram_bytes": 136, "instructions_per_call": instr}  # noqa: E731
+    targets = {"cortex-m0plus": {"variants": {"int8_q": variant(flash_m0, 20000.4), "int16_q": variant(flash_m0 + 190, 20500),
+                                              "int8": variant(5000, 27000), "float32": variant(7000, 79000)},
+                                 "recommendation": "cortex-m0plus: ship int8_q"},
+               "cortex-m4f": {"variants": {"int8_q": variant(flash_m4, 8000), "int8": variant(1400, 9000),
+                                           "float32": variant(2900, 2200)},
+                              "recommendation": "cortex-m4f: ship int8_q where memory is tight"}}
+    c_policy = {"written": True, "int16_input": {"observations": 2000, "same_int8_input_as_float_wrapper_rate": 0.9965,
+                                                 "max_step_difference": 1,
+                                                 "same_saturation_count_as_float_wrapper_rate": 1.0,
+                                                 "as_numpy_reference": True}}
+    if with_targets:
+        c_policy["targets"] = {"compiler": "arm-none-eabi-gcc 12.2.1", "targets": targets}
+    report = {"root_dir": "docs/runs/x/dsp_s0", "env": "CartPole-v1", "method": "dsp", "seed": 0,
+              "models": {"compact": {"hidden_units": [12, 5], "weights": 118}}, "c_policy": c_policy}
+    path.write_text(json.dumps(report))
+
+
+def test_the_report_tables_the_plain_c_policy_per_target_from_export_reports(tmp_path):
+    """The section is the reports' numbers, each against the 1 kB budget; a report without a table and an
+    unreadable one are named; a directory without any table is refused before anything is written."""
+    _fake_run(tmp_path / "runs", "ppo", 0, 100.0)
+    exports = tmp_path / "export"
+    exports.mkdir()
+    _fake_export(exports / "cartpole_dsp_s0.json", flash_m4=1020, flash_m0=1148)
+    _fake_export(exports / "old.json", 1, 1, with_targets=False)
+    (exports / "broken.json").write_text("{")
+    out = tmp_path / "out"
+    make_report(str(tmp_path / "runs"), str(out), results_markdown=str(out / "RESULTS.md"), export_dir=str(exports))
+    text = (out / "RESULTS.md").read_text()
+    section = text[text.index("## Plain-C policy per target"):]
+    assert "| cortex-m0plus | 1,148 B, 136 B, 20,000 | 1,338 B, 136 B, 20,500 | 5,000 B, 136 B, 27,000 |" in section
+    assert "| cortex-m4f | 1,020 B, 136 B, 8,000 | — |" in section
+    assert "cortex-m0plus 1,148 B (missed), cortex-m4f 1,020 B (met)" in section
+    assert "actor 12-5, 118 weights" in section and "on 99.65% (at most 1 step apart)" in section
+    assert "`old.json`: no per-target table" in section and "`broken.json`: unreadable" in section
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _fake_export(empty / "old.json", 1, 1, with_targets=False)
+    result = run_module("dsp_tf.report", f"--sweep_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out2'}",
+                        f"--export_dir={empty}")
+    assert result.returncode == 2 and not (tmp_path / "out2").exists()
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"dsp_tf.report: error: no export report with a per-target table (c_policy.targets) in --export_dir '{empty}'")
