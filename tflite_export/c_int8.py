@@ -12,7 +12,6 @@ from typing import List, Tuple
 
 import numpy as np
 
-from tflite_export.c_kernels import _LAYER_STRUCT, _run_layers_c  # noqa: F401 - re-exported for the emitter
 from tflite_export.tflite_graph import (UnsupportedForC, _activation_range, _read_graph, _schema, _Tensor,
                                         _sigmoid_like_params, quantize_multiplier)
 
@@ -188,13 +187,13 @@ class _ChainReader:
         biases = [l["bias"] for l in self.layers if l["bias"] is not None]
         bias_type = "int16_t" if all(np.all(np.abs(b) < 2 ** 15) for b in biases) else "int32_t"
         rows = []
+        flags = ("per_channel", "act", "act_shift") if any(l["per_channel"] for l in self.layers) else ("act", "act_shift")
         for l in self.layers:
             names = [e.array("int8_t", l["w"]),
                      e.array(bias_type, l["bias"]) if l["bias"] is not None else "0",
                      e.array("int32_t", l["m"]), e.array("int8_t", l["shift"])]
             rows.append("    {" + ", ".join(names + [str(l[k]) for k in (
-                "act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", "per_channel", "act",
-                "act_shift")]) + "}")
+                "act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", *flags)]) + "}")
         return rows, bias_type
 
     def body(self) -> List[str]:

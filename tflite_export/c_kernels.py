@@ -235,7 +235,10 @@ def _helper_closure(names: Sequence[str]) -> List[str]:
     return order
 
 
-_LAYER_STRUCT = """
+def layer_struct(per_channel: bool) -> str:
+    """The layer table's row type; the per-channel flag only where some layer needs it."""
+    flags = "per_channel, act, act_shift" if per_channel else "act, act_shift"
+    return ("""
 /* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it (act 1/2; 0: none). */
 typedef struct {
     const int8_t *w; /* n_out rows of n_in weights */
@@ -244,9 +247,9 @@ typedef struct {
     const int8_t *shift;
     int32_t act_m;
     int16_t n_in, n_out, act_radius;
-    int8_t x_zero_point, y_zero_point, y_min, y_max, per_channel, act, act_shift;
+    int8_t x_zero_point, y_zero_point, y_min, y_max, """ + flags + """;
 } ap_layer;
-"""
+""")
 
 
 def _run_layers_c(acts: Sequence[str]) -> str:

@@ -56,7 +56,7 @@ from tflite_export.actor_layers import action_bounds
 from tflite_export.c_int16 import Int16Input, c_parts as int16_c_parts, fit_int16_input
 from tflite_export.c_float import DENSE_FLOAT, _float_forward, bounded_action
 from tflite_export.c_int8 import _c_float, _c_floats, _Emitter, _Int8Graph, _int8_graph
-from tflite_export.c_kernels import _helper_closure, _LAYER_STRUCT, _run_layers_c, helper_text
+from tflite_export.c_kernels import _helper_closure, _run_layers_c, helper_text, layer_struct
 from tflite_export.input_scaling import FeatureScaling
 from tflite_export.runtimes import quantize_int8
 from tflite_export.tflite_graph import UnsupportedForC, _read_graph, quantize_multiplier  # noqa: F401 - public API
@@ -240,11 +240,11 @@ def _argmax_functions(ident: str, upper: str, out_dim: int) -> Tuple[str, str]:
 
 def _int8_part(g: _Int8Graph, ident: str, upper: str, obs_dim: int, out_dim: int, argmax_q: str) -> str:
     """The integer-only half of the source: tables, kernels and ``<ident>_int8_q``."""
-    int8_types = f"typedef {g.bias_type} ap_bias_t;\n" + _LAYER_STRUCT if g.layer_rows else ""
+    int8_types = f"typedef {g.bias_type} ap_bias_t;\n" + layer_struct(g.per_channel) if g.layer_rows else ""
     layer_table = ""
     if g.layer_rows:
         layer_table = ("/* w, bias, m, shift, act_m, n_in, n_out, act_radius, x_zero_point, y_zero_point, y_min, y_max,\n"
-                       "   per_channel, act, act_shift */\n"
+                       f"   {'per_channel, ' if g.per_channel else ''}act, act_shift */\n"
                        f"static const ap_layer k_layers[{len(g.layer_rows)}] = {{\n" + ",\n".join(g.layer_rows)
                        + "\n};\n")
     helpers = "".join(helper_text(h, g.per_channel, g.all_bias) for h in _helper_closure(g.helpers))
