@@ -161,6 +161,20 @@ def test_per_channel_weight_scales_are_bit_exact():
     np.testing.assert_array_equal(lib.batch(lib.int8_raw, unseen), expected)
 
 
+def test_layers_without_bias_are_bit_exact():
+    """The generator drops the bias branch when every layer has one; without, the branch must be right."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((3,))
+    x = keras.layers.Dense(7, activation="tanh", use_bias=False)(inputs)
+    x = keras.layers.Dense(5, activation="tanh", bias_initializer=keras.initializers.RandomNormal(0, 0.3))(x)
+    actor = keras.Model(inputs, keras.layers.Dense(2, use_bias=False)(x))
+    converted = convert_actor(actor, np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32))
+    assert "if (l->bias)" in converted.c_policy.source
+    q_rows = np.random.default_rng(1).integers(-128, 128, size=(2000, 3))
+    lib = _integer_only(converted.c_policy)
+    np.testing.assert_array_equal(lib.batch(lib.int8_q, q_rows), _tflm_forward(converted.int8, q_rows))
+
+
 def test_unsupported_layers_skip_the_c_policy_but_not_the_export():
     actor = _actor(activation="elu")
     converted = convert_actor(actor, _observations(0, 100))
