@@ -371,8 +371,9 @@ def _c_policy_line(r: dict) -> str:
         line += f", int8 identical to TFLM on {100 * check['identical_output_rate']:.1f}% of states"
     variants = c["footprint"].get("variants")
     if variants:
-        v, dense = variants["int8"], r["models"]["dense"]["tflite_micro_memory"]["int8"]
-        line += (f", int8 {v['flash_bytes']} B flash + {v['ram_bytes']} B RAM on {c['footprint']['target']} "
+        v, q, dense = variants["int8"], variants["int8_q"], r["models"]["dense"]["tflite_micro_memory"]["int8"]
+        line += (f", on {c['footprint']['target']}: int8 (float in) {v['flash_bytes']} B flash + {v['ram_bytes']} B RAM, "
+                 f"integer-only int8_q {q['flash_bytes']} B + {q['ram_bytes']} B "
                  f"(dense TFLM int8: {dense['model_bytes']} B model + {dense['min_arena_bytes']} B arena)")
     else:
         line += f" ({c['footprint']['note']})"

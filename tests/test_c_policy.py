@@ -511,3 +511,34 @@ def test_int16_lsb_given_by_the_user_and_refused_when_too_coarse():
             parse_lsb(text, 6)
     with pytest.raises(UsageError, match="narrower than one count"):
         convert_actor(_actor(), _observations(0, 300), int16_lsb=np.full(6, 1e3))
+
+
+def test_int16_range_ends_are_the_float_wrappers_own():
+    """At each feature's range end the int16 path and the float wrapper agree on inside / outside, also
+    where the end is the normaliser's clip window in float32 (9.99999985 for a unit feature clipped at
+    10, as Hopper's velocities are): count 10240 of 2^-10 is 10.0, above that end, yet the float test
+    takes it as inside; so must the int16 path. The last count inside is inside for both, the next
+    one outside for both."""
+    from agents.inference import ObservationNormalization  # noqa: WPS433
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((2,))
+    x = ObservationNormalization(np.zeros(2), np.ones(2), clip=10.0, epsilon=0.0)(inputs)
+    x = keras.layers.Dense(6, activation="tanh")(x)
+    actor = keras.Model(inputs, keras.layers.Dense(2)(x))
+    calibration = np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32)
+    calibration[:2] = [[1000.0, -1000.0], [-1000.0, 1000.0]]  # beyond the window: the range is the window
+    converted = convert_actor(actor, calibration)
+    policy, fixed = converted.c_policy, converted.c_policy.int16
+    assert np.allclose(policy.input_high, 10.0, rtol=1e-6) and list(fixed.frac_bits) == [10, 10]
+    assert list(fixed.x_high) == [10240, 10240] and list(fixed.x_low) == [-10240, -10240]
+    lib, integer_only = CPolicyLibrary(policy), _integer_only(policy)
+    for counts, expected in (((fixed.x_low, fixed.x_high), 0), ((fixed.x_low - 1, fixed.x_high + 1), 1)):
+        for row in counts:
+            row = row.astype(np.int16)
+            as_read = (row.astype(np.float64) * fixed.lsb).astype(np.float32)
+            q, flagged = integer_only.quantize_int16(row)
+            assert flagged == policy.saturated_features(as_read[None])[0] == expected * 2
+            steps = np.abs(q.astype(int) - lib.quantize(as_read)[0].astype(int))
+            # outside: the float wrapper's value at the end, exactly; on the end: a tie, within one step
+            assert steps.max() == 0 if expected else steps.max() <= 1

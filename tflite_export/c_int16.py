@@ -29,7 +29,7 @@ that twice the range's largest magnitude still fits in an int16.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -100,10 +100,13 @@ def parse_lsb(text: Optional[str], obs_dim: int) -> Optional[np.ndarray]:
 
 
 def fit_int16_input(low: np.ndarray, high: np.ndarray, slope: np.ndarray, intercept: np.ndarray,
-                    q_outside: Tuple[int, int], lsb: Optional[np.ndarray] = None) -> Int16Input:
+                    q_outside: Tuple[int, int], inside: Callable[[np.ndarray], np.ndarray],
+                    lsb: Optional[np.ndarray] = None) -> Int16Input:
     """The fixed-point map for the int8 input whose pre-rounding value is ``slope * obs + intercept``
     (zero point included) over ``[low, high]``, the range the int8 input covers; ``q_outside`` is
-    the int8 input below and above it."""
+    the int8 input below and above it, ``inside`` the float wrappers' own test of a raw observation
+    (per feature), which decides the counts at the range's ends: an observation on the end itself
+    (Hopper's velocities clipped at exactly 10) must be inside for both paths or for neither."""
     low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
     frac_bits = None
     if lsb is None:
@@ -111,8 +114,8 @@ def fit_int16_input(low: np.ndarray, high: np.ndarray, slope: np.ndarray, interc
         frac_bits = np.clip(np.floor(np.log2((INT16_MAX // 2) / magnitude)), -16, 30).astype(np.int64)
         lsb = np.ldexp(1.0, -frac_bits)
     lsb = np.asarray(lsb, np.float64)
-    x_low = np.clip(np.ceil(low / lsb - 1e-9), INT16_MIN, INT16_MAX).astype(np.int64)
-    x_high = np.clip(np.floor(high / lsb + 1e-9), INT16_MIN, INT16_MAX).astype(np.int64)
+    x_low = _edge(np.ceil(low / lsb), lsb, inside, -1)
+    x_high = _edge(np.floor(high / lsb), lsb, inside, 1)
     narrow = np.flatnonzero(x_high - x_low < 1)  # one count or none: the feature would be a constant
     if narrow.size:
         i = int(narrow[0])
@@ -129,6 +132,22 @@ def fit_int16_input(low: np.ndarray, high: np.ndarray, slope: np.ndarray, interc
     error = (np.abs(multiplier - np.ldexp(steps, shift)) * span + 0.5) / np.ldexp(1.0, shift)
     return Int16Input(lsb, frac_bits, x_low, x_high, multiplier, add, shift, int(q_outside[0]), int(q_outside[1]),
                       float(error.max()))
+
+
+def _edge(guess: np.ndarray, lsb: np.ndarray, inside: Callable[[np.ndarray], np.ndarray], direction: int
+          ) -> np.ndarray:
+    """The last count, going ``direction`` from ``guess``, that the float wrappers take as inside
+    (``guess`` is within a count or two of it: float32 rounding at the range's end)."""
+    def ok(x: np.ndarray) -> np.ndarray:
+        return inside((x * lsb).astype(np.float32)[None, :])[0]
+
+    x = np.clip(guess, INT16_MIN, INT16_MAX).astype(np.int64)
+    for _ in range(4):
+        x = np.where(~ok(x), x - direction, x)  # back inside
+    for _ in range(4):
+        step = np.clip(x + direction, INT16_MIN, INT16_MAX)
+        x = np.where(ok(step), step, x)  # as far out as the float test allows
+    return x
 
 
 def c_parts(fixed: Int16Input, ident: str, upper: str, obs_dim: int) -> Tuple[str, str, str]:

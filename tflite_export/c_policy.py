@@ -107,16 +107,21 @@ class CPolicy:
     def saturated_features(self, observations: np.ndarray) -> np.ndarray:
         """Per observation, how many features the C wrappers report as outside the input range
         (the same float32 test: NaN counts as outside)."""
-        obs = np.atleast_2d(np.asarray(observations, np.float32))
-        with np.errstate(invalid="ignore", over="ignore"):
-            if self.scaling is not None:
-                z = (obs - self.scaling.offset) * self.scaling.inv_half_range
-                inside = (z >= np.float32(-1)) & (z <= np.float32(1))
-            else:
-                v = np.clip(np.nan_to_num(obs / np.float32(self.input_scale), nan=-1000.0), -1000.0, 1000.0)
-                r = np.trunc(v + np.where(v < 0, np.float32(-0.5), np.float32(0.5))) + self.input_zero_point
-                inside = (r >= -128) & (r <= 127)
+        inside = _inside_range(self.scaling, self.input_scale, self.input_zero_point, observations)
         return np.sum(~inside, axis=1)
+
+
+def _inside_range(scaling: Optional[FeatureScaling], scale: float, zero_point: int,
+                  observations: np.ndarray) -> np.ndarray:
+    """Per feature, whether the float wrappers take it as inside the input range (their float32 test)."""
+    obs = np.atleast_2d(np.asarray(observations, np.float32))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if scaling is not None:
+            z = (obs - scaling.offset) * scaling.inv_half_range
+            return (z >= np.float32(-1)) & (z <= np.float32(1))
+        v = np.clip(np.nan_to_num(obs / np.float32(scale), nan=-1000.0), -1000.0, 1000.0)
+        r = np.trunc(v + np.where(v < 0, np.float32(-0.5), np.float32(0.5))) + zero_point
+        return (r >= -128) & (r <= 127)
 
 
 def _sha256_weights(actor: keras.Model) -> str:
@@ -352,15 +357,16 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
     sha, keras_sha = hashlib.sha256(int8).hexdigest(), _sha256_weights(actor)
     low, high = _input_ranges(scaling, inp.scale, inp.zero_point, obs_dim)
     map_constants, quantize = _quantize_function(ident, upper, obs_dim, scaling is not None)
+    inside = lambda obs: _inside_range(scaling, inp.scale, inp.zero_point, obs)  # noqa: E731
     if scaling is not None:  # the float quantiser's value before rounding, zero point included
         slope = scaling.inv_half_range.astype(np.float64) / inp.scale
         intercept = inp.zero_point - scaling.offset.astype(np.float64) * slope
         ends = quantize_int8(np.array([-1.0, 1.0], np.float32), inp.scale, inp.zero_point)
-        int16 = fit_int16_input(low, high, slope, intercept, (int(ends[0]), int(ends[1])), int16_lsb)
+        int16 = fit_int16_input(low, high, slope, intercept, (int(ends[0]), int(ends[1])), inside, int16_lsb)
     else:  # the float wrapper flags a feature only once it rounds beyond -128 / 127: half a step past the range
         slope, intercept = np.full(obs_dim, 1.0 / inp.scale), np.full(obs_dim, float(inp.zero_point))
         half_step = 0.5 * (1 - 1e-6) * inp.scale
-        int16 = fit_int16_input(low - half_step, high + half_step, slope, intercept, (-128, 127), int16_lsb)
+        int16 = fit_int16_input(low - half_step, high + half_step, slope, intercept, (-128, 127), inside, int16_lsb)
     int16_macros, int16_declarations, int16_source = int16_c_parts(int16, ident, upper, obs_dim)
     argmax_q, argmax_f = _argmax_functions(ident, upper, out_dim) if discrete else ("", "")
     source = (
