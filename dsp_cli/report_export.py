@@ -73,12 +73,15 @@ def export_table(name: str, report: dict) -> str:
     lines.append("Recommendation: " + "; ".join(row["recommendation"] for row in table["targets"].values()) + ".")
     lines.append(f"`int8_q` against the {FLASH_BUDGET_BYTES:,}-byte flash budget: " + ", ".join(budget) + ".")
     int16 = c.get("int16_input")
-    if int16:
+    if int16 and int16.get("written") is False:
+        lines.append(int16["reason"][:1].upper() + int16["reason"][1:] + ".")
+    elif int16:
         lines.append(f"int16 input on {int16['observations']:,} observations read as counts: the same int8 input as "
                      f"the float wrapper on {100 * int16['same_int8_input_as_float_wrapper_rate']:.2f}% (at most "
                      f"{int16['max_step_difference']} step apart), the same saturation count on "
                      f"{100 * int16['same_saturation_count_as_float_wrapper_rate']:.2f}%, equal to the NumPy "
-                     f"reference: {'yes' if int16['as_numpy_reference'] else 'NO'}.")
+                     f"reference: {'yes' if int16['as_numpy_reference'] else 'NO'}; its output `_int8_q`'s on its input: "
+                     f"{'yes' if int16['output_is_int8_q_of_its_input'] else 'NO'}.")
     return "\n".join(lines) + "\n"
 
 

@@ -511,6 +511,26 @@ def test_int16_lsb_given_by_the_user_and_refused_when_too_coarse():
             parse_lsb(text, 6)
     with pytest.raises(UsageError, match="narrower than one count"):
         convert_actor(_actor(), _observations(0, 300), int16_lsb=np.full(6, 1e3))
+    with pytest.raises(UsageError, match="feature 0's input range .* needs counts beyond int16 at an LSB of 1e-09"):
+        convert_actor(_actor(), _observations(0, 300), int16_lsb=np.full(6, 1e-9))
+
+
+def test_a_range_the_default_lsb_cannot_resolve_leaves_only_the_int16_entry_point_out():
+    """A feature far from zero with a narrow range (20000 +- 0.3): no power of two holds its values and
+    resolves the range; the rest of the C policy is still written, and the header and report say why."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((3,))
+    actor = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(4, activation="tanh")(inputs)))
+    obs = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)
+    obs[:, 0] = 20000 + 0.1 * obs[:, 0]
+    converted = convert_actor(actor, obs)
+    policy = converted.c_policy
+    assert policy is not None and policy.int16 is None and "no int16 entry point: feature 0" in policy.int16_skipped
+    assert "_int16_q" not in policy.source and policy.int16_skipped in policy.header
+    lib = CPolicyLibrary(policy)
+    report = c_policy_report(converted, outputs(keras_step(actor), obs[:20]), obs[:20])
+    assert report["int16_input"] == {"written": False, "reason": policy.int16_skipped}
+    assert report["int8_vs_tflite_micro"]["identical_output_rate"] == 1.0 and lib.int8_q(np.zeros(3)).shape == (2,)
 
 
 def test_int16_range_ends_are_the_float_wrappers_own():

@@ -585,7 +585,7 @@ def _fake_export(path, flash_m4, flash_m0, with_targets=True):
     c_policy = {"written": True, "int16_input": {"observations": 2000, "same_int8_input_as_float_wrapper_rate": 0.9965,
                                                  "max_step_difference": 1,
                                                  "same_saturation_count_as_float_wrapper_rate": 1.0,
-                                                 "as_numpy_reference": True}}
+                                                 "as_numpy_reference": True, "output_is_int8_q_of_its_input": True}}
     if with_targets:
         c_policy["targets"] = {"compiler": "arm-none-eabi-gcc 12.2.1", "targets": targets}
     report = {"root_dir": "docs/runs/x/dsp_s0", "env": "CartPole-v1", "method": "dsp", "seed": 0,

@@ -61,8 +61,9 @@ class CPolicyLibrary:
             self._lib = ctypes.CDLL(compile_shared(policy.files, tmp, compiler, extra_flags))
         f32, i8, i16 = (ctypes.POINTER(t) for t in (ctypes.c_float, ctypes.c_int8, ctypes.c_int16))
         self.integer_only = any(f == f"-D{policy.integer_only_macro}" for f in extra_flags)
-        signatures = {"int8_q": ([i8, i8], None), "int16_q": ([i16, i8], ctypes.c_int),
-                      "quantize_int16": ([i16, i8], ctypes.c_int)}
+        signatures = {"int8_q": ([i8, i8], None)}
+        if policy.int16 is not None:
+            signatures.update({"int16_q": ([i16, i8], ctypes.c_int), "quantize_int16": ([i16, i8], ctypes.c_int)})
         if policy.discrete:
             signatures["argmax_q"] = ([i8], ctypes.c_int)
         if not self.integer_only:

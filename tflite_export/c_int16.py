@@ -16,8 +16,8 @@ the products are 32-bit (no ``__aeabi_lmul`` on a Cortex-M0+). ``X_LOW`` and
 features is the same saturation flag the float wrappers return, and a clamped
 feature gets the q the float wrapper gives the range's end. Inside, ``q``
 is the float quantiser's rounded half up instead of half away from zero,
-with the multiplier's rounding error below ``2^-10`` int8 steps over the whole
-range (``Int16Input.max_error_steps``), so it differs from the float path by
+with the multiplier's rounding error a few thousandths of an int8 step over the
+whole range (``Int16Input.max_error_steps``, below 2^-6 in the tests), so it differs from the float path by
 at most one step, and only on observations within that error of a rounding
 boundary.
 
@@ -79,7 +79,9 @@ class Int16Input:
                 "x_low": [int(v) for v in self.x_low], "x_high": [int(v) for v in self.x_high],
                 "multiplier": [int(v) for v in self.multiplier], "add": [int(v) for v in self.add],
                 "shift": [int(v) for v in self.shift], "q_low": self.q_low, "q_high": self.q_high,
-                "max_error_steps": self.max_error_steps}
+                "max_error_steps": self.max_error_steps,
+                # above 1, one count moves the int8 input by more than a step: the int16 reading is the coarser
+                "int8_steps_per_count": [float(m) / 2.0 ** int(s) for m, s in zip(self.multiplier, self.shift)]}
 
 
 def parse_lsb(text: Optional[str], obs_dim: int) -> Optional[np.ndarray]:
@@ -108,25 +110,36 @@ def fit_int16_input(low: np.ndarray, high: np.ndarray, slope: np.ndarray, interc
     (per feature), which decides the counts at the range's ends: an observation on the end itself
     (Hopper's velocities clipped at exactly 10) must be inside for both paths or for neither."""
     low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise UnsupportedForC("the int16 input needs a finite input range for every feature")
     frac_bits = None
     if lsb is None:
         magnitude = np.maximum(np.maximum(np.abs(low), np.abs(high)), 1e-30)
         frac_bits = np.clip(np.floor(np.log2((INT16_MAX // 2) / magnitude)), -16, 30).astype(np.int64)
         lsb = np.ldexp(1.0, -frac_bits)
     lsb = np.asarray(lsb, np.float64)
+    beyond = np.flatnonzero((np.ceil(low / lsb) < INT16_MIN) | (np.floor(high / lsb) > INT16_MAX))
+    if beyond.size:  # only a user's LSB can do this: the default leaves room for twice the range
+        i = int(beyond[0])
+        raise UsageError(f"--int16_lsb: feature {i}'s input range [{low[i]:.6g}, {high[i]:.6g}] needs counts "
+                         f"beyond int16 at an LSB of {lsb[i]:.6g} (use a coarser LSB)")
     x_low = _edge(np.ceil(low / lsb), lsb, inside, -1)
     x_high = _edge(np.floor(high / lsb), lsb, inside, 1)
     narrow = np.flatnonzero(x_high - x_low < 1)  # one count or none: the feature would be a constant
     if narrow.size:
         i = int(narrow[0])
-        raise UsageError(f"--int16_lsb: feature {i}'s input range [{low[i]:.6g}, {high[i]:.6g}] is narrower "
-                         f"than one count of {lsb[i]:.6g} (use a finer LSB)")
+        where = f"feature {i}'s input range [{low[i]:.6g}, {high[i]:.6g}] is narrower than one count of {lsb[i]:.6g}"
+        if frac_bits is None:
+            raise UsageError(f"--int16_lsb: {where} (use a finer LSB)")
+        # a far offset with a narrow range: no power of two both holds the values and resolves the range
+        raise UnsupportedForC(f"no int16 entry point: {where}, the finest LSB whose counts hold its values "
+                              "(give the sensor's own with --int16_lsb)")
     steps = np.asarray(slope, np.float64) * lsb  # int8 steps per count
     at_low = np.asarray(slope, np.float64) * x_low * lsb + np.asarray(intercept, np.float64)
     shift = np.minimum(_MAX_SHIFT, np.floor(np.log2(_MULT_LIMIT / steps))).astype(np.int64)
     multiplier = np.round(np.ldexp(steps, shift)).astype(np.int64)
     add = np.round(np.ldexp(at_low + 0.5 + _BIAS, shift)).astype(np.int64)
-    if np.any(add < 0) or np.any(add + multiplier * (x_high - x_low) >= 1 << 32):
+    if np.any(multiplier == 0) or np.any(add < 0) or np.any(add + multiplier * (x_high - x_low) >= 1 << 32):
         raise UnsupportedForC("the int16 input's fixed-point map does not fit 32 bits")
     span = (x_high - x_low).astype(np.float64)
     error = (np.abs(multiplier - np.ldexp(steps, shift)) * span + 0.5) / np.ldexp(1.0, shift)

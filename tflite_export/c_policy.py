@@ -94,7 +94,8 @@ class CPolicy:
     model_sha256: str
     input_low: np.ndarray  # the raw range each feature's int8 input covers
     input_high: np.ndarray
-    int16: Int16Input  # the int16 fixed-point input of <ident>_int16_q
+    int16: Optional[Int16Input]  # the int16 fixed-point input of <ident>_int16_q (None: not generated)
+    int16_skipped: Optional[str] = None  # why not
 
     @property
     def files(self) -> Dict[str, str]:
@@ -147,7 +148,7 @@ def _input_ranges(scaling: Optional[FeatureScaling], scale: float, zero_point: i
 
 def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: str, sha: str, keras_sha: str,
                 low: np.ndarray, high: np.ndarray, range_note: str, bounded, discrete: bool, per_feature: bool,
-                int16_note: str, int16_error: float) -> str:
+                int16_doc: str, int16_usage: str) -> str:
     width = max(len(f"{v:.6g}") for v in np.concatenate([low, high]))
     inputs = "".join(f" *   [{i}] {low[i]:>{width}.6g} .. {high[i]:.6g}\n" for i in range(obs_dim))
     if bounded is not None:
@@ -167,13 +168,14 @@ def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: 
         " *\n"
         f" *   int8_t q[{upper}_OBSERVATION_SIZE], raw[{upper}_OUTPUT_SIZE];\n"
         f" *   {ident}_int8_q(q, raw);          integer only: quantised observation in, int8 output out\n"
-        f" *   n = {ident}_int16_q(x, raw);     integer only: int16 counts in (obs = x * {upper}_INT16_LSB[i])\n"
+        + int16_usage +
         f" *   n = {ident}_int8(obs, out);      raw float observation in, dequantised output out\n"
         f" *   {ident}_float(obs, out);         the Keras actor in float32 (tanhf/expf from <math.h>)\n"
         " *\n"
         f" * {ident}_int8_q computes what TFLite Micro computes on {model_name}, bit for bit, with integer\n"
         f" * arithmetic only. Compile {ident}.c with -D{upper}_INTEGER_ONLY to leave every float function out\n"
         " * (Cortex-M0+, or an M4 without FPU: no soft-float library code is linked then).\n"
+        " * q and the output must not overlap (the first layer reads q while the last writes the output).\n"
         " *\n"
         f" * Inputs: observation[i], raw units, in this order. The int8 input covers this range per feature\n"
         f" * ({range_note}):\n" + inputs +
@@ -187,13 +189,7 @@ def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: 
         " * outside (0: none; a NaN counts as outside and lands on the low end): use it as a flag or a counter.\n"
         " * Inside the network, int8 values saturate as TFLite Micro's kernels do.\n"
         " *\n"
-        f" * int16 input ({ident}_int16_q, {ident}_quantize_int16): observation[i] = x[i] * {upper}_INT16_LSB[i]\n"
-        f" * ({int16_note}).\n"
-        f" * Counts outside [{upper}_INT16_LOW[i], {upper}_INT16_HIGH[i]] are outside the range: clamped and\n"
-        " * counted as above. One integer multiply, add and shift per feature map x to q;\n"
-        f" * q is the float quantiser's rounded half up (error below {max(int16_error, 1e-4):.1g} steps), so it\n"
-        " * differs from the float wrappers' q by at most one step, and only next to a rounding boundary.\n"
-        " *\n"
+        + int16_doc + " *\n"
         f" * Outputs ({upper}_OUTPUT_SIZE): int8 output o dequantises to\n"
         f" * ({upper}_OUTPUT_SCALE * (o - {upper}_OUTPUT_ZERO_POINT)):\n" + outputs +
         " *\n"
@@ -329,6 +325,40 @@ def _declarations(ident: str, upper: str, discrete: bool, int16_declarations: st
         f"#endif\n")
 
 
+def _int16_doc(ident: str, upper: str, int16: Optional[Int16Input], skipped: Optional[str]) -> str:
+    if int16 is None:
+        return f" * {skipped}.\n"
+    note = ("LSB given to the exporter" if int16.frac_bits is None
+            else f"Q-format by default: x = round(observation * 2^{upper}_INT16_FRAC_BITS[i])")
+    return (f" * int16 input ({ident}_int16_q, {ident}_quantize_int16): observation[i] = x[i] * {upper}_INT16_LSB[i]\n"
+            f" * ({note}).\n"
+            f" * Counts outside [{upper}_INT16_LOW[i], {upper}_INT16_HIGH[i]] are outside the range: clamped and\n"
+            " * counted as above. One integer multiply, add and shift per feature map x to q;\n"
+            f" * q is the float quantiser's rounded half up (error below {max(int16.max_error_steps, 1e-4):.1g} steps), "
+            "so it\n"
+            " * differs from the float wrappers' q by at most one step, and only next to a rounding boundary.\n")
+
+
+def _int16_input(scaling: Optional[FeatureScaling], inp, low: np.ndarray, high: np.ndarray, obs_dim: int,
+                 int16_lsb: Optional[np.ndarray]) -> Tuple[Optional[Int16Input], Optional[str]]:
+    """(the int16 input's fixed-point map, or None and why): a user's LSB that cannot work is a usage
+    error (raised); a range the default LSB cannot resolve only leaves the int16 entry point out."""
+    inside = lambda obs: _inside_range(scaling, inp.scale, inp.zero_point, obs)  # noqa: E731
+    try:
+        if scaling is not None:  # the float quantiser's value before rounding, zero point included
+            slope = scaling.inv_half_range.astype(np.float64) / inp.scale
+            intercept = inp.zero_point - scaling.offset.astype(np.float64) * slope
+            ends = quantize_int8(np.array([-1.0, 1.0], np.float32), inp.scale, inp.zero_point)
+            return fit_int16_input(low, high, slope, intercept, (int(ends[0]), int(ends[1])), inside, int16_lsb), None
+        # the float wrapper flags a feature only once it rounds beyond -128 / 127: half a step past the range
+        slope, intercept = np.full(obs_dim, 1.0 / inp.scale), np.full(obs_dim, float(inp.zero_point))
+        half_step = 0.5 * (1 - 1e-6) * inp.scale
+        return fit_int16_input(low - half_step, high + half_step, slope, intercept, (-128, 127), inside,
+                               int16_lsb), None
+    except UnsupportedForC as e:
+        return None, str(e)
+
+
 def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling], ident: str = "actor_policy",
              model_name: str = "actor_int8.tflite", discrete: Optional[bool] = None,
              range_note: str = "the calibration observations' range",
@@ -357,17 +387,9 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
     sha, keras_sha = hashlib.sha256(int8).hexdigest(), _sha256_weights(actor)
     low, high = _input_ranges(scaling, inp.scale, inp.zero_point, obs_dim)
     map_constants, quantize = _quantize_function(ident, upper, obs_dim, scaling is not None)
-    inside = lambda obs: _inside_range(scaling, inp.scale, inp.zero_point, obs)  # noqa: E731
-    if scaling is not None:  # the float quantiser's value before rounding, zero point included
-        slope = scaling.inv_half_range.astype(np.float64) / inp.scale
-        intercept = inp.zero_point - scaling.offset.astype(np.float64) * slope
-        ends = quantize_int8(np.array([-1.0, 1.0], np.float32), inp.scale, inp.zero_point)
-        int16 = fit_int16_input(low, high, slope, intercept, (int(ends[0]), int(ends[1])), inside, int16_lsb)
-    else:  # the float wrapper flags a feature only once it rounds beyond -128 / 127: half a step past the range
-        slope, intercept = np.full(obs_dim, 1.0 / inp.scale), np.full(obs_dim, float(inp.zero_point))
-        half_step = 0.5 * (1 - 1e-6) * inp.scale
-        int16 = fit_int16_input(low - half_step, high + half_step, slope, intercept, (-128, 127), inside, int16_lsb)
-    int16_macros, int16_declarations, int16_source = int16_c_parts(int16, ident, upper, obs_dim)
+    int16, int16_skipped = _int16_input(scaling, inp, low, high, obs_dim, int16_lsb)
+    int16_macros, int16_declarations, int16_source = ("", "", "") if int16 is None else \
+        int16_c_parts(int16, ident, upper, obs_dim)
     argmax_q, argmax_f = _argmax_functions(ident, upper, out_dim) if discrete else ("", "")
     source = (
         f"/* Generated by {generator_version()}.\n"
@@ -381,9 +403,9 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
         + _float_part(fe, ident, upper, f_width, argmax_f) + f"#endif  /* {upper}_INTEGER_ONLY */\n")
     doc = _header_doc(ident, upper, obs_dim, out_dim, model_name, sha, keras_sha, np.asarray(low, np.float32),
                       np.asarray(high, np.float32), range_note, bounded, discrete, scaling is not None,
-                      "LSB given to the exporter" if int16_lsb is not None
-                      else f"Q-format by default: x = round(observation * 2^{upper}_INT16_FRAC_BITS[i])",
-                      int16.max_error_steps)
+                      _int16_doc(ident, upper, int16, int16_skipped),
+                      "" if int16 is None else
+                      f" *   n = {ident}_int16_q(x, raw);     integer only: int16 counts in (obs = x * {upper}_INT16_LSB[i])\n")
     header = (
         doc + f"#ifndef {upper}_H_\n#define {upper}_H_\n\n#include <stdint.h>\n\n"
         "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
@@ -392,4 +414,5 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
         "\n#ifdef __cplusplus\n}\n#endif\n\n"
         f"#endif  /* {upper}_H_ */\n")
     return CPolicy(ident, header, source, obs_dim, out_dim, out.scale, out.zero_point, inp.scale, inp.zero_point,
-                   scaling, discrete, sha, np.asarray(low, np.float64), np.asarray(high, np.float64), int16)
+                   scaling, discrete, sha, np.asarray(low, np.float64), np.asarray(high, np.float64), int16,
+                   int16_skipped)

@@ -71,6 +71,7 @@ def model_report(mlp: keras.Model, model: keras.Model, c: ConvertedActor, check:
     for runtime_name, runner_cls in (("tflite", TFLiteRunner), ("tflite_micro", MicroRunner)):
         for kind, runner in (("float32", runner_cls(c.float32)), ("int8", c.int8_runner(runner_cls))):
             latency[f"{runtime_name}_{kind}_us"] = 1e6 * median_invoke_seconds(runner, check[0], latency_invokes)
+    micro = c.int8_runner(MicroRunner)  # one interpreter for both agreement checks (it keeps no state between calls)
     return {
         "hidden_units": [l.units for l in mlp.layers[:-1]],
         "neurons": stats["neurons"], "weights": stats["weights"], "flops": stats["flops"],
@@ -78,9 +79,8 @@ def model_report(mlp: keras.Model, model: keras.Model, c: ConvertedActor, check:
         "float32_bytes": len(c.float32), "int8_bytes": len(c.int8),
         "float32_max_abs_error": float(np.abs(outputs(TFLiteRunner(c.float32), check) - reference).max()),
         "int8_output_scale": TFLiteRunner(c.int8).output_quantization()[0],
-        "int8_vs_keras": agreement(reference, outputs(c.int8_runner(MicroRunner), check), discrete),
-        "int8_vs_keras_over_input_range": agreement(outputs(reference_policy, spread),
-                                                    outputs(c.int8_runner(MicroRunner), spread), discrete),
+        "int8_vs_keras": agreement(reference, outputs(micro, check), discrete),
+        "int8_vs_keras_over_input_range": agreement(outputs(reference_policy, spread), outputs(micro, spread), discrete),
         "median_invoke_latency_us": latency,
         "tflite_micro_memory": {"int8": tflite_micro_memory(c.int8), "float32": tflite_micro_memory(c.float32)},
     }
@@ -107,7 +107,8 @@ def _c_policy_checks(converted: ConvertedActor, lib: CPolicyLibrary, reference: 
     both = check if spread is None else np.concatenate([check, spread])
     counted = np.array([lib.saturated(o) for o in both])
     out["saturation_count_as_documented"] = bool(np.array_equal(counted, policy.saturated_features(both)))
-    out["int16_input"] = _int16_checks(policy, lib, both, counted)
+    out["int16_input"] = (_int16_checks(policy, lib, both, counted) if policy.int16 is not None
+                          else {"written": False, "reason": policy.int16_skipped})
     return out
 
 

@@ -147,7 +147,9 @@ def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], a
     if entries is None:
         integer_only = (f"-D{policy.integer_only_macro}",)
         entries = {"int8": ("int8", ()), "int8_raw": ("int8_raw", ()), "float32": ("float", ()),
-                   "int8_q": ("int8_q", integer_only), "int16_q": ("int16_q", integer_only)}
+                   "int8_q": ("int8_q", integer_only)}
+        if policy.int16 is not None:
+            entries["int16_q"] = ("int16_q", integer_only)
     size_tool, nm_tool = _tool(compiler, "size"), _tool(compiler, "nm")
     results: Dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="c_policy_size_") as tmp:
@@ -210,6 +212,8 @@ def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC) -> Optio
     integer_only = (f"-D{policy.integer_only_macro}",)
     entries = {"int8_q": ("int8_q", integer_only), "int16_q": ("int16_q", integer_only), "int8": ("int8", ()),
                "float32": ("float", ())}
+    if policy.int16 is None:
+        del entries["int16_q"]
     obs = np.asarray(observations, np.float32)
     scale, zp = policy.input_scale, policy.input_zero_point
     if policy.scaling is not None:
@@ -217,7 +221,7 @@ def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC) -> Optio
     else:
         z = obs
     q = np.clip(np.trunc(z / np.float32(scale) + np.where(z < 0, -0.5, 0.5)) + zp, -128, 127).astype(np.int8)
-    counts = policy.int16.counts(obs)
+    counts = policy.int16.counts(obs) if policy.int16 is not None else None
     table: Dict[str, object] = {}
     for target, flags in TARGETS.items():
         sizes = measure_entry_points(policy, arm, flags, arm=True, entries=entries)
