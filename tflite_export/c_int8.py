@@ -90,6 +90,9 @@ class _Int8Graph:
     acts: List[str]
     per_channel: bool = False  # some layer has per-channel weight scales
     all_bias: bool = True  # every layer has a bias
+    reads_input: bool = False  # the first statement's layers read the caller's q (no copy into a)
+    writes_output: bool = False  # the last layer writes the caller's output (no copy out of v)
+    uses_v: bool = True  # some statement reads or sets the running pointer v
 
 
 class _ChainReader:
@@ -196,11 +199,13 @@ class _ChainReader:
                 "act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", *flags)]) + "}")
         return rows, bias_type
 
-    def body(self) -> List[str]:
-        """The statements, each run of consecutive layers one ``ap_run_layers`` call: the first reads
-        ``q`` when nothing comes before it, the last writes to ``output`` (what follows it works there
-        in place: an element-wise op keeps the output's size)."""
+    def body(self) -> Tuple[List[str], bool, bool, bool]:
+        """(the statements, whether they read ``q``, write ``output`` and use ``v``): each run of
+        consecutive layers is one ``ap_run_layers`` call; the first reads ``q`` when nothing comes before
+        it, the last writes to ``output`` (what follows it works there in place: an element-wise op keeps
+        the output's size)."""
         steps, body, i = self.steps, [], 0
+        uses_v = False
         last_run = max((k for k, s in enumerate(steps) if isinstance(s, int)), default=-1)
         while i < len(steps):
             if isinstance(steps[i], int):
@@ -210,12 +215,14 @@ class _ChainReader:
                 source = "q" if i == 0 else "v"
                 out = "output" if j - 1 == last_run else "0"
                 result = "v = " if j < len(steps) else ""  # what follows works on v
+                uses_v = uses_v or bool(result) or source == "v"
                 body.append(f"    {result}ap_run_layers({source}, a, b, {out}, k_layers + {steps[i]}, {j - i});")
                 i = j
             else:
                 body.append(steps[i])
+                uses_v = True
                 i += 1
-        return body
+        return body, bool(steps) and isinstance(steps[0], int), last_run >= 0, uses_v
 
 
 def _add_sub_params(name: str, x, c, y, const_first: bool, lo: int, hi: int) -> List[int]:
@@ -268,8 +275,9 @@ def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
     if running_index != graph.outputs[0]:
         raise UnsupportedForC("the op chain does not end at the model's output")
     rows, bias_type = reader.layer_rows()
-    body = reader.body()
+    body, reads_input, writes_output, uses_v = reader.body()
     if reader.layers:
         e.use("fully_connected")
     return _Int8Graph(inp, out, width, e.constants, e.helpers, rows, body, bias_type, reader.acts,
-                      any(l["per_channel"] for l in reader.layers), all(l["bias"] is not None for l in reader.layers))
+                      any(l["per_channel"] for l in reader.layers), all(l["bias"] is not None for l in reader.layers),
+                      reads_input, writes_output, uses_v)

@@ -252,12 +252,9 @@ def _int8_part(g: _Int8Graph, ident: str, upper: str, obs_dim: int, out_dim: int
     if g.layer_rows:
         helpers += _run_layers_c(g.acts)
     buffers = f"    int8_t a[{g.width}], b[{g.width}];" if g.layer_rows else f"    int8_t a[{g.width}];"
-    reads_q = bool(g.body) and "ap_run_layers(q," in g.body[0]  # the first layer reads the input itself
-    writes_output = any(", output, k_layers" in line for line in g.body)
-    copy_in = "" if reads_q else (f"    for (i = 0; i < {obs_dim}; ++i) {{\n        a[i] = q[i];\n    }}\n")
-    copy_out = "" if writes_output else (f"    for (i = 0; i < {out_dim}; ++i) {{\n        output[i] = v[i];\n    }}\n")
-    uses_v = copy_out or any(not line.lstrip().startswith("ap_run_layers(q,") for line in g.body)
-    declare = ("    int8_t *v = a;\n" if uses_v else "") + ("    int i;\n" if copy_in or copy_out else "")
+    copy_in = "" if g.reads_input else (f"    for (i = 0; i < {obs_dim}; ++i) {{\n        a[i] = q[i];\n    }}\n")
+    copy_out = "" if g.writes_output else (f"    for (i = 0; i < {out_dim}; ++i) {{\n        output[i] = v[i];\n    }}\n")
+    declare = ("    int8_t *v = a;\n" if g.uses_v or copy_out else "") + ("    int i;\n" if copy_in or copy_out else "")
     return (
         "/* ---- int8 variant: integer only ---- */\n" + int8_types + "".join(g.constants) + layer_table
         + helpers +

@@ -118,8 +118,8 @@ def _int16_checks(policy, lib: CPolicyLibrary, observations: np.ndarray, float_s
     float wrapper's on the same (count * LSB) values, its saturation flag, and its output against
     ``_int8_q`` on the C's own int8 input."""
     counts = policy.int16.counts(observations)
-    q16 = np.stack([lib.quantize_int16(x)[0] for x in counts])
-    sat16 = np.array([lib.quantize_int16(x)[1] for x in counts])
+    quantized = [lib.quantize_int16(x) for x in counts]
+    q16, sat16 = np.stack([q for q, _ in quantized]), np.array([n for _, n in quantized])
     as_read = (counts.astype(np.float64) * policy.int16.lsb).astype(np.float32)
     q_float = np.stack([lib.quantize(o)[0] for o in as_read])
     steps = np.abs(q16.astype(np.int32) - q_float.astype(np.int32))
