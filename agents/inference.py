@@ -36,6 +36,9 @@ class ActorMeta:
     # The stochastic policy's action noise at the end of training (continuous actions): not needed to act,
     # but an archived run keeps no checkpoint, and a student distilled from it should explore as it did.
     action_log_std: Optional[List[float]] = None
+    # How the mean becomes the greedy action: "tanh" squashes it into the bounds (this project's actors);
+    # "clip" clips it (a Stable-Baselines3 teacher's, agents.sb3). Only teachers are "clip".
+    action_head: str = "tanh"
 
 
 class ObservationNormalization(keras.layers.Layer):
@@ -76,13 +79,36 @@ class BoundedAction(keras.layers.Layer):
         return {**super().get_config(), "low": self.low, "high": self.high}
 
 
+class ClippedAction(keras.layers.Layer):
+    """clip(x, low, high): a Stable-Baselines3 Gaussian policy's greedy action (agents.sb3)."""
+
+    def __init__(self, low, high, **kwargs):
+        super().__init__(**kwargs)
+        self.low = [float(v) for v in np.ravel(low)]
+        self.high = [float(v) for v in np.ravel(high)]
+
+    def call(self, x):
+        return tf.clip_by_value(x, tf.constant(self.low, tf.float32), tf.constant(self.high, tf.float32))
+
+    def get_config(self):
+        return {**super().get_config(), "low": self.low, "high": self.high}
+
+
+def action_head(meta: ActorMeta, name: str = "bounded_action") -> keras.layers.Layer:
+    """The layer from a continuous actor's output to its greedy action, as ``meta.action_head`` says."""
+    heads = {"tanh": BoundedAction, "clip": ClippedAction}
+    if meta.action_head not in heads:
+        raise UsageError(f"unknown action_head '{meta.action_head}' in {META_FILE} (one of {', '.join(heads)})")
+    return heads[meta.action_head](meta.action_low, meta.action_high, name=name)
+
+
 def inference_model(mlp: keras.Model, meta: ActorMeta, name: str = "actor") -> keras.Model:
     inputs = keras.Input((len(meta.obs_mean),), name="observation")
     x = ObservationNormalization(meta.obs_mean, meta.obs_var, meta.obs_clip, meta.obs_epsilon,
                                  name="normalize")(inputs)
     x = mlp(x)
     if not meta.discrete:
-        x = BoundedAction(meta.action_low, meta.action_high, name="bounded_action")(x)
+        x = action_head(meta)(x)
     return keras.Model(inputs, x, name=name)
 
 
@@ -136,4 +162,5 @@ def load_actor(run_dir: str, which: str = "compact"):
 
 
 keras.utils.get_custom_objects().update({ObservationNormalization.__name__: ObservationNormalization,
-                                         BoundedAction.__name__: BoundedAction})
+                                         BoundedAction.__name__: BoundedAction,
+                                         ClippedAction.__name__: ClippedAction})

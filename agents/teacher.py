@@ -9,9 +9,11 @@ observations keeping it close to what the teacher does (Rusu et al. 2016;
 PoPS, Livne & Cohen 2020, prunes with distillation the same way).
 
 The teacher is a finished run directory of this project (its saved dense actor
-and actor_meta.json: the validated actor, if the run chose one) or a Keras
+and actor_meta.json: the validated actor, if the run chose one), a Keras
 actor file (.h5/.keras: a chain of Dense layers from normalised observation to
-logits or pre-squash mean) with an actor_meta.json beside it.
+logits or pre-squash mean) with an actor_meta.json beside it, or a
+Stable-Baselines3 MlpPolicy .zip with its VecNormalize file, if any, beside it
+(agents.sb3: its critic and action noise come with it).
 """
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ from typing import List, Optional
 
 import numpy as np
 import tensorflow_probability as tfp
+from absl import logging
 
 from agents.errors import UsageError
 from agents.inference import ActorMeta, ObservationNormalization, load_actor
 from agents.layout import CONFIG_FILE, META_FILE, SUMMARY_FILE
 from agents.networks import squash_to_bounds
+from agents.sb3 import load_sb3
 from dsp_tf._keras import keras, tf
 from dsp_tf.chain import dense_chain
 
@@ -38,6 +42,9 @@ class Teacher:
     meta: ActorMeta
     env_steps: Optional[int]  # what the teacher trained for, when its summary says (compute is stated)
     run_dir: Optional[str]  # a run directory's path (its checkpoint gives the critic); None for a file
+    # A file's own critic (an SB3 model's value network, in tf-agents' ValueNetwork weight order), if it has one.
+    critic: Optional[List[np.ndarray]] = None
+    critic_layers: Optional[List[int]] = None
 
     @property
     def hidden_layers(self) -> List[int]:
@@ -71,7 +78,8 @@ def distillation(teacher: Teacher, coef: float):
 def load_teacher(path: str, env: str) -> Teacher:
     """The teacher at ``path`` for a student on ``env``; one-line UsageError for anything unusable."""
     if not path or not os.path.exists(path):
-        raise UsageError(f"--teacher '{path}' does not exist (a finished run directory or a .h5/.keras actor file)")
+        raise UsageError(f"--teacher '{path}' does not exist (a finished run directory, a .h5/.keras actor file "
+                         "or a Stable-Baselines3 .zip)")
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, CONFIG_FILE)):
             raise UsageError(f"--teacher '{path}' is not a run directory (no {CONFIG_FILE})")
@@ -81,9 +89,12 @@ def load_teacher(path: str, env: str) -> Teacher:
             raise UsageError(f"--teacher '{path}' has no saved actor: is the run finished? ({e})") from None
         env_steps = _summary_steps(os.path.join(path, SUMMARY_FILE))
         name, run_dir = os.path.basename(os.path.normpath(path)), os.path.abspath(path)
+    elif path.endswith(".zip"):
+        return _sb3_teacher(path, env)
     else:
         if not path.endswith((".h5", ".keras")):
-            raise UsageError(f"--teacher '{path}' is neither a run directory nor a .h5/.keras actor file")
+            raise UsageError(f"--teacher '{path}' is neither a run directory, a .h5/.keras actor file nor a "
+                             "Stable-Baselines3 .zip")
         meta_path = os.path.join(os.path.dirname(os.path.abspath(path)), META_FILE)
         if not os.path.exists(meta_path):
             raise UsageError(f"--teacher '{path}' needs {META_FILE} beside it (env, observation mean and variance, "
@@ -105,6 +116,35 @@ def load_teacher(path: str, env: str) -> Teacher:
     return Teacher(name, mlp, meta, env_steps, run_dir)
 
 
+def _sb3_teacher(path: str, env: str) -> Teacher:
+    """An SB3 file names no environment: its spaces are checked against ``env``'s."""
+    import gymnasium
+
+    from agents.envs import make_gym
+
+    gym_env = make_gym(env)
+    try:
+        obs_dim = int(np.prod(gym_env.observation_space.shape))
+        space = gym_env.action_space
+        if isinstance(space, gymnasium.spaces.Discrete):
+            low = high = None
+            n_actions = int(space.n)
+        else:
+            low, high = np.broadcast_to(space.low, space.shape).tolist(), np.broadcast_to(space.high, space.shape).tolist()
+            n_actions = int(np.prod(space.shape))
+    finally:
+        gym_env.close()
+    policy = load_sb3(path, env, low, high, obs_dim, n_actions)
+    logging.info("teacher %s: Stable-Baselines3 MlpPolicy %s, %s; %s", os.path.basename(path),
+                 "-".join(str(d.units) for d in dense_chain(policy.actor).hidden),
+                 f"observations normalised as {os.path.basename(policy.normalizer)} says" if policy.normalizer
+                 else "no VecNormalize file beside it: observations used as they are",
+                 "its value network starts the critic" if policy.critic is not None
+                 else "its value network is not tanh like this project's critic, which starts afresh")
+    return Teacher(os.path.basename(path), policy.actor, policy.meta, policy.env_steps or None, None,
+                   policy.critic, policy.critic_layers)
+
+
 def _summary_steps(path: str) -> Optional[int]:
     try:
         with open(path, encoding="utf-8") as f:
@@ -116,15 +156,17 @@ def _summary_steps(path: str) -> Optional[int]:
 def policy_kl(teacher_out: tf.Tensor, student: tfp.distributions.Distribution, meta: ActorMeta) -> tf.Tensor:
     """Mean over the batch of KL(π_teacher ‖ π_student).
 
-    Categorical: the teacher's logits. Gaussian: the teacher's squashed mean with the
-    student's own scale, held constant (a saved actor carries no action noise, and the
-    greedy policy that ships is the mean): the KL is then Σ_d (μ_T − μ_S)² / (2σ_S²).
+    Categorical: the teacher's logits. Gaussian: the teacher's greedy action (its mean squashed,
+    or clipped for an SB3 teacher) with the student's own scale, held constant (a saved actor
+    carries no action noise, and the greedy policy that ships is the mean): the KL is then
+    Σ_d (μ_T − μ_S)² / (2σ_S²).
     """
     if meta.discrete:
         teacher = tfp.distributions.Categorical(logits=teacher_out)
     else:
-        loc = squash_to_bounds(teacher_out, np.asarray(meta.action_low, np.float32),
-                               np.asarray(meta.action_high, np.float32))
+        low, high = np.asarray(meta.action_low, np.float32), np.asarray(meta.action_high, np.float32)
+        loc = (tf.clip_by_value(teacher_out, low, high) if meta.action_head == "clip"
+               else squash_to_bounds(teacher_out, low, high))
         teacher = tfp.distributions.MultivariateNormalDiag(loc=loc, scale_diag=tf.stop_gradient(student.stddev()))
     return tf.reduce_mean(teacher.kl_divergence(student))
 
@@ -140,6 +182,9 @@ def start_from_teacher(teacher: Teacher, mlp: keras.Model, normalizer) -> bool:
     counts, avgs, m2s, carries = (tf.nest.flatten(v) for v in normalizer.variables)
     counts[0].assign(tf.fill(counts[0].shape, count))
     avgs[0].assign(np.asarray(teacher.meta.obs_mean, np.float32))
-    m2s[0].assign(np.asarray(teacher.meta.obs_var, np.float32) * np.float32(count))
+    # The student divides by √(var + its ε): the teacher's variance shifted by the two ε's gives the teacher's
+    # scale exactly (the same ε for a teacher of this project; SB3's VecNormalize uses 1e-8).
+    var = np.asarray(teacher.meta.obs_var, np.float32) + np.float32(teacher.meta.obs_epsilon - ActorMeta.obs_epsilon)
+    m2s[0].assign(np.maximum(var, np.float32(0.0)) * np.float32(count))
     carries[0].assign(tf.zeros_like(carries[0]))
     return same

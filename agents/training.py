@@ -106,12 +106,19 @@ def build_learner(cfg: RunConfig) -> Learner:
     distill = distillation(teacher, cfg.distill_coef) if teacher is not None and cfg.distill_coef > 0 else None
     agent = make_agent(cfg, time_step_spec, action_spec, actor_net, value_net, actor_penalty, clip, distill)
     if teacher is not None:
-        start_from_teacher(teacher, mlp, agent._observation_normalizer)  # noqa: SLF001
-        if teacher_critic is not None and [w.shape for w in value_net.get_weights()] == \
-                [w.shape for w in teacher_critic[0]]:
+        if not start_from_teacher(teacher, mlp, agent._observation_normalizer):  # noqa: SLF001
+            logging.info("the teacher's actor (%s) has other layers than --actor_layers=%s: the student starts "
+                         "from its own initialisation, distilled from the teacher",
+                         "-".join(map(str, teacher.hidden_layers)), ",".join(map(str, cfg.actor_layers)))
+        same_critic = teacher_critic is not None and \
+            [w.shape for w in value_net.get_weights()] == [w.shape for w in teacher_critic[0]]
+        if teacher_critic is not None and not same_critic:
+            logging.info("the teacher's critic does not have --critic_layers=%s: the student's critic starts afresh",
+                         ",".join(map(str, cfg.critic_layers)))
+        if same_critic:
             value_net.set_weights(teacher_critic[0])
             if teacher_critic[1] is not None and not discrete:
-                actor_net.log_std.assign(teacher_critic[1])
+                actor_net.log_std.assign(np.reshape(teacher_critic[1], actor_net.log_std.shape))
         elif not discrete and teacher.meta.action_log_std is not None:
             # No checkpoint (an archived teacher): its saved action noise rather than std 1, with which
             # Hopper students fell over from their first rollouts (training returns ~300, teacher ~3,400).
@@ -129,8 +136,12 @@ def build_learner(cfg: RunConfig) -> Learner:
 
 
 def _teacher_critic(teacher: Teacher):
-    """(critic weights, action log-std) from a teacher run's latest checkpoint, or None: an
-    archived run keeps no checkpoint, and the student's critic then starts afresh."""
+    """(critic weights, action log-std) from a teacher run's latest checkpoint or the teacher file's
+    own critic (SB3), or None: an archived run keeps no checkpoint, and the student's critic then
+    starts afresh."""
+    if teacher.critic is not None:
+        log_std = teacher.meta.action_log_std
+        return teacher.critic, (None if log_std is None else np.asarray(log_std, np.float32))
     if teacher.run_dir is None:
         return None
     run = RunDirectory(teacher.run_dir)

@@ -3,8 +3,11 @@ smallest size that keeps its return.
 
     python -m dsp_tf.shrink --teacher=runs/cartpole_ppo --keep=0.95 --root_dir=runs/cartpole_small
 
-The teacher is a finished run of this project (or a .h5/.keras actor with
-actor_meta.json beside it, plus --flagfile/--env for the PPO settings). Each
+The teacher is a finished run of this project, a .h5/.keras actor with
+actor_meta.json beside it, or a Stable-Baselines3 MlpPolicy .zip (its
+VecNormalize file beside it, if it had one); a file needs --flagfile/--env for
+the PPO settings, and an SB3 student takes the teacher's layers and activation
+unless given. Each
 student is an ordinary ``dsp_tf.train`` run that starts from the teacher's
 weights and prunes on the cubic schedule with the distillation term
 (agents.teacher). With --keep, the students climb a ladder of pruning ratios
@@ -28,6 +31,7 @@ from absl import flags, logging
 from agents.config import RunConfig, config_fields, from_dict
 from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SHRINK_FILE, SUMMARY_FILE
 from agents.rundir import RunDirectory
+from agents.sb3 import sb3_architecture
 from agents.training import train
 from dsp_cli import cli
 from dsp_cli.shipped import method_settings, shipped_int
@@ -138,7 +142,8 @@ def _copy_run(src: str, dst: str) -> None:
 def _main() -> None:
     given = _given()
     if not given.get("teacher"):
-        raise UsageError("--teacher is required (a finished run directory, or a .h5/.keras actor file)")
+        raise UsageError("--teacher is required (a finished run directory, a .h5/.keras actor file or a "
+                         "Stable-Baselines3 .zip)")
     if not given.get("root_dir"):
         raise UsageError("--root_dir is required")
     teacher = given["teacher"]
@@ -147,6 +152,8 @@ def _main() -> None:
     if not 0.0 < FLAGS.keep <= 1.0:
         raise UsageError(f"--keep must be in (0, 1], got {FLAGS.keep}")
     teacher_dir = teacher if os.path.isdir(teacher) else None
+    if os.path.isfile(teacher) and teacher.endswith(".zip"):  # the student starts as the SB3 teacher
+        given = {**sb3_architecture(teacher), **given}
     if teacher_dir is not None and not os.path.exists(os.path.join(teacher_dir, CONFIG_FILE)):
         raise UsageError(f"--teacher '{teacher}' is not a run directory (no {CONFIG_FILE})")
     cfg = student_config(teacher_dir, given, FLAGS.budget_fraction)

@@ -1,0 +1,145 @@
+"""A Stable-Baselines3 model as the teacher (issue 26's stretch): read without torch, it computes
+what SB3 computed for the same observations (tests/data/sb3/make_fixtures.py recorded SB3's
+outputs), a student starts as it, a shrink from it finishes, and bad files are refused."""
+import json
+import os
+import pickle
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from clitools import last_line, run_module
+from agents.inference import inference_model
+from agents.networks import build_critic
+from agents.teacher import load_teacher
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "sb3")
+TEACHERS = {"cartpole": "CartPole-v1", "hopper": "Hopper-v4"}
+
+
+def _expected(name):
+    with open(os.path.join(DATA, name, "expected.json")) as f:
+        e = json.load(f)
+    return {k: np.asarray(v, np.float32) for k, v in e.items()}
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize("name", list(TEACHERS))
+def test_an_sb3_teacher_acts_and_values_as_sb3_did(name):
+    teacher = load_teacher(os.path.join(DATA, name, "ppo.zip"), TEACHERS[name])
+    e = _expected(name)
+    out = inference_model(teacher.mlp, teacher.meta)(e["observations"]).numpy()
+    if teacher.meta.discrete:  # torch's Categorical keeps normalised logits: compare log-probabilities
+        np.testing.assert_allclose(_log_softmax(out), e["logits"], atol=1e-5)
+        np.testing.assert_array_equal(out.argmax(-1), e["actions"])
+    else:  # SB3's greedy action: the mean clipped to the bounds (a quarter of these are clipped)
+        np.testing.assert_allclose(out, e["actions"], atol=1e-5)
+        assert 0 < np.mean(np.abs(out) == 1.0) < 1
+        np.testing.assert_allclose(teacher.meta.action_log_std, e["log_std"], rtol=1e-6)
+        assert teacher.meta.obs_clip == 10.0 and teacher.meta.obs_epsilon == 1e-8  # VecNormalize's
+    if teacher.mlp.layers[0].get_config()["activation"] != "tanh":
+        assert teacher.critic is None  # this project's critic is tanh: a ReLU value network cannot start it
+        return
+    # The value network in tf-agents' critic, on the same normalised observations as the actor's.
+    import tensorflow as tf
+    from tf_agents.specs import tensor_spec
+    from agents.inference import ObservationNormalization
+
+    spec = tensor_spec.TensorSpec((e["observations"].shape[1],), tf.float32)
+    critic = build_critic(spec, teacher.critic_layers)
+    critic.create_variables()
+    critic.set_weights(teacher.critic)
+    m = teacher.meta
+    normalized = ObservationNormalization(m.obs_mean, m.obs_var, m.obs_clip, m.obs_epsilon)(e["observations"])
+    values, _ = critic(normalized)
+    np.testing.assert_allclose(values.numpy(), e["values"], rtol=1e-4, atol=1e-4)
+
+
+def test_the_reader_runs_no_code_from_the_file(tmp_path):
+    """A pickle that would call os.system is refused as not a state_dict, before anything runs."""
+    class Evil:
+        def __reduce__(self):
+            return os.system, ("touch " + str(tmp_path / "pwned"),)
+
+    bad = tmp_path / "evil.zip"
+    shutil.copy(os.path.join(DATA, "cartpole", "ppo.zip"), bad)
+    policy = tmp_path / "policy.pth"
+    with zipfile.ZipFile(policy, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps(Evil()))
+    with zipfile.ZipFile(os.path.join(DATA, "cartpole", "ppo.zip")) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.namelist():
+            dst.writestr(item, policy.read_bytes() if item == "policy.pth" else src.read(item))
+    from agents.errors import UsageError
+    with pytest.raises(UsageError, match="cannot read --teacher .* as a Stable-Baselines3 model: UnpicklingError"):
+        load_teacher(str(bad), "CartPole-v1")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_student_starts_as_its_sb3_teacher(tmp_path):
+    """Same layers and activation (taken from the teacher), its critic and normalisation: before any
+    update the student's actor computes the teacher's logits and its critic the teacher's values."""
+    from agents.config import from_dict
+    from agents.numpy_policy import observation_stats
+    from agents.training import build_learner
+    from agents.sb3 import sb3_architecture
+
+    path = os.path.join(DATA, "cartpole", "ppo.zip")
+    assert sb3_architecture(path) == {"actor_layers": [64, 64], "critic_layers": [64, 64], "activation": "tanh"}
+    cfg = from_dict({**sb3_architecture(path), "env": "CartPole-v1", "method": "dsp", "teacher": path,
+                     "root_dir": str(tmp_path / "s")})
+    learner = build_learner(cfg)
+    e = _expected("cartpole")
+    mean, var = observation_stats(learner.agent)
+    student_meta = learner.teacher.meta.__class__(env="CartPole-v1", discrete=True, obs_mean=list(mean),
+                                                  obs_var=list(var))
+    student = inference_model(learner.pruner.model, student_meta)(e["observations"]).numpy()
+    np.testing.assert_allclose(_log_softmax(student), e["logits"], atol=1e-4)
+    normalized = (e["observations"] - mean) / np.sqrt(var + student_meta.obs_epsilon)
+    values, _ = learner.agent._value_net(normalized.astype(np.float32))  # noqa: SLF001
+    np.testing.assert_allclose(values.numpy(), e["values"], rtol=1e-3, atol=1e-3)
+
+
+def test_shrink_an_sb3_teacher(tmp_path):
+    out = tmp_path / "shrunk"
+    result = run_module("dsp_tf.shrink", f"--teacher={os.path.join(DATA, 'cartpole', 'ppo.zip')}",
+                        "--env=CartPole-v1", "--flagfile=cartpole.cfg", "--final_sparsity=0.8", "--num_env_steps=2048",
+                        "--rollout_steps=128", "--num_envs=4", "--prune_begin=512", "--prune_end=1536",
+                        "--prune_frequency=512", "--validation_interval=512", "--eval_episodes=2",
+                        "--curve_interval=0", f"--root_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["teacher"] == "ppo.zip" and summary["teacher_layers"] == [64, 64]
+    assert summary["teacher_env_steps"] is None  # the fixture was saved before any training step
+    assert summary["teacher_return"] > 0 and summary["dense"]["neurons"] == 128
+    assert "Stable-Baselines3 MlpPolicy 64-64, no VecNormalize file beside it" in result.stderr
+
+
+@pytest.fixture()
+def bad_sb3(tmp_path):
+    not_sb3 = tmp_path / "not_sb3.zip"
+    with zipfile.ZipFile(not_sb3, "w") as z:
+        z.writestr("hello.txt", "hi")
+    both = tmp_path / "both" / "ppo.zip"
+    shutil.copytree(os.path.join(DATA, "hopper"), both.parent)
+    shutil.copy(both.parent / "vecnormalize.pkl", both.parent / "vec_normalize.pkl")
+    return {"not sb3": (str(not_sb3), "CartPole-v1", "as a Stable-Baselines3 model: KeyError"),
+            "other env": (os.path.join(DATA, "cartpole", "ppo.zip"), "LunarLander-v3",
+                          "has 4 observation features and 2 discrete actions: not LunarLander-v3's 8 and 4"),
+            "both normalizers": (str(both), "Hopper-v4", "has both vecnormalize.pkl and vec_normalize.pkl beside it")}
+
+
+@pytest.mark.parametrize("case", ["not sb3", "other env", "both normalizers"])
+def test_bad_sb3_teachers_are_one_line_exit_2_and_leave_nothing(bad_sb3, tmp_path, case):
+    path, env, message = bad_sb3[case]
+    out = tmp_path / "student"
+    result = run_module("dsp_tf.shrink", f"--teacher={path}", f"--root_dir={out}", f"--env={env}",
+                        "--final_sparsity=0.9")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in last_line(result.stderr) and "Traceback" not in result.stderr
+    assert not out.exists()
