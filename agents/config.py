@@ -89,9 +89,9 @@ class RunConfig:
     penalty_after_schedule: str = _f("keep", "The pruning penalty after the schedule's final mask: keep (it acts "
                                              "on the live neurons to the end, the paper), off, or anneal (linearly "
                                              "to 0 at the end of training).")
-    teacher: str = _f("", "A trained policy to start from and distil: a finished run directory of this project, or "
-                          "a .h5/.keras actor file with actor_meta.json beside it (agents.teacher). Empty: train "
-                          "from scratch.")
+    teacher: str = _f("", "A trained policy to start from and distil: a finished run directory of this project, "
+                          "a .h5/.keras actor file with actor_meta.json beside it, or a Stable-Baselines3 .zip "
+                          "(agents.teacher). Empty: train from scratch.")
     distill_coef: float = _f(1.0, "Weight of the distillation term KL(teacher || student) in the actor's loss "
                                   "(with --teacher only).")
     initial_sparsity: float = _f(0.0, "p_i: sparsity at prune_begin.")

@@ -24,7 +24,6 @@ from typing import List, Optional
 
 import numpy as np
 import tensorflow_probability as tfp
-from absl import logging
 
 from agents.errors import UsageError
 from agents.inference import ActorMeta, ObservationNormalization, load_actor
@@ -45,6 +44,7 @@ class Teacher:
     # A file's own critic (an SB3 model's value network, in tf-agents' ValueNetwork weight order), if it has one.
     critic: Optional[List[np.ndarray]] = None
     critic_layers: Optional[List[int]] = None
+    note: str = ""  # what the student's log says of where the teacher came from (a file's own reading)
 
     @property
     def hidden_layers(self) -> List[int]:
@@ -135,14 +135,14 @@ def _sb3_teacher(path: str, env: str) -> Teacher:
     finally:
         gym_env.close()
     policy = load_sb3(path, env, low, high, obs_dim, n_actions)
-    logging.info("teacher %s: Stable-Baselines3 MlpPolicy %s, %s; %s", os.path.basename(path),
-                 "-".join(str(d.units) for d in dense_chain(policy.actor).hidden),
-                 f"observations normalised as {os.path.basename(policy.normalizer)} says" if policy.normalizer
-                 else "no VecNormalize file beside it: observations used as they are",
-                 "its value network starts the critic" if policy.critic is not None
-                 else "its value network is not tanh like this project's critic, which starts afresh")
+    note = "teacher {}: Stable-Baselines3 MlpPolicy {}, {}; {}".format(
+        os.path.basename(path), "-".join(str(d.units) for d in dense_chain(policy.actor).hidden),
+        f"observations normalised as {os.path.basename(policy.normalizer)} says" if policy.normalizer
+        else "no VecNormalize file beside it: observations used as they are",
+        "its value network starts the critic" if policy.critic is not None
+        else "its value network is not tanh like this project's critic, which starts afresh")
     return Teacher(os.path.basename(path), policy.actor, policy.meta, policy.env_steps or None, None,
-                   policy.critic, policy.critic_layers)
+                   policy.critic, policy.critic_layers, note)
 
 
 def _summary_steps(path: str) -> Optional[int]:

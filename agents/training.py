@@ -106,6 +106,8 @@ def build_learner(cfg: RunConfig) -> Learner:
     distill = distillation(teacher, cfg.distill_coef) if teacher is not None and cfg.distill_coef > 0 else None
     agent = make_agent(cfg, time_step_spec, action_spec, actor_net, value_net, actor_penalty, clip, distill)
     if teacher is not None:
+        if teacher.note:
+            logging.info("%s", teacher.note)
         if not start_from_teacher(teacher, mlp, agent._observation_normalizer):  # noqa: SLF001
             logging.info("the teacher's actor (%s) has other layers than --actor_layers=%s: the student starts "
                          "from its own initialisation, distilled from the teacher",
@@ -202,7 +204,12 @@ def _fmt_seconds(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def _use_threads(n: int) -> None:
+def use_threads(n: int) -> None:
+    """TensorFlow's thread pools, settable only before TensorFlow starts: a command that loads a model
+    first (dsp_tf.shrink reads its teacher) calls this before, and the run's own call then finds them set."""
+    if (tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads()) == (n, n):
+        return
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(n)
@@ -243,7 +250,7 @@ def train(cfg: RunConfig) -> Dict:
     cfg.validate()
     run = RunDirectory(cfg.root_dir)
     run.prepare(cfg)
-    _use_threads(cfg.tf_threads)
+    use_threads(cfg.tf_threads)
     tf.config.experimental.enable_op_determinism()
     timer = PhaseTimer()
     with timer("build"):

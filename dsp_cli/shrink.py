@@ -14,7 +14,9 @@ weights and prunes on the cubic schedule with the distillation term
 (--ratios, ascending) and stop at the first whose validated actor falls below
 keep × the teacher's validation return; the largest ratio that kept it is
 copied to --root_dir, which dsp_tf.evaluate and tflite_export then take as is.
---final_sparsity trains that one ratio straight into --root_dir instead.
+--final_sparsity trains that one ratio straight into --root_dir instead, unless --keep
+is given too (a flagfile such as cartpole.cfg sets --final_sparsity: with it, say
+--keep to climb the ladder).
 Re-running the same command resumes the ladder where it stopped.
 """
 from __future__ import annotations
@@ -32,7 +34,7 @@ from agents.config import RunConfig, config_fields, from_dict
 from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SHRINK_FILE, SUMMARY_FILE
 from agents.rundir import RunDirectory
 from agents.sb3 import sb3_architecture
-from agents.training import train
+from agents.training import train, use_threads
 from dsp_cli import cli
 from dsp_cli.shipped import method_settings, shipped_int
 from dsp_tf.errors import UsageError
@@ -52,7 +54,7 @@ def define_flags() -> None:
     flags.DEFINE_float("keep", 0.95, "Keep at least this share of the teacher's validation return: the ladder "
                                      "stops at the first ratio whose validated actor falls below it.")
     flags.DEFINE_list("ratios", ["0.9", "0.93", "0.95", "0.97", "0.98", "0.99"],
-                      "The ladder of pruning ratios (--final_sparsity given on the command line: that one only).")
+                      "The ladder of pruning ratios (--final_sparsity given and --keep not: that one ratio only).")
     flags.DEFINE_float("budget_fraction", 0.5, "The student's env steps as a share of the teacher's (its pruning "
                                                "schedule, validation and checkpoint intervals scale alike); "
                                                "--num_env_steps given: that instead.")
@@ -147,6 +149,7 @@ def _main() -> None:
     if not given.get("root_dir"):
         raise UsageError("--root_dir is required")
     teacher = given["teacher"]
+    use_threads(given.get("tf_threads", RunConfig.tf_threads))  # before the teacher's files start TensorFlow
     if os.path.isfile(teacher) and "env" not in given:
         raise UsageError(f"--teacher '{teacher}' is a file: give --env (and the PPO settings, e.g. --flagfile)")
     if not 0.0 < FLAGS.keep <= 1.0:
@@ -158,7 +161,8 @@ def _main() -> None:
         raise UsageError(f"--teacher '{teacher}' is not a run directory (no {CONFIG_FILE})")
     cfg = student_config(teacher_dir, given, FLAGS.budget_fraction)
     root = os.path.abspath(cfg.root_dir)
-    if "final_sparsity" in given:  # one ratio, straight into --root_dir
+    if "final_sparsity" in given and not FLAGS["keep"].present:  # one ratio, straight into --root_dir
+        logging.info("one ratio, %.2f (--final_sparsity); --keep would climb the ladder instead", cfg.final_sparsity)
         train(cfg)
         return
     try:

@@ -117,7 +117,23 @@ def test_shrink_an_sb3_teacher(tmp_path):
     assert summary["teacher"] == "ppo.zip" and summary["teacher_layers"] == [64, 64]
     assert summary["teacher_env_steps"] is None  # the fixture was saved before any training step
     assert summary["teacher_return"] > 0 and summary["dense"]["neurons"] == 128
-    assert "Stable-Baselines3 MlpPolicy 64-64, no VecNormalize file beside it" in result.stderr
+    assert result.stderr.count("Stable-Baselines3 MlpPolicy 64-64, no VecNormalize file beside it") == 1
+
+
+def test_keep_climbs_the_ladder_though_the_flagfile_sets_one_ratio(tmp_path):
+    """A file teacher needs a flagfile, and every shipped one sets --final_sparsity: --keep given, the
+    ladder is climbed (before, the flagfile's one ratio was trained and --keep silently ignored)."""
+    out = tmp_path / "ladder"
+    result = run_module("dsp_tf.shrink", f"--teacher={os.path.join(DATA, 'cartpole', 'ppo.zip')}",
+                        "--env=CartPole-v1", "--flagfile=cartpole.cfg", "--keep=0.01", "--ratios=0.5,0.8",
+                        "--num_env_steps=1024", "--rollout_steps=128", "--num_envs=4", "--prune_begin=256",
+                        "--prune_end=768", "--prune_frequency=256", "--validation_interval=256", "--eval_episodes=1",
+                        "--curve_interval=0", "--actor_layers=16,16", f"--root_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "shrink.json").read_text())
+    assert [r["ratio"] for r in record["ladder"]] == [0.5, 0.8] and record["chosen_ratio"] == 0.8
+    assert json.loads((out / "summary.json").read_text())["final_sparsity"] == 0.8
+    assert "not applied" not in result.stderr  # the thread pools were set before the teacher started TensorFlow
 
 
 @pytest.fixture()
