@@ -103,16 +103,25 @@ def _rebuild_tensor(storage, offset, size, stride, *rest):
     return np.lib.stride_tricks.as_strided(flat, shape=size, strides=[s * flat.itemsize for s in stride]).copy()
 
 
+#: What a pickled VecNormalize may name besides SB3's and gymnasium's classes (stubbed): NumPy's array and
+#: scalar rebuilders and plain containers. Nothing that can call code: a pickle is a program.
+_NORMALIZER_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"), ("numpy", "ndarray"),
+    ("numpy", "dtype"), ("numpy.core.numeric", "_frombuffer"), ("collections", "OrderedDict"),
+    ("copyreg", "_reconstructor"), *(("builtins", n) for n in ("object", "set", "frozenset", "tuple", "list",
+                                                                "dict", "float", "int", "bool", "str", "complex")),
+}
+
+
 class _NormalizerUnpickler(pickle.Unpickler):
     """A pickled VecNormalize: NumPy arrays as they are, SB3's and gymnasium's classes as stubs,
-    NumPy 2's module names read by NumPy 1."""
+    NumPy 2's module names read by NumPy 1, and nothing else."""
 
     def find_class(self, module, name):
+        module = module.replace("numpy._core", "numpy.core")
         if module.startswith("numpy.random"):
             return lambda *a, **k: _Stub()  # a space's generator: not needed, and not portable across NumPy
-        if module.startswith("numpy"):
-            return super().find_class(module.replace("numpy._core", "numpy.core"), name)
-        if module in ("builtins", "collections", "copyreg"):
+        if (module, name) in _NORMALIZER_GLOBALS:
             return super().find_class(module, name)
         if module.split(".")[0] in ("stable_baselines3", "gymnasium", "gym"):
             return _stub(module, name)

@@ -81,6 +81,20 @@ def test_the_reader_runs_no_code_from_the_file(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+def test_a_vecnormalize_file_runs_no_code_either(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return eval, ("__import__('os').system('touch " + str(tmp_path / "pwned") + "')",)
+
+    folder = tmp_path / "teacher"
+    shutil.copytree(os.path.join(DATA, "hopper"), folder)
+    (folder / "vecnormalize.pkl").write_bytes(pickle.dumps(Evil()))
+    from agents.errors import UsageError
+    with pytest.raises(UsageError, match="VecNormalize statistics.*builtins.eval is not part of a VecNormalize file"):
+        load_teacher(str(folder / "ppo.zip"), "Hopper-v4")
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_a_student_starts_as_its_sb3_teacher(tmp_path):
     """Same layers and activation (taken from the teacher), its critic and normalisation: before any
     update the student's actor computes the teacher's logits and its critic the teacher's values."""
