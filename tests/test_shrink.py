@@ -46,6 +46,23 @@ def test_gaussian_distillation_weighs_the_mean_gap_by_the_students_variance():
     assert np.allclose(squash_to_bounds(tf.constant(teacher_out, tf.float32), low, high).numpy(), mu_t, atol=1e-6)
 
 
+def test_gaussian_distillation_moves_the_mean_not_the_noise():
+    """Through σ_S the term only falls as the noise grows: a live scale would let distillation
+    inflate the student's action noise (it did, on Walker2d)."""
+    meta = ActorMeta(env="Hopper-v4", discrete=False, obs_mean=[0.0], obs_var=[1.0],
+                     action_low=[-1.0, -1.0], action_high=[1.0, 1.0])
+    loc = tf.Variable(np.array([[0.5, -0.2], [0.1, 0.3]], np.float32))
+    log_std = tf.Variable(np.log(np.array([0.3, 0.7], np.float32)))
+    teacher_out = tf.constant([[1.0, 0.4], [-0.6, 0.9]], tf.float32)
+    with tf.GradientTape() as tape:
+        student = tfp.distributions.MultivariateNormalDiag(loc=loc, scale_diag=tf.exp(log_std) * tf.ones_like(loc))
+        value = policy_kl(teacher_out, student, meta)
+    d_loc, d_log_std = tape.gradient(value, [loc, log_std])
+    mu_t = np.tanh(teacher_out.numpy())
+    expected = (loc.numpy() - mu_t) / np.exp(log_std.numpy()) ** 2 / 2  # d/dμ_S of the batch mean
+    assert np.allclose(d_loc.numpy(), expected, rtol=1e-4)
+    assert d_log_std is None or np.allclose(d_log_std.numpy(), 0.0)
+
 def test_the_ladder_stops_at_the_first_ratio_below_keep():
     student = {0.9: 500.0, 0.93: 490.0, 0.95: 470.0, 0.97: 480.0}
     trained = []
