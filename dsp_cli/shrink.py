@@ -38,6 +38,7 @@ from agents.training import train, use_threads
 from dsp_cli import cli
 from dsp_cli.shipped import method_settings, shipped_int
 from dsp_tf.errors import UsageError
+from dsp_tf.methods import get_method
 from dsp_tf.files import atomic_write
 from dsp_cli.flagdefs import define_flags_from, values_from_flags
 
@@ -47,6 +48,12 @@ from dsp_cli.flagdefs import define_flags_from, values_from_flags
 SELECTION_FIELDS = ("validation_interval", "validation_episodes")
 #: Where the ladder's students live inside --root_dir.
 LADDER_DIR = "ladder"
+#: How a student ranks neurons across layers unless --ranking is given. Chosen on Walker2d tuning seeds
+#: (docs/RESULTS.md, "Tuning the student's recipe on Walker2d"): pruning a trained network by one global
+#: ranking left DSP students a 4-neuron first layer (3-6 on LunarLander), a bottleneck the student never
+#: trained around; each layer keeping its share trained better. Every neuron-ranking method takes it, so
+#: students of different methods end with the same shapes.
+STUDENT_RANKING = "per_layer"
 
 
 def define_flags() -> None:
@@ -65,8 +72,9 @@ FLAGS = flags.FLAGS
 
 def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: float) -> RunConfig:
     """The teacher's own settings (env, network, PPO) with what the user gave on top, the method
-    dsp unless given, with that method's λ and ranking as the environment's flagfile ships them (not
-    the teacher's: a dense teacher trained with none), and the teacher's budget and schedule scaled
+    dsp unless given, with that method's λ as the environment's flagfile ships it (not the teacher's:
+    a dense teacher trained with none), the students' ranking (STUDENT_RANKING) unless --ranking is
+    given, and the teacher's budget and schedule scaled
     by ``budget_fraction`` (kept on the rollout grid, the schedule's end on its mask grid, so the
     final ratio is reached)."""
     base: Dict = {}
@@ -85,6 +93,8 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
         # Not in config.json, but the student is judged on the teacher's own test episodes by default.
         base["eval_episodes"] = run.final_eval_episodes(RunConfig.eval_episodes)
     values = {**base, **given}
+    if "ranking" not in given and _ranks_neurons(values.get("method", RunConfig.method)):
+        values["ranking"] = STUDENT_RANKING
     cfg = from_dict(values)
     if "num_env_steps" not in given and teacher_dir is not None:
         if not 0 < budget_fraction <= 10:
@@ -104,6 +114,13 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
                 scaled[name] = grid(getattr(cfg, name) * budget_fraction)
         cfg = from_dict({**values, **{k: v for k, v in scaled.items() if k not in given}})
     return cfg
+
+
+def _ranks_neurons(method: str) -> bool:
+    try:
+        return get_method(method).ranks_neurons
+    except ValueError as e:
+        raise UsageError(f"--method: {e}") from None
 
 
 def climb(ratios: Sequence[float], validated: Callable[[float], Tuple[float, float]],

@@ -124,7 +124,7 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert summary["env_steps"] == 3072  # half the teacher's budget by default
     assert summary["compact"]["neurons"] < summary["dense"]["neurons"]
     assert "shrunk: ratio 0.80" in result.stderr
-    assert "FLOPs, λ 0.0001, global ranking, from teacher ppo (distillation 1)" in result.stderr
+    assert "FLOPs, λ 0.0001, per_layer ranking, from teacher ppo (distillation 1)" in result.stderr
     from dsp_cli.archive import archive_runs
     archive = tmp_path.parent / f"{tmp_path.name}_archive"
     archive_runs(str(tmp_path), str(archive))  # the ladder's record is kept with the run
@@ -140,8 +140,8 @@ def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teache
     without DSP's penalty (the first evidence of issue 26 did). The student's method brings its own λ
     and ranking, as the sweep trains that method on the environment; what the user gives still wins."""
     import shutil
-    from dsp_cli.shipped import shipped_ranking, shipped_reg_strength
-    from dsp_cli.shrink import student_config
+    from dsp_cli.shipped import shipped_reg_strength
+    from dsp_cli.shrink import STUDENT_RANKING, student_config
 
     teacher = tmp_path / "sweep_teacher"
     shutil.copytree(teacher_run, teacher)
@@ -150,7 +150,8 @@ def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teache
     dsp = student_config(str(teacher), {}, 0.5)
     assert dsp.method == "dsp"
     assert dsp.reg_strength == shipped_reg_strength("cartpole", "dsp") == 1e-4  # configs/cartpole.cfg
-    assert dsp.ranking == shipped_ranking("cartpole", "dsp") == "global"
+    assert dsp.ranking == STUDENT_RANKING == "per_layer"  # not the flagfile's global: chosen for students
+    assert student_config(str(teacher), {"ranking": "global"}, 0.5).ranking == "global"
     ssl = student_config(str(teacher), {"method": "ssl"}, 0.5)
     assert ssl.reg_strength == shipped_reg_strength("cartpole", "ssl") == 1e-3  # configs/cartpole_ssl.cfg
     assert student_config(str(teacher), {"reg_strength": 3e-5}, 0.5).reg_strength == 3e-5

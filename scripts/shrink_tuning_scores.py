@@ -1,0 +1,48 @@
+"""The scores of shrink tuning students, without their test returns (docs/RESULTS.md, "Tuning the
+student's recipe on Walker2d"): a protocol that chooses on validation and training returns must not
+print the test episodes next to them.
+
+    python scripts/shrink_tuning_scores.py docs/shrink_tuning/walker2d
+"""
+import csv
+import glob
+import json
+import math
+import os
+import statistics
+import sys
+
+
+def scores(run_dir: str):
+    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+        s = json.load(f)
+    with open(os.path.join(run_dir, "progress.csv"), encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    total = int(rows[-1]["step"])
+    tail = [float(r["return"]) for r in rows if int(r["step"]) >= 0.9 * total and r["return"] not in ("", "nan")]
+    with open(os.path.join(run_dir, "actor_meta.json"), encoding="utf-8") as f:
+        noise = [math.exp(x) for x in json.load(f).get("action_log_std") or []]
+    share = s["selection"]["validation_return"] / s["teacher_validation_return"]
+    return share, statistics.mean(tail), s["compact_layers"][:-1], noise
+
+
+def main(root: str) -> None:
+    arms = {}
+    for d in sorted(glob.glob(os.path.join(root, "*_s*"))):
+        if not os.path.exists(os.path.join(d, "summary.json")):
+            print(f"not finished, left out: {d}")
+            continue
+        arm, seed = os.path.basename(d).rsplit("_s", 1)
+        arms.setdefault(arm, []).append((seed, *scores(d)))
+    print("| arm | validation share per seed (mean) | training return, last 10% | hidden layers | action noise σ |")
+    print("| --- | --- | --- | --- | --- |")
+    for arm, v in arms.items():
+        shares = " / ".join(f"{100 * x[1]:.1f}%" for x in v)
+        noise = [n for x in v for n in x[4]]
+        print(f"| {arm} | {shares} ({100 * statistics.mean(x[1] for x in v):.1f}%) | "
+              f"{' / '.join(f'{x[2]:.1f}' for x in v)} | {', '.join(sorted({'-'.join(map(str, x[3])) for x in v}))} | "
+              f"{f'{min(noise):.2f}–{max(noise):.2f}' if noise else '—'} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
