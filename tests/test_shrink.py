@@ -63,6 +63,7 @@ def test_gaussian_distillation_moves_the_mean_not_the_noise():
     assert np.allclose(d_loc.numpy(), expected, rtol=1e-4)
     assert d_log_std is None or np.allclose(d_log_std.numpy(), 0.0)
 
+
 def test_the_ladder_stops_at_the_first_ratio_below_keep():
     student = {0.9: 500.0, 0.93: 490.0, 0.95: 470.0, 0.97: 480.0}
     trained = []
