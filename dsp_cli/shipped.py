@@ -12,7 +12,7 @@ from agents.config import RunConfig
 from agents.envs import env_slug
 from dsp_cli.flagfiles import env_flagfile, flagfile_value, shipped_flagfile
 from dsp_tf.errors import UsageError
-from dsp_tf.methods import DEFAULT_RANKING, get_method
+from dsp_tf.methods import DEFAULT_RANKING, Method, get_method
 from dsp_tf.regularizers import check_strength
 
 T = TypeVar("T")
@@ -43,14 +43,19 @@ def shipped_reg_strength(slug: str, method: str) -> float:
     return RunConfig.reg_strength if lam is None else lam
 
 
-def method_settings(env: str, method: str) -> Dict[str, object]:
-    """λ and ranking for ``method`` on gym id ``env``, as the sweep would train it: from the environment's
-    shipped flagfile, or RunConfig's defaults for an environment that has none. Only the settings the
-    method depends on (dsp_tf.methods), so nothing else of the caller's changes."""
+def known_method(name: str) -> Method:
+    """The method called ``name``; an unknown one stops the command in one line."""
     try:
-        m = get_method(method)
+        return get_method(name)
     except ValueError as e:
         raise UsageError(f"--method: {e}") from None
+
+
+def method_settings(env: str, method: str) -> Dict[str, object]:
+    """λ for ``method`` on gym id ``env``, as the sweep would train it: from the environment's shipped
+    flagfile, or RunConfig's default for an environment that has none; nothing for a method without a
+    penalty, so nothing else of the caller's changes. (A student's ranking is shrink's own choice.)"""
+    m = known_method(method)
     slug = env_slug(env)
     try:
         env_flagfile(slug)
@@ -61,8 +66,6 @@ def method_settings(env: str, method: str) -> Dict[str, object]:
     settings: Dict[str, object] = {}
     if m.penalized:
         settings["reg_strength"] = shipped_reg_strength(slug, method) if shipped else RunConfig.reg_strength
-    if m.ranks_neurons:
-        settings["ranking"] = shipped_ranking(slug, method) if shipped else DEFAULT_RANKING
     return settings
 
 

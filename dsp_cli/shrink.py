@@ -36,9 +36,8 @@ from agents.rundir import RunDirectory
 from agents.sb3 import sb3_architecture
 from agents.training import train, use_threads
 from dsp_cli import cli
-from dsp_cli.shipped import method_settings, shipped_int
+from dsp_cli.shipped import known_method, method_settings, shipped_int
 from dsp_tf.errors import UsageError
-from dsp_tf.methods import get_method
 from dsp_tf.files import atomic_write
 from dsp_cli.flagdefs import define_flags_from, values_from_flags
 
@@ -83,7 +82,7 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
         base = {k: v for k, v in run.read_config().items() if k != "teacher"}
         env = base.get("env", RunConfig.env)
         base["method"] = given.get("method", "dsp")
-        # The student's method trains with its own λ and ranking, as the sweep would on this environment:
+        # The student's method trains with its own λ, as the sweep would on this environment:
         # a dense teacher's config.json says λ = 0, which would silently drop DSP's penalty.
         base.update(method_settings(env, base["method"]))
         for name in SELECTION_FIELDS:  # a teacher from before validated actors still gets a validated student
@@ -93,7 +92,7 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
         # Not in config.json, but the student is judged on the teacher's own test episodes by default.
         base["eval_episodes"] = run.final_eval_episodes(RunConfig.eval_episodes)
     values = {**base, **given}
-    if "ranking" not in given and _ranks_neurons(values.get("method", RunConfig.method)):
+    if "ranking" not in given and known_method(values.get("method", RunConfig.method)).ranks_neurons:
         values["ranking"] = STUDENT_RANKING
     cfg = from_dict(values)
     if "num_env_steps" not in given and teacher_dir is not None:
@@ -114,13 +113,6 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
                 scaled[name] = grid(getattr(cfg, name) * budget_fraction)
         cfg = from_dict({**values, **{k: v for k, v in scaled.items() if k not in given}})
     return cfg
-
-
-def _ranks_neurons(method: str) -> bool:
-    try:
-        return get_method(method).ranks_neurons
-    except ValueError as e:
-        raise UsageError(f"--method: {e}") from None
 
 
 def climb(ratios: Sequence[float], validated: Callable[[float], Tuple[float, float]],

@@ -4,7 +4,6 @@ print the test episodes next to them.
 
     python scripts/shrink_tuning_scores.py docs/shrink_tuning/walker2d
 """
-import csv
 import glob
 import json
 import math
@@ -12,18 +11,20 @@ import os
 import statistics
 import sys
 
+from dsp_cli.report_runs import training_score
+
+
+def _json(run_dir: str, name: str) -> dict:
+    with open(os.path.join(run_dir, name), encoding="utf-8") as f:
+        return json.load(f)
+
 
 def scores(run_dir: str):
-    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
-        s = json.load(f)
-    with open(os.path.join(run_dir, "progress.csv"), encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    total = int(rows[-1]["step"])
-    tail = [float(r["return"]) for r in rows if int(r["step"]) >= 0.9 * total and r["return"] not in ("", "nan")]
-    with open(os.path.join(run_dir, "actor_meta.json"), encoding="utf-8") as f:
-        noise = [math.exp(x) for x in json.load(f).get("action_log_std") or []]
+    s = _json(run_dir, "summary.json")
+    noise = [math.exp(x) for x in _json(run_dir, "actor_meta.json").get("action_log_std") or []]
     share = s["selection"]["validation_return"] / s["teacher_validation_return"]
-    return share, statistics.mean(tail), s["compact_layers"][:-1], noise
+    train = training_score({"dir": run_dir, "config": _json(run_dir, "config.json")})
+    return share, train, s["compact_layers"][:-1], noise
 
 
 def main(root: str) -> None:

@@ -138,8 +138,9 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
 
 def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teachers(teacher_run, tmp_path):
     """The sweep's dense teachers have λ = 0 in config.json; a DSP student that inherited it trained
-    without DSP's penalty (the first evidence of issue 26 did). The student's method brings its own λ
-    and ranking, as the sweep trains that method on the environment; what the user gives still wins."""
+    without DSP's penalty (the first evidence of issue 26 did). The student's method brings its own λ,
+    as the sweep trains that method on the environment, and students rank per layer; what the user gives
+    still wins."""
     import shutil
     from dsp_cli.shipped import shipped_reg_strength
     from dsp_cli.shrink import STUDENT_RANKING, student_config
