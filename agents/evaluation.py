@@ -39,6 +39,18 @@ def final_test_seeds(run_seed: int, episodes: int) -> List[int]:
     return [evaluation_seed(run_seed, i) for i in range(episodes)]
 
 
+#: The size search judges its students on evaluation seeds from this index on: apart from the test
+#: episodes and from validation, whose best of many 5-episode scores overstates the actor it picks.
+JUDGE_OFFSET = 2 * HELD_OUT_OFFSET
+
+
+def judge_seeds(run_seed: int, episodes: int) -> List[int]:
+    """The episodes on which ``dsp_tf.shrink --keep`` compares each rung's shipped actor with its teacher."""
+    if not 0 < episodes <= HELD_OUT_OFFSET:
+        raise ValueError(f"judge episodes must be in [1, {HELD_OUT_OFFSET}], got {episodes}")
+    return [evaluation_seed(run_seed, JUDGE_OFFSET + i) for i in range(episodes)]
+
+
 #: What ``episode_metrics`` adds on a driving task; summary.json and export_report.json carry these keys.
 DRIVING_METRICS = ("collision_rate", "collisions", "speed_mean", "crashed", "speeds")
 
@@ -129,6 +141,11 @@ def episode_metrics(episodes: Sequence[Episode], driving: bool) -> Dict[str, obj
                   "crashed": crashed, "speeds": [round(e.mean_speed, 4) for e in episodes]}
         out.update({k: values[k] for k in DRIVING_METRICS})
     return out
+
+
+def judged_return(model: keras.Model, env_name: str, seeds: Sequence[int], discrete: bool) -> float:
+    """The greedy actor's mean return on ``seeds`` (the size search's judge: ``judge_seeds``)."""
+    return float(np.mean([e.ret for e in run_episodes(keras_step(model), env_name, seeds, discrete)]))
 
 
 def evaluate_actor(model: keras.Model, env_name: str, run_seed: int, episodes: int,

@@ -12,7 +12,8 @@ student is an ordinary ``dsp_tf.train`` run that starts from the teacher's
 weights and prunes on the cubic schedule with the distillation term
 (agents.teacher). With --keep, the students climb a ladder of pruning ratios
 (--ratios, ascending) and stop at the first whose validated actor falls below
-keep × the teacher's validation return; the largest ratio that kept it is
+keep × the teacher's return on --judge_episodes fresh episodes (neither
+validation's, which picked the actor and so flatter it, nor the test's); the largest ratio that kept it is
 copied to --root_dir, which dsp_tf.evaluate and tflite_export then take as is.
 --final_sparsity trains that one ratio straight into --root_dir instead, unless --keep
 is given too (a flagfile such as cartpole.cfg sets --final_sparsity: with it, say
@@ -31,9 +32,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from absl import flags, logging
 
 from agents.config import RunConfig, config_fields, from_dict
+from agents.evaluation import judge_seeds, judged_return
+from agents.inference import inference_model, load_actor
 from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SHRINK_FILE, SUMMARY_FILE
 from agents.rundir import RunDirectory
 from agents.sb3 import sb3_architecture
+from agents.teacher import load_teacher
 from agents.training import train, use_threads
 from dsp_cli import cli
 from dsp_cli.shipped import known_method, method_settings, shipped_int
@@ -57,8 +61,10 @@ STUDENT_RANKING = "per_layer"
 
 def define_flags() -> None:
     define_flags_from(RunConfig)
-    flags.DEFINE_float("keep", 0.95, "Keep at least this share of the teacher's validation return: the ladder "
-                                     "stops at the first ratio whose validated actor falls below it.")
+    flags.DEFINE_float("keep", 0.95, "Keep at least this share of the teacher's return on the judge's episodes: "
+                                     "the ladder stops at the first ratio whose validated actor falls below it.")
+    flags.DEFINE_integer("judge_episodes", 20, "Episodes on which each rung's shipped actor and the teacher are "
+                                               "compared (their own seeds, apart from validation and test).")
     flags.DEFINE_list("ratios", ["0.9", "0.93", "0.95", "0.97", "0.98", "0.99"],
                       "The ladder of pruning ratios (--final_sparsity given and --keep not: that one ratio only).")
     flags.DEFINE_float("budget_fraction", 0.5, "The student's env steps as a share of the teacher's (its pruning "
@@ -115,17 +121,17 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
     return cfg
 
 
-def climb(ratios: Sequence[float], validated: Callable[[float], Tuple[float, float]],
+def climb(ratios: Sequence[float], judged: Callable[[float], Tuple[float, float]],
           keep: float) -> Tuple[Optional[float], List[Tuple[float, float, float, bool]]]:
-    """Trains up the ladder (ascending) until a ratio's validation return falls below ``keep`` × the
-    teacher's on the same episodes; ``validated(ratio)`` gives (student's, teacher's). Returns the
+    """Trains up the ladder (ascending) until a ratio's judged return falls below ``keep`` × the
+    teacher's on the same episodes; ``judged(ratio)`` gives (student's, teacher's). Returns the
     largest ratio that kept it (None: not even the first) and (ratio, student, teacher, kept) rows.
 
     Stopping at the first miss is the search: a larger ratio keeps fewer neurons, and each rung
     costs a training run."""
     chosen, rows = None, []
     for ratio in sorted(ratios):
-        value, teacher = validated(ratio)
+        value, teacher = judged(ratio)
         kept = value >= keep * teacher
         rows.append((ratio, value, teacher, kept))
         if not kept:
@@ -180,41 +186,58 @@ def _main() -> None:
         raise UsageError(f"--ratios must be numbers, got {','.join(FLAGS.ratios)}") from None
     if not ratios or not all(0.0 <= r < 1.0 for r in ratios):
         raise UsageError(f"--ratios must be a non-empty list in [0, 1), got {','.join(FLAGS.ratios)}")
+    if FLAGS.judge_episodes <= 0:
+        raise UsageError(f"--judge_episodes must be > 0, got {FLAGS.judge_episodes}")
     if cfg.validation_interval <= 0:
         raise UsageError("--keep judges each ratio by its validated actor: --validation_interval must be > 0")
     for r in ratios:  # every rung's settings checked before the first one trains
         dataclasses.replace(cfg, final_sparsity=r, root_dir=rung_dir(root, r)).validate()
 
     summaries: Dict[float, Dict] = {}
+    seeds = judge_seeds(cfg.seed, FLAGS.judge_episodes)
+    teacher_judged: List[float] = []  # the teacher's judged return, once: the same seeds for every rung
 
-    def validated(ratio: float) -> Tuple[float, float]:
+    def judged(ratio: float) -> Tuple[float, float]:
         rung = dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio))
         logging.info("ladder: ratio %.2f (%s)", ratio, rung.root_dir)
-        s = summaries[ratio] = train(rung)
-        return float(s["selection"]["validation_return"]), float(s["teacher_validation_return"])
+        summaries[ratio] = train(rung)
+        if not teacher_judged:
+            teacher = load_teacher(cfg.teacher, cfg.env)
+            teacher_judged.append(judged_return(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds,
+                                                teacher.meta.discrete))
+        mlp, meta = load_actor(rung.root_dir, "compact")
+        value = judged_return(inference_model(mlp, meta), cfg.env, seeds, meta.discrete)
+        logging.info("ratio %.2f judged: %.1f over %d episodes, the teacher %.1f", ratio, value, len(seeds),
+                     teacher_judged[0])
+        return value, teacher_judged[0]
 
-    chosen, rows = climb(ratios, validated, FLAGS.keep)
+    chosen, rows = climb(ratios, judged, FLAGS.keep)
     _report(root, rows, summaries, chosen)
 
 
 def _report(root: str, rows, summaries: Dict[float, Dict], chosen: Optional[float]) -> None:
     """Prints the ladder, writes shrink.json, and copies the chosen student into --root_dir."""
     teacher_value = rows[0][2]
-    logging.info("ratio | neurons | weights | validation return | of the teacher's %.1f", teacher_value)
+    logging.info("ratio | neurons | weights | validation return (picked it) | judged return | of the teacher's "
+                 "judged %.1f", teacher_value)
     table = []
     for ratio, value, _, kept in rows:
         s = summaries[ratio]
         share = value / teacher_value if teacher_value else float("nan")
+        validation = float(s["selection"]["validation_return"])
         table.append({"ratio": ratio, "neurons": s["compact"]["neurons"], "weights": s["compact"]["weights"],
-                      "validation_return": value, "share_of_teacher": round(share, 4), "kept": kept,
-                      "test_return": s["return_mean"], "run": os.path.relpath(rung_dir(root, ratio), root)})
-        logging.info("%.2f | %d | %d | %.1f | %.1f%%%s", ratio, s["compact"]["neurons"], s["compact"]["weights"],
-                     value, 100 * share, "" if kept else "  (below --keep: the ladder stops)")
-    record = {"keep": FLAGS.keep, "teacher_validation_return": teacher_value, "chosen_ratio": chosen,
-              "ladder": table}
+                      "validation_return": validation, "judged_return": value, "share_of_teacher": round(share, 4),
+                      "kept": kept, "test_return": s["return_mean"],
+                      "run": os.path.relpath(rung_dir(root, ratio), root)})
+        logging.info("%.2f | %d | %d | %.1f | %.1f | %.1f%%%s", ratio, s["compact"]["neurons"],
+                     s["compact"]["weights"], validation, value, 100 * share,
+                     "" if kept else "  (below --keep: the ladder stops)")
+    record = {"keep": FLAGS.keep, "judge_episodes": FLAGS.judge_episodes, "teacher_judged_return": teacher_value,
+              "teacher_validation_return": summaries[rows[0][0]]["teacher_validation_return"],
+              "chosen_ratio": chosen, "ladder": table}
     atomic_write(os.path.join(root, SHRINK_FILE), json.dumps(record, indent=2))
     if chosen is None:
-        raise UsageError(f"no ratio kept {FLAGS.keep:.0%} of the teacher's validation return ({teacher_value:.1f}); "
+        raise UsageError(f"no ratio kept {FLAGS.keep:.0%} of the teacher's judged return ({teacher_value:.1f}); "
                          f"the ladder is in {os.path.join(root, SHRINK_FILE)}")
     _copy_run(rung_dir(root, chosen), root)
     s = summaries[chosen]

@@ -125,6 +125,19 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert summary["env_steps"] == 3072  # half the teacher's budget by default
     assert summary["compact"]["neurons"] < summary["dense"]["neurons"]
     assert "shrunk: ratio 0.80" in result.stderr
+    # The ladder judged each rung on its own episodes: the chosen actor and the teacher, replayed on them here.
+    from agents.evaluation import judge_seeds, judged_return
+    from agents.inference import inference_model, load_actor
+    seeds = judge_seeds(summary["seed"], 20)
+    mlp, meta = load_actor(str(out), "compact")
+    teacher_mlp, teacher_meta = load_actor(str(teacher_run), "dense")
+    assert record["judge_episodes"] == 20
+    assert record["ladder"][-1]["judged_return"] == pytest.approx(
+        judged_return(inference_model(mlp, meta), "CartPole-v1", seeds, True))
+    assert record["teacher_judged_return"] == pytest.approx(
+        judged_return(inference_model(teacher_mlp, teacher_meta), "CartPole-v1", seeds, True))
+    assert record["ladder"][-1]["share_of_teacher"] == pytest.approx(
+        record["ladder"][-1]["judged_return"] / record["teacher_judged_return"], abs=1e-4)
     assert "FLOPs, λ 0.0001, per_layer ranking, from teacher ppo (distillation 1)" in result.stderr
     from dsp_cli.archive import archive_runs
     archive = tmp_path.parent / f"{tmp_path.name}_archive"
@@ -187,6 +200,22 @@ def test_bad_teachers_are_one_line_exit_2_and_leave_nothing(bad_teachers, tmp_pa
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in last_line(result.stderr) and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_a_judge_without_episodes_is_refused_before_training(teacher_run, tmp_path):
+    out = tmp_path / "student"
+    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--judge_episodes=0")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "--judge_episodes must be > 0, got 0" in last_line(result.stderr) and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("run_seed", [0, 3, 101])
+def test_the_judges_episodes_are_neither_validations_nor_the_tests(run_seed):
+    from agents.evaluation import final_test_seeds, held_out_seeds, judge_seeds
+    judge = set(judge_seeds(run_seed, 1000))
+    assert len(judge) == 1000
+    assert not judge & set(held_out_seeds(run_seed, 1000)) and not judge & set(final_test_seeds(run_seed, 1000))
 
 
 def test_a_teacher_of_another_environment_is_refused(teacher_run, tmp_path):
