@@ -24,19 +24,23 @@ from dsp_tf.numpy_forward import keras_step
 HELD_OUT_OFFSET = 100_000
 
 
+def _seed_range(run_seed: int, episodes: int, offset: int, kind: str) -> List[int]:
+    """``episodes`` evaluation seeds from index ``offset`` on; each range is HELD_OUT_OFFSET long, so
+    test, validation and the size search's judge never share an episode."""
+    if not 0 < episodes <= HELD_OUT_OFFSET:
+        raise ValueError(f"{kind} episodes must be in [1, {HELD_OUT_OFFSET}], got {episodes}")
+    return [evaluation_seed(run_seed, offset + i) for i in range(episodes)]
+
+
 def held_out_seeds(run_seed: int, episodes: int) -> List[int]:
     """The seeds of the learning curves and of validation: the same episodes for both,
     so a validation point that falls on a curve point costs nothing more."""
-    if not 0 < episodes <= HELD_OUT_OFFSET:
-        raise ValueError(f"held-out episodes must be in [1, {HELD_OUT_OFFSET}], got {episodes}")
-    return [evaluation_seed(run_seed, HELD_OUT_OFFSET + i) for i in range(episodes)]
+    return _seed_range(run_seed, episodes, HELD_OUT_OFFSET, "held-out")
 
 
 def final_test_seeds(run_seed: int, episodes: int) -> List[int]:
     """The final evaluation's episodes (summary.json, dsp_tf.evaluate, the exporter)."""
-    if not 0 < episodes <= HELD_OUT_OFFSET:
-        raise ValueError(f"test episodes must be in [1, {HELD_OUT_OFFSET}], got {episodes}")
-    return [evaluation_seed(run_seed, i) for i in range(episodes)]
+    return _seed_range(run_seed, episodes, 0, "test")
 
 
 #: The size search judges its students on evaluation seeds from this index on: apart from the test
@@ -46,9 +50,7 @@ JUDGE_OFFSET = 2 * HELD_OUT_OFFSET
 
 def judge_seeds(run_seed: int, episodes: int) -> List[int]:
     """The episodes on which ``dsp_tf.shrink --keep`` compares each rung's shipped actor with its teacher."""
-    if not 0 < episodes <= HELD_OUT_OFFSET:
-        raise ValueError(f"judge episodes must be in [1, {HELD_OUT_OFFSET}], got {episodes}")
-    return [evaluation_seed(run_seed, JUDGE_OFFSET + i) for i in range(episodes)]
+    return _seed_range(run_seed, episodes, JUDGE_OFFSET, "judge")
 
 
 #: What ``episode_metrics`` adds on a driving task; summary.json and export_report.json carry these keys.
@@ -143,8 +145,9 @@ def episode_metrics(episodes: Sequence[Episode], driving: bool) -> Dict[str, obj
     return out
 
 
-def judged_return(model: keras.Model, env_name: str, seeds: Sequence[int], discrete: bool) -> float:
-    """The greedy actor's mean return on ``seeds`` (the size search's judge: ``judge_seeds``)."""
+def mean_return(model: keras.Model, env_name: str, seeds: Sequence[int], discrete: bool) -> float:
+    """The greedy actor's mean return on ``seeds``: a teacher and its student compared on the same
+    episodes (validation's, or the size search's judge's)."""
     return float(np.mean([e.ret for e in run_episodes(keras_step(model), env_name, seeds, discrete)]))
 
 

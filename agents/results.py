@@ -11,9 +11,8 @@ import numpy as np
 
 import dsp_tf
 from agents.envs import is_driving
-from dsp_tf.numpy_forward import keras_step
 from agents.evaluation import (DRIVING_METRICS, episode_metrics, evaluate_actor, final_test_seeds, held_out_seeds,
-                               run_episodes)
+                               mean_return, run_episodes)
 from agents.inference import ActorMeta, inference_model, save_actor
 from agents.numpy_policy import observation_stats
 from agents.rundir import RunDirectory
@@ -101,10 +100,9 @@ def _teacher_scores(learner: Learner, eval_episodes: int) -> Dict:
     cfg, teacher = learner.cfg, learner.teacher
     model = inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
     test = evaluate_actor(model, cfg.env, cfg.seed, eval_episodes, teacher.meta.discrete)
-    policy = keras_step(model)
-    validation = [e.ret for e in run_episodes(policy, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes),
-                                              teacher.meta.discrete)]
+    validation = mean_return(model, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes),
+                             teacher.meta.discrete)
     return {"teacher": teacher.name, "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
-            "teacher_validation_return": round(float(np.mean(validation)), 3),
+            "teacher_validation_return": round(validation, 3),
             "teacher_env_steps": teacher.env_steps, "teacher_layers": teacher.hidden_layers,
             "distill_coef": cfg.distill_coef}

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from absl import flags, logging
 
 from agents.config import RunConfig, config_fields, from_dict
-from agents.evaluation import judge_seeds, judged_return
+from agents.evaluation import judge_seeds, mean_return
 from agents.inference import inference_model, load_actor
 from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SHRINK_FILE, SUMMARY_FILE
 from agents.rundir import RunDirectory
@@ -195,21 +195,18 @@ def _main() -> None:
 
     summaries: Dict[float, Dict] = {}
     seeds = judge_seeds(cfg.seed, FLAGS.judge_episodes)
-    teacher_judged: List[float] = []  # the teacher's judged return, once: the same seeds for every rung
+    teacher = load_teacher(cfg.teacher, cfg.env)  # judged once: every rung is compared on the same episodes
+    teacher_value = mean_return(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds, teacher.meta.discrete)
 
     def judged(ratio: float) -> Tuple[float, float]:
         rung = dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio))
         logging.info("ladder: ratio %.2f (%s)", ratio, rung.root_dir)
         summaries[ratio] = train(rung)
-        if not teacher_judged:
-            teacher = load_teacher(cfg.teacher, cfg.env)
-            teacher_judged.append(judged_return(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds,
-                                                teacher.meta.discrete))
         mlp, meta = load_actor(rung.root_dir, "compact")
-        value = judged_return(inference_model(mlp, meta), cfg.env, seeds, meta.discrete)
+        value = mean_return(inference_model(mlp, meta), cfg.env, seeds, meta.discrete)
         logging.info("ratio %.2f judged: %.1f over %d episodes, the teacher %.1f", ratio, value, len(seeds),
-                     teacher_judged[0])
-        return value, teacher_judged[0]
+                     teacher_value)
+        return value, teacher_value
 
     chosen, rows = climb(ratios, judged, FLAGS.keep)
     _report(root, rows, summaries, chosen)

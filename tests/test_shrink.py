@@ -126,16 +126,16 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert summary["compact"]["neurons"] < summary["dense"]["neurons"]
     assert "shrunk: ratio 0.80" in result.stderr
     # The ladder judged each rung on its own episodes: the chosen actor and the teacher, replayed on them here.
-    from agents.evaluation import judge_seeds, judged_return
+    from agents.evaluation import judge_seeds, mean_return
     from agents.inference import inference_model, load_actor
     seeds = judge_seeds(summary["seed"], 20)
     mlp, meta = load_actor(str(out), "compact")
     teacher_mlp, teacher_meta = load_actor(str(teacher_run), "dense")
     assert record["judge_episodes"] == 20
     assert record["ladder"][-1]["judged_return"] == pytest.approx(
-        judged_return(inference_model(mlp, meta), "CartPole-v1", seeds, True))
+        mean_return(inference_model(mlp, meta), "CartPole-v1", seeds, True))
     assert record["teacher_judged_return"] == pytest.approx(
-        judged_return(inference_model(teacher_mlp, teacher_meta), "CartPole-v1", seeds, True))
+        mean_return(inference_model(teacher_mlp, teacher_meta), "CartPole-v1", seeds, True))
     assert record["ladder"][-1]["share_of_teacher"] == pytest.approx(
         record["ladder"][-1]["judged_return"] / record["teacher_judged_return"], abs=1e-4)
     assert "FLOPs, λ 0.0001, per_layer ranking, from teacher ppo (distillation 1)" in result.stderr
