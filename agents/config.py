@@ -172,6 +172,9 @@ class RunConfig:
             raise UsageError(f"need 0 <= --prune_begin < --prune_end, got {self.prune_begin} and {self.prune_end}")
         if self.prune_frequency <= 0:
             raise UsageError(f"--prune_frequency must be > 0, got {self.prune_frequency}")
+        if self.prune_frequency > self.prune_end - self.prune_begin:
+            raise UsageError(f"--prune_frequency ({self.prune_frequency}) must be at most --prune_end - --prune_begin "
+                             f"({self.prune_end - self.prune_begin}): the schedule would never prune")
         _library_check("threshold", check_threshold, self.threshold)
         _library_check("ranking", check_ranking, self.ranking)
         if self.reward_normalization not in REWARD_NORMALIZATIONS:

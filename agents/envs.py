@@ -110,6 +110,30 @@ def make_gym(name: str, render_mode: Optional[str] = None) -> gym.Env:
     return env
 
 
+@dataclass(frozen=True)
+class EnvSpaces:
+    """What a policy for an environment must take and give: a teacher file is checked against it."""
+    obs_dim: int
+    discrete: bool
+    n_actions: int  # the action count (discrete) or the action vector's size
+    action_low: Optional[Tuple[float, ...]]
+    action_high: Optional[Tuple[float, ...]]
+
+
+def env_spaces(name: str) -> EnvSpaces:
+    env = make_gym(name)
+    try:
+        obs_dim = int(np.prod(env.observation_space.shape))
+        space = env.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            return EnvSpaces(obs_dim, True, int(space.n), None, None)
+        low = tuple(float(v) for v in np.broadcast_to(space.low, space.shape).ravel())
+        high = tuple(float(v) for v in np.broadcast_to(space.high, space.shape).ravel())
+        return EnvSpaces(obs_dim, False, int(np.prod(space.shape)), low, high)
+    finally:
+        env.close()
+
+
 class GymnasiumEnvironment(py_environment.PyEnvironment):
     """A single gymnasium env as a tf-agents PyEnvironment.
 

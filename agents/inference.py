@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from agents.errors import UsageError
 
+import io
 import json
 import os
 import warnings
@@ -20,6 +21,7 @@ import numpy as np
 from dsp_tf._keras import keras, tf
 from dsp_tf.files import atomic_write
 from dsp_tf.quiet import quiet_native_output
+from dsp_tf.safe_load import load_model_safely
 from agents.layout import COMPACT_FILE, DENSE_FILE, META_FILE
 
 
@@ -121,19 +123,21 @@ def greedy_action(outputs: np.ndarray, discrete: bool):
 
 def atomic_save_model(model: keras.Model, path: str) -> None:
     """HDF5, not ``.keras``: TF 2.15's ``.keras`` loader resolves classes through the
-    standalone ``keras`` package instead of ``tf_keras`` and silently drops weights."""
-    tmp = f"{path}.tmp{os.getpid()}.h5"
-    try:
-        # Keras calls HDF5 "legacy" (it is the format that round-trips here, see above),
-        # and its legacy saver logs that an uncompiled model has no compiled metrics.
-        with warnings.catch_warnings(), quiet_native_output():
-            warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
-            model.save(tmp, save_format="h5")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    standalone ``keras`` package instead of ``tf_keras`` and silently drops weights.
+
+    The file is built in memory and written by ``atomic_write``: HDF5 writing straight to a
+    full disk leaves its library in a state that crashes the process later (a segfault at
+    exit after the one-line error); a plain write fails cleanly, naming the file."""
+    import h5py
+
+    buffer = io.BytesIO()
+    # Keras calls HDF5 "legacy" (it is the format that round-trips here, see above),
+    # and its legacy saver logs that an uncompiled model has no compiled metrics.
+    with warnings.catch_warnings(), quiet_native_output():
+        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+        with h5py.File(buffer, "w") as f:
+            model.save(f, save_format="h5")
+    atomic_write(path, buffer.getvalue())
 
 
 def save_actor(run_dir: str, compact: keras.Model, dense: keras.Model, meta: ActorMeta) -> None:
@@ -152,15 +156,22 @@ def load_actor(run_dir: str, which: str = "compact"):
     meta_path = os.path.join(run_dir, META_FILE)
     if not (os.path.exists(path) and os.path.exists(meta_path)):
         raise UsageError(f"no saved actor in '{run_dir}' (expected {os.path.basename(path)} and {META_FILE})")
+    mlp = load_model_safely(path, ACTOR_CLASSES)
+    return mlp, read_meta(meta_path)
+
+
+def read_meta(path: str) -> ActorMeta:
+    """actor_meta.json, or one line naming it."""
     try:
-        mlp = keras.models.load_model(path, compile=False)
-        with open(meta_path, encoding="utf-8") as f:
-            meta = ActorMeta(**json.load(f))
+        with open(path, encoding="utf-8") as f:
+            return ActorMeta(**json.load(f))
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise UsageError(f"cannot read the saved actor in '{run_dir}': {type(e).__name__}: {e}") from None
-    return mlp, meta
+        raise UsageError(f"cannot read '{path}': {type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
 
+#: The project's own layers a saved actor may hold besides Keras's (dsp_tf.safe_load).
+ACTOR_CLASSES = (ObservationNormalization.__name__, BoundedAction.__name__, ClippedAction.__name__)
 keras.utils.get_custom_objects().update({ObservationNormalization.__name__: ObservationNormalization,
                                          BoundedAction.__name__: BoundedAction,
                                          ClippedAction.__name__: ClippedAction})

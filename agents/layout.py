@@ -13,6 +13,7 @@ CHECKPOINT_DIR = "checkpoints"
 SUMMARIES_DIR = "summaries"          # TensorBoard
 LOCK_FILE = ".lock"
 SHRINK_FILE = "shrink.json"          # dsp_tf.shrink's ladder: every ratio tried, its size and validation return
+SEARCH_FILE = "search.json"          # dsp_tf.shrink --keep: the size search's settings (its root's identity)
 
 #: The light part of a finished run, kept by dsp_tf.archive (summary last, see there).
 ARCHIVED_FILES = (CONFIG_FILE, SUMMARY_FILE, PROGRESS_FILE, META_FILE, COMPACT_FILE, DENSE_FILE, SHRINK_FILE)

@@ -11,12 +11,13 @@ import io
 import json
 import os
 import shutil
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from agents.config import LEGACY_DEFAULTS, RunConfig
 from dsp_tf.files import atomic_write
 
-from agents.layout import CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, PROGRESS_FILE, SUMMARIES_DIR, SUMMARY_FILE
+from agents.layout import (CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, PROGRESS_FILE, SEARCH_FILE, SUMMARIES_DIR,
+                           SUMMARY_FILE)
 PROGRESS_FIELDS = ["step", "return", "episodes", "neurons", "weights", "flops", "sparsity",
                    "penalty", "layer_neurons", "steps_per_second", "eval_return", "validation_return"]
 
@@ -41,7 +42,23 @@ class RunDirectory:
         lock is held until the process exits, so a second process on the same
         directory (even with ``--overwrite``) is refused instead of wiping it.
         If the directory is refused, nothing this call created is left behind.
+        The teacher's own files are never the run's: that is refused, with or without --overwrite.
         """
+        self._claim(CONFIG_FILE, cfg.identity(), cfg.overwrite, cfg.teacher, LEGACY_DEFAULTS)
+        try:
+            os.makedirs(self.checkpoints, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot write to --root_dir '{self.root}': {e.strerror}") from None
+        atexit.register(self._remove_partial_files)
+
+    def prepare_search(self, identity: Dict, overwrite: bool, teacher: str) -> None:
+        """The same claim for the root of a size search (dsp_tf.shrink --keep), whose identity is
+        the search's settings (search.json): held for the whole ladder and the final copy, so a
+        second search (or a train) into the same root is refused instead of mixing with it."""
+        self._claim(SEARCH_FILE, identity, overwrite, teacher, {})
+
+    def _claim(self, identity_file: str, identity: Dict, overwrite: bool, teacher: str, legacy: Dict) -> None:
+        refuse_teacher_overlap(self.root, teacher)
         created = not os.path.lexists(self.root)
         try:
             os.makedirs(self.root, exist_ok=True)
@@ -49,11 +66,10 @@ class RunDirectory:
             raise UsageError(f"cannot create --root_dir '{self.root}': {e.strerror}") from None
         try:
             self._lock()
-            self._check_or_clear(cfg)
+            same = self._check_or_clear(identity_file, identity, overwrite, legacy)
             self._remove_leftovers()
-            os.makedirs(self.checkpoints, exist_ok=True)
-            atomic_write(self.path(CONFIG_FILE), json.dumps(cfg.identity(), indent=2, sort_keys=True))
-            atexit.register(self._remove_partial_files)
+            if not same:  # a resumed run's identity is already there: nothing rewritten
+                atomic_write(self.path(identity_file), json.dumps(identity, indent=2, sort_keys=True))
         except OSError as e:
             self._undo(created)
             raise UsageError(f"cannot write to --root_dir '{self.root}': {e.strerror}") from None
@@ -96,26 +112,37 @@ class RunDirectory:
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
 
-    def _check_or_clear(self, cfg: RunConfig) -> None:
-        config_path = self.path(CONFIG_FILE)
+    def _check_or_clear(self, identity_file: str, identity: Dict, overwrite: bool, legacy: Dict) -> bool:
+        """True when the directory already holds this run (resume it); clears it under --overwrite;
+        refuses another run's directory, or one of another command (a train run vs a size search)."""
         contents = [n for n in os.listdir(self.root) if n != LOCK_FILE]
-        if os.path.exists(config_path):
+        other_file = SEARCH_FILE if identity_file == CONFIG_FILE else CONFIG_FILE
+        if os.path.exists(self.path(identity_file)):
             try:
-                with open(config_path, encoding="utf-8") as f:
+                with open(self.path(identity_file), encoding="utf-8") as f:
                     previous = json.load(f)
             except (OSError, ValueError):
                 previous = None
             if isinstance(previous, dict):
-                previous = {**LEGACY_DEFAULTS, **previous}
-            if previous == cfg.identity() and not cfg.overwrite:
-                return  # the same run: resume it
-            if not cfg.overwrite:
-                changed = sorted(k for k in set(cfg.identity()) | set(previous or {})
-                                 if (previous or {}).get(k) != cfg.identity().get(k))
-                raise UsageError(f"--root_dir '{self.root}' holds a run made with other flags "
-                                 f"({', '.join(changed[:5]) or 'unreadable config.json'}); "
+                previous = {**legacy, **previous}
+            if previous == identity and not overwrite and not (
+                    identity_file == CONFIG_FILE and os.path.exists(self.path(SEARCH_FILE))):
+                return True  # the same run: resume it
+            if not overwrite:
+                if identity_file == CONFIG_FILE and os.path.exists(self.path(SEARCH_FILE)):
+                    raise UsageError(f"--root_dir '{self.root}' holds a size search of dsp_tf.shrink, not a "
+                                     "dsp_tf.train run; use another directory (or --overwrite to replace it)")
+                changed = sorted(k for k in set(identity) | set(previous or {})
+                                 if (previous or {}).get(k) != identity.get(k))
+                what = "a run" if identity_file == CONFIG_FILE else "a size search"
+                raise UsageError(f"--root_dir '{self.root}' holds {what} made with other flags "
+                                 f"({', '.join(changed[:5]) or f'unreadable {identity_file}'}); "
                                  "use --overwrite to replace it")
-        elif contents and not cfg.overwrite:
+        elif contents and not overwrite:
+            if os.path.exists(self.path(other_file)):
+                what = "a dsp_tf.train run" if other_file == CONFIG_FILE else "a size search of dsp_tf.shrink"
+                raise UsageError(f"--root_dir '{self.root}' holds {what}, not this command's; use another "
+                                 "directory (or --overwrite to replace it)")
             raise UsageError(f"--root_dir '{self.root}' is not empty and holds no run; "
                              "use --overwrite or another directory")
         for name in contents:  # --overwrite: start afresh, keeping only the lock we hold
@@ -124,6 +151,7 @@ class RunDirectory:
                 shutil.rmtree(path)
             else:
                 os.remove(path)
+        return False
 
     def _remove_leftovers(self) -> None:
         """Temporary files of a killed process: half-written actors and checkpoints."""
@@ -170,6 +198,35 @@ class RunDirectory:
 
     def write_summary(self, summary: Dict) -> None:
         atomic_write(self.path(SUMMARY_FILE), json.dumps(summary, indent=2))
+
+
+def refuse_teacher_overlap(root: str, teacher: str) -> None:
+    """A run never writes where its teacher lives: not the teacher's directory, not a directory
+    holding the teacher file, not one inside the teacher's run (--overwrite would wipe the teacher)."""
+    if not teacher:
+        return
+    mine, theirs = os.path.realpath(root), os.path.realpath(teacher)
+    if mine == theirs:
+        raise UsageError(f"--root_dir '{root}' is the teacher's own directory: the student would overwrite it; "
+                         "choose another --root_dir")
+    if theirs.startswith(mine + os.sep):
+        raise UsageError(f"--root_dir '{root}' holds the teacher '{teacher}': the student would overwrite it; "
+                         "choose another --root_dir")
+    if mine.startswith(theirs + os.sep):
+        raise UsageError(f"--root_dir '{root}' is inside the teacher's run '{teacher}'; choose another --root_dir")
+
+
+def read_finished_summary(root: str) -> Optional[Dict]:
+    """A finished run's summary.json (its presence marks a finished run); None when there is none."""
+    path = os.path.join(root, SUMMARY_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def progress_text(rows: List[Dict]) -> str:

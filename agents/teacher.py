@@ -20,18 +20,20 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow_probability as tfp
 
 from agents.errors import UsageError
-from agents.inference import ActorMeta, ObservationNormalization, load_actor
+from agents.envs import EnvSpaces, env_spaces
+from agents.inference import ACTOR_CLASSES, ActorMeta, ObservationNormalization, load_actor, read_meta
 from agents.layout import CONFIG_FILE, META_FILE, SUMMARY_FILE
 from agents.networks import squash_to_bounds
 from agents.sb3 import load_sb3
 from dsp_tf._keras import keras, tf
 from dsp_tf.chain import dense_chain
+from dsp_tf.safe_load import load_model_safely
 
 
 @dataclass
@@ -75,37 +77,59 @@ def distillation(teacher: Teacher, coef: float):
     return term
 
 
-def load_teacher(path: str, env: str) -> Teacher:
-    """The teacher at ``path`` for a student on ``env``; one-line UsageError for anything unusable."""
-    if not path or not os.path.exists(path):
+#: Teachers already read in this process, by (path, env, file state): a size search checks every rung's
+#: settings and judges with the same teacher, which reads the same files each time otherwise.
+_LOADED: Dict[Tuple, "Teacher"] = {}
+
+
+def check_teacher_path(path: str) -> None:
+    """The one-line answer for a --teacher that cannot be one, before any other flag is looked at."""
+    if not path:
+        raise UsageError("--teacher is required (a finished run directory, a .h5/.keras actor file or a "
+                         "Stable-Baselines3 .zip)")
+    if not os.path.exists(path):
         raise UsageError(f"--teacher '{path}' does not exist (a finished run directory, a .h5/.keras actor file "
                          "or a Stable-Baselines3 .zip)")
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, CONFIG_FILE)):
             raise UsageError(f"--teacher '{path}' is not a run directory (no {CONFIG_FILE})")
+    elif not path.endswith((".h5", ".keras", ".zip")):
+        raise UsageError(f"--teacher '{path}' is neither a run directory, a .h5/.keras actor file nor a "
+                         "Stable-Baselines3 .zip")
+
+
+def load_teacher(path: str, env: str) -> Teacher:
+    """The teacher at ``path`` for a student on ``env``; one-line UsageError for anything unusable,
+    including a policy whose observation or action sizes are not ``env``'s."""
+    check_teacher_path(path)
+    stat = os.stat(path)  # a directory's changes when a file is written into it (atomic renames)
+    key = (os.path.abspath(path), env, stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = _load_teacher(path, env)
+    return _LOADED[key]
+
+
+def _load_teacher(path: str, env: str) -> Teacher:
+    spaces = env_spaces(env)
+    if os.path.isdir(path):
         try:
             mlp, meta = load_actor(path, "dense")
         except UsageError as e:
-            raise UsageError(f"--teacher '{path}' has no saved actor: is the run finished? ({e})") from None
-        env_steps = _summary_steps(os.path.join(path, SUMMARY_FILE))
+            raise UsageError(f"--teacher '{path}' has no usable saved actor: is the run finished? ({e})") from None
+        env_steps = _summary_steps(path)
         name, run_dir = os.path.basename(os.path.normpath(path)), os.path.abspath(path)
     elif path.endswith(".zip"):
-        return _sb3_teacher(path, env)
+        return _sb3_teacher(path, env, spaces)
     else:
-        if not path.endswith((".h5", ".keras")):
-            raise UsageError(f"--teacher '{path}' is neither a run directory, a .h5/.keras actor file nor a "
-                             "Stable-Baselines3 .zip")
         meta_path = os.path.join(os.path.dirname(os.path.abspath(path)), META_FILE)
         if not os.path.exists(meta_path):
             raise UsageError(f"--teacher '{path}' needs {META_FILE} beside it (env, observation mean and variance, "
                              "action bounds), as dsp_tf.train writes")
         try:
-            mlp = keras.models.load_model(path, compile=False)
-            with open(meta_path, encoding="utf-8") as f:
-                meta = ActorMeta(**json.load(f))
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-            raise UsageError(f"cannot read --teacher '{path}': {type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
+            mlp = load_model_safely(path, ACTOR_CLASSES)
+        except UsageError as e:
+            raise UsageError(f"--teacher: {e}") from None
+        meta = read_meta(meta_path)
         env_steps, name, run_dir = None, os.path.basename(path), None
     try:
         dense_chain(mlp)
@@ -113,28 +137,35 @@ def load_teacher(path: str, env: str) -> Teacher:
         raise UsageError(f"--teacher '{path}' is not a chain of Dense layers: {str(e).splitlines()[0]}") from None
     if meta.env != env:
         raise UsageError(f"--teacher '{path}' was trained on {meta.env}, not {env}")
+    _check_fits(path, mlp, meta, env, spaces)
     return Teacher(name, mlp, meta, env_steps, run_dir)
 
 
-def _sb3_teacher(path: str, env: str) -> Teacher:
+def _check_fits(path: str, mlp: keras.Model, meta: ActorMeta, env: str, spaces: EnvSpaces) -> None:
+    """A teacher whose sizes are not the environment's would train until TensorFlow fails."""
+    inputs, outputs = int(mlp.input_shape[-1]), int(mlp.output_shape[-1])
+    kind = "discrete" if spaces.discrete else "continuous"
+    problem = None
+    if meta.discrete != spaces.discrete:
+        problem = f"its actions are {'discrete' if meta.discrete else 'continuous'}, {env}'s are {kind}"
+    elif inputs != spaces.obs_dim or len(meta.obs_mean) != spaces.obs_dim:
+        problem = f"it takes {inputs} observation values ({META_FILE}: {len(meta.obs_mean)}), {env} gives " \
+                  f"{spaces.obs_dim}"
+    elif outputs != spaces.n_actions:
+        problem = f"it gives {outputs} outputs, {env} has {spaces.n_actions} {kind} action" \
+                  f"{'s' if spaces.discrete else ' values'}"
+    elif not spaces.discrete and (len(meta.action_low or ()) != spaces.n_actions
+                                  or len(meta.action_high or ()) != spaces.n_actions):
+        problem = f"its {META_FILE} has action bounds of another size than {env}'s {spaces.n_actions}"
+    if problem:
+        raise UsageError(f"--teacher '{path}' does not fit {env}: {problem}")
+
+
+def _sb3_teacher(path: str, env: str, spaces: EnvSpaces) -> Teacher:
     """An SB3 file names no environment: its spaces are checked against ``env``'s."""
-    import gymnasium
-
-    from agents.envs import make_gym
-
-    gym_env = make_gym(env)
-    try:
-        obs_dim = int(np.prod(gym_env.observation_space.shape))
-        space = gym_env.action_space
-        if isinstance(space, gymnasium.spaces.Discrete):
-            low = high = None
-            n_actions = int(space.n)
-        else:
-            low, high = np.broadcast_to(space.low, space.shape).tolist(), np.broadcast_to(space.high, space.shape).tolist()
-            n_actions = int(np.prod(space.shape))
-    finally:
-        gym_env.close()
-    policy = load_sb3(path, env, low, high, obs_dim, n_actions)
+    low = None if spaces.discrete else list(spaces.action_low)
+    high = None if spaces.discrete else list(spaces.action_high)
+    policy = load_sb3(path, env, low, high, spaces.obs_dim, spaces.n_actions)
     note = "teacher {}: Stable-Baselines3 MlpPolicy {}, {}; {}".format(
         os.path.basename(path), "-".join(str(d.units) for d in dense_chain(policy.actor).hidden),
         f"observations normalised as {os.path.basename(policy.normalizer)} says" if policy.normalizer
@@ -145,12 +176,21 @@ def _sb3_teacher(path: str, env: str) -> Teacher:
                    policy.critic, policy.critic_layers, note)
 
 
-def _summary_steps(path: str) -> Optional[int]:
+def _summary_steps(run_dir: str) -> int:
+    """The env steps a teacher run trained for: its summary.json must say (the student records them)."""
+    path = os.path.join(run_dir, SUMMARY_FILE)
+    if not os.path.exists(path):
+        raise UsageError(f"--teacher '{run_dir}' has no {SUMMARY_FILE}: the run is not finished "
+                         "(run its dsp_tf.train command again to finish it)")
     try:
         with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["env_steps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+            steps = json.load(f)["env_steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"env_steps is {steps!r}")
+        return steps
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--teacher '{run_dir}': {SUMMARY_FILE} is unreadable ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 def policy_kl(teacher_out: tf.Tensor, student: tfp.distributions.Distribution, meta: ActorMeta) -> tf.Tensor:

@@ -37,7 +37,7 @@ from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
 from agents.numpy_policy import NumpyCollectPolicy
 from agents.rollout import DiscountedReturns, RolloutCollector
-from agents.rundir import RunDirectory, parse_progress, progress_text
+from agents.rundir import RunDirectory, parse_progress, progress_text, read_finished_summary
 from dsp_tf._keras import keras, tf
 from agents.checkpoints import CHECKPOINT_MEMBERS, restore_latest
 from agents.results import dense_stats, finish
@@ -250,6 +250,12 @@ def train(cfg: RunConfig) -> Dict:
     cfg.validate()
     run = RunDirectory(cfg.root_dir)
     run.prepare(cfg)
+    done = read_finished_summary(run.root)
+    if done is not None:  # the same command again on a finished run: nothing to do, nothing rewritten
+        logging.info("already done: %s holds this run, finished (greedy return %.1f over %s test episodes); "
+                     "--overwrite starts it afresh", run.root, float(done.get("return_mean", float("nan"))),
+                     done.get("eval_episodes", "?"))
+        return done
     use_threads(cfg.tf_threads)
     tf.config.experimental.enable_op_determinism()
     timer = PhaseTimer()

@@ -78,7 +78,7 @@ def archive_runs(source_dir: str, archive_dir: str) -> Tuple[List[str], List[Tup
         raise UsageError(f"source directory '{source_dir}' does not exist")
     if not archive_dir:
         raise UsageError("--archive_dir is required")
-    archived, skipped = [], []
+    archived, skipped, todo = [], [], []
     for run in finished_runs(source_dir):
         rel = os.path.relpath(run, source_dir)
         dest = os.path.join(archive_dir, rel)
@@ -88,6 +88,9 @@ def archive_runs(source_dir: str, archive_dir: str) -> Tuple[List[str], List[Tup
         if kept_as is not None:
             skipped.append((rel, kept_as))
             continue
+        _refuse_other_run(dest, run)
+        todo.append((run, rel, dest))
+    for run, rel, dest in todo:  # every destination checked before the first file is copied
         os.makedirs(dest, exist_ok=True)
         for name in sorted(KEPT_FILES, key=lambda n: n == SUMMARY_FILE):
             src = os.path.join(run, name)
@@ -96,6 +99,17 @@ def archive_runs(source_dir: str, archive_dir: str) -> Tuple[List[str], List[Tup
                     atomic_write(os.path.join(dest, name), f.read())
         archived.append(rel)
     return archived, skipped
+
+
+def _refuse_other_run(dest: str, run: str) -> None:
+    """The archive keeps one run under a name: a copy of the same run (same settings) is updated, another
+    run there (other settings, or settings that cannot be read) is never written over."""
+    if not os.path.exists(os.path.join(dest, CONFIG_FILE)):
+        return
+    theirs = _settings(dest)
+    if theirs is None or theirs != _settings(run):
+        raise UsageError(f"'{dest}' already holds another run (other settings than '{run}'): nothing archived; "
+                         f"move it to {SUPERSEDED_DIR}/ or archive into another --archive_dir")
 
 
 def _main() -> None:

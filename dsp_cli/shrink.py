@@ -34,10 +34,11 @@ from absl import flags, logging
 from agents.config import RunConfig, config_fields, from_dict
 from agents.evaluation import judge_seeds, mean_return
 from agents.inference import inference_model, load_actor
-from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SHRINK_FILE, SUMMARY_FILE
-from agents.rundir import RunDirectory
+from agents.layout import ARCHIVED_FILES, SHRINK_FILE, SUMMARY_FILE
+from agents.envs import check_env_name
+from agents.rundir import RunDirectory, read_finished_summary, refuse_teacher_overlap
 from agents.sb3 import sb3_architecture
-from agents.teacher import load_teacher
+from agents.teacher import check_teacher_path, load_teacher
 from agents.training import train, use_threads
 from dsp_cli import cli
 from dsp_cli.shipped import known_method, method_settings, shipped_int
@@ -157,25 +158,24 @@ def _copy_run(src: str, dst: str) -> None:
 
 
 def _main() -> None:
+    teacher = FLAGS["teacher"].value if FLAGS["teacher"].present else ""
+    check_teacher_path(teacher)  # first: a missing or wrong teacher is named as such, whatever else is missing
     given = _given()
-    if not given.get("teacher"):
-        raise UsageError("--teacher is required (a finished run directory, a .h5/.keras actor file or a "
-                         "Stable-Baselines3 .zip)")
     if not given.get("root_dir"):
         raise UsageError("--root_dir is required")
-    teacher = given["teacher"]
     use_threads(given.get("tf_threads", RunConfig.tf_threads))  # before the teacher's files start TensorFlow
-    if os.path.isfile(teacher) and "env" not in given:
-        raise UsageError(f"--teacher '{teacher}' is a file: give --env (and the PPO settings, e.g. --flagfile)")
+    if os.path.isfile(teacher):
+        if "env" not in given:
+            raise UsageError(f"--teacher '{teacher}' is a file: give --env (and the PPO settings, e.g. --flagfile)")
+        check_env_name(given["env"])
     if not 0.0 < FLAGS.keep <= 1.0:
         raise UsageError(f"--keep must be in (0, 1], got {FLAGS.keep}")
     teacher_dir = teacher if os.path.isdir(teacher) else None
     if os.path.isfile(teacher) and teacher.endswith(".zip"):  # the student starts as the SB3 teacher
         given = {**sb3_architecture(teacher), **given}
-    if teacher_dir is not None and not os.path.exists(os.path.join(teacher_dir, CONFIG_FILE)):
-        raise UsageError(f"--teacher '{teacher}' is not a run directory (no {CONFIG_FILE})")
     cfg = student_config(teacher_dir, given, FLAGS.budget_fraction)
     root = os.path.abspath(cfg.root_dir)
+    refuse_teacher_overlap(root, teacher)
     if "final_sparsity" in given and not FLAGS["keep"].present:  # one ratio, straight into --root_dir
         logging.info("one ratio, %.2f (--final_sparsity); --keep would climb the ladder instead", cfg.final_sparsity)
         train(cfg)
@@ -190,16 +190,21 @@ def _main() -> None:
         raise UsageError(f"--judge_episodes must be > 0, got {FLAGS.judge_episodes}")
     if cfg.validation_interval <= 0:
         raise UsageError("--keep judges each ratio by its validated actor: --validation_interval must be > 0")
-    for r in ratios:  # every rung's settings checked before the first one trains
+    for r in ratios:  # every rung's settings (and the teacher against --env) checked before anything is made
         dataclasses.replace(cfg, final_sparsity=r, root_dir=rung_dir(root, r)).validate()
 
+    search = RunDirectory(root)
+    search.prepare_search(_search_identity(cfg, ratios), cfg.overwrite, cfg.teacher)
+    if _already_done(root):
+        return
     summaries: Dict[float, Dict] = {}
     seeds = judge_seeds(cfg.seed, FLAGS.judge_episodes)
     teacher = load_teacher(cfg.teacher, cfg.env)  # judged once: every rung is compared on the same episodes
     teacher_value = mean_return(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds, teacher.meta.discrete)
 
     def judged(ratio: float) -> Tuple[float, float]:
-        rung = dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio))
+        # A rung is its own run (resumed or already done); --overwrite applies to the search as a whole.
+        rung = dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio), overwrite=False)
         logging.info("ladder: ratio %.2f (%s)", ratio, rung.root_dir)
         summaries[ratio] = train(rung)
         mlp, meta = load_actor(rung.root_dir, "compact")
@@ -210,6 +215,34 @@ def _main() -> None:
 
     chosen, rows = climb(ratios, judged, FLAGS.keep)
     _report(root, rows, summaries, chosen)
+
+
+def _search_identity(cfg: RunConfig, ratios: Sequence[float]) -> Dict:
+    """What makes two size searches the same search: the student's settings (its ratio aside), the
+    teacher it reads (as an absolute path) and the ladder's own flags."""
+    student = {k: v for k, v in cfg.identity().items() if k != "final_sparsity"}
+    student["teacher"] = os.path.abspath(cfg.teacher)
+    return {"student": student, "ratios": list(ratios), "keep": FLAGS.keep, "judge_episodes": FLAGS.judge_episodes}
+
+
+def _already_done(root: str) -> bool:
+    """A finished search (its ladder written and the chosen student copied) is answered in one line."""
+    try:
+        with open(os.path.join(root, SHRINK_FILE), encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return False
+    chosen = record.get("chosen_ratio") if isinstance(record, dict) else None
+    if chosen is None:
+        raise UsageError(f"already done: no ratio kept {FLAGS.keep:.0%} of the teacher's judged return; the "
+                         f"ladder is in {os.path.join(root, SHRINK_FILE)} (--overwrite searches afresh)")
+    summary = read_finished_summary(root)
+    if summary is None:
+        return False  # killed during the final copy: the ladder's rungs are done, the copy is redone
+    logging.info("already done: ratio %.2f shrunk to %s neurons, greedy test return %.1f; %s holds it "
+                 "(--overwrite searches afresh)", chosen, summary.get("compact", {}).get("neurons", "?"),
+                 float(summary.get("return_mean", float("nan"))), root)
+    return True
 
 
 def _report(root: str, rows, summaries: Dict[float, Dict], chosen: Optional[float]) -> None:

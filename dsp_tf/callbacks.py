@@ -31,7 +31,10 @@ class StructuredPruningCallback(keras.callbacks.Callback):
     model other than ``pruner.model`` (say, the original model, whose forward pass
     has no masks) raises ValueError; an optimizer whose step counter is already
     past ``end_step`` while the masks are short of the final sparsity warns, since
-    nothing would be pruned in that ``fit``.
+    nothing would be pruned in that ``fit``. So does a ``fit`` that ends before the
+    schedule's last pruning step (``end_step`` beyond the steps it trains), naming
+    the step it reached and the one the schedule needed: otherwise the model would
+    come out short of ``final_sparsity`` without a word.
     """
 
     def __init__(self, pruner: StructuredPruner):
@@ -79,6 +82,23 @@ class StructuredPruningCallback(keras.callbacks.Callback):
         # would otherwise prune to its final sparsity at once, without the gradual steps.
         self._last_pruned = self.pruner.schedule.last_pruning_step(step - 1)
         self._warn_if_schedule_is_over(step)
+
+    def _warn_if_schedule_is_unfinished(self, step: int) -> None:
+        schedule = self.pruner.schedule
+        final_step = schedule.last_pruning_step(schedule.end_step)
+        if self._last_pruned is None or self._last_pruned >= final_step:
+            return  # finished, or over before this fit began (on_train_begin said so)
+        if schedule.sparsity_at(self._last_pruned) >= schedule.final_sparsity:
+            return  # initial_sparsity == final_sparsity: there is nothing left to prune
+        warnings.warn(
+            f"StructuredPruningCallback: fit ended at optimizer step {step}, before step {final_step} at which "
+            f"the schedule prunes to final_sparsity {schedule.final_sparsity:.2f} (neuron sparsity is "
+            f"{self.pruner.sparsity():.3f}); train at least {final_step + 1 - step} more steps (a later fit with "
+            f"this callback continues the schedule) or set the schedule's end_step below {step}",
+            UserWarning, stacklevel=2)
+
+    def on_train_end(self, logs=None):
+        self._warn_if_schedule_is_unfinished(self._step())
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start_step = self._step()

@@ -12,6 +12,7 @@ from dsp_tf.importance import neuron_importance
 from dsp_tf.masks import check_ranking, check_threshold, select_masks
 from dsp_tf.metrics import effective_kernels, model_stats
 from dsp_tf.pruner_base import PrunerBase
+from dsp_tf.regularizers import check_not_layer_regularizers
 from dsp_tf.schedule import DynamicPruningSchedule
 
 #: scorer(dense_layers, masks) -> one score vector per hidden layer; lowest go first.
@@ -39,6 +40,7 @@ class StructuredPruner(PrunerBase):
         chain = dense_chain(model)
         if chain.masks is not None:
             raise ValueError("model is already masked; pass the original (unmasked) model")
+        check_not_layer_regularizers(chain.front + chain.layers)
         super().__init__(schedule, regularizer)
         self.threshold = check_threshold(threshold)
         self.ranking = check_ranking(ranking)

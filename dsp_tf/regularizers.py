@@ -7,7 +7,7 @@ and outgoing weights) and a per-layer regularizer cannot see both.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 from dsp_tf._keras import keras, tf
 from dsp_tf.chain import ModelOrLayers, dense_chain
@@ -43,9 +43,14 @@ class _StrengthRegularizer(keras.regularizers.Regularizer):
     def __call__(self, model_or_dense_layers: ModelOrLayers,
                  masks: Optional[Sequence] = None) -> tf.Tensor:
         if tf.is_tensor(model_or_dense_layers) or isinstance(model_or_dense_layers, tf.Variable):
-            raise ValueError(
+            # Keras calls a layer's kernel_regularizer on the kernel only when it first reads
+            # model.losses, inside the train step fit traces. Marked to pass through autograph,
+            # which would otherwise rewrite the message into a 20-line "in user code" trace.
+            error = ValueError(
                 f"{type(self).__name__} takes a model or its Dense layers, not one weight tensor: give it to "
                 "StructuredPruner(model, schedule, regularizer), not as a layer's kernel_regularizer")
+            error.ag_pass_through = True
+            raise error
         if self.strength == 0.0:
             return tf.constant(0.0)
         return self.strength * self.penalty(model_or_dense_layers, masks)
@@ -65,6 +70,26 @@ class _StrengthRegularizer(keras.regularizers.Regularizer):
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.strength))
+
+
+_LAYER_REGULARIZERS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
+
+
+def check_not_layer_regularizers(layers: Iterable[keras.layers.Layer]) -> None:
+    """ValueError naming the first layer that holds one of these penalties as its own regularizer.
+
+    Keras stores a layer's kernel or bias regularizer when the layer is built and calls
+    it only in the first step of ``fit`` (tf_keras 2.15 to 2.21 alike), so a pruner
+    refuses such a model when it is given one: the earliest point at which the mistake
+    can be seen without patching Keras.
+    """
+    for layer in layers:
+        for attr in _LAYER_REGULARIZERS:
+            regularizer = getattr(layer, attr, None)
+            if isinstance(regularizer, _StrengthRegularizer):
+                raise ValueError(
+                    f"layer '{layer.name}' has {type(regularizer).__name__} as its {attr}, but it takes the whole "
+                    f"model: give it to StructuredPruner(model, schedule, regularizer), not as a layer's {attr}")
 
 
 class NeuronImportanceRegularizer(_StrengthRegularizer):

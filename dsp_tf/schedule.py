@@ -32,10 +32,12 @@ class DynamicPruningSchedule(pruning_schedule.PolynomialDecay):
           final_sparsity: p_f, the share masked from ``end_step`` on, in [initial_sparsity, 1).
           begin_step: t_0, the first (optimizer) step at which masks are updated, an integer.
           end_step: t_0 + N·Δt, the last step at which they are, an integer > begin_step.
-          frequency: Δt, the steps between two mask updates, an integer.
+          frequency: Δt, the steps between two mask updates, an integer <= end_step - begin_step.
 
         There is no ``power`` argument: the exponent of Eq. 17 is 3. Bad values raise
-        ValueError with the argument named.
+        ValueError with the argument named; so does a ``frequency`` whose first mask update
+        after ``begin_step`` would fall past ``end_step``: that schedule never moves past
+        ``initial_sparsity``.
         """
         for name, value in (("initial_sparsity", initial_sparsity),
                             ("final_sparsity", final_sparsity)):
@@ -51,6 +53,12 @@ class DynamicPruningSchedule(pruning_schedule.PolynomialDecay):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         if end_step <= begin_step:
             raise ValueError(f"end_step ({end_step}) must be > begin_step ({begin_step})")
+        if frequency > end_step - begin_step:
+            # The only grid step left would be begin_step, where the sparsity is still
+            # initial_sparsity: the schedule would never prune towards final_sparsity.
+            raise ValueError(
+                f"frequency ({frequency}) must be <= end_step - begin_step ({end_step - begin_step}): "
+                f"with it the schedule prunes only at begin_step, to initial_sparsity")
         super().__init__(float(initial_sparsity), float(final_sparsity), int(begin_step), int(end_step),
                          power=3, frequency=int(frequency))
 

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -88,7 +90,6 @@ def test_optimizer_past_end_step_warns_and_a_finished_schedule_does_not():
     pruner.model.compile(optimizer="adam", loss="mse")
     callback = dsp_tf.StructuredPruningCallback(pruner)
     pruner.model.fit(x, y, batch_size=32, epochs=5, verbose=0, callbacks=[callback])
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # resuming a finished schedule is not misuse
         pruner.model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[callback])
@@ -99,6 +100,52 @@ def test_resumed_fit_continues_the_schedule_where_it_was():
     spy = _Spy(pruner)
     pruner.model.compile(optimizer="adam", loss="mse")
     callback = dsp_tf.StructuredPruningCallback(pruner)
-    pruner.model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[callback])  # steps 0..19
+    with pytest.warns(UserWarning, match="fit ended at optimizer step 20, before step 40"):
+        pruner.model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[callback])  # steps 0..19
     pruner.model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[callback])  # steps 20..49
     assert spy.steps == [8, 16, 24, 32, 40]
+
+
+def _fit_recording_warnings(pruner, x, y, epochs, callback=None):
+    callback = callback or dsp_tf.StructuredPruningCallback(pruner)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pruner.model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=[callback])
+    return [str(w.message) for w in caught if "StructuredPruningCallback" in str(w.message)]
+
+
+def test_fit_ending_before_the_schedule_warns_once_with_the_steps():
+    model, pruner, x, y = _setup(begin=8, end=40, frequency=8)
+    pruner.model.compile(optimizer="adam", loss="mse")
+    messages = _fit_recording_warnings(pruner, x, y, epochs=3)  # steps 0..29; the last pruning step is 40
+    assert len(messages) == 1, messages
+    assert "fit ended at optimizer step 30, before step 40" in messages[0]
+    assert "final_sparsity 0.75" in messages[0] and "\n" not in messages[0]
+    assert pruner.sparsity() < 0.75  # short of the target, as the warning says
+
+    model, pruner, x, y = _setup(begin=8, end=40, frequency=8)
+    pruner.model.compile(optimizer="adam", loss="mse")
+    assert _fit_recording_warnings(pruner, x, y, epochs=5) == []  # steps 0..49 reach step 40
+    assert pruner.sparsity() >= 0.75
+
+
+def test_resumed_fit_that_finishes_the_schedule_does_not_warn_again():
+    model, pruner, x, y = _setup()
+    pruner.model.compile(optimizer="adam", loss="mse")
+    callback = dsp_tf.StructuredPruningCallback(pruner)
+    assert len(_fit_recording_warnings(pruner, x, y, 2, callback)) == 1  # steps 0..19 of a schedule ending at 40
+    assert _fit_recording_warnings(pruner, x, y, 3, callback) == []  # steps 20..49 finish it
+
+
+def test_optimizer_past_end_step_warns_once_not_also_at_the_end_of_fit():
+    model, pruner, x, y = _setup()
+    pruner.model.compile(optimizer="adam", loss="mse")
+    pruner.model.optimizer.iterations.assign(1000)
+    messages = _fit_recording_warnings(pruner, x, y, epochs=1)
+    assert len(messages) == 1 and "is past the schedule's end_step (40)" in messages[0]
+
+
+def test_a_schedule_with_nothing_to_prune_does_not_warn_when_fit_stops_early():
+    model, pruner, x, y = _setup(final=0.0)
+    pruner.model.compile(optimizer="adam", loss="mse")
+    assert _fit_recording_warnings(pruner, x, y, epochs=1) == []

@@ -112,3 +112,53 @@ def test_regularizers_are_keras_serializable(cls):
     np.testing.assert_allclose(float(again(mlp())), float(reg(mlp())))
     with pytest.raises(ValueError, match="not as a layer's kernel_regularizer"):
         reg(tf.ones((3, 2)))  # what Keras would do with it as a kernel_regularizer
+
+
+def _regularized_mlp(**regularizer):
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", **regularizer),
+                             keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+
+
+@pytest.mark.parametrize("attr", ["kernel_regularizer", "bias_regularizer"])
+def test_pruner_refuses_a_model_with_the_penalty_as_a_layer_regularizer(attr):
+    model = _regularized_mlp(**{attr: dsp_tf.NeuronImportanceRegularizer(1e-4)})
+    schedule = dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1)
+    with pytest.raises(ValueError, match=f"layer 'dense.*' has NeuronImportanceRegularizer as its {attr}") as info:
+        dsp_tf.StructuredPruner(model, schedule, dsp_tf.NeuronImportanceRegularizer(1e-4))
+    assert "give it to StructuredPruner(model, schedule, regularizer)" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_penalty_as_activity_regularizer_is_refused_when_the_model_is_built():
+    # Keras calls an activity regularizer on the layer's symbolic output while building the model.
+    with pytest.raises(ValueError, match=r"give it to StructuredPruner\(model, schedule, regularizer\)") as info:
+        _regularized_mlp(activity_regularizer=dsp_tf.NeuronImportanceRegularizer(1e-4))
+    assert "\n" not in str(info.value)
+
+
+def test_penalty_as_kernel_regularizer_fails_in_one_line_before_any_training_step():
+    # tf_keras calls a kernel_regularizer only when fit first reads model.losses; the error
+    # must be the one line, not autograph's "in user code" trace, and no weight may change.
+    model = _regularized_mlp(kernel_regularizer=dsp_tf.NeuronImportanceRegularizer(1e-4))
+    model.compile(optimizer="adam", loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+    x = np.ones((16, 4), np.float32)
+    with pytest.raises(ValueError, match="not as a layer's kernel_regularizer") as info:
+        model.fit(x, x[:, :1], batch_size=8, epochs=1, verbose=0)
+    assert "\n" not in str(info.value) and "StructuredPruner(model, schedule, regularizer)" in str(info.value)
+    assert int(model.optimizer.iterations.numpy()) == 0
+    for w, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, b)
+
+
+def test_the_penalty_given_to_the_pruner_is_in_the_fit_loss():
+    keras.utils.set_random_seed(0)
+    model = _regularized_mlp()
+    pruner = dsp_tf.StructuredPruner(model, dsp_tf.DynamicPruningSchedule(0.0, 0.5, 0, 10, 1),
+                                     dsp_tf.NeuronImportanceRegularizer(0.5))
+    x = np.ones((16, 4), np.float32)
+    pruner.model.compile(optimizer="sgd", loss="mse")
+    penalty = float(pruner.regularization())
+    assert penalty > 0 and float(tf.add_n(pruner.model.losses)) == pytest.approx(penalty)
+    task = float(keras.losses.mean_squared_error(x[:, 0], pruner.model(x)[:, 0]))
+    assert pruner.model.evaluate(x, x[:, :1], batch_size=16, verbose=0) == pytest.approx(task + penalty, rel=1e-5)

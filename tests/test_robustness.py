@@ -372,6 +372,53 @@ def test_a_full_disk_during_training_is_one_line_and_the_run_resumes_from_what_w
     _same_result(finished_tiny, run)
 
 
+def test_a_full_disk_while_saving_the_actor_is_one_line_without_a_crash(tmp_path, finished_tiny):
+    """HDF5 writing straight to a full disk crashed the process at exit (exit 139) after the error line."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_tiny, run)
+    for name in ("summary.json", "actor_compact.h5", "actor_dense.h5", "actor_meta.json"):
+        os.remove(run / name)
+    result = _run_with_file_size_limit("dsp_tf.train", *TINY, "--checkpoint_interval=1024", f"--root_dir={run}",
+                                       limit=4096)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    line = last_line(result.stderr)
+    assert line.startswith("dsp_tf.train: error: disk full writing '") and "actor_compact.h5" in line
+    assert _partial_files(run) == [] and not (run / "actor_compact.h5").exists()
+    again = run_module("dsp_tf.train", *TINY, "--checkpoint_interval=1024", f"--root_dir={run}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    _same_result(finished_tiny, run)
+
+
+def test_a_finished_run_run_again_is_answered_and_nothing_is_rewritten(tmp_path, finished_tiny):
+    run = tmp_path / "run"
+    shutil.copytree(finished_tiny, run)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    again = run_module("dsp_tf.train", *TINY, "--checkpoint_interval=1024", f"--root_dir={run}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already done:" in last_line(again.stderr) and "holds this run, finished" in last_line(again.stderr)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before
+
+
+def test_archive_never_writes_over_another_run(tmp_path, finished_tiny):
+    from dsp_cli.archive import archive_runs
+
+    source, archive = tmp_path / "runs", tmp_path / "archive"
+    shutil.copytree(finished_tiny, source / "a")
+    other = archive / "a"
+    other.mkdir(parents=True)
+    config = json.loads((finished_tiny / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "seed": 7}))
+    (other / "summary.json").write_text("{}")
+    before = {p.name: p.read_bytes() for p in other.iterdir()}
+    with pytest.raises(UsageError, match="already holds another run"):
+        archive_runs(str(source), str(archive))
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == before
+    (other / "config.json").write_text(json.dumps(config))  # the same run: its copy is updated
+    assert archive_runs(str(source), str(archive))[0] == ["a"]
+    assert (other / "summary.json").read_bytes() == (finished_tiny / "summary.json").read_bytes()
+
+
 def test_a_full_disk_during_export_is_one_line_and_the_output_directory_is_as_it_was(tmp_path):
     out, scratch = tmp_path / "out", tmp_path / "scratch"
     out.mkdir()

@@ -1,6 +1,7 @@
 """A Stable-Baselines3 model as the teacher (issue 26's stretch): read without torch, it computes
 what SB3 computed for the same observations (tests/data/sb3/make_fixtures.py recorded SB3's
 outputs), a student starts as it, a shrink from it finishes, and bad files are refused."""
+import io
 import json
 import os
 import pickle
@@ -173,3 +174,68 @@ def test_bad_sb3_teachers_are_one_line_exit_2_and_leave_nothing(bad_sb3, tmp_pat
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in last_line(result.stderr) and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def _edited_cartpole(path, pickle_edit=None, members=None):
+    """The CartPole fixture with its policy.pth edited (issue 42): ``pickle_edit`` = (old, new) bytes of
+    data.pkl, each found exactly once; ``members`` replaces whole members of policy.pth."""
+    with zipfile.ZipFile(os.path.join(DATA, "cartpole", "ppo.zip")) as src:
+        outer = {n: src.read(n) for n in src.namelist()}
+    with zipfile.ZipFile(io.BytesIO(outer["policy.pth"])) as src:
+        inner = {n: src.read(n) for n in src.namelist()}
+    if pickle_edit:
+        old, new = pickle_edit
+        assert inner["archive/data.pkl"].count(old) == 1
+        inner["archive/data.pkl"] = inner["archive/data.pkl"].replace(old, new)
+    inner.update(members or {})
+    policy = io.BytesIO()
+    with zipfile.ZipFile(policy, "w") as z:
+        for name, blob in inner.items():
+            z.writestr(name, blob)
+    outer["policy.pth"] = policy.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, blob in outer.items():
+            z.writestr(name, blob)
+    return str(path)
+
+
+#: The first tensor's bytes in the fixture's data.pkl: its persistent id ('storage', torch.FloatStorage,
+#: '0', 'cpu', 256), then offset 0, sizes (64, 4), strides (4, 1).
+_STORAGE_TAG, _FLOAT, _NUMEL = b"X\x07\x00\x00\x00storageq\x04", b"ctorch\nFloatStorage\n", b"M\x00\x01tq\x08"
+_STRIDES = b"K\x04K\x01\x86q\n"
+#: Each a cartpole zip that today's reader trusted, and the one line it is refused with now.
+UNTRUSTED = {
+    "strides beyond the storage": ({"pickle_edit": (_STRIDES, b"J\x00\x00\x10\x00K\x01\x86q\n")},
+                                   "policy.pth/archive/data/0 (tensor 'mlp_extractor.policy_net.0.weight'): sizes "
+                                   "(64, 4) and strides (1048576, 1) from offset 0 reach element 66060291 of a "
+                                   "storage of 256"),
+    "storage cut short": ({"members": {"archive/data/2": b"\0" * 8192}},
+                          "policy.pth/archive/data/2 holds 8192 bytes, not the 4096 float32 values (16384 bytes) its "
+                          "persistent id claims"),
+    "persistent id of another kind": ({"pickle_edit": (_STORAGE_TAG, b"X\x07\x00\x00\x00tensorsq\x04")},
+                                      "policy.pth/archive/data.pkl: a persistent id is not ('storage', "
+                                      "floating-point storage type, key, location, element count)"),
+    "persistent id's count": ({"pickle_edit": (_NUMEL, b"M\x00\x02tq\x08")},
+                              "policy.pth/archive/data/0 holds 1024 bytes, not the 512 float32 values (2048 bytes)"),
+    "integer storage": ({"pickle_edit": (_FLOAT, b"ctorch\nIntStorage\n")},
+                        "policy.pth/archive/data.pkl: torch.IntStorage holds no policy weights, which are floating "
+                        "point (FloatStorage, DoubleStorage, HalfStorage)"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNTRUSTED))
+def test_an_sb3_file_is_checked_before_it_is_read(tmp_path, case):
+    """Issue 42: sizes, strides, persistent ids and storage types are the file's claims. Strides beyond the
+    storage crashed the process (exit 139), a short storage was read past its end into the weights, and
+    the rest were taken as they came; now each is one line, exit 2, and no run directory."""
+    edit, message = UNTRUSTED[case]
+    path = _edited_cartpole(tmp_path / "ppo.zip", **edit)
+    out = tmp_path / "student"
+    result = run_module("dsp_tf.shrink", f"--teacher={path}", "--env=CartPole-v1", "--flagfile=cartpole.cfg",
+                        "--final_sparsity=0.8", "--num_env_steps=1024", "--rollout_steps=128", "--num_envs=4",
+                        "--prune_begin=256", "--prune_end=768", "--prune_frequency=256", "--eval_episodes=1",
+                        f"--root_dir={out}")
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    line = last_line(result.stderr)
+    assert f"cannot read --teacher '{path}' as a Stable-Baselines3 model: {message}" in line, line
+    assert "Traceback" not in result.stderr and not out.exists()

@@ -36,6 +36,15 @@ def test_schedule_rejects_bad_arguments(kwargs):
         dsp_tf.DynamicPruningSchedule(**args)
 
 
+def test_frequency_beyond_the_schedule_span_is_refused_in_one_line():
+    # Its only pruning step would be begin_step, at initial_sparsity: issue 42's schedule ending at 0.00.
+    with pytest.raises(ValueError, match=r"frequency \(50\) must be <= end_step - begin_step \(40\)") as info:
+        dsp_tf.DynamicPruningSchedule(0.0, 0.9, begin_step=10, end_step=50, frequency=50)
+    assert "\n" not in str(info.value)
+    edge = dsp_tf.DynamicPruningSchedule(0.0, 0.9, begin_step=10, end_step=50, frequency=40)
+    assert edge.last_pruning_step(50) == 50 and edge.sparsity_at(50) == pytest.approx(0.9)
+
+
 def test_schedule_config_round_trip():
     s = dsp_tf.DynamicPruningSchedule(0.0, 0.8, 5, 105, 10)
     again = dsp_tf.DynamicPruningSchedule.from_config(s.get_config())

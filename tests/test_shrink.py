@@ -144,6 +144,15 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     archive_runs(str(tmp_path), str(archive))  # the ladder's record is kept with the run
     assert json.loads((archive / "shrunk" / "shrink.json").read_text()) == record
     assert (archive / "shrunk" / "ladder" / "p0.5" / "summary.json").exists()
+    # The same search again: answered in one line, nothing rewritten; another search into its root: refused.
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    again = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+                       "--keep=0.01", "--validation_interval=512")
+    assert again.returncode == 0 and "already done: ratio 0.80" in last_line(again.stderr), again.stderr[-2000:]
+    other = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.9",
+                       "--keep=0.01", "--validation_interval=512")
+    assert other.returncode == 2 and "holds a size search made with other flags (ratios)" in last_line(other.stderr)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"} == before
     evaluated = run_module("dsp_tf.evaluate", f"--root_dir={out}")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads((out / "evaluation.json").read_text())["returns"] == summary["eval_returns"]
@@ -187,7 +196,7 @@ def bad_teachers(tmp_path, teacher_run):
     branched.save(lonely, save_format="h5")
     return {"missing": (str(tmp_path / "nope"), "does not exist"),
             "not a run": (str(tmp_path), "is not a run directory"),
-            "branched": (str(branched_file), "is not a chain of Dense layers"),
+            "branched": (str(branched_file), "has a layer of class 'Add'"),
             "no meta": (str(lonely), "needs actor_meta.json beside it")}
 
 
