@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List
 
 from agents.envs import check_env_name
-from agents.teacher import load_teacher
 from agents.evaluation import HELD_OUT_OFFSET as HELD_OUT_EPISODES
 from dsp_tf.masks import check_ranking, check_threshold
 from dsp_tf.regularizers import check_strength
@@ -148,8 +147,6 @@ class RunConfig:
     def validate(self) -> None:
         """Raises UsageError with a one-line message for the first bad setting."""
         check_env_name(self.env)
-        if self.teacher:  # before any file is made: a teacher that cannot be used leaves nothing behind
-            load_teacher(self.teacher, self.env)
         if self.method not in METHOD_NAMES:
             raise UsageError(f"unknown method '{self.method}' (choose from {', '.join(METHOD_NAMES)})")
         if not self.root_dir:

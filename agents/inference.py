@@ -20,9 +20,10 @@ import numpy as np
 
 from dsp_tf._keras import keras, tf
 from dsp_tf.files import atomic_write
+from dsp_tf.chain import dense_chain
 from dsp_tf.quiet import quiet_native_output
 from dsp_tf.safe_load import load_model_safely
-from agents.layout import COMPACT_FILE, DENSE_FILE, META_FILE
+from agents.layout import COMPACT_FILE, DENSE_FILE, META_FILE, POLICY_FILE
 
 
 @dataclass
@@ -114,6 +115,45 @@ def inference_model(mlp: keras.Model, meta: ActorMeta, name: str = "actor") -> k
     return keras.Model(inputs, x, name=name)
 
 
+def policy_model(mlp: keras.Model, meta: ActorMeta, name: str = "policy") -> keras.Model:
+    """``inference_model`` made of Keras's own layers only, so that a colleague loads it with plain
+    ``load_model("policy.keras")``, without this project: raw observation in, logits or the bounded
+    action out.
+
+    The normaliser clip((x − μ)/s, −c, c) becomes Normalization with its mean shifted by c·s
+    (giving z + c), ReLU(max_value=2c) (giving clip(z, −c, c) + c) and the first Dense's bias
+    lowered by c·Σ_i W_i (taking the + c back); the Gaussian head mid + half·tanh(x) becomes
+    Activation("tanh") and a diagonal Dense. Equal to ``inference_model`` up to float rounding."""
+    if not meta.discrete and meta.action_head != "tanh":
+        raise UsageError(f"a policy file is made for tanh action heads, not '{meta.action_head}'")
+    std = np.sqrt(np.asarray(meta.obs_var, np.float64) + meta.obs_epsilon)
+    mean = np.asarray(meta.obs_mean, np.float64)
+    c = float(meta.obs_clip)
+    inputs = keras.Input((len(mean),), name="observation")
+    x = keras.layers.Normalization(mean=(mean - c * std).astype(np.float32),
+                                   variance=(std ** 2).astype(np.float32), name="normalize")(inputs)
+    x = keras.layers.ReLU(max_value=2 * c, name="clip")(x)
+    first = True
+    for layer in dense_chain(mlp).layers:
+        copy = layer.__class__.from_config(layer.get_config())
+        x = copy(x)
+        weights = layer.get_weights()
+        if first and isinstance(layer, keras.layers.Dense):
+            if not layer.use_bias:
+                raise UsageError("a policy file needs a bias in the first layer to fold the normaliser's shift into")
+            kernel, bias = weights
+            weights = [kernel, (bias - c * kernel.sum(axis=0)).astype(np.float32)]
+            first = False
+        copy.set_weights(weights)
+    if not meta.discrete:
+        low, high = np.asarray(meta.action_low, np.float32), np.asarray(meta.action_high, np.float32)
+        x = keras.layers.Activation("tanh", name="squash")(x)
+        bounds = keras.layers.Dense(len(low), name="bounded_action")
+        x = bounds(x)
+        bounds.set_weights([np.diag((high - low) / 2.0).astype(np.float32), ((high + low) / 2.0).astype(np.float32)])
+    return keras.Model(inputs, x, name=name)
+
+
 def greedy_action(outputs: np.ndarray, discrete: bool):
     return int(np.argmax(outputs)) if discrete else np.asarray(outputs, np.float32)
 
@@ -141,8 +181,15 @@ def atomic_save_model(model: keras.Model, path: str) -> None:
 
 
 def save_actor(run_dir: str, compact: keras.Model, dense: keras.Model, meta: ActorMeta) -> None:
+    """The tools' files (compact and dense actors, meta) and the policy file for people.
+
+    The policy is HDF5 like the rest: a tf_keras ``.keras`` file loads only in tf_keras (TF 2.15's
+    own ``tf.keras`` silently leaves its weights at their initial values, Keras 3 refuses it),
+    while this ``.h5`` loads with the same outputs in tf_keras, TF 2.15's Keras and Keras 3."""
     atomic_save_model(compact, os.path.join(run_dir, COMPACT_FILE))
     atomic_save_model(dense, os.path.join(run_dir, DENSE_FILE))
+    if meta.discrete or meta.action_head == "tanh":
+        atomic_save_model(policy_model(compact, meta), os.path.join(run_dir, POLICY_FILE))
     atomic_write(os.path.join(run_dir, META_FILE), json.dumps(asdict(meta), indent=2))
 
 

@@ -9,6 +9,8 @@ EVALUATION_FILE = "evaluation.json"  # dsp_tf.evaluate's result
 COMPACT_FILE = "actor_compact.h5"    # the compact actor (masked neurons removed)
 DENSE_FILE = "actor_dense.h5"        # the original shape with pruned weights zeroed
 META_FILE = "actor_meta.json"        # what turns the actor's output into an action
+POLICY_FILE = "policy.h5"            # the policy to hand to others: raw observation in, action (logits) out,
+                                     # Keras's own layers only (agents.inference.policy_model)
 CHECKPOINT_DIR = "checkpoints"
 SUMMARIES_DIR = "summaries"          # TensorBoard
 LOCK_FILE = ".lock"
@@ -16,7 +18,8 @@ SHRINK_FILE = "shrink.json"          # dsp_tf.shrink's ladder: every ratio tried
 SEARCH_FILE = "search.json"          # dsp_tf.shrink --keep: the size search's settings (its root's identity)
 
 #: The light part of a finished run, kept by dsp_tf.archive (summary last, see there).
-ARCHIVED_FILES = (CONFIG_FILE, SUMMARY_FILE, PROGRESS_FILE, META_FILE, COMPACT_FILE, DENSE_FILE, SHRINK_FILE)
+ARCHIVED_FILES = (CONFIG_FILE, SUMMARY_FILE, PROGRESS_FILE, META_FILE, COMPACT_FILE, DENSE_FILE, POLICY_FILE,
+                  SHRINK_FILE)
 
 #: A directory of this name in a tree of runs (docs/runs/superseded/<sweep>/...) holds runs of superseded settings,
 #: kept for the record: the report does not read it (run the report on that directory itself to see them) and

@@ -102,7 +102,7 @@ def _teacher_scores(learner: Learner, eval_episodes: int) -> Dict:
     test = evaluate_actor(model, cfg.env, cfg.seed, eval_episodes, teacher.meta.discrete)
     validation = mean_return(model, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes),
                              teacher.meta.discrete)
-    return {"teacher": teacher.name, "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
+    return {"teacher": teacher.name, "teacher_source": teacher.record(cfg.root_dir), "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
             "teacher_validation_return": round(validation, 3),
             "teacher_env_steps": teacher.env_steps, "teacher_layers": teacher.hidden_layers,
             "distill_coef": cfg.distill_coef}

@@ -17,6 +17,7 @@ Stable-Baselines3 MlpPolicy .zip with its VecNormalize file, if any, beside it
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -47,6 +48,24 @@ class Teacher:
     critic: Optional[List[np.ndarray]] = None
     critic_layers: Optional[List[int]] = None
     note: str = ""  # what the student's log says of where the teacher came from (a file's own reading)
+    source: str = ""  # the path it was read from, as given
+
+    def record(self, student_root: str) -> Dict:
+        """Which teacher exactly, for the student's summary.json: a name alone is ambiguous (an archive
+        holds several runs of one name), so its path (relative to the student's run where it can be)
+        and a hash of what identifies it — a run's summary.json, or the file itself."""
+        path = os.path.abspath(self.source)
+        rel = os.path.relpath(path, os.path.abspath(student_root))
+        hashed = os.path.join(path, SUMMARY_FILE) if os.path.isdir(path) else path
+        with open(hashed, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        record = {"path": rel, "sha256_of": os.path.basename(hashed), "sha256": digest,
+                  "env": self.meta.env, "env_steps": self.env_steps}
+        if os.path.isdir(path):
+            with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as f:
+                config = json.load(f)
+            record.update({k: config.get(k) for k in ("method", "seed", "final_sparsity")})
+        return record
 
     @property
     def hidden_layers(self) -> List[int]:
@@ -138,7 +157,7 @@ def _load_teacher(path: str, env: str) -> Teacher:
     if meta.env != env:
         raise UsageError(f"--teacher '{path}' was trained on {meta.env}, not {env}")
     _check_fits(path, mlp, meta, env, spaces)
-    return Teacher(name, mlp, meta, env_steps, run_dir)
+    return Teacher(name, mlp, meta, env_steps, run_dir, source=path)
 
 
 def _check_fits(path: str, mlp: keras.Model, meta: ActorMeta, env: str, spaces: EnvSpaces) -> None:
@@ -173,7 +192,7 @@ def _sb3_teacher(path: str, env: str, spaces: EnvSpaces) -> Teacher:
         "its value network starts the critic" if policy.critic is not None
         else "its value network is not tanh like this project's critic, which starts afresh")
     return Teacher(os.path.basename(path), policy.actor, policy.meta, policy.env_steps or None, None,
-                   policy.critic, policy.critic_layers, note)
+                   policy.critic, policy.critic_layers, note, source=path)
 
 
 def _summary_steps(run_dir: str) -> int:

@@ -81,9 +81,10 @@ def actor_state(pruner: PrunerBase, agent: PrunedPPOClipAgent) -> List[tf.Variab
     return list(pruner.model.variables) + list(agent._observation_normalizer.variables)  # noqa: SLF001
 
 
-def build_learner(cfg: RunConfig) -> Learner:
+def build_learner(cfg: RunConfig, teacher: Optional[Teacher] = None) -> Learner:
     # The teacher (and its critic, built from its own seed) first: the student's seed then starts afresh.
-    teacher = load_teacher(cfg.teacher, cfg.env) if cfg.teacher else None
+    if teacher is None and cfg.teacher:
+        teacher = load_teacher(cfg.teacher, cfg.env)
     teacher_critic = _teacher_critic(teacher) if teacher is not None else None
     keras.utils.set_random_seed(cfg.seed)
     envs = [GymnasiumEnvironment(cfg.env) for _ in range(cfg.num_envs)]
@@ -199,6 +200,10 @@ def flatten_rollout(experience):
         lambda t: tf.reshape(t[:, :-1], tf.concat([[-1, 1], tf.shape(t)[2:]], 0)), experience)
 
 
+#: Without learning-curve points, a progress line at least this often (and after the first and last rollout).
+PROGRESS_SECONDS = 30.0
+
+
 def _fmt_seconds(s: float) -> str:
     s = int(max(s, 0))
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
@@ -248,6 +253,8 @@ def train(cfg: RunConfig) -> Dict:
     iterations stop it at the top of the next one (never inside TensorFlow), before the final evaluation."""
     t_process = time.perf_counter()
     cfg.validate()
+    # Before any file is made: a teacher that cannot be used (or does not fit --env) leaves nothing behind.
+    teacher = load_teacher(cfg.teacher, cfg.env) if cfg.teacher else None
     run = RunDirectory(cfg.root_dir)
     run.prepare(cfg)
     done = read_finished_summary(run.root)
@@ -260,7 +267,7 @@ def train(cfg: RunConfig) -> Dict:
     tf.config.experimental.enable_op_determinism()
     timer = PhaseTimer()
     with timer("build"):
-        learner = build_learner(cfg)
+        learner = build_learner(cfg, teacher)
         resumed = restore_latest(learner, run.checkpoints)
         manager = tf.train.CheckpointManager(learner.checkpoint, run.checkpoints, max_to_keep=2)
     start_iteration = int(learner.env_steps.numpy()) // cfg.steps_per_iteration
@@ -315,6 +322,7 @@ class _Loop:
                      self.dense_stats["weights"], self.dense_stats["flops"], _settings_note(cfg))
         self.recent_returns = collections.deque(maxlen=20)
         self.t_start = time.time()
+        self.last_progress = self.t_start
         self.wall_at_start = float(learner.wall_seconds.numpy())
         self.steps_at_start = int(learner.env_steps.numpy())
 
@@ -339,6 +347,8 @@ class _Loop:
             self.validate(env_steps, held_out)
         if cfg.curve_interval and (env_steps // cfg.curve_interval > step0 // cfg.curve_interval or last_iteration):
             self.curve_point(env_steps, held_out)
+        elif first or last_iteration or time.time() - self.last_progress >= PROGRESS_SECONDS:
+            self.progress(env_steps)  # no learning curve asked for (a student): the run still says where it is
         if (iteration + 1) % self.iters_per_checkpoint == 0 or last_iteration:
             self.checkpoint(env_steps)
 
@@ -400,6 +410,12 @@ class _Loop:
             self.rows[-1]["eval_return"] = round(value, 3)
             with self.writer.as_default(step=env_steps):
                 tf.summary.scalar("eval/return", value)
+        self.progress(env_steps)
+
+    def progress(self, env_steps: int) -> None:
+        """The line a person watches: where the run is, how fast, when it ends."""
+        cfg = self.cfg
+        self.last_progress = time.time()
         rate = (env_steps - self.steps_at_start) / max(time.time() - self.t_start, 1e-9)
         total = cfg.num_iterations * cfg.steps_per_iteration
         logging.info("step %d/%d (%.0f%%) | %.0f steps/s | ETA %s | return %s | neurons %d/%d",

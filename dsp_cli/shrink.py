@@ -27,8 +27,10 @@ import json
 import math
 import os
 import shutil
+import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 from absl import flags, logging
 
 from agents.config import RunConfig, config_fields, from_dict
@@ -44,6 +46,7 @@ from dsp_cli import cli
 from dsp_cli.shipped import known_method, method_settings, shipped_int
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
+from dsp_tf.masks import select_masks
 from dsp_cli.flagdefs import define_flags_from, values_from_flags
 
 #: How a run picks its shipped actor: the student's own procedure, not a setting it inherits, so a
@@ -190,8 +193,10 @@ def _main() -> None:
         raise UsageError(f"--judge_episodes must be > 0, got {FLAGS.judge_episodes}")
     if cfg.validation_interval <= 0:
         raise UsageError("--keep judges each ratio by its validated actor: --validation_interval must be > 0")
-    for r in ratios:  # every rung's settings (and the teacher against --env) checked before anything is made
+    for r in ratios:  # every rung's settings checked before anything is made
         dataclasses.replace(cfg, final_sparsity=r, root_dir=rung_dir(root, r)).validate()
+    teacher = load_teacher(cfg.teacher, cfg.env)  # and the teacher against --env
+    ratios = _distinct_sizes(cfg, ratios)
 
     search = RunDirectory(root)
     search.prepare_search(_search_identity(cfg, ratios), cfg.overwrite, cfg.teacher)
@@ -199,18 +204,24 @@ def _main() -> None:
         return
     summaries: Dict[float, Dict] = {}
     seeds = judge_seeds(cfg.seed, FLAGS.judge_episodes)
-    teacher = load_teacher(cfg.teacher, cfg.env)  # judged once: every rung is compared on the same episodes
     teacher_value = mean_return(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds, teacher.meta.discrete)
+    logging.info("the teacher's judged return: %.1f over %d episodes; a student keeps it at >= %.1f (--keep=%g)",
+                 teacher_value, len(seeds), FLAGS.keep * teacher_value, FLAGS.keep)
+    started = time.time()
 
     def judged(ratio: float) -> Tuple[float, float]:
         # A rung is its own run (resumed or already done); --overwrite applies to the search as a whole.
         rung = dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio), overwrite=False)
-        logging.info("ladder: ratio %.2f (%s)", ratio, rung.root_dir)
-        summaries[ratio] = train(rung)
-        mlp, meta = load_actor(rung.root_dir, "compact")
-        value = mean_return(inference_model(mlp, meta), cfg.env, seeds, meta.discrete)
-        logging.info("ratio %.2f judged: %.1f over %d episodes, the teacher %.1f", ratio, value, len(seeds),
-                     teacher_value)
+        k = ratios.index(ratio) + 1
+        with cli.log_prefix(f"rung {k}/{len(ratios)} (ratio {ratio:g}) | "):
+            summaries[ratio] = train(rung)
+            mlp, meta = load_actor(rung.root_dir, "compact")
+            value = mean_return(inference_model(mlp, meta), cfg.env, seeds, meta.discrete)
+            per_rung = (time.time() - started) / k
+            logging.info("judged %.1f over %d episodes, %.1f%% of the teacher's (%s); at most %d rung(s) left, "
+                         "search ETA at most %s", value, len(seeds), 100 * value / teacher_value if teacher_value
+                         else float("nan"), "kept" if value >= FLAGS.keep * teacher_value else "below --keep: stop",
+                         len(ratios) - k, _fmt_duration(per_rung * (len(ratios) - k)))
         return value, teacher_value
 
     chosen, rows = climb(ratios, judged, FLAGS.keep)
@@ -246,10 +257,8 @@ def _already_done(root: str) -> bool:
 
 
 def _report(root: str, rows, summaries: Dict[float, Dict], chosen: Optional[float]) -> None:
-    """Prints the ladder, writes shrink.json, and copies the chosen student into --root_dir."""
+    """Prints the ladder as an aligned table, writes shrink.json, and copies the chosen student into --root_dir."""
     teacher_value = rows[0][2]
-    logging.info("ratio | neurons | weights | validation return (picked it) | judged return | of the teacher's "
-                 "judged %.1f", teacher_value)
     table = []
     for ratio, value, _, kept in rows:
         s = summaries[ratio]
@@ -259,9 +268,14 @@ def _report(root: str, rows, summaries: Dict[float, Dict], chosen: Optional[floa
                       "validation_return": validation, "judged_return": value, "share_of_teacher": round(share, 4),
                       "kept": kept, "test_return": s["return_mean"],
                       "run": os.path.relpath(rung_dir(root, ratio), root)})
-        logging.info("%.2f | %d | %d | %.1f | %.1f | %.1f%%%s", ratio, s["compact"]["neurons"],
-                     s["compact"]["weights"], validation, value, 100 * share,
-                     "" if kept else "  (below --keep: the ladder stops)")
+    header = ("ratio", "neurons", "weights", "judged return", "of teacher", "test return", "")
+    lines = [[f"{r['ratio']:g}", str(r["neurons"]), str(r["weights"]), f"{r['judged_return']:.1f}",
+              f"{100 * r['share_of_teacher']:.1f}%", f"{r['test_return']:.1f}",
+              "kept" if r["kept"] else "below --keep: the search stops"] for r in table]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    logging.info("the size search (teacher's judged return %.1f, --keep=%g):", teacher_value, FLAGS.keep)
+    for line in [list(header)] + lines:
+        logging.info("  %s", "  ".join(cell.rjust(w) for cell, w in zip(line, widths)).rstrip())
     record = {"keep": FLAGS.keep, "judge_episodes": FLAGS.judge_episodes, "teacher_judged_return": teacher_value,
               "teacher_validation_return": summaries[rows[0][0]]["teacher_validation_return"],
               "chosen_ratio": chosen, "ladder": table}
@@ -271,16 +285,51 @@ def _report(root: str, rows, summaries: Dict[float, Dict], chosen: Optional[floa
                          f"the ladder is in {os.path.join(root, SHRINK_FILE)}")
     _copy_run(rung_dir(root, chosen), root)
     s = summaries[chosen]
-    logging.info("shrunk: ratio %.2f, neurons %d → %d, weights %d → %d; greedy test return %.1f vs the teacher's "
-                 "%.1f; %s holds it (dsp_tf.evaluate, tflite_export)", chosen, s["dense"]["neurons"],
-                 s["compact"]["neurons"], s["dense"]["weights"], s["compact"]["weights"], s["return_mean"],
-                 s["teacher_return"], root)
+    logging.info("shrunk: ratio %g, neurons %d → %d, weights %d → %d; greedy test return %.1f vs the teacher's "
+                 "%.1f; %s holds it (policy.h5 to hand on; dsp_tf.evaluate, tflite_export)", chosen,
+                 s["dense"]["neurons"], s["compact"]["neurons"], s["dense"]["weights"], s["compact"]["weights"],
+                 s["return_mean"], s["teacher_return"], root)
+
+
+def _distinct_sizes(cfg: RunConfig, ratios: Sequence[float]) -> List[float]:
+    """The ratios that give networks of different sizes: with per-layer ranking each layer keeps its share
+    (and --min_neurons_per_layer), so neighbouring ratios can leave the same network (1-1 for 0.97, 0.98
+    and 0.99 of a 64-64 actor), which would be trained and judged again for nothing."""
+    if not known_method(cfg.method).ranks_neurons or cfg.ranking != "per_layer":
+        return list(ratios)
+    ones = [np.ones(n, np.float32) for n in cfg.actor_layers]
+    scores = [np.arange(n, dtype=np.float32) for n in cfg.actor_layers]
+    kept: Dict[Tuple[int, ...], float] = {}
+    out = []
+    for ratio in ratios:
+        masks = select_masks(scores, ones, ratio, cfg.min_neurons_per_layer, cfg.threshold, cfg.ranking)
+        size = tuple(int(m.sum()) for m in masks)
+        if size in kept:
+            logging.info("ratio %g leaves the same %s network as ratio %g: not trained again",
+                         ratio, "-".join(map(str, size)), kept[size])
+            continue
+        kept[size] = ratio
+        out.append(ratio)
+    return out
+
+
+def _fmt_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(round(seconds))}s"
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
 def rung_dir(root: str, ratio: float) -> str:
     return os.path.join(root, LADDER_DIR, f"p{ratio}")
 
 
+#: What ``--help`` lists (``--helpfull``: every flag, the PPO settings a student inherits from its teacher too).
+#: Settings a student inherits from its teacher (env, seed, network) are left out: their defaults do not apply.
+HELP_FLAGS = ("teacher", "root_dir", "keep", "ratios", "judge_episodes", "method", "budget_fraction", "overwrite")
+
+
 def main() -> None:
     define_flags()
+    cli.key_flags([name for name in HELP_FLAGS if name in FLAGS])
     cli.run(_main, prog="dsp_tf.shrink")

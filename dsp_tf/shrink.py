@@ -1,8 +1,14 @@
-"""`python -m dsp_tf.shrink`: shrink a policy you already trained, distilled from it as teacher,
-to the smallest size that keeps its return.
+"""Shrink a policy you already trained to the smallest size that keeps its return.
 
-The command keeps its name; its body lives in ``dsp_cli.shrink``, on the floor
-above the agent layer, so that no library module of dsp_tf imports agents.
+    python -m dsp_tf.shrink --teacher=runs/cartpole_ppo --keep=0.95 --root_dir=runs/cartpole_small
+
+The teacher is a finished run directory, a .h5/.keras actor with actor_meta.json
+beside it (give --env and --flagfile), or a Stable-Baselines3 MlpPolicy .zip.
+Each student is pruned from the teacher's weights while distilled from it; the
+search trains one student per --ratios value, ascending, and stops at the first
+that keeps less than --keep of the teacher's return. The smallest that kept it
+is copied to --root_dir (policy.h5 there is the policy to hand on). Running the
+same command again resumes the search, or says it is done.
 """
 from dsp_tf import extras
 
