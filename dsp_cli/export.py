@@ -33,15 +33,17 @@ from agents.evaluation import (DRIVING_METRICS, episode_metrics, final_test_seed
 from agents.rundir import RunDirectory
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
-from dsp_tf.files import check_output_directory
+from dsp_tf.files import check_output_directory, prepare_output_directory
 from dsp_tf.numpy_forward import keras_step
 from tflite_export.animation import gif_bytes
-from tflite_export.c_array import c_identifier
+from tflite_export.c_array import check_c_prefix
 from tflite_export.c_int16 import parse_lsb
 from tflite_export.checks import (Policy, c_policy_ratios, check_c_policy, model_report, outputs,
                                   size_ratios)
-from tflite_export.exporter import ConvertedActor, convert_actor, write_files
-from tflite_export.input_range import INPUT_RANGES, SPREAD_OBSERVATIONS, InputRange, choose_input_range, coverage
+from tflite_export.exporter import MANIFEST, ConvertedActor, convert_actor, write_files
+from tflite_export.input_range import (INPUT_RANGES, SPREAD_OBSERVATIONS, InputRange, check_inside_window,
+                                       choose_input_range, coverage, parse_calibration_pairs, parse_calibration_range)
+from tflite_export.input_scaling import INT8_INPUTS, clip_window
 from tflite_export.runtimes import INTERPRETER, MicroRunner
 
 GIF_FILE = "policy_int8.gif"
@@ -147,8 +149,16 @@ def render_episode(policy: Policy, env_name: str, seed: int,
 
 
 # ---- export_run, step by step --------------------------------------------------------
+#: The C files the export writes besides the policy's: a --c_prefix naming one would overwrite it.
+_TAKEN_C_NAMES = ("actor_int8", "actor_dense_int8")
+
+
 def _check_arguments(root_dir: str, output_dir: str, num_observations: int, eval_episodes: Optional[int],
-                     latency_invokes: int, input_range: str, c_prefix: str) -> None:
+                     latency_invokes: int, input_range: str, c_prefix: str, calibration_range: Optional[str] = None,
+                     int16_lsb: Optional[str] = None, int8_input: str = "per_feature") -> None:
+    """Every check that needs no run, before any work: a bad flag is one line and exit code 2 with
+    nothing made or changed. Only then is the output directory made ready, which finishes a
+    replacement a killed export left half done (dsp_tf.files.prepare_output_directory)."""
     if not root_dir or not os.path.isdir(root_dir):
         raise UsageError(f"run directory '{root_dir}' does not exist")
     check_output_directory(output_dir)
@@ -156,10 +166,29 @@ def _check_arguments(root_dir: str, output_dir: str, num_observations: int, eval
         raise UsageError("--num_observations must be >= 10 and --latency_invokes >= 1")
     if eval_episodes is not None and eval_episodes <= 0:
         raise UsageError(f"--eval_episodes must be > 0, got {eval_episodes}")
-    if c_identifier(c_prefix) != c_prefix:
-        raise UsageError(f"--c_prefix '{c_prefix}' is not a C identifier (letters, digits and _, not a digit first)")
+    check_c_prefix(c_prefix, taken=_TAKEN_C_NAMES)
     if input_range not in INPUT_RANGES:
         raise UsageError(f"unknown --input_range '{input_range}' (choose from {', '.join(INPUT_RANGES)})")
+    if int8_input not in INT8_INPUTS:
+        raise UsageError(f"unknown --int8_input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
+    if calibration_range is not None:
+        parse_calibration_pairs(calibration_range)
+    if int16_lsb is not None and not int16_lsb.strip():
+        raise UsageError("--int16_lsb is empty: give one LSB or one per feature (or leave the flag out for the "
+                         "default power of two)")
+    prepare_output_directory(output_dir, MANIFEST)
+
+
+def _check_calibration_range(r: _Run, calibration_range: Optional[str], int8_input: str) -> None:
+    """What ``--calibration_range`` needs the run for, checked once the actors are loaded and before
+    any observation is recorded: as many pairs as features and, for a per-feature int8 input, each
+    within the observation normaliser's clip window (or it would be narrowed to it)."""
+    if calibration_range is None:
+        return
+    low, high = parse_calibration_range(calibration_range, len(r.meta.obs_mean))
+    if int8_input == "per_feature":
+        for _, model in r.actors.values():
+            check_inside_window(low, high, *clip_window(model))
 
 
 @dataclass
@@ -221,6 +250,7 @@ def _input_range_report(obs: _Observations, compact: ConvertedActor) -> Dict[str
     if compact.c_policy is not None:
         effective = (compact.c_policy.input_low, compact.c_policy.input_high)
     return {**coverage(obs.claimed, obs.check, obs.space_low, obs.space_high, effective),
+            "note": compact.range_note or obs.claimed.note,  # the C header's, naming any narrowing
             "spread_observations": len(obs.spread),
             "check_observations_saturated_rate":
                 float(np.mean(compact.c_policy.saturated_features(obs.check) > 0))
@@ -257,10 +287,12 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     ``input_range``/``calibration_range`` choose the raw range the int8 input covers
     (tflite_export.input_range); ``c_prefix`` names the plain-C policy's files and symbols;
     ``int16_lsb`` ('a,b,...' or one value) is what one count of an int16 sensor reading is worth."""
-    _check_arguments(root_dir, output_dir, num_observations, eval_episodes, latency_invokes, input_range, c_prefix)
+    _check_arguments(root_dir, output_dir, num_observations, eval_episodes, latency_invokes, input_range, c_prefix,
+                     calibration_range, int16_lsb, int8_input)
     r = _load_run(root_dir, eval_episodes, gif)
     discrete, env = r.meta.discrete, r.cfg.env
     lsb = parse_lsb(int16_lsb, len(r.meta.obs_mean))
+    _check_calibration_range(r, calibration_range, int8_input)
     compact_keras = keras_step(r.actors["compact"][1])
     obs = _observations(r, compact_keras, num_observations, input_range, calibration_range)
 
@@ -309,7 +341,9 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
 def define_flags() -> None:
     """Defined on demand so that importing this module never claims flag names."""
     flags.DEFINE_string("root_dir", None, "Run directory written by dsp_tf.train.")
-    flags.DEFINE_string("output_dir", None, "Where the exported files go.")
+    flags.DEFINE_string("output_dir", None, "Where the exported files go. The directory is replaced as a whole "
+                        "(killed at any point, it holds the complete old or new export); files in it that the "
+                        "previous export did not write are kept, a subdirectory is refused.")
     flags.DEFINE_integer("num_observations", 1000, "Recorded observations for int8 calibration (as many again are used to check).")
     flags.DEFINE_integer("eval_episodes", None, "Episodes for the return check (default: the run's).")
     flags.DEFINE_enum("int8_input", "per_feature", ["per_feature", "per_tensor"],
@@ -323,7 +357,9 @@ def define_flags() -> None:
                       "space; episodes = the policy's own greedy episodes; observation_space = the env's finite "
                       "bounds. See tflite_export/input_range.py.")
     flags.DEFINE_string("calibration_range", None, "Overrides --input_range: 'lo:hi' for every feature or "
-                        "'lo:hi,lo:hi,...' one pair per observation feature, in raw units.")
+                        "'lo:hi,lo:hi,...' one pair per observation feature, in raw units, used exactly as given: "
+                        "bounds beyond +-1e30 and, with the per-feature int8 input, a range wider than the actor's "
+                        "observation normaliser clip window are refused.")
     flags.DEFINE_string("c_prefix", "actor_policy", "Names the plain-C policy's files (<prefix>.c/.h), functions "
                         "and macros, so that two policies link into one firmware.")
     flags.DEFINE_string("int16_lsb", None, "What one count of each feature's int16 reading is worth, in the "

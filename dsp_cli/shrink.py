@@ -250,7 +250,7 @@ def _already_done(root: str) -> bool:
     summary = read_finished_summary(root)
     if summary is None:
         return False  # killed during the final copy: the ladder's rungs are done, the copy is redone
-    logging.info("already done: ratio %.2f shrunk to %s neurons, greedy test return %.1f; %s holds it "
+    logging.info("already done: ratio %g shrunk to %s neurons, greedy test return %.1f; %s holds it "
                  "(--overwrite searches afresh)", chosen, summary.get("compact", {}).get("neurons", "?"),
                  float(summary.get("return_mean", float("nan"))), root)
     return True

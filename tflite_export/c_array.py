@@ -2,11 +2,37 @@
 from __future__ import annotations
 
 import re
+from typing import Iterable
+
+from dsp_tf.errors import UsageError
+
+#: A C prefix the generated names can start with: ASCII only (C99 leaves other characters in
+#: identifiers to the compiler, and the prefix also names files), a letter first (a leading
+#: underscore would make the upper-case macros ``_PREFIX_...`` names C reserves).
+_C_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
 def c_identifier(name: str) -> str:
     ident = re.sub(r"\W", "_", name)
     return ident if not ident[:1].isdigit() else f"_{ident}"
+
+
+def check_c_prefix(prefix: str, taken: Iterable[str] = ()) -> None:
+    """Refuses a ``--c_prefix`` the plain-C policy's files and symbols cannot start with, with a
+    UsageError: an empty one (which used to stand silently for the default), one that is not a C
+    identifier, and one in ``taken`` (the names of the export's other C files: ``actor_int8``
+    would write ``actor_int8.h`` over the model array's header)."""
+    if not prefix:
+        raise UsageError("--c_prefix is empty: give the name the plain-C policy's files and symbols start with "
+                         "(or leave the flag out for actor_policy)")
+    if re.match(r"_[A-Za-z0-9_]*\Z", prefix):
+        raise UsageError(f"--c_prefix '{prefix}' starts with _, which makes its macros ({prefix.upper()}_H_...) "
+                         "names C reserves: start it with a letter")
+    if not _C_PREFIX.match(prefix):
+        raise UsageError(f"--c_prefix '{prefix}' is not a C identifier (ASCII letters, digits and _, a letter "
+                         "first)")
+    if prefix in set(taken):
+        raise UsageError(f"--c_prefix '{prefix}' names the model array's C files ({prefix}.h): choose another")
 
 
 def to_c_source(data: bytes, name: str, header_name: str, extra_header: str = "",

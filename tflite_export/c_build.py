@@ -15,6 +15,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tflite_export.writing import check_tool_run, write_file
+
 #: Flags every build of the generated C uses: strict C99 and clean under -Wall -Wextra.
 #: ISO C mode also turns off floating-point contraction (no fused multiply-add), so the
 #: float operations round the same way on the host and on a Cortex-M4F.
@@ -31,17 +33,18 @@ def host_compiler() -> Optional[str]:
 
 def compile_shared(files: Dict[str, str], directory: str, compiler: Optional[str] = None,
                    extra_flags: Sequence[str] = ()) -> str:
-    """Builds the policy as a shared library with the strict flags; returns its path."""
+    """Builds the policy as a shared library with the strict flags; returns its path. A write that
+    finds no room, by this or by the compiler, raises an OSError naming the file (tflite_export.writing)."""
     compiler = compiler or host_compiler()
     if compiler is None:
         raise RuntimeError("no C compiler found (set CC or install gcc or clang)")
     for name, text in files.items():
-        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
-            f.write(text)
+        write_file(os.path.join(directory, name), text)
     sources = [os.path.join(directory, n) for n in files if n.endswith(".c")]
     lib = os.path.join(directory, "libpolicy.so")
     r = subprocess.run([compiler, *C_FLAGS, "-O2", "-shared", "-fPIC", *extra_flags, "-o", lib, *sources, "-lm"],
                        capture_output=True, text=True)
+    check_tool_run(r, lib)  # a full disk is not a compile error: the one-line message names the file
     if r.returncode != 0:
         raise RuntimeError(f"the generated C did not compile:\n{r.stderr[-4000:]}")
     return lib

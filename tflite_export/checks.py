@@ -20,6 +20,7 @@ from tflite_export.c_build import CPolicyLibrary, host_compiler
 from tflite_export.exporter import ConvertedActor
 from tflite_export.footprint import c_policy_footprint, target_table, tflite_micro_memory
 from tflite_export.runtimes import MicroRunner, ScaledInput, TFLiteRunner, median_invoke_seconds
+from tflite_export.writing import is_out_of_room
 
 #: Check observations the per-target instruction counts average over.
 TARGET_OBSERVATIONS = 32
@@ -145,6 +146,8 @@ def _c_policy_costs(converted: ConvertedActor, check: np.ndarray) -> Dict[str, o
         table = target_table(converted.c_policy, check[:TARGET_OBSERVATIONS])
         out["targets"] = table if table is not None else {"note": "not measured: arm-none-eabi-gcc not found"}
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        if is_out_of_room(e):  # a full disk ends the export with its one line, naming the file
+            raise
         out["targets"] = {"note": f"not measured: {str(e).splitlines()[0]}"}
     return out
 

@@ -8,6 +8,7 @@ tflite_export.checks)."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
@@ -15,14 +16,19 @@ import numpy as np
 
 from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
-from dsp_tf.files import check_output_directory, staged_directory, write_file_set
-from tflite_export.c_array import c_identifier, to_c_source
-from tflite_export.c_policy import CPolicy, UnsupportedForC, generate
+from dsp_tf.files import prepare_output_directory, staged_directory
+from tflite_export.c_array import c_identifier, check_c_prefix, to_c_source
+from tflite_export.c_policy import CPolicy, UnsupportedForC, _input_ranges, generate
 from tflite_export.convert import check_exportable, check_observations, to_float32, to_int8
-from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarations, check_fold,
+from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarations, check_fold, clip_window,
                                          fit_feature_scaling, fold_feature_scaling)
-from tflite_export.input_range import SPREAD_OBSERVATIONS, InputRange
+from tflite_export.input_range import SPREAD_OBSERVATIONS, InputRange, check_inside_window
 from tflite_export.runtimes import MicroRunner, ScaledInput, TFLiteRunner
+from tflite_export.writing import write_file
+
+#: The file an export writes into its output directory listing its own files, so that the next
+#: export replaces exactly those and keeps everything else there (dsp_tf.files.staged_directory).
+MANIFEST = ".tflite_export_files.json"
 
 
 @dataclass
@@ -35,6 +41,7 @@ class ConvertedActor:
     files: Dict[str, object]
     c_policy: Optional[CPolicy] = None  # the plain-C policy, when asked for and reproducible
     c_policy_skipped: Optional[str] = None  # why there is none
+    range_note: str = ""  # where the int8 input's range comes from, as the C header says it
 
     def int8_runner(self, runner_cls=MicroRunner) -> Callable[[np.ndarray], np.ndarray]:
         """A runner taking raw observations, as the board's code feeds the int8 model."""
@@ -55,18 +62,20 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
     its TFLite files: the reason is kept in ``c_policy_skipped`` instead of failing the export."""
     if int8_input not in INT8_INPUTS:
         raise UsageError(f"unknown int8 input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
-    prefix = c_prefix or f"{name}_policy"
-    if c_identifier(prefix) != prefix:
-        raise UsageError(f"--c_prefix '{prefix}' is not a C identifier (letters, digits and _, not a digit first)")
+    prefix = f"{name}_policy" if c_prefix is None else c_prefix
+    ident = c_identifier(f"{name}_int8")
+    if c_policy:
+        check_c_prefix(prefix, taken=[ident])
     check_exportable(actor)
     float32 = to_float32(actor)
-    ident = c_identifier(f"{name}_int8")
     calibration = np.asarray(representative, np.float32)
     if input_range is not None:
         calibration = np.concatenate([calibration, input_range.spread(SPREAD_OBSERVATIONS)])
     scaling = None
     if int8_input == "per_feature":
         low, high = (input_range.low, input_range.high) if input_range is not None else (None, None)
+        if input_range is not None and input_range.source == "calibration_range":
+            check_inside_window(low, high, *clip_window(actor))  # the user's range is used as given or refused
         scaling = fit_feature_scaling(actor, representative, low, high)
         folded = fold_feature_scaling(actor, scaling)
         check_fold(actor, folded, scaling, calibration)
@@ -75,6 +84,7 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
         extra_header, extra_source = c_declarations(ident, scaling, scale, zero_point)
     else:
         int8 = to_int8(actor, calibration)
+        scale, zero_point = TFLiteRunner(int8).input_quantization()
         extra_header = extra_source = ""
     header, source = to_c_source(int8, f"{name}_int8", f"{name}_int8.h", extra_header, extra_source)
     files = {f"{name}_float32.tflite": float32, f"{name}_int8.tflite": int8,
@@ -83,21 +93,61 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
         files[f"{name}_int8_input.json"] = json.dumps(
             {**scaling.to_dict(), "input_scale": scale, "input_zero_point": zero_point}, indent=2)
     policy, skipped = None, None
+    note = range_note(input_range, *_input_ranges(scaling, scale, zero_point, actor.input_shape[-1]),
+                      per_feature=scaling is not None) if input_range is not None \
+        else "the calibration observations' range"
     if c_policy:
-        note = input_range.note if input_range is not None else "the calibration observations' range"
         try:
             policy = generate(actor, int8, scaling, ident=prefix, model_name=f"{name}_int8.tflite",
                               discrete=discrete, range_note=note, int16_lsb=int16_lsb)
             files.update(policy.files)
         except UnsupportedForC as e:
             skipped = str(e)
-    return ConvertedActor(float32, int8, scaling, files, policy, skipped)
+    return ConvertedActor(float32, int8, scaling, files, policy, skipped, note)
+
+
+def range_note(asked: InputRange, low: np.ndarray, high: np.ndarray, per_feature: bool) -> str:
+    """What the C header and export_report.json say about the int8 input's range: where the range
+    came from and, when the input covers another one (``low``/``high``, what it really covers),
+    how it differs, so that a note never vouches for numbers it did not produce. A per-feature
+    input narrows a range wider than the normaliser's clip window to it (a --calibration_range
+    is refused instead: ``check_inside_window``); a per-tensor input has one range for all
+    features."""
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    width = asked.high - asked.low
+    # float32 offsets and scales move the ends by rounding; that is not another range
+    slack = 1e-6 * width + np.spacing(np.maximum(np.abs(asked.low), np.abs(asked.high)).astype(np.float32))
+    if np.all(np.abs(low - asked.low) <= slack) and np.all(np.abs(high - asked.high) <= slack):
+        return asked.note
+    if per_feature:
+        return f"{asked.note}; narrowed to the observation normaliser's clip window where wider"
+    uniform = np.all(asked.low == asked.low[0]) and np.all(asked.high == asked.high[0])
+    given = f": {asked.low[0]:.6g} .. {asked.high[0]:.6g}" if uniform else " (per feature in export_report.json)"
+    holds = bool(np.all(low <= asked.low + slack) and np.all(high >= asked.high - slack))
+    return (f"{asked.note}{given}; one per-tensor range for all features, fitted by the converter (integer zero "
+            f"point), which {'holds it' if holds else 'cuts it short'}")
+
+
+def write_file_set(directory: str, files: Dict[str, object]) -> None:
+    """Writes every file of ``files`` into ``directory``; a write that finds no room raises an
+    OSError naming the file (the command's one-line message says which), not a bare errno."""
+    for name, data in files.items():
+        write_file(os.path.join(directory, name), data)
 
 
 def write_files(output_dir: str, files: Dict[str, object]) -> None:
-    """All files or none: a failed write leaves ``output_dir`` as it was."""
-    with staged_directory(output_dir) as staging:
-        write_file_set(staging, files)
+    """All files or none: ``output_dir`` is replaced as a whole, so a failed write, or a process
+    killed at any point, leaves it as it was or as the complete new export, never a mix; the
+    user's own files in it are kept, the previous export's (listed in MANIFEST) replaced
+    (dsp_tf.files.staged_directory)."""
+    with staged_directory(output_dir, manifest=MANIFEST) as staging:
+        try:
+            write_file_set(staging, files)
+        except OSError as e:  # name the file as the user knows it, not by the hidden staging directory's name
+            name = os.path.relpath(str(e.filename), staging) if e.filename is not None else ""
+            if not name or name.startswith(os.pardir):
+                raise
+            raise OSError(e.errno, e.strerror, os.path.join(os.path.abspath(output_dir), name)) from None
 
 
 def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray,
@@ -114,7 +164,7 @@ def export_actor(actor: keras.Model, output_dir: str, representative: np.ndarray
     as plain C99 (``tflite_export.c_policy``) unless it has a layer or op the
     generator does not reproduce. Returns file sizes.
     """
-    check_output_directory(output_dir)
+    prepare_output_directory(output_dir, MANIFEST)
     representative = check_observations(actor, representative)
     converted = convert_actor(actor, representative, name, int8_input)
     write_files(output_dir, converted.files)

@@ -30,6 +30,7 @@ import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tflite_export.c_policy import C_FLAGS, CPolicy, host_compiler
+from tflite_export.writing import check_tool_run, write_file
 
 ARM_GCC = "arm-none-eabi-gcc"
 #: Cortex-M4 with its single-precision FPU (M4F), the usual part; the int8 variant's input
@@ -42,18 +43,6 @@ HOST_FLAGS = ["-Os"]
 _SECTION_FLAGS = ["-ffunction-sections", "-fdata-sections"]
 
 
-def _write_scratch(path: str, data) -> None:
-    """A file in a temporary directory; a failed write names it (an OSError from ``write`` carries
-    no file name, and which disk is full matters: these go to the temporary directory's disk, not
-    to --output_dir's)."""
-    try:
-        with open(path, "wb" if isinstance(data, bytes) else "w",
-                  encoding=None if isinstance(data, bytes) else "utf-8") as f:
-            f.write(data)
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, path) from None
-
-
 def _tool(compiler: str, name: str) -> str:
     """The binutils tool that belongs to ``compiler`` (arm-none-eabi-size for arm-none-eabi-gcc)."""
     base = os.path.basename(compiler)
@@ -63,7 +52,11 @@ def _tool(compiler: str, name: str) -> str:
 
 
 def _run(cmd: Sequence[str], cwd: str) -> str:
+    """The tool's output; a failure raises RuntimeError, or an OSError naming the file it was
+    writing (``-o``) when it ran out of room, which must end the export rather than be noted."""
     r = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True)
+    output = cmd[list(cmd).index("-o") + 1] if "-o" in cmd else ""
+    check_tool_run(r, os.path.join(cwd, output) if output else cwd)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-4000:]}")
     return r.stdout
@@ -154,7 +147,7 @@ def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], a
     results: Dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="c_policy_size_") as tmp:
         for name, text in policy.files.items():
-            _write_scratch(os.path.join(tmp, name), text)
+            write_file(os.path.join(tmp, name), text)
         src = f"{policy.ident}.c"
         objects: Dict[Tuple[str, ...], Tuple[str, str, dict]] = {}
         for variant, (suffix, defines) in entries.items():
@@ -336,7 +329,7 @@ def tflite_micro_memory(model: bytes) -> Dict[str, Optional[int]]:
     """Model bytes, the smallest arena the TFLM runtime runs the model in, and what it allocated there."""
     with tempfile.TemporaryDirectory(prefix="tflm_arena_") as tmp:
         path = os.path.join(tmp, "model.tflite")
-        _write_scratch(path, model)
+        write_file(path, model)
         r = subprocess.run([sys.executable, "-c", _ARENA_SEARCH, path], capture_output=True, text=True)
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if r.returncode != 0 or not lines:

@@ -16,7 +16,14 @@ explicitly (``--input_range``):
 * ``observation_space``: the environment's finite bounds, ``training`` where a
   bound is infinite;
 * ``--calibration_range=lo:hi[,lo:hi...]``: the user's own (one pair for every
-  feature, or one per feature).
+  feature, or one per feature), used exactly as given or refused, never quietly
+  changed: a bound beyond ±CALIBRATION_LIMIT, where float32 arithmetic on it
+  overflows, or a range too narrow for float32 to hold 256 int8 levels, is
+  refused before any work (``parse_calibration_pairs``); with a per-feature
+  int8 input, so is a range wider than the observation normaliser's clip
+  window (``check_inside_window``), which the input map would otherwise narrow
+  to the window (the other sources are narrowed, and the header and the report
+  say so).
 
 The int8 converter is then calibrated on the episodes plus observations spread
 uniformly over the range, so that the input tensor and the hidden layers'
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,6 +47,20 @@ TRAINING_STDS = 4.0
 #: Observations spread uniformly over the range, added to the int8 calibration set and used for the
 #: agreement check over the range.
 SPREAD_OBSERVATIONS = 2000
+#: The largest magnitude --calibration_range takes. float32, which the board and the converter
+#: compute in, ends at 3.4e38, and a bound of the range goes through products before it is
+#: compared with anything: the observation normaliser multiplies it by 1/std (up to
+#: 1/sqrt(epsilon), about 32), the first layer by its weights, and the per-feature map by the
+#: inverse of the half-width, which must stay a normal float32 (above 1.2e-38). At -1e38:1e38
+#: the observations spread over the range overflowed to inf (eight RuntimeWarnings) and the range
+#: silently became the normaliser's clip window. 1e30 leaves eight decades for those factors; no
+#: sensor reads beyond it.
+CALIBRATION_LIMIT = 1e30
+#: A feature's half-width at or below this is taken as a constant feature and given a unit range
+#: (tflite_export.input_scaling.fit_feature_scaling): a range given that narrow is refused instead.
+MIN_HALF_WIDTH = 1e-12
+#: int8 levels a feature's range is cut into; float32 must tell them apart.
+INT8_LEVELS = 256
 
 
 @dataclass(frozen=True)
@@ -56,11 +78,17 @@ class InputRange:
         return rng.uniform(self.low, self.high, size=(count, len(self.low))).astype(np.float32)
 
 
-def parse_calibration_range(text: str, obs_dim: int) -> Tuple[np.ndarray, np.ndarray]:
-    """'lo:hi' for every feature or 'lo:hi,lo:hi,...' one per feature; UsageError otherwise."""
-    pairs = [p.strip() for p in text.split(",") if p.strip()]
-    if len(pairs) not in (1, obs_dim):
-        raise UsageError(f"--calibration_range needs 1 or {obs_dim} lo:hi pairs, got {len(pairs)}")
+def parse_calibration_pairs(text: Optional[str]) -> List[Tuple[float, float]]:
+    """The (lo, hi) pairs of ``--calibration_range`` text, checked without the run: the syntax,
+    and that float32 carries each range (CALIBRATION_LIMIT, and room for INT8_LEVELS levels).
+    A UsageError otherwise, before any work; an empty flag is refused rather than taken to mean
+    "not given" (it used to fall back to --input_range silently)."""
+    if text is None or not text.strip():
+        raise UsageError("--calibration_range is empty: give lo:hi or lo:hi,lo:hi,... (or leave the flag out "
+                         "for --input_range)")
+    pairs = [p.strip() for p in text.split(",")]
+    if not all(pairs):
+        raise UsageError(f"--calibration_range '{text}' has an empty lo:hi pair")
     bounds = []
     for p in pairs:
         parts = p.split(":")
@@ -70,11 +98,60 @@ def parse_calibration_range(text: str, obs_dim: int) -> Tuple[np.ndarray, np.nda
             lo = hi = math.nan
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise UsageError(f"--calibration_range: '{p}' is not lo:hi with finite lo < hi")
+        if max(abs(lo), abs(hi)) > CALIBRATION_LIMIT:
+            raise UsageError(f"--calibration_range: '{p}' goes beyond +-{CALIBRATION_LIMIT:g}, past what float32 "
+                             "carries through the normaliser, the first layer and the int8 input map without "
+                             "overflowing: give the observation's real range")
+        narrowest = max(2 * MIN_HALF_WIDTH, (INT8_LEVELS - 1) * float(np.spacing(np.float32(max(abs(lo), abs(hi))))))
+        if hi - lo <= narrowest:
+            raise UsageError(f"--calibration_range: '{p}' is too narrow for float32 to cut into {INT8_LEVELS} int8 "
+                             f"levels (it must be wider than {narrowest:.3g} there)")
         bounds.append((lo, hi))
+    return bounds
+
+
+def parse_calibration_range(text: str, obs_dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    """'lo:hi' for every feature or 'lo:hi,lo:hi,...' one per feature, as (low, high) arrays;
+    UsageError otherwise (parse_calibration_pairs, and the number of pairs)."""
+    bounds = parse_calibration_pairs(text)
+    if len(bounds) not in (1, obs_dim):
+        raise UsageError(f"--calibration_range needs 1 or {obs_dim} lo:hi pairs, got {len(bounds)}")
     if len(bounds) == 1:
         bounds *= obs_dim
     low, high = (np.array(v, np.float64) for v in zip(*bounds))
     return low, high
+
+
+def _rounded_inward(value: float, up: bool) -> str:
+    """``value`` to 6 significant digits, rounded towards the inside of a range (a low end up, a
+    high end down), so that a window printed in a message and pasted back lies within it."""
+    if not math.isfinite(value):
+        return f"{value:g}"
+    exact = Decimal(repr(value))
+    step = Decimal(1).scaleb(exact.adjusted() - 5)
+    return f"{exact.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR).normalize():g}"
+
+
+def check_inside_window(low: np.ndarray, high: np.ndarray, window_low: np.ndarray, window_high: np.ndarray) -> None:
+    """Refuses (UsageError, one line) a ``--calibration_range`` wider than the observation
+    normaliser's clip window (``window_*``, raw units, ±inf without a normaliser) for a per-feature
+    int8 input. Beyond the window the actor sees every observation as the window's end, and the
+    input map, folded into the first layer, is exact only inside it, so the range used to be
+    narrowed to the window silently while the C header said "given by --calibration_range". The
+    message gives the window, rounded inward, as a --calibration_range that is accepted."""
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    window_low, window_high = np.asarray(window_low, np.float64), np.asarray(window_high, np.float64)
+    outside = np.flatnonzero((low < window_low) | (high > window_high))
+    if not outside.size:
+        return
+    i = int(outside[0])
+    inside = ",".join(f"{_rounded_inward(max(lo, wlo), True)}:{_rounded_inward(min(hi, whi), False)}"
+                      for lo, hi, wlo, whi in zip(low, high, window_low, window_high))
+    more = f" (and {len(outside) - 1} more features')" if len(outside) > 1 else ""
+    raise UsageError(f"--calibration_range: feature {i}'s {low[i]:g}:{high[i]:g}{more} goes beyond the actor's "
+                     f"observation normaliser clip window {window_low[i]:.6g}:{window_high[i]:.6g}; the actor sees "
+                     "anything beyond it as the window's end and a per-feature int8 input covers no more, so the "
+                     f"range would be narrowed: give ranges within the windows, e.g. --calibration_range={inside}")
 
 
 def _finite_space_bounds(space_low: Optional[np.ndarray], space_high: Optional[np.ndarray],
@@ -93,7 +170,7 @@ def choose_input_range(kind: str, episodes: np.ndarray, obs_mean: Optional[Seque
     episodes = np.asarray(episodes, np.float64)
     obs_dim = episodes.shape[1]
     ep_low, ep_high = episodes.min(0), episodes.max(0)
-    if explicit:
+    if explicit is not None:  # an empty one is refused, not taken for "none"
         low, high = parse_calibration_range(explicit, obs_dim)
         return InputRange(low, high, "calibration_range", "given by --calibration_range")
     if kind not in INPUT_RANGES:

@@ -25,6 +25,7 @@ import numpy as np
 from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
 from tflite_export.actor_layers import computing_layers, is_normalization, normalization_constants
+from tflite_export.input_range import MIN_HALF_WIDTH
 
 #: The choices of --int8_input: per-feature scaling folded into the first layer, or TFLite's plain per-tensor input.
 INT8_INPUTS = ("per_feature", "per_tensor")
@@ -69,6 +70,14 @@ def _leading_affine(chain) -> Tuple[np.ndarray, np.ndarray, Tuple[np.ndarray, np
     return scale, shift, window, start
 
 
+def clip_window(model: keras.Model) -> Tuple[np.ndarray, np.ndarray]:
+    """(low, high), raw units: the range of each feature the actor's observation normaliser passes
+    unclipped (±inf without a normaliser). A per-feature int8 input covers at most this window:
+    ``fit_feature_scaling`` narrows a wider range to it, so a range the user gave is checked
+    against it first (tflite_export.input_range.check_inside_window)."""
+    return _leading_affine(computing_layers(model))[2]
+
+
 def fit_feature_scaling(model: keras.Model, representative: np.ndarray, low: Optional[np.ndarray] = None,
                         high: Optional[np.ndarray] = None) -> FeatureScaling:
     """Ranges of the calibration observations (or ``low``/``high`` when given: the range a deployment
@@ -79,7 +88,7 @@ def fit_feature_scaling(model: keras.Model, representative: np.ndarray, low: Opt
     high = np.minimum(rep.max(0) if high is None else np.asarray(high, np.float64), high_clip)
     half = (high - low) / 2
     # A feature that never moved gets a unit range: z is then 0 on every seen value.
-    half = np.where(half > 1e-12, half, 1.0)
+    half = np.where(half > MIN_HALF_WIDTH, half, 1.0)
     return FeatureScaling(((low + high) / 2).astype(np.float32), (1.0 / half).astype(np.float32))
 
 

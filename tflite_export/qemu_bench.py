@@ -24,6 +24,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from tflite_export.writing import check_tool_run, write_file
+
 ARM_GCC = "arm-none-eabi-gcc"
 QEMU = "qemu-system-arm"
 
@@ -165,13 +167,13 @@ def run_image(directory: str, sources: Dict[str, str], flags: Sequence[str], def
     order given) into one bare-metal image and runs it on QEMU's mps2-an386; returns what it printed.
     One harness for every Cortex-M run, so that a board-side change is made in one place."""
     for name, body in {**sources, "link.ld": LINKER_SCRIPT}.items():
-        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
-            f.write(body)
+        write_file(os.path.join(directory, name), body)
     elf = os.path.join(directory, "image.elf")
     c_files = [name for name in sources if name.endswith(".c")]
     r = subprocess.run([ARM_GCC, *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", *defines,
                         "-nostartfiles", "--specs=nosys.specs", "-T", "link.ld", "-o", elf, *c_files, "-lm"],
                        cwd=directory, capture_output=True, text=True)
+    check_tool_run(r, elf)
     if r.returncode != 0:
         raise RuntimeError(f"the Cortex-M image did not build:\n{r.stderr[-3000:]}")
     r = subprocess.run([QEMU, "-M", "mps2-an386", *(["-icount", "shift=0"] if icount else []), "-nographic",
