@@ -146,6 +146,14 @@ def key_flags(names: Sequence[str]) -> None:
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
 
 
+def portable_path(path: str) -> str:
+    """A path as a written report keeps it: relative to the working directory (the repository, for
+    the reports in docs/) when it lies inside it, else its last component, so no file records where
+    one machine kept things."""
+    rel = os.path.relpath(os.path.abspath(path))
+    return os.path.basename(os.path.normpath(path)) if rel == ".." or rel.startswith(".." + os.sep) else rel
+
+
 # ---- how a command ends ----------------------------------------------------------------------
 #: errno values of a write that found no room: a full disk, a file size limit (ulimit -f), a quota.
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}

@@ -312,7 +312,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     c_report = c_policy_report(converted["compact"], compact_reference, obs.check, env, eval_seeds, discrete,
                                obs.spread)
     report = {
-        "root_dir": r.run.root, "env": env, "method": r.cfg.method, "seed": r.cfg.seed,
+        "root_dir": cli.portable_path(r.run.root), "env": env, "method": r.cfg.method, "seed": r.cfg.seed,
         "observations": {"calibration": len(obs.calibration), "check": len(obs.check)},
         "int8_input": int8_input,
         "input_range": _input_range_report(obs, converted["compact"]),
