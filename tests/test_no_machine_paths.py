@@ -6,7 +6,7 @@ import subprocess
 
 from clitools import REPO
 
-#: /home/<user>/, /root/, /tmp/, /work/ at the start of a path (not inside a URL or a relative path).
+#: An absolute path under home, root, tmp or work (not inside a URL or a relative path).
 MACHINE_PATH = re.compile(r"(?<![\w.:/-])/(?:" + "|".join(["home", "root", "tmp", "work"]) + r")/\S")
 
 
