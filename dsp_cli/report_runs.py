@@ -296,7 +296,7 @@ def progress_points(run_dir: str, column: str) -> List[Tuple[int, float]]:
 def training_score(run: Dict) -> Optional[float]:
     """Mean logged training-episode return over the last 10% of the run's env steps.
 
-    What settings are chosen by (docs/RESULTS.md's protocols): it comes from
+    What settings are chosen by (docs/protocols/): it comes from
     training alone, never from the evaluation episodes on unseen seeds. None when
     the run logged no episode return in that stretch (or has no progress.csv).
     """

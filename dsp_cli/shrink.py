@@ -56,7 +56,7 @@ SELECTION_FIELDS = ("validation_interval", "validation_episodes")
 #: Where the ladder's students live inside --root_dir.
 LADDER_DIR = "ladder"
 #: How a student ranks neurons across layers unless --ranking is given. Chosen on Walker2d tuning seeds
-#: (docs/RESULTS.md, "Tuning the student's recipe on Walker2d"): pruning a trained network by one global
+#: (docs/protocols/, "Tuning the student's recipe on Walker2d"): pruning a trained network by one global
 #: ranking left DSP students a 4-neuron first layer (3-6 on LunarLander), a bottleneck the student never
 #: trained around; each layer keeping its share trained better. Every neuron-ranking method takes it, so
 #: students of different methods end with the same shapes.

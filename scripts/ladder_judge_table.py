@@ -1,4 +1,4 @@
-"""How well each size-search judge predicts a rung's test return (docs/RESULTS.md, "A judge of its own
+"""How well each size-search judge predicts a rung's test return (docs/protocols/2026-12-03-shrinking-a-trained-policy.md, "A judge of its own
 for the size search"): per rung the validation share (the old judge), the judged share (the new one) and
 the test share, and per judge the mean absolute gap to the test share over every rung.
 

@@ -1,4 +1,4 @@
-"""The scores of shrink tuning students, without their test returns (docs/RESULTS.md, "Tuning the
+"""The scores of shrink tuning students, without their test returns (docs/protocols/2026-12-03-shrinking-a-trained-policy.md, "Tuning the
 student's recipe on Walker2d"): a protocol that chooses on validation and training returns must not
 print the test episodes next to them.
 
