@@ -60,5 +60,10 @@ setup(
                                     "tflite_export", "tflite_export.*"]),
     install_requires=CORE,
     extras_require=EXTRAS,
+    # The commands by name, beside their `python -m dsp_tf.X` forms (which stay the documented ones).
+    entry_points={"console_scripts": [
+        "dsp-train=dsp_tf.train:main", "dsp-shrink=dsp_tf.shrink:main", "dsp-evaluate=dsp_tf.evaluate:main",
+        "dsp-export=tflite_export.__main__:main", "dsp-sweep=dsp_tf.sweep:main", "dsp-report=dsp_tf.report:main",
+        "dsp-archive=dsp_tf.archive:main"]},
     license="Apache-2.0",
 )
