@@ -38,15 +38,19 @@ from dsp_tf.numpy_forward import keras_step
 from tflite_export.animation import gif_bytes
 from tflite_export.c_array import check_c_prefix
 from tflite_export.c_int16 import parse_lsb
+from tflite_export.c_tables import ACTIVATION_KERNELS
 from tflite_export.checks import (Policy, c_policy_ratios, check_c_policy, model_report, outputs,
                                   size_ratios)
 from tflite_export.exporter import MANIFEST, ConvertedActor, convert_actor, write_files
-from tflite_export.input_range import (INPUT_RANGES, SPREAD_OBSERVATIONS, InputRange, check_inside_window,
+from tflite_export.input_range import (DEFAULT_INPUT_RANGE, INPUT_RANGES, SPREAD_OBSERVATIONS, InputRange,
+                                       check_inside_window,
                                        choose_input_range, coverage, parse_calibration_pairs, parse_calibration_range)
 from tflite_export.input_scaling import INT8_INPUTS, clip_window
 from tflite_export.runtimes import INTERPRETER, MicroRunner
 
 GIF_FILE = "policy_int8.gif"
+#: --c_prefix's default: the plain-C policy's name; the TFLite Micro arrays keep TFLite's own names with it.
+DEFAULT_C_PREFIX = "actor_policy"
 #: On a driving task the int8 actor may crash at most this many times more than the Keras actor per 50
 #: episodes (issue 12's bar); export_report.json says whether it stayed within it.
 INT8_EXTRA_COLLISIONS_PER_50 = 1
@@ -154,8 +158,9 @@ _TAKEN_C_NAMES = ("actor_int8", "actor_dense_int8")
 
 
 def _check_arguments(root_dir: str, output_dir: str, num_observations: int, eval_episodes: Optional[int],
-                     latency_invokes: int, input_range: str, c_prefix: str, calibration_range: Optional[str] = None,
-                     int16_lsb: Optional[str] = None, int8_input: str = "per_feature") -> None:
+                     latency_invokes: int, input_range: Optional[str], c_prefix: str,
+                     calibration_range: Optional[str] = None,
+                     int16_lsb: Optional[str] = None, int8_input: str = "per_feature", c_tanh: str = "table") -> None:
     """Every check that needs no run, before any work: a bad flag is one line and exit code 2 with
     nothing made or changed. Only then is the output directory made ready, which finishes a
     replacement a killed export left half done (dsp_tf.files.prepare_output_directory)."""
@@ -167,7 +172,9 @@ def _check_arguments(root_dir: str, output_dir: str, num_observations: int, eval
     if eval_episodes is not None and eval_episodes <= 0:
         raise UsageError(f"--eval_episodes must be > 0, got {eval_episodes}")
     check_c_prefix(c_prefix, taken=_TAKEN_C_NAMES)
-    if input_range not in INPUT_RANGES:
+    if c_tanh not in ACTIVATION_KERNELS:
+        raise UsageError(f"unknown --c_tanh '{c_tanh}' (choose from {', '.join(ACTIVATION_KERNELS)})")
+    if input_range is not None and input_range not in INPUT_RANGES:
         raise UsageError(f"unknown --input_range '{input_range}' (choose from {', '.join(INPUT_RANGES)})")
     if int8_input not in INT8_INPUTS:
         raise UsageError(f"unknown --int8_input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
@@ -231,7 +238,7 @@ class _Observations:
     space_high: Optional[np.ndarray]
 
 
-def _observations(r: _Run, policy: Policy, num_observations: int, input_range: str,
+def _observations(r: _Run, policy: Policy, num_observations: int, input_range: Optional[str],
                   calibration_range: Optional[str]) -> _Observations:
     """Calibration and check observations from episodes on seeds that neither training nor the
     return evaluation uses, and the input range they and the flags choose."""
@@ -239,6 +246,8 @@ def _observations(r: _Run, policy: Policy, num_observations: int, input_range: s
     observed = record_observations(policy, r.cfg.env, seeds, 2 * num_observations, r.meta.discrete)
     calibration, check = observed[: len(observed) // 2], observed[len(observed) // 2:]
     space_low, space_high = observation_space_bounds(r.cfg.env)
+    if input_range is None:  # the measured default, where the actor has the statistics it needs
+        input_range = DEFAULT_INPUT_RANGE if r.meta.obs_mean is not None and r.meta.obs_var is not None else "episodes"
     claimed = choose_input_range(input_range, calibration, r.meta.obs_mean, r.meta.obs_var, space_low, space_high,
                                  calibration_range)
     spread = claimed.spread(SPREAD_OBSERVATIONS, seed=1)  # not the calibration's own spread (seed 0)
@@ -279,16 +288,18 @@ def _returns(r: _Run, compact_keras: Policy, compact_int8: Policy, c_report: dic
 
 def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                eval_episodes: Optional[int] = None, latency_invokes: int = 1000,
-               int8_input: str = "per_feature", gif: bool = False, input_range: str = "episodes",
-               calibration_range: Optional[str] = None, c_prefix: str = "actor_policy",
-               int16_lsb: Optional[str] = None) -> Dict[str, object]:
+               int8_input: str = "per_feature", gif: bool = False, input_range: Optional[str] = None,
+               calibration_range: Optional[str] = None, c_prefix: str = DEFAULT_C_PREFIX,
+               int16_lsb: Optional[str] = None, c_tanh: str = "table") -> Dict[str, object]:
     """Exports a dsp_tf.train run (dense and compact actors) and writes export_report.json; with
     ``gif``, also policy_int8.gif: the int8 actor in TFLite Micro on the first evaluation episode.
     ``input_range``/``calibration_range`` choose the raw range the int8 input covers
-    (tflite_export.input_range); ``c_prefix`` names the plain-C policy's files and symbols;
-    ``int16_lsb`` ('a,b,...' or one value) is what one count of an int16 sensor reading is worth."""
+    (tflite_export.input_range; None: DEFAULT_INPUT_RANGE, or ``episodes`` for an actor without
+    observation statistics); ``c_prefix`` names the plain-C policy's files and symbols;
+    ``int16_lsb`` ('a,b,...' or one value) is what one count of an int16 sensor reading is worth;
+    ``c_tanh`` picks the C policy's TANH/LOGISTIC kernel (tflite_export.c_tables)."""
     _check_arguments(root_dir, output_dir, num_observations, eval_episodes, latency_invokes, input_range, c_prefix,
-                     calibration_range, int16_lsb, int8_input)
+                     calibration_range, int16_lsb, int8_input, c_tanh)
     r = _load_run(root_dir, eval_episodes, gif)
     discrete, env = r.meta.discrete, r.cfg.env
     lsb = parse_lsb(int16_lsb, len(r.meta.obs_mean))
@@ -299,9 +310,10 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     files, models, converted = {}, {}, {}
     for which, (mlp, model) in r.actors.items():
         c = converted[which] = convert_actor(model, obs.calibration, "actor" if which == "compact" else "actor_dense",
-                                             int8_input, c_policy=which == "compact", c_prefix=c_prefix,
+                                             int8_input, c_policy=which == "compact",
+                                             c_prefix=None if c_prefix == DEFAULT_C_PREFIX else c_prefix,
                                              input_range=obs.claimed, discrete=discrete,
-                                             int16_lsb=lsb if which == "compact" else None)
+                                             int16_lsb=lsb if which == "compact" else None, c_tanh=c_tanh)
         files.update(c.files)
         models[which] = model_report(mlp, model, c, obs.check, obs.spread, latency_invokes, discrete,
                                      r.h5_bytes(which))
@@ -315,6 +327,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
         "root_dir": cli.portable_path(r.run.root), "env": env, "method": r.cfg.method, "seed": r.cfg.seed,
         "observations": {"calibration": len(obs.calibration), "check": len(obs.check)},
         "int8_input": int8_input,
+        "c_tanh": c_tanh,
         "input_range": _input_range_report(obs, converted["compact"]),
         "host_interpreter": INTERPRETER,  # runs the "tflite" checks: LiteRT where installed
         "latency_invokes": latency_invokes,
@@ -351,17 +364,25 @@ def define_flags() -> None:
                       "and actor_int8_input.json); per_tensor: the raw observation with one scale, as TFLite does.")
     flags.DEFINE_bool("gif", False, "Driving tasks: also write policy_int8.gif, the int8 actor (TFLite Micro) "
                       "acting the run's first evaluation episode, rendered off-screen (one frame per decision).")
-    flags.DEFINE_enum("input_range", "episodes", ["training", "episodes", "observation_space"],
-                      "Raw observation range the int8 input covers (beyond it a feature saturates): training = the "
-                      "training rollouts' mean +- 4 std joined with the policy's episodes, within the observation "
-                      "space; episodes = the policy's own greedy episodes; observation_space = the env's finite "
-                      "bounds. See tflite_export/input_range.py.")
+    flags.DEFINE_enum("input_range", None, list(INPUT_RANGES),
+                      "Raw observation range the int8 input covers (beyond it a feature saturates): training (the "
+                      "default) = the training rollouts' mean +- 4 std joined with the policy's episodes, within the "
+                      "observation space; episodes = the policy's own greedy episodes (the default for an actor "
+                      "without observation statistics); observation_space = the env's finite bounds. Measured in "
+                      "docs/embedded_input_range.md; see tflite_export/input_range.py.")
     flags.DEFINE_string("calibration_range", None, "Overrides --input_range: 'lo:hi' for every feature or "
                         "'lo:hi,lo:hi,...' one pair per observation feature, in raw units, used exactly as given: "
                         "bounds beyond +-1e30 and, with the per-feature int8 input, a range wider than the actor's "
                         "observation normaliser clip window are refused.")
-    flags.DEFINE_string("c_prefix", "actor_policy", "Names the plain-C policy's files (<prefix>.c/.h), functions "
-                        "and macros, so that two policies link into one firmware.")
+    flags.DEFINE_string("c_prefix", DEFAULT_C_PREFIX, "Names the plain-C policy's files (<prefix>.c/.h), functions, "
+                        "macros and file-scope (static) names and, when not the default, the TFLite Micro arrays' "
+                        "symbols (g_<prefix>_actor_int8_model_data, ...), so that two exports link and unity-build "
+                        "into one firmware.")
+    flags.DEFINE_enum("c_tanh", "table", list(ACTIVATION_KERNELS),
+                      "How the plain-C int8 policy computes TANH/LOGISTIC, bit-identical either way: table = one "
+                      "256-byte table per layer, generated from TFLite Micro's routine (about 3x fewer instructions "
+                      "per call on a Cortex-M4); computed = TFLite Micro's fixed-point routine per neuron (no "
+                      "tables: for parts short of flash).")
     flags.DEFINE_string("int16_lsb", None, "What one count of each feature's int16 reading is worth, in the "
                         "observation's units, for <prefix>_int16_q: one value or 'a,b,...' per feature (default: a "
                         "power of two per feature from the input range, the header's INT16_FRAC_BITS).")
@@ -376,7 +397,7 @@ def _main() -> None:
         raise UsageError("--root_dir and --output_dir are required")
     r = export_run(FLAGS.root_dir, FLAGS.output_dir, FLAGS.num_observations, FLAGS.eval_episodes,
                    FLAGS.latency_invokes, FLAGS.int8_input, FLAGS.gif, FLAGS.input_range,
-                   FLAGS.calibration_range, FLAGS.c_prefix, FLAGS.int16_lsb)
+                   FLAGS.calibration_range, FLAGS.c_prefix, FLAGS.int16_lsb, FLAGS.c_tanh)
     d, c = r["models"]["dense"], r["models"]["compact"]
     agree = ", ".join(f"{k} {v:.4g}" for k, v in c["int8_vs_keras"].items() if k != "tied_top_outputs_rate")
     print(f"{r['env']} {r['method']}: int8 {d['int8_bytes']} -> {c['int8_bytes']} bytes, "

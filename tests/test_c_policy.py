@@ -1,5 +1,6 @@
 """The plain-C policy: int8 bit for bit as TFLite Micro computes it, float32 as Keras does."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -112,9 +113,14 @@ def test_tanh_and_logistic_match_tflite_micro_on_all_256_inputs(activation):
         rep = (np.random.default_rng(0).normal(size=(200, 4)) * spread).astype(np.float32)
         converted = convert_actor(actor, rep, int8_input="per_tensor")
         assert _op_names(converted.int8) == ["TANH" if activation == "tanh" else "LOGISTIC"]
-        lib = CPolicyLibrary(converted.c_policy)
         q_rows = np.stack([np.roll(every, k)[:4] for k in range(0, 256)])  # each feature sees all 256 values
-        np.testing.assert_array_equal(lib.batch(lib.int8_q, q_rows), _tflm_forward(converted.int8, q_rows))
+        tflm = _tflm_forward(converted.int8, q_rows)
+        assert converted.c_policy.c_tanh == "table" and "_lookup(" in converted.c_policy.source
+        computed = generate(actor, converted.int8, None, c_tanh="computed")
+        assert "_lookup(" not in computed.source
+        for policy in (converted.c_policy, computed):  # the default table and TFLM's routine per neuron
+            lib = CPolicyLibrary(policy)
+            np.testing.assert_array_equal(lib.batch(lib.int8_q, q_rows), tflm)
 
 
 def _per_channel(int8):
@@ -258,6 +264,27 @@ def test_max_stack_follows_the_deepest_call_chain():
         max_stack(ci.replace('"p.c:mid" targetname: "tanhf"', '"p.c:mid" targetname: "entry"'), "entry")
 
 
+def test_library_stack_reads_prologues_and_follows_calls():
+    from tflite_export.footprint import library_stack
+
+    disassembly = (
+        "00008020 <__aeabi_fadd>:\n"
+        "    8020:\tb5f8      \tpush\t{r3, r4, r5, r6, r7, lr}\n"
+        "    8178:\tf000 fa32 \tbl\t85e0 <__clzsi2>\n"
+        "000085e0 <__clzsi2>:\n"
+        "    85e0:\t2800      \tcmp\tr0, #0\n"
+        "00008600 <expf>:\n"
+        "    8600:\te92d 41f0 \tstmdb\tsp!, {r4, r5, r6, r7, r8, lr}\n"
+        "    8604:\ted2d 8b04 \tvpush\t{d8-d9}\n"
+        "    8608:\tb083      \tsub\tsp, #12\n"
+        "    860a:\tf7ff fd09 \tbl\t8020 <__aeabi_fadd>\n")
+    assert library_stack(disassembly) == {"__aeabi_fadd": 24, "__clzsi2": 0, "expf": 24 + 16 + 12 + 24}
+    graph = ('node: { title: "p.c:entry" label: "entry\\n16 bytes (static)" }\n'
+             'edge: { sourcename: "p.c:entry" targetname: "expf" }\n'
+             'edge: { sourcename: "p.c:entry" targetname: "memcpy" }\n')
+    assert max_stack(graph, "entry", library_stack(disassembly)) == (16 + 76, ["memcpy"])
+
+
 def test_library_bytes_count_aliases_and_nested_entry_points_once():
     # __aeabi_fadd and __addsf3 at one address; __aeabi_fsub an entry point inside __aeabi_fadd
     assert _covered_bytes([(0x100, 40), (0x100, 40), (0x104, 36), (0x200, 8)]) == 48
@@ -345,6 +372,59 @@ def test_integer_only_path_is_bit_exact_on_real_actors(which, cartpole):
     np.testing.assert_array_equal(lib.batch(lib.int8_q, q_rows), _tflm_forward(converted.int8, q_rows))
 
 
+def _computed_kernel(policy, act, directory):
+    """The computed kernel (``<ident>_ap_tanh`` / ``_logistic``) of a --c_tanh=computed policy, called
+    directly on inputs -128..127 with a layer's parameters: the generated .c is included into a probe
+    (its helpers are static)."""
+    import ctypes
+
+    from tflite_export.c_policy import compile_shared
+
+    probe = (f'#include "{policy.ident}.inc"\n'
+             "void probe(int8_t *v, int32_t zero_point, int32_t radius, int32_t m, int shift)\n{\n"
+             f"    {policy.ident}_ap_{act}(v, 256, zero_point, radius, m, shift);\n}}\n")
+    files = {f"{policy.ident}.h": policy.header, f"{policy.ident}.inc": policy.source, "probe.c": probe}
+    os.makedirs(directory, exist_ok=True)
+    lib = ctypes.CDLL(compile_shared(files, str(directory), extra_flags=["-Wno-unused-function"]))
+
+    def outputs(zero_point, radius, m, shift):
+        v = np.arange(-128, 128, dtype=np.int8)
+        lib.probe(v.ctypes.data_as(ctypes.c_void_p), zero_point, radius, m, shift)
+        return v
+    return outputs
+
+
+@pytest.mark.parametrize("which", ["cartpole", "hopper"])
+def test_activation_tables_are_the_computed_kernel_on_every_input(which, cartpole, tmp_path):
+    """Issue 39: every layer's TANH/LOGISTIC table equals the computed routine (the one that is bit-exact
+    with TFLite Micro) on all 256 inputs, and --c_tanh=computed is still bit-exact with TFLite Micro."""
+    from tflite_export.c_int8 import _int8_graph
+
+    if which == "cartpole":
+        model, meta, converted, check = cartpole
+    else:
+        model, meta = _load_archived(HOPPER)
+        check = _spread(meta, 200)
+        converted = convert_actor(model, check[:100], discrete=meta.discrete)
+    computed = generate(model, converted.int8, converted.scaling, discrete=meta.discrete, c_tanh="computed")
+    tables = _int8_graph(converted.int8).activation_tables
+    assert len(tables) >= (1 if which == "cartpole" else 3)
+    source = converted.c_policy.source
+    kernels = {act: _computed_kernel(computed, act, tmp_path / act) for act in {args[0] for args in tables.values()}}
+    for name, (act, *params) in tables.items():
+        # the table as the board gets it: the array in the generated C
+        body = re.search(rf"{converted.c_policy.ident}_{name}\[256\] = \{{([^}}]*)\}};", source).group(1)
+        table = np.array([int(v) for v in body.split(",")], np.int8)
+        np.testing.assert_array_equal(table, kernels[act](*params))
+    q_rows = np.random.default_rng(7).integers(-128, 128, size=(500, computed.observation_size)).astype(np.int8)
+    np.testing.assert_array_equal(_batch_int8_q(computed, q_rows), _tflm_forward(converted.int8, q_rows))
+
+
+def _batch_int8_q(policy, q_rows):
+    lib = _integer_only(policy)
+    return lib.batch(lib.int8_q, q_rows)
+
+
 def _spread(meta, n):
     """Observations around the training statistics (no environment needed)."""
     rng = np.random.default_rng(0)
@@ -404,6 +484,79 @@ def test_two_prefixes_link_into_one_program_and_the_header_says_what_it_holds(tm
     assert "generated by" in left.c_policy.source.lower() and left.c_policy.model_sha256 in left.c_policy.source
 
 
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ for the TFLite Micro arrays (.cc)")
+def test_two_prefixed_exports_link_and_unity_build_into_one_firmware(tmp_path):
+    """Issue 39: --c_prefix also names the TFLite Micro arrays and every file-scope name of the policy,
+    so two exports (each in its own directory, as written) link into one program, and one translation
+    unit can include both policies' .c files (a unity build) and both arrays' .cc files."""
+    exports = {p: convert_actor(_actor(seed=s, out=2 + s), _observations(0, 200), c_prefix=p)
+               for s, p in ((0, "left"), (1, "right"))}
+    for prefix, converted in exports.items():
+        (tmp_path / prefix).mkdir()
+        for name, data in converted.files.items():
+            if name.endswith((".c", ".h", ".cc")):
+                (tmp_path / prefix / name).write_text(data)
+        assert f"g_{prefix}_actor_int8_model_data" in converted.files["actor_int8.h"]
+        assert not re.search(r"\b(?:ap|k)_\w+", converted.c_policy.source)  # no unprefixed name of its own
+    main = ('#include "left/actor_int8.h"\n#include "right/actor_int8.h"\n'
+            '#include "left/left.h"\n#include "right/right.h"\n'
+            "int main()\n{\n    int8_t q[6] = {0}, l[2], r[3];\n    left_int8_q(q, l);\n    right_int8_q(q, r);\n"
+            "    return (int)(g_left_actor_int8_model_data_size + g_right_actor_int8_model_data_size"
+            " + (unsigned)g_left_actor_int8_model_data[0] + (unsigned)g_right_actor_int8_model_data[0]) & 1;\n}\n")
+    (tmp_path / "main.cc").write_text(main)
+    run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)  # noqa: E731
+    objects = []
+    for prefix in exports:
+        for src, compiler, std in ((f"{prefix}/{prefix}.c", "gcc", "-std=c99"), (f"{prefix}/actor_int8.cc", "g++",
+                                                                                    "-std=c++11")):
+            obj = src.replace("/", "_") + ".o"
+            r = run(compiler, std, "-Wall", "-Wextra", "-Werror", "-c", src, "-o", obj)
+            assert r.returncode == 0, r.stderr
+            objects.append(obj)
+    r = run("g++", "-std=c++11", "-Wall", "-Werror", "main.cc", *objects, "-o", "firmware")
+    assert r.returncode == 0, r.stderr  # no "multiple definition"
+    # unity builds: both policies in one C translation unit, both arrays in one C++ one
+    (tmp_path / "unity.c").write_text('#include "left/left.c"\n#include "right/right.c"\n')
+    r = run("gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Ileft", "-Iright", "-c", "unity.c")
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "unity.cc").write_text('#include "left/actor_int8.cc"\n#include "right/actor_int8.cc"\n')
+    r = run("g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-Ileft", "-Iright", "-c", "unity.cc")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("int8_input", ["per_feature", "per_tensor"])
+def test_every_float_macro_initialises_a_float_array_under_float_conversion_errors(int8_input, tmp_path):
+    """Issue 39: the header's quantisation constants are float literals exactly equal to the float32
+    values (INT16_LSB is 2^-FRAC_BITS exactly, not the double 6.10351562e-05), so each one initialises
+    a float (array) with -Werror=float-conversion, as C99 and as C++11."""
+    from decimal import Decimal
+
+    policy = convert_actor(_actor(out=3), _observations(0, 200), int8_input=int8_input).c_policy
+    macros = dict(re.findall(r"#define (\w+) (\{[^}]*\}|-?[0-9][0-9.e+-]*f)\n", policy.header))
+    upper = policy.ident.upper()
+    expected = {"INPUT_SCALE", "OUTPUT_SCALE", "INPUT_LOW", "INPUT_HIGH", "INT16_LSB"}
+    expected |= {"INPUT_OFFSET", "INPUT_INV_HALF_RANGE"} if int8_input == "per_feature" else set()
+    assert {f"{upper}_{m}" for m in expected} <= set(macros)
+    lines = [f'#include "{policy.ident}.h"']
+    for k, (name, value) in enumerate(sorted(macros.items())):
+        lines.append(f"const float m{k}[] = {name};" if value.startswith("{") else f"const float m{k} = {name};")
+    for name, value in (("INPUT_SCALE", policy.input_scale), ("OUTPUT_SCALE", policy.output_scale)):
+        assert np.float32(macros[f"{upper}_{name}"][:-1]) == np.float32(value)
+    lsb = [Decimal(t[:-1]) for t in re.findall(r"[0-9.e+-]+f", macros[f"{upper}_INT16_LSB"])]
+    frac = [int(v) for v in re.search(rf"#define {upper}_INT16_FRAC_BITS \{{([^}}]*)\}}", policy.header)
+            .group(1).split(",")]
+    assert lsb == [Decimal(2) ** -f for f in frac]  # exactly, as decimals
+    (tmp_path / policy.ident).with_suffix(".h").write_text(policy.header)
+    for source, compiler, std in (("m.c", "gcc", "-std=c99"), ("m.cc", "g++", "-std=c++11")):
+        if shutil.which(compiler) is None:
+            continue
+        (tmp_path / source).write_text("\n".join(lines) + "\n")
+        r = subprocess.run([compiler, std, "-Wall", "-Wextra", "-pedantic", "-Werror", "-Wfloat-conversion",
+                            "-Wdouble-promotion", "-c", source, "-o", source + ".o"], cwd=tmp_path,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
 def test_a_saturated_input_raises_the_flag(cartpole):
     policy = cartpole[2].c_policy
     lib = CPolicyLibrary(policy)
@@ -446,6 +599,8 @@ def test_targets_table_counts_instructions_and_recommends(cartpole):
         assert v["int8_q"]["flash_bytes"] < v["int8"]["flash_bytes"]
         assert all(x["instructions_per_call"] > 100 for x in v.values())
         assert row["recommendation"].startswith(target)
+        # issue 39: library frames (libgcc soft float, libm) are in the stack figures, nothing left out
+        assert all(x["stack_excludes"] == [] for x in v.values()), target
     soft = table["targets"]["cortex-m0plus"]["variants"]
     assert soft["int8"]["float_library_symbols"] and soft["float32"]["float_library_symbols"]
 

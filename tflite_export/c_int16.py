@@ -34,6 +34,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 
 from dsp_tf.errors import UsageError
+from tflite_export.c_int8 import c_float_literal
 from tflite_export.tflite_graph import UnsupportedForC
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -166,7 +167,7 @@ def _edge(guess: np.ndarray, lsb: np.ndarray, inside: Callable[[np.ndarray], np.
 def c_parts(fixed: Int16Input, ident: str, upper: str, obs_dim: int) -> Tuple[str, str, str]:
     """(header macros, declarations, source) of ``<ident>_quantize_int16`` and ``<ident>_int16_q``."""
     ints = lambda values: "{" + ", ".join(str(int(v)) for v in values) + "}"  # noqa: E731
-    lsb = "{" + ", ".join(f"{float(v):.9g}" for v in fixed.lsb) + "}"
+    lsb = "{" + ", ".join(c_float_literal(v) for v in fixed.lsb) + "}"  # float literals: exact 2^-k
     macros = ("/* int16 input: observation[i] = x[i] * INT16_LSB[i]; counts outside [INT16_LOW, INT16_HIGH] are\n"
               "   clamped (and counted as saturated) before the fixed-point map to the int8 input. */\n"
               f"#define {upper}_INT16_LSB {lsb}\n"

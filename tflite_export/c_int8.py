@@ -8,10 +8,12 @@ TFLite files and says why there is no plain-C policy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from decimal import Decimal
+from typing import Dict, List, Tuple
 
 import numpy as np
 
+from tflite_export.c_tables import ACTIVATION_KERNELS, activation_table
 from tflite_export.tflite_graph import (UnsupportedForC, _activation_range, _read_graph, _schema, _Tensor,
                                         _sigmoid_like_params, quantize_multiplier)
 
@@ -32,6 +34,28 @@ def _c_float(v) -> str:
     """A float32 literal that reads back to the same float32 (9 significant digits)."""
     text = f"{float(np.float32(v)):.9g}"
     if not any(ch in text for ch in ".en"):
+        text += ".0"
+    return text + "f"
+
+
+def c_float_literal(v: float) -> str:
+    """A ``float`` literal (``f`` suffix) whose value is exactly float32(v): the exact decimal when it
+    has at most 24 digits (2^-14 is 0.00006103515625f, 2^-30 has 21: a power-of-two LSB reads as
+    what it is), else the shortest digits that read back to it. A header macro made of these
+    initialises a ``float`` array under -Werror=float-conversion (a double literal such as
+    6.10351562e-05 is neither 2^-14 nor a float)."""
+    f = np.float32(v)
+    if not np.isfinite(f):
+        raise ValueError(f"{v} has no C float literal")
+    exact = Decimal(float(f)).normalize()
+    if len(exact.as_tuple().digits) <= 24:
+        text = format(exact, "f") if -12 <= exact.adjusted() <= 12 else format(exact, "e")
+    elif 1e-4 <= abs(float(f)) < 1e7:
+        text = np.format_float_positional(f, unique=True, trim="-")
+    else:
+        text = np.format_float_scientific(f, unique=True, trim="-")
+    text = text.lower()
+    if not any(ch in text for ch in ".e"):
         text += ".0"
     return text + "f"
 
@@ -93,15 +117,19 @@ class _Int8Graph:
     reads_input: bool = False  # the first statement's layers read the caller's q (no copy into a)
     writes_output: bool = False  # the last layer writes the caller's output (no copy out of v)
     uses_v: bool = True  # some statement reads or sets the running pointer v
+    tables: bool = False  # TANH/LOGISTIC by table (the layer rows hold a table pointer)
+    activation_tables: Dict[str, tuple] = field(default_factory=dict)  # array name -> activation_table's args
 
 
 class _ChainReader:
     """Turns the op chain into C, op by op: FULLY_CONNECTED ops become rows of a layer table (with the
     activation op after each fused into its row), other ops straight-line statements on ``v``."""
 
-    def __init__(self, e: _Emitter):
+    def __init__(self, e: _Emitter, tables: bool = True):
         self.schema = _schema()
         self.e = e
+        self.tables = tables  # TANH/LOGISTIC by 256-entry tables (c_tables) rather than TFLM's routine
+        self.table_names: dict = {}  # (act, zero point, radius, m, shift) -> the array holding its table
         self.layers: List[dict] = []  # FULLY_CONNECTED ops, each with the activation op after it
         self.steps: List[object] = []  # layer indices (ints) and C statements (str) in graph order
         self.acts: List[str] = []
@@ -139,7 +167,7 @@ class _ChainReader:
         self.layers.append({"w": w.data, "bias": None if b is None else b.data, "m": mults, "shift": shifts,
                             "n_in": n_in, "n_out": n_out, "x_zp": x.zero_point, "y_zp": y.zero_point,
                             "lo": lo, "hi": hi, "per_channel": int(per_channel), "act": 0, "act_m": 0,
-                            "act_radius": 0, "act_shift": 0})
+                            "act_radius": 0, "act_shift": 0, "act_table": "0"})
         self.steps.append(len(self.layers) - 1)
 
     def sigmoid_like(self, name: str, x, y, n: int) -> None:
@@ -149,11 +177,25 @@ class _ChainReader:
         m, shift, radius = _sigmoid_like_params(x.scale)
         radius = min(radius, 256)  # |input - zero point| <= 255: a larger radius never saturates
         act = name.lower()
+        steps, layers = self.steps, self.layers
+        fuse = bool(steps) and isinstance(steps[-1], int) and layers[steps[-1]]["act"] == 0
+        if self.tables:
+            key = (act, x.zero_point, radius, m, shift)
+            if key not in self.table_names:  # layers quantised alike share one table
+                self.table_names[key] = self.e.array("int8_t", activation_table(*key))
+            table = self.table_names[key]
+            if "lookup" not in self.acts:
+                self.acts.append("lookup")
+            self.e.use("lookup")
+            if fuse:
+                layers[steps[-1]].update(act=1, act_table=table)
+            else:
+                steps.append(f"    ap_lookup(v, {n}, {table});")
+            return
         if act not in self.acts:
             self.acts.append(act)
         self.e.use(act)
-        steps, layers = self.steps, self.layers
-        if steps and isinstance(steps[-1], int) and layers[steps[-1]]["act"] == 0:
+        if fuse:
             layers[steps[-1]].update(act=1 if act == "tanh" else 2, act_m=m, act_radius=radius, act_shift=shift)
         else:
             steps.append(f"    ap_{act}(v, {n}, {x.zero_point}, {radius}, {m}, {shift});")
@@ -190,13 +232,18 @@ class _ChainReader:
         biases = [l["bias"] for l in self.layers if l["bias"] is not None]
         bias_type = "int16_t" if all(np.all(np.abs(b) < 2 ** 15) for b in biases) else "int32_t"
         rows = []
-        flags = ("per_channel", "act", "act_shift") if any(l["per_channel"] for l in self.layers) else ("act", "act_shift")
+        per_channel = any(l["per_channel"] for l in self.layers)
+        if self.tables:
+            fields = ("act_table", "n_in", "n_out", "x_zp", "y_zp", "lo", "hi",
+                      *(("per_channel",) if per_channel else ()))
+        else:
+            fields = ("act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi",
+                      *(("per_channel",) if per_channel else ()), "act", "act_shift")
         for l in self.layers:
             names = [e.array("int8_t", l["w"]),
                      e.array(bias_type, l["bias"]) if l["bias"] is not None else "0",
                      e.array("int32_t", l["m"]), e.array("int8_t", l["shift"])]
-            rows.append("    {" + ", ".join(names + [str(l[k]) for k in (
-                "act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", *flags)]) + "}")
+            rows.append("    {" + ", ".join(names + [str(l[k]) for k in fields]) + "}")
         return rows, bias_type
 
     def body(self) -> Tuple[List[str], bool, bool, bool]:
@@ -247,8 +294,11 @@ def _add_sub_params(name: str, x, c, y, const_first: bool, lo: int, hi: int) -> 
     return [*v_params, *c_params, mo, sho, y.zero_point, lo, hi]
 
 
-def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
-    """Reads the int8 flatbuffer op by op into C (raises UnsupportedForC for anything else)."""
+def _int8_graph(flatbuffer: bytes, prefix: str = "k_q", c_tanh: str = "table") -> _Int8Graph:
+    """Reads the int8 flatbuffer op by op into C (raises UnsupportedForC for anything else); ``c_tanh``
+    (ACTIVATION_KERNELS) says whether TANH/LOGISTIC become tables or TFLM's computed routine."""
+    if c_tanh not in ACTIVATION_KERNELS:
+        raise ValueError(f"unknown activation kernel {c_tanh!r} (choose from {', '.join(ACTIVATION_KERNELS)})")
     schema = _schema()
     e = _Emitter(prefix)
     inp, out, ops, graph = _read_graph(flatbuffer)
@@ -256,7 +306,7 @@ def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
         if t.dtype != schema.TensorType.INT8 or len(t.scales) != 1:
             raise UnsupportedForC(f"the model's {what} is not a per-tensor int8 tensor")
     width = int(np.prod(inp.shape))
-    reader = _ChainReader(e)
+    reader = _ChainReader(e, tables=c_tanh == "table")
     running_index = graph.inputs[0]
     for name, ins, outs, op, options in ops:
         running = [i for i, t in zip(op.inputs, ins) if t is not None and t.data is None]
@@ -280,4 +330,5 @@ def _int8_graph(flatbuffer: bytes, prefix: str = "k_q") -> _Int8Graph:
         e.use("fully_connected")
     return _Int8Graph(inp, out, width, e.constants, e.helpers, rows, body, bias_type, reader.acts,
                       any(l["per_channel"] for l in reader.layers), all(l["bias"] is not None for l in reader.layers),
-                      reads_input, writes_output, uses_v)
+                      reads_input, writes_output, uses_v, reader.tables,
+                      {name: key for key, name in reader.table_names.items()})

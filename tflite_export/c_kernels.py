@@ -149,6 +149,17 @@ static int32_t ap_inverse_half_sum(int32_t a)
             }
             out = ap_div_pot(s, 23) - 128;
 """)),
+    "lookup": ([], """
+/* TANH / LOGISTIC by the layer's table, in place: entry q + 128 is TFLite Micro's int8 output for input
+   q, computed by the exporter with the routine of the computed kernels (tflite_export.c_tables). */
+static void ap_lookup(int8_t *v, int n, const int8_t *table)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        v[i] = table[v[i] + 128];
+    }
+}
+"""),
     "fully_connected": (["requantize"], None),  # fully_connected_c: specialised to the model
     "add_sub": (["requantize"], """
 /* TFLite Micro's int8 ADD / SUB of v and a constant c (broadcast when c_step is 0), in place:
@@ -235,8 +246,22 @@ def _helper_closure(names: Sequence[str]) -> List[str]:
     return order
 
 
-def layer_struct(per_channel: bool) -> str:
-    """The layer table's row type; the per-channel flag only where some layer needs it."""
+def layer_struct(per_channel: bool, tables: bool = False) -> str:
+    """The layer table's row type; the per-channel flag only where some layer needs it, and the
+    activation as a table pointer or as the computed routine's parameters."""
+    if tables:
+        return ("""
+/* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it, as a 256-entry table (0: none). */
+typedef struct {
+    const int8_t *w; /* n_out rows of n_in weights */
+    const ap_bias_t *bias;
+    const int32_t *m; /* output multiplier: one, or one per output (per-channel weights) */
+    const int8_t *shift;
+    const int8_t *act_table;
+    int16_t n_in, n_out;
+    int8_t x_zero_point, y_zero_point, y_min, y_max""" + (", per_channel" if per_channel else "") + """;
+} ap_layer;
+""")
     flags = "per_channel, act, act_shift" if per_channel else "act, act_shift"
     return ("""
 /* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it (act 1/2; 0: none). */
@@ -257,6 +282,8 @@ def _run_layers_c(acts: Sequence[str]) -> str:
         f"        {'else ' if i else ''}if (l->act == {1 if a == 'tanh' else 2}) {{\n"
         f"            ap_{a}(y, l->n_out, l->y_zero_point, l->act_radius, l->act_m, l->act_shift);\n        }}\n"
         for i, a in enumerate(acts))
+    if "lookup" in acts:
+        calls = "        if (l->act_table) {\n            ap_lookup(y, l->n_out, l->act_table);\n        }\n"
     return ("\n/* Runs count layers from x (which is only read): the last one writes to out (if not 0), the others\n"
             "   alternate between a and b. Returns the buffer holding the result. Reading the caller's input and\n"
             "   writing the caller's output directly saves the two copies (a memcpy on a Cortex-M0+). */\n"

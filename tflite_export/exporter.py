@@ -18,6 +18,7 @@ from dsp_tf._keras import keras
 from dsp_tf.errors import UsageError
 from dsp_tf.files import prepare_output_directory, staged_directory
 from tflite_export.c_array import c_identifier, check_c_prefix, to_c_source
+from tflite_export.c_tables import ACTIVATION_KERNELS
 from tflite_export.c_policy import CPolicy, UnsupportedForC, _input_ranges, generate
 from tflite_export.convert import check_exportable, check_observations, to_float32, to_int8
 from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarations, check_fold, clip_window,
@@ -52,20 +53,24 @@ class ConvertedActor:
 def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor",
                   int8_input: str = "per_feature", c_policy: bool = True, c_prefix: Optional[str] = None,
                   input_range: Optional[InputRange] = None, discrete: Optional[bool] = None,
-                  int16_lsb: Optional[np.ndarray] = None) -> ConvertedActor:
+                  int16_lsb: Optional[np.ndarray] = None, c_tanh: str = "table") -> ConvertedActor:
     """float32 and int8 flatbuffers, the C array and, for a per-feature input, its map;
-    with ``c_policy``, also ``{c_prefix}.c/.h`` (default ``{name}_policy``, tflite_export.c_policy).
+    with ``c_policy``, also ``{c_prefix}.c/.h`` (default ``{name}_policy``, tflite_export.c_policy); another
+    ``c_prefix`` also names the C array's symbols (``array_name``).
     ``input_range`` is the raw range the int8 input must cover (default: the representative
     observations' range); the int8 model is then calibrated on the representative observations
     plus observations spread over it. ``int16_lsb`` is what one count of each feature's int16
-    reading is worth for ``<prefix>_int16_q`` (None: a power of two, tflite_export.c_int16). An actor the C generator cannot reproduce exactly still gets
+    reading is worth for ``<prefix>_int16_q`` (None: a power of two, tflite_export.c_int16);
+    ``c_tanh`` picks the C policy's TANH/LOGISTIC kernel (tflite_export.c_tables). An actor the C generator cannot reproduce exactly still gets
     its TFLite files: the reason is kept in ``c_policy_skipped`` instead of failing the export."""
     if int8_input not in INT8_INPUTS:
         raise UsageError(f"unknown int8 input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
+    if c_tanh not in ACTIVATION_KERNELS:
+        raise UsageError(f"unknown --c_tanh '{c_tanh}' (choose from {', '.join(ACTIVATION_KERNELS)})")
     prefix = f"{name}_policy" if c_prefix is None else c_prefix
-    ident = c_identifier(f"{name}_int8")
     if c_policy:
-        check_c_prefix(prefix, taken=[ident])
+        check_c_prefix(prefix, taken=[c_identifier(f"{name}_int8")])
+    ident = c_identifier(array_name(name, c_prefix))
     check_exportable(actor)
     float32 = to_float32(actor)
     calibration = np.asarray(representative, np.float32)
@@ -86,7 +91,7 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
         int8 = to_int8(actor, calibration)
         scale, zero_point = TFLiteRunner(int8).input_quantization()
         extra_header = extra_source = ""
-    header, source = to_c_source(int8, f"{name}_int8", f"{name}_int8.h", extra_header, extra_source)
+    header, source = to_c_source(int8, ident, f"{name}_int8.h", extra_header, extra_source)
     files = {f"{name}_float32.tflite": float32, f"{name}_int8.tflite": int8,
              f"{name}_int8.h": header, f"{name}_int8.cc": source}
     if scaling is not None:
@@ -99,11 +104,22 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
     if c_policy:
         try:
             policy = generate(actor, int8, scaling, ident=prefix, model_name=f"{name}_int8.tflite",
-                              discrete=discrete, range_note=note, int16_lsb=int16_lsb)
+                              discrete=discrete, range_note=note, int16_lsb=int16_lsb, c_tanh=c_tanh)
             files.update(policy.files)
         except UnsupportedForC as e:
             skipped = str(e)
     return ConvertedActor(float32, int8, scaling, files, policy, skipped, note)
+
+
+def array_name(name: str, c_prefix: Optional[str]) -> str:
+    """What the TFLite Micro array's symbols (``g_<it>_model_data``, the input map's ``g_<it>_input_*``,
+    its macros and include guard) are named after: ``<name>_int8`` as TFLite Micro's tools name them,
+    unless a ``c_prefix`` other than the default ``<name>_policy`` is given; then ``<c_prefix>_<name>_int8``,
+    so that two exports' arrays link into one firmware and their headers go into one file (the files
+    keep their names: they go into different directories)."""
+    if c_prefix is None or c_prefix == f"{name}_policy":
+        return f"{name}_int8"
+    return f"{c_prefix}_{name}_int8"
 
 
 def range_note(asked: InputRange, low: np.ndarray, high: np.ndarray, per_feature: bool) -> str:

@@ -9,10 +9,12 @@ Two deployments are compared:
   somewhat less. The interpreter's own code (tens of kB of flash) is not
   measured here and not counted, which only flatters TFLite Micro.
 * the plain-C policy (tflite_export.c_policy): each entry point is linked on
-  its own for a Cortex-M4F with ``arm-none-eabi-gcc -Os``, keeping only what
-  it reaches (``--gc-sections``), so flash is its code and constants plus any
+  its own for a Cortex-M4F with ``arm-none-eabi-gcc -Os`` and newlib-nano,
+  keeping only what it reaches (``--gc-sections``), so flash is its code and constants plus any
   library code it pulls in; RAM is static data plus the deepest stack of the
-  call, from GCC's ``-fcallgraph-info=su``. Without the ARM compiler the same
+  call, from GCC's ``-fcallgraph-info=su`` and, for the library functions it
+  calls (no ``.su`` there), from their prologues in the linked image
+  (``library_stack``). Without the ARM compiler the same
   is done with the host compiler, and the report says so.
 
 A too-small arena makes the TFLM runtime crash the process (not raise), so
@@ -93,11 +95,54 @@ def _covered_bytes(ranges) -> int:
     return total
 
 
-def max_stack(callgraph: str, entry: str) -> Tuple[int, List[str]]:
-    """Deepest stack from ``entry`` in a GCC ``-fcallgraph-info=su`` graph (``.ci`` text).
+def library_stack(disassembly: str) -> Dict[str, int]:
+    """Deepest stack of each function in ``objdump -d`` text of a linked Cortex-M image, from its
+    prologue (push/stmdb/vpush, ``sub sp``) and the functions it branches to: libgcc and libm come
+    without ``.su`` files, and leaving their frames out put M0+ stack figures 28-32 B below a painted
+    stack (issue 39). An upper bound: a tail branch is counted as a call."""
+    frames: Dict[str, int] = {}
+    calls: Dict[str, set] = {}
+    current = None
+    for line in disassembly.splitlines():
+        head = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
+        if head:
+            current = head.group(1)
+            frames[current], calls[current] = 0, set()
+            continue
+        if current is None or "\t" not in line:
+            continue
+        text = line.split("\t", 2)[-1]
+        regs = re.match(r"(v?push|stmdb(?:\.w)?\s+sp!,)(?:\.w)?\s*\{([^}]*)\}", text.strip())
+        if regs:
+            count = 0
+            for part in regs.group(2).split(","):
+                ends = re.findall(r"\d+", part)
+                count += int(ends[1]) - int(ends[0]) + 1 if "-" in part and len(ends) == 2 else 1
+            frames[current] += count * (8 if regs.group(1) == "vpush" and "d" in regs.group(2) else 4)
+            continue
+        sub = re.match(r"sub(?:\.w|w)?\s+sp,\s*(?:sp,\s*)?#(\d+)", text.strip())
+        if sub:
+            frames[current] += int(sub.group(1))
+            continue
+        target = re.match(r"(?:bl|blx|b|b\.w|b\.n)\s+[0-9a-f]+ <([^>+]+)>", text.strip())
+        if target and target.group(1) != current:
+            calls[current].add(target.group(1))
 
-    Returns (bytes, functions without stack information, e.g. library calls).
+    def depth(name: str, path: Tuple[str, ...]) -> int:
+        if name not in frames or name in path:
+            return 0
+        return frames[name] + max((depth(c, path + (name,)) for c in calls[name]), default=0)
+
+    return {name: depth(name, ()) for name in frames}
+
+
+def max_stack(callgraph: str, entry: str, library: Optional[Dict[str, int]] = None) -> Tuple[int, List[str]]:
+    """Deepest stack from ``entry`` in a GCC ``-fcallgraph-info=su`` graph (``.ci`` text), with the
+    ``library`` functions' stack (library_stack) where the graph has none.
+
+    Returns (bytes, functions without stack information either way).
     """
+    library = library or {}
     frames: Dict[str, int] = {}
     calls: Dict[str, List[str]] = {}
     for m in re.finditer(r'node: \{ title: "([^"]+)" label: "([^"]*)"', callgraph):
@@ -113,7 +158,10 @@ def max_stack(callgraph: str, entry: str) -> Tuple[int, List[str]]:
         if node in path:
             raise RuntimeError(f"recursion through {node}: no bounded stack")
         if node not in frames:
-            unknown.append(node.split(":")[-1])
+            name = node.split(":")[-1]
+            if name in library:
+                return library[name]
+            unknown.append(name)
             return 0
         return frames[node] + max((depth(c, path + (node,)) for c in set(calls.get(node, []))), default=0)
 
@@ -162,15 +210,22 @@ def measure_entry_points(policy: CPolicy, compiler: str, flags: Sequence[str], a
             obj, callgraph, own = objects[key]
             elf = f"{variant}.elf"
             if arm:
-                link = ["-nostartfiles", "--specs=nosys.specs", f"-Wl,-e,{entry}", "-Wl,--gc-sections",
-                        obj, "-lm"]
+                # newlib-nano, as the integer-only builds and a real firmware link it: full newlib's
+                # reentrancy struct (errno of expf/tanhf) put ~1 kB of .data into the float figures
+                link = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", f"-Wl,-e,{entry}",
+                        "-Wl,--gc-sections", obj, "-lm"]
             else:  # the host's libm is a shared library: only our own code and constants are counted
                 link = ["-nostdlib", "-static", f"-Wl,-e,{entry}", "-Wl,--gc-sections",
                         "-Wl,--unresolved-symbols=ignore-all", obj]
             _run([compiler, *flags, *link, "-o", elf], tmp)
             sections = _sections(size_tool, elf, tmp)
             linked = _defined_symbols(nm_tool, elf, tmp)
-            stack, unknown = max_stack(callgraph, entry)
+            library = library_stack(_run([_tool(compiler, "objdump"), "-d", elf], tmp)) if arm else None
+            if library:  # objdump labels an address once: __aeabi_fadd is __addsf3's alias
+                labelled = {linked[name][0]: name for name in library if name in linked}
+                library.update({sym: library[labelled[addr]] for sym, (addr, _) in linked.items()
+                                if sym not in library and addr in labelled})
+            stack, unknown = max_stack(callgraph, entry, library)
             text, rodata = sections.get(".text", 0), sections.get(".rodata", 0)
             data, bss = sections.get(".data", 0), sections.get(".bss", 0)
             results[variant] = {
