@@ -1,4 +1,10 @@
-"""One place that decides which Keras the project talks to.
+"""The tf_keras path: importing this module is how code asks for Keras 2 (tf_keras).
+
+The agent layer (tf-agents), ``tflite_export``, tfmot-based code and ``from dsp_tf
+import keras`` import it. The library itself does not: it serves the Keras each
+model was built with (``dsp_tf.binding``), so on Keras 3 ``import dsp_tf`` leaves
+``TF_USE_LEGACY_KERAS`` alone. Where no Keras 3 is installed (TensorFlow 2.15)
+``import dsp_tf`` takes this path at once, as it always did.
 
 tfmot 0.8 only understands Keras 2 and forces ``TF_USE_LEGACY_KERAS=1`` when it
 is imported; if TensorFlow had already resolved ``tf.keras`` to another Keras by
@@ -18,6 +24,7 @@ silently leaves at their fresh initial values. That is why the repair below runs
 after tfmot is imported (README, "DSP in your own Keras model").
 """
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -38,8 +45,6 @@ with quiet_native_output():
     # Imported here, before the repair below, because importing tfmot is what
     # loads the standalone keras package on TensorFlow 2.15 (see the docstring).
     import tensorflow_model_optimization  # noqa: E402,F401
-
-keras = tf.keras
 
 _KERAS_PACKAGES = ("keras", "tf_keras")
 
@@ -88,6 +93,25 @@ def claim_keras_names(keras_api=None) -> int:
     return changed
 
 
+def _tf_keras():
+    """``tf.keras`` when it is tf_keras; ``tf_keras`` itself when TensorFlow (>= 2.16) was imported
+    before the flag above was set and had already bound ``tf.keras`` to Keras 3."""
+    if _package_of(tf.keras.layers.Layer) == "tf_keras" or not importlib.util.find_spec("tf_keras"):
+        return tf.keras
+    import tf_keras
+
+    return tf_keras
+
+
+keras = _tf_keras()
 claim_keras_names()
+
+# dsp_tf's classes known to tf_keras's loader (NeuronMask, the regularizers, the schedule), and
+# the schedule known to tfmot as one of its PruningSchedules.
+from dsp_tf.binding import tf_keras_binding  # noqa: E402
+from dsp_tf.schedule import register_with_tfmot  # noqa: E402
+
+tf_keras_binding()
+register_with_tfmot()
 
 __all__ = ["tf", "keras", "claim_keras_names"]

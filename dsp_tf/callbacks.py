@@ -1,15 +1,26 @@
-"""DSP for ``model.fit`` users."""
+"""DSP for ``model.fit`` users, on Keras 3 and tf_keras.
+
+A Keras callback must subclass its own Keras's ``Callback``, so the public class
+is a factory: ``StructuredPruningCallback(pruner)`` returns the callback class of
+the pruner's Keras (``binding.callback_class``), whose body is ``_CallbackMethods``
+below; ``isinstance(cb, StructuredPruningCallback)`` holds for both.
+"""
 from __future__ import annotations
 
+import abc
 import warnings
-from typing import Optional
+from typing import Any, Optional
 
-from dsp_tf._keras import keras
 from dsp_tf.masks import select_masks
 from dsp_tf.pruner import StructuredPruner
 
 
-class StructuredPruningCallback(keras.callbacks.Callback):
+def _check_pruner(pruner: Any) -> None:
+    if not isinstance(pruner, StructuredPruner):
+        raise ValueError(f"StructuredPruningCallback takes a dsp_tf.StructuredPruner, got {type(pruner).__name__}")
+
+
+class StructuredPruningCallback(abc.ABC):
     """Updates a StructuredPruner's masks on its schedule during ``fit``.
 
     The step is the optimizer's iteration count, like tfmot's UpdatePruningStep,
@@ -37,29 +48,41 @@ class StructuredPruningCallback(keras.callbacks.Callback):
     come out short of ``final_sparsity`` without a word.
     """
 
+    def __new__(cls, pruner: StructuredPruner):
+        _check_pruner(pruner)
+        return pruner.binding.callback_class(pruner)
+
+
+def _contains(model: Any, target: Any) -> bool:
+    """Whether ``target`` is ``model`` or one of its layers, at any depth (a masked model inside a larger one)."""
+    if model is target:
+        return True
+    return any(_contains(layer, target) for layer in getattr(model, "layers", ()))
+
+
+class _CallbackMethods:
+    """The body of StructuredPruningCallback, mixed into each Keras's ``Callback``."""
+
     def __init__(self, pruner: StructuredPruner):
         super().__init__()
-        # The batch hook reads no logs: without this, Keras would copy every batch's
+        _check_pruner(pruner)
+        # The batch hook reads no logs: without this, tf_keras would copy every batch's
         # logs to NumPy for it, a device sync per batch that stalls fit's pipeline.
         self._supports_tf_logs = True
-        if not isinstance(pruner, StructuredPruner):
-            raise ValueError(f"StructuredPruningCallback takes a dsp_tf.StructuredPruner, got {type(pruner).__name__}")
         self.pruner = pruner
         self._epoch_start_step = 0
         self._last_pruned: Optional[int] = None  # latest schedule step acted on in this fit
 
     def _check_model(self) -> None:
-        if self.model is self.pruner.model:
-            return
         # pruner.model used inside a larger model (a preprocessing front) still carries the masks.
-        if any(m is self.pruner.model for m in getattr(self.model, "submodules", ())):
+        if _contains(self.model, self.pruner.model):
             return
         raise ValueError(
             f"StructuredPruningCallback is attached to the fit of '{self.model.name}', but the pruner's masks are "
             f"in '{self.pruner.model.name}': train pruner.model (pruner.model.fit(..., callbacks=[callback]))")
 
     def _step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
+        return int(self.pruner.binding.to_numpy(self.model.optimizer.iterations))
 
     def _warn_if_schedule_is_over(self, step: int) -> None:
         schedule = self.pruner.schedule
@@ -107,9 +130,12 @@ class StructuredPruningCallback(keras.callbacks.Callback):
         step = self._epoch_start_step + int(batch)  # ``batch`` is the step within the epoch
         due = self.pruner.schedule.last_pruning_step(step)
         if due > self._last_pruned:
+            # Reading ``self.model`` is what makes Keras 3 on JAX hand the training loop's weights to the
+            # variables (and take them back, masks included, before the next step); elsewhere it is free.
+            self.model  # noqa: B018
             self.pruner.update_masks(due)
             self._last_pruned = due
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["neuron_sparsity"] = self.pruner.sparsity()
+            logs["neuron_sparsity"] = float(self.pruner.sparsity())

@@ -6,12 +6,10 @@ masked network computes with fewer weights and FLOPs.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from dsp_tf._keras import keras
-from dsp_tf._keras import tf
 from dsp_tf.chain import ModelOrLayers, dense_chain
 from dsp_tf.metrics import alive_neurons, effective_kernels
 
@@ -21,14 +19,14 @@ _OBJECT_KEYS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", 
                 "activity_regularizer", "kernel_constraint", "bias_constraint")
 
 
-def copy_layer(layer: keras.layers.Layer, **changes) -> keras.layers.Layer:
+def copy_layer(layer: Any, **changes) -> Any:
     """A new layer like ``layer`` (with ``changes`` to its config).
 
     Its initializers, regularizers and constraints are copied by their own class,
     not through their serialised form: that names the ``keras`` package, which
     resolves through TensorFlow's shared name table and, were that table pointing
     at another Keras 2 copy, would mix two Keras into one model (and warn on
-    saving). See ``dsp_tf._keras``.
+    saving). See ``dsp_tf._keras``. The copy is of the same Keras as ``layer``.
     """
     config = {**layer.get_config(), **changes}
     for key in _OBJECT_KEYS:
@@ -43,15 +41,17 @@ def kept_indices(masks: Sequence) -> list:
 
 
 def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence] = None,
-                  name: Optional[str] = None) -> keras.Sequential:
-    """A new Sequential with only the unmasked hidden neurons.
+                  name: Optional[str] = None) -> Any:
+    """A new Sequential, of the model's Keras, with only the unmasked hidden neurons.
 
     ``masks`` default to the model's NeuronMask layers (a masked model) or to
-    all ones. Element-wise layers are re-created from their configs.
+    all ones. Element-wise layers are re-created from their configs, so the result
+    holds Keras's own layers only and loads where dsp_tf is not installed.
     """
     chain = dense_chain(model_or_dense_layers)
+    keras = chain.binding.keras
     if masks is None:
-        masks = ([m.mask.numpy() for m in chain.masks] if chain.masks is not None
+        masks = ([chain.binding.to_numpy(m.mask) for m in chain.masks] if chain.masks is not None
                  else [np.ones(d.units) for d in chain.hidden])
     if len(masks) != len(chain.hidden):
         raise ValueError(f"got {len(masks)} masks for {len(chain.hidden)} hidden Dense layers")
@@ -93,7 +93,7 @@ def compact_model(model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence
     return model
 
 
-def compact_unstructured(model_or_dense_layers: ModelOrLayers, name: Optional[str] = None) -> keras.Sequential:
+def compact_unstructured(model_or_dense_layers: ModelOrLayers, name: Optional[str] = None) -> Any:
     """Compacts a weight-pruned network: neurons with no outgoing weights are dropped,
     and neurons with no incoming weights (a constant f(bias)) are folded into the
     next layer's bias, so the result computes exactly what the input computes.
@@ -102,18 +102,20 @@ def compact_unstructured(model_or_dense_layers: ModelOrLayers, name: Optional[st
     layer before without outgoing weights, or one of the layer after without
     incoming weights, and those go too.
     """
+    keras = dense_chain(model_or_dense_layers).binding.keras
+    base = model_or_dense_layers.name if isinstance(model_or_dense_layers, keras.Model) else "model"
     current = _compact_unstructured_once(model_or_dense_layers)
     while True:
         sizes = [d.units for d in dense_chain(current).hidden]
         smaller = _compact_unstructured_once(current)
         if [d.units for d in dense_chain(smaller).hidden] == sizes:
-            base = model_or_dense_layers.name if isinstance(model_or_dense_layers, keras.Model) else "model"
             return compact_model(smaller, [np.ones(n) for n in sizes], name=name or f"{base}_compact")
         current = smaller
 
 
-def _compact_unstructured_once(model_or_dense_layers: ModelOrLayers) -> keras.Sequential:
+def _compact_unstructured_once(model_or_dense_layers: ModelOrLayers) -> Any:
     chain = dense_chain(model_or_dense_layers)
+    ops, keras = chain.binding, chain.binding.keras
     copy = compact_model(model_or_dense_layers, [np.ones(d.units) for d in chain.hidden])
     copy_chain = dense_chain(copy)
     kernels = effective_kernels(copy)
@@ -133,13 +135,13 @@ def _compact_unstructured_once(model_or_dense_layers: ModelOrLayers) -> keras.Se
         fold = no_input & has_output
         if not fold.any():
             continue
-        bias = dense.bias.numpy() if dense.use_bias else np.zeros(dense.units, np.float32)
-        constant = dense.activation(tf.constant(bias[None, :]))
+        bias = ops.to_numpy(dense.bias) if dense.use_bias else np.zeros(dense.units, np.float32)
+        constant = dense.activation(ops.float32(bias[None, :]))
         for layer in between[l]:
             constant = layer(constant, training=False)
-        contribution = constant.numpy()[0] * fold
+        contribution = ops.to_numpy(constant)[0] * fold
         if nxt.use_bias:
-            nxt.bias.assign(nxt.bias.numpy() + contribution @ kernels[l + 1])
+            nxt.bias.assign(ops.to_numpy(nxt.bias) + contribution @ kernels[l + 1])
         else:
             keep[l] = keep[l] | (fold & (np.abs(contribution) > 0))  # cannot fold without a bias
     for l, k in enumerate(keep):
@@ -148,5 +150,5 @@ def _compact_unstructured_once(model_or_dense_layers: ModelOrLayers) -> keras.Se
             # neuron with its outgoing weights zeroed, since a Dense layer cannot have 0 units.
             k[0] = True
             nxt = copy_chain.dense[l + 1]
-            nxt.kernel.assign(np.where(np.arange(nxt.kernel.shape[0])[:, None] == 0, 0.0, nxt.kernel.numpy()))
+            nxt.kernel.assign(np.where(np.arange(nxt.kernel.shape[0])[:, None] == 0, 0.0, ops.to_numpy(nxt.kernel)))
     return compact_model(copy, [k.astype(np.float32) for k in keep])

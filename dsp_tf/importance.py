@@ -7,45 +7,47 @@ L2 norm of the neuron's weight group; random pruning uses noise.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
-from dsp_tf._keras import tf
 from dsp_tf.chain import ModelOrLayers, dense_chain
 
 
 def _masks_for(chain, masks):
+    ops = chain.binding
     if masks is not None:
         if len(masks) != len(chain.hidden):
             raise ValueError(
                 f"got {len(masks)} masks for {len(chain.hidden)} hidden Dense layers")
-        return [tf.cast(tf.convert_to_tensor(m), tf.float32) for m in masks]
+        return [ops.float32(m) for m in masks]
     if chain.masks is not None:
         return [m.mask for m in chain.masks]
-    return [tf.ones([d.units], tf.float32) for d in chain.hidden]
+    return [ops.float32(np.ones(d.units, np.float32)) for d in chain.hidden]
 
 
 def neuron_importance(model_or_dense_layers: ModelOrLayers,
-                      masks: Optional[Sequence] = None) -> List[tf.Tensor]:
+                      masks: Optional[Sequence] = None) -> List[Any]:
     """Ω of Eq. 12 for each hidden Dense layer (the output layer has none).
 
     Ω_i = (Σ_j K_l[j,i]²)(Σ_k K_{l+1}[i,k]²) m_i. Masks default to the model's
     own NeuronMask layers when it is a masked model, else all ones. The result
-    is differentiable in the kernels, which is what makes it a regularizer.
+    is differentiable in the kernels, which is what makes it a regularizer; its
+    tensors are of the model's Keras (``keras.ops`` on Keras 3, TensorFlow on tf_keras).
     """
     chain = dense_chain(model_or_dense_layers)
     ms = _masks_for(chain, masks)
+    ops = chain.binding
     out = []
     for layer, nxt, m in zip(chain.hidden, chain.dense[1:], ms):
-        incoming = tf.reduce_sum(tf.square(layer.kernel), axis=0)
-        outgoing = tf.reduce_sum(tf.square(nxt.kernel), axis=1)
-        out.append(incoming * outgoing * tf.cast(m, incoming.dtype))
+        incoming = ops.sum(ops.square(layer.kernel), axis=0)
+        outgoing = ops.sum(ops.square(nxt.kernel), axis=1)
+        out.append(incoming * outgoing * ops.cast(m, incoming.dtype))
     return out
 
 
 def neuron_group_norms(model_or_dense_layers: ModelOrLayers,
-                       masks: Optional[Sequence] = None) -> List[tf.Tensor]:
+                       masks: Optional[Sequence] = None) -> List[Any]:
     """L2 norm of each hidden neuron's weight group (incoming column and outgoing row).
 
     This is the group of Wen et al.'s structured sparsity learning (SSL), used
@@ -53,12 +55,12 @@ def neuron_group_norms(model_or_dense_layers: ModelOrLayers,
     """
     chain = dense_chain(model_or_dense_layers)
     ms = _masks_for(chain, masks)
+    ops = chain.binding
     out = []
     for layer, nxt, m in zip(chain.hidden, chain.dense[1:], ms):
-        sq = (tf.reduce_sum(tf.square(layer.kernel), axis=0)
-              + tf.reduce_sum(tf.square(nxt.kernel), axis=1))
+        sq = ops.sum(ops.square(layer.kernel), axis=0) + ops.sum(ops.square(nxt.kernel), axis=1)
         # sqrt has an infinite gradient at 0; the epsilon keeps dead groups finite.
-        out.append(tf.sqrt(sq + 1e-12) * tf.cast(m, sq.dtype))
+        out.append(ops.sqrt(sq + 1e-12) * ops.cast(m, sq.dtype))
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from dsp_tf._keras import keras
-from dsp_tf.chain import NeuronMask, dense_chain
+from dsp_tf.chain import dense_chain
 from dsp_tf.compact import compact_unstructured, copy_layer
 from dsp_tf.masks import select_masks
 from dsp_tf.metrics import model_stats
@@ -24,14 +24,18 @@ class InputFeaturePruner(PrunerBase):
     def __init__(self, model: keras.Model, schedule: DynamicPruningSchedule,
                  regularizer: Optional[Callable] = None, min_features: int = 1):
         chain = dense_chain(model)
+        if chain.binding.name != "tf_keras":
+            raise ValueError(f"InputFeaturePruner takes tf_keras models only; '{model.name}' is a "
+                             f"{chain.binding.name} model")
         if chain.front:
             raise ValueError(
                 f"input-feature pruning masks the first Dense layer's inputs, so it needs that layer at the "
                 f"model's input; '{chain.front[0].name}' ({type(chain.front[0]).__name__}) comes before it")
         super().__init__(schedule, regularizer)
+        self.binding = chain.binding
         self.min_features = int(min_features)
         self.dense_layers = chain.dense
-        self.input_mask = NeuronMask(chain.input_dim, name="input_feature_mask")
+        self.input_mask = self.binding.NeuronMask(chain.input_dim, name="input_feature_mask")
         inputs = keras.Input((chain.input_dim,))
         x = self.input_mask(inputs)
         for layer in chain.layers:

@@ -20,8 +20,8 @@ def effective_kernels(model_or_dense_layers: ModelOrLayers,
     """Each Dense kernel with the masked neurons' columns and rows zeroed."""
     chain = dense_chain(model_or_dense_layers)
     if masks is None and chain.masks is not None:
-        masks = [m.mask.numpy() for m in chain.masks]
-    kernels = [d.kernel.numpy().copy() for d in chain.dense]
+        masks = [chain.binding.to_numpy(m.mask) for m in chain.masks]
+    kernels = [chain.binding.to_numpy(d.kernel).copy() for d in chain.dense]
     if masks is not None:
         if len(masks) != len(chain.hidden):
             raise ValueError(f"got {len(masks)} masks for {len(chain.hidden)} hidden Dense layers")

@@ -8,19 +8,21 @@ instead of probing it.
 from __future__ import annotations
 
 import abc
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 
-from dsp_tf._keras import keras, tf
+from dsp_tf.binding import KerasBinding
 from dsp_tf.schedule import DynamicPruningSchedule
 
 
 class PrunerBase(abc.ABC):
     #: The model to train: the original layers (weights shared) with the masks applied.
-    model: keras.Model
+    model: Any
     #: The Dense layers of the chain, in order (the last is the output layer).
-    dense_layers: List[keras.layers.Dense]
+    dense_layers: List[Any]
+    #: The Keras of the model given (and of everything the pruner returns).
+    binding: KerasBinding
 
     def __init__(self, schedule: DynamicPruningSchedule, regularizer: Optional[Callable] = None):
         if not isinstance(schedule, DynamicPruningSchedule):
@@ -47,21 +49,21 @@ class PrunerBase(abc.ABC):
         """dsp_tf.model_stats of the network as it computes now."""
 
     @abc.abstractmethod
-    def dense_equivalent(self) -> keras.Model:
+    def dense_equivalent(self) -> Any:
         """The original shape with masked weights zeroed: same outputs as ``model``."""
 
     @abc.abstractmethod
-    def compact(self) -> keras.Sequential:
+    def compact(self) -> Any:
         """The smallest chain with the same outputs as ``model``."""
 
     def penalty_masks(self) -> Optional[Sequence]:
         """Masks the penalty should respect (Ω of a masked neuron is 0); None: all ones."""
         return None
 
-    def regularization(self) -> tf.Tensor:
-        """λ·penalty of the current network; 0 without a regularizer."""
+    def regularization(self) -> Any:
+        """λ·penalty of the current network, a scalar tensor of the model's Keras; 0 without a regularizer."""
         if self.regularizer is None:
-            return tf.constant(0.0)
+            return self.binding.float32(0.0)
         return self.regularizer(self.dense_layers, self.penalty_masks())
 
     def _due_sparsity(self, step: int, force: bool) -> Optional[float]:

@@ -2,14 +2,16 @@
 
 They are plain callables on a model or a list of Dense layers rather than Keras
 ``kernel_regularizer``s, because Eq. 12 couples two layers (a neuron's incoming
-and outgoing weights) and a per-layer regularizer cannot see both.
+and outgoing weights) and a per-layer regularizer cannot see both. One class
+serves both Kerases: it computes in the Keras of the model it is given, and is
+registered with each Keras's deserialisation when dsp_tf first serves that Keras.
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Dict, Iterable, Optional, Sequence
 
-from dsp_tf._keras import keras, tf
+from dsp_tf.binding import binding_of, binding_of_tensor, import_keras3, keras3_installed
 from dsp_tf.chain import ModelOrLayers, dense_chain
 from dsp_tf.importance import neuron_group_norms, neuron_importance
 
@@ -26,23 +28,34 @@ def check_strength(strength) -> float:
     return value
 
 
-class _StrengthRegularizer(keras.regularizers.Regularizer):
+def _regularizer_base() -> type:
+    """The ``Regularizer`` of the install's main Keras: Keras 3's where it is installed, else tf_keras's
+    (TensorFlow 2.15, where dsp_tf has taken the tf_keras path already). One class serves both Kerases,
+    so it can subclass only one; tf_keras warns when it serialises anything else."""
+    if keras3_installed():
+        keras = import_keras3()
+    else:
+        from dsp_tf._keras import keras
+    return keras.regularizers.Regularizer
+
+
+class _StrengthRegularizer(_regularizer_base()):
     """Shared argument checking and (de)serialisation for λ-scaled penalties.
 
-    A ``keras.regularizers.Regularizer`` so that Keras serialises it like its own,
-    but called on a model or its Dense layers, never on one kernel.
+    Serialised by either Keras like its own regularizers (``get_config`` and the
+    registration of each binding), but called on a model or its Dense layers, never
+    on one kernel.
     """
 
     def __init__(self, strength: float):
         self.strength = check_strength(strength)
 
-    def penalty(self, model_or_dense_layers: ModelOrLayers,
-                masks: Optional[Sequence] = None) -> tf.Tensor:
+    def penalty(self, model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence] = None) -> Any:
         raise NotImplementedError
 
-    def __call__(self, model_or_dense_layers: ModelOrLayers,
-                 masks: Optional[Sequence] = None) -> tf.Tensor:
-        if tf.is_tensor(model_or_dense_layers) or isinstance(model_or_dense_layers, tf.Variable):
+    def __call__(self, model_or_dense_layers: ModelOrLayers, masks: Optional[Sequence] = None) -> Any:
+        """λ·penalty, a scalar tensor of the model's Keras."""
+        if binding_of_tensor(model_or_dense_layers) is not None:
             # Keras calls a layer's kernel_regularizer on the kernel only when it first reads
             # model.losses, inside the train step fit traces. Marked to pass through autograph,
             # which would otherwise rewrite the message into a 20-line "in user code" trace.
@@ -52,7 +65,7 @@ class _StrengthRegularizer(keras.regularizers.Regularizer):
             error.ag_pass_through = True
             raise error
         if self.strength == 0.0:
-            return tf.constant(0.0)
+            return binding_of(model_or_dense_layers).float32(0.0)
         return self.strength * self.penalty(model_or_dense_layers, masks)
 
     def get_config(self) -> Dict[str, Any]:
@@ -75,7 +88,7 @@ class _StrengthRegularizer(keras.regularizers.Regularizer):
 _LAYER_REGULARIZERS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 
 
-def check_not_layer_regularizers(layers: Iterable[keras.layers.Layer]) -> None:
+def check_not_layer_regularizers(layers: Iterable[Any]) -> None:
     """ValueError naming the first layer that holds one of these penalties as its own regularizer.
 
     Keras stores a layer's kernel or bias regularizer when the layer is built and calls
@@ -101,22 +114,25 @@ class NeuronImportanceRegularizer(_StrengthRegularizer):
     """
 
     def penalty(self, model_or_dense_layers, masks=None):
-        return tf.add_n([tf.reduce_sum(o) for o in neuron_importance(model_or_dense_layers, masks)])
+        ops = binding_of(model_or_dense_layers)
+        return ops.add_n([ops.sum(o) for o in neuron_importance(model_or_dense_layers, masks)])
 
 
 class GroupLassoRegularizer(_StrengthRegularizer):
     """λ·Σ ‖group‖₂ over each hidden neuron's weights (SSL, Wen et al. 2016)."""
 
     def penalty(self, model_or_dense_layers, masks=None):
-        return tf.add_n([tf.reduce_sum(g) for g in neuron_group_norms(model_or_dense_layers, masks)])
+        ops = binding_of(model_or_dense_layers)
+        return ops.add_n([ops.sum(g) for g in neuron_group_norms(model_or_dense_layers, masks)])
 
 
 class InputGroupL1Regularizer(_StrengthRegularizer):
     """λ·Σ_j ‖K_1[j, :]‖₂: group sparsity over the input features of the first layer (SGS)."""
 
     def penalty(self, model_or_dense_layers, masks=None):
-        kernel = dense_chain(model_or_dense_layers).dense[0].kernel
-        return tf.reduce_sum(tf.sqrt(tf.reduce_sum(tf.square(kernel), axis=1) + 1e-12))
+        chain = dense_chain(model_or_dense_layers)
+        ops, kernel = chain.binding, chain.dense[0].kernel
+        return ops.sum(ops.sqrt(ops.sum(ops.square(kernel), axis=1) + 1e-12))
 
 
 class WeightL1Regularizer(_StrengthRegularizer):
@@ -124,15 +140,12 @@ class WeightL1Regularizer(_StrengthRegularizer):
 
     def penalty(self, model_or_dense_layers, masks=None):
         chain = dense_chain(model_or_dense_layers)
-        return tf.add_n([tf.reduce_sum(tf.abs(d.kernel)) for d in chain.dense])
+        ops = chain.binding
+        return ops.add_n([ops.sum(ops.abs(d.kernel)) for d in chain.dense])
 
 
-# Keras-serializable: keras.regularizers.serialize / get / deserialize know these
-# classes (registered as "dsp_tf>NeuronImportanceRegularizer" …, and under their
-# bare names in Keras' custom objects, as NeuronMask is), so a training config
-# can name its penalty like any Keras regularizer. They are not per-layer
-# ``kernel_regularizer``s: they take a model or its Dense layers (see above).
-for _cls in (NeuronImportanceRegularizer, GroupLassoRegularizer, InputGroupL1Regularizer, WeightL1Regularizer):
-    keras.utils.register_keras_serializable(package="dsp_tf")(_cls)
-    keras.utils.get_custom_objects()[_cls.__name__] = _cls
-del _cls
+#: Keras-serialisable: each binding registers these with its Keras ("dsp_tf>NeuronImportanceRegularizer" …,
+#: and under their bare names, as NeuronMask is), so ``keras.regularizers.get`` / ``serialize`` /
+#: ``deserialize`` know them and a training config can name its penalty like any Keras regularizer.
+#: They are not per-layer ``kernel_regularizer``s: they take a model or its Dense layers (see above).
+REGULARIZERS = (NeuronImportanceRegularizer, GroupLassoRegularizer, InputGroupL1Regularizer, WeightL1Regularizer)

@@ -33,7 +33,10 @@ class MagnitudePruner(PrunerBase):
 
     def __init__(self, model: keras.Model, schedule: DynamicPruningSchedule,
                  regularizer: Optional[Callable] = None):
-        dense_chain(model)  # same model restrictions as structured pruning
+        self.binding = dense_chain(model).binding  # same model restrictions as structured pruning
+        if self.binding.name != "tf_keras":
+            raise ValueError("MagnitudePruner is built on tfmot, which takes tf_keras models only; "
+                             f"'{model.name}' is a {self.binding.name} model")
         super().__init__(schedule, regularizer)
         self.model = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
         self.wrappers: List[PruneLowMagnitude] = [l for l in self.model.layers if isinstance(l, PruneLowMagnitude)]

@@ -84,3 +84,21 @@ def test_schedule_documents_its_own_arguments():
     assert "power:" not in doc  # tfmot's PolynomialDecay lists a power argument; ours fixes it at 3
     assert list(inspect.signature(dsp_tf.DynamicPruningSchedule).parameters) == [
         "initial_sparsity", "final_sparsity", "begin_step", "end_step", "frequency"]
+
+
+def test_schedule_computes_tfmot_polynomial_decay_to_the_bit():
+    """Without inheriting from tfmot (whose import switches TensorFlow to tf_keras), the schedule's
+    float32 arithmetic is tfmot's: masks rounded from p·N come out as with tfmot's own schedule."""
+    import tensorflow as tf
+    from tensorflow_model_optimization.python.core.sparsity.keras.pruning_schedule import PolynomialDecay
+
+    rng = np.random.default_rng(0)
+    for pi, pf, b, e, f in [(0.0, 0.93, 7, 1100, 50), (0.1, 0.9, 0, 40, 1), (0.3, 0.99, 100, 10000, 3)]:
+        ours, theirs = dsp_tf.DynamicPruningSchedule(pi, pf, b, e, f), PolynomialDecay(pi, pf, b, e, 3, f)
+        assert isinstance(ours, PolynomialDecay)
+        for t in list(rng.integers(0, e + 50, 60)) + [b, e, e + 1]:
+            should, sparsity = ours(int(t))
+            want_should, want = theirs(tf.constant(int(t), tf.int64))
+            assert np.float32(sparsity) == want.numpy() and should == bool(want_should)
+            graph_should, graph = ours(tf.constant(int(t), tf.int64))  # tfmot's own call, with a tensor
+            assert graph.numpy() == want.numpy() and bool(graph_should) == should
