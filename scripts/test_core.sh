@@ -10,5 +10,5 @@ print(f'core install: tensorflow {tf.__version__}, keras {keras.__version__}, tf
 numpy {numpy.__version__}, tfmot {t.__version__}')"
 exec python -m pytest -q -p no:cacheprovider tests/test_schedule.py tests/test_importance_regularizer.py \
   tests/test_masks_pruner.py tests/test_ranking.py tests/test_callback.py tests/test_quiet.py tests/test_layering.py \
-  tests/test_example.py tests/test_example_trained.py tests/test_keras_saving.py tests/test_core_install.py \
+  tests/test_example.py tests/test_example_trained.py tests/test_keras_saving.py tests/test_core_install.py tests/test_readme_snippets.py \
   tests/test_keras3.py tests/test_example_keras3.py "$@"
