@@ -347,7 +347,8 @@ class _Loop:
             self.validate(env_steps, held_out)
         if cfg.curve_interval and (env_steps // cfg.curve_interval > step0 // cfg.curve_interval or last_iteration):
             self.curve_point(env_steps, held_out)
-        elif first or last_iteration or time.time() - self.last_progress >= PROGRESS_SECONDS:
+        elif not cfg.curve_interval and (first or last_iteration
+                                         or time.time() - self.last_progress >= PROGRESS_SECONDS):
             self.progress(env_steps)  # no learning curve asked for (a student): the run still says where it is
         if (iteration + 1) % self.iters_per_checkpoint == 0 or last_iteration:
             self.checkpoint(env_steps)

@@ -125,6 +125,10 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert summary["env_steps"] == 3072  # half the teacher's budget by default
     assert summary["compact"]["neurons"] < summary["dense"]["neurons"]
     assert "shrunk: ratio 0.8," in result.stderr
+    # It talks: every rung's progress from its first rollout, prefixed, and an aligned table with the test return.
+    assert "rung 1/2 (ratio 0.5) | step 512/3072 (17%)" in result.stderr
+    assert "rung 2/2 (ratio 0.8) | judged " in result.stderr and "search ETA at most" in result.stderr
+    assert "ratio  neurons  weights  judged return  of teacher  test return" in result.stderr
     # The ladder judged each rung on its own episodes: the chosen actor and the teacher, replayed on them here.
     from agents.evaluation import judge_seeds, mean_return
     from agents.inference import inference_model, load_actor
