@@ -288,3 +288,14 @@ def test_a_student_of_an_archived_continuous_teacher_starts_with_its_action_nois
     cfg = student_config(str(archived), {"teacher": str(archived), "root_dir": str(tmp_path / "student")}, 0.5)
     learner = build_learner(cfg)
     np.testing.assert_allclose(learner.agent._actor_net.log_std.numpy(), noise, rtol=1e-6)  # noqa: SLF001
+
+
+def test_ratios_that_leave_the_same_network_are_trained_once():
+    """The neuron floor makes 0.97, 0.98 and 0.99 of a 32-32 actor the same 1-1 network: one student, not three."""
+    from agents.config import RunConfig
+    from dsp_cli.shrink import _distinct_sizes
+
+    cfg = RunConfig(actor_layers=[32, 32], method="dsp", ranking="per_layer")
+    assert _distinct_sizes(cfg, [0.5, 0.8, 0.97, 0.98, 0.99]) == [0.5, 0.8, 0.97]
+    assert _distinct_sizes(RunConfig(actor_layers=[256, 256], method="dsp", ranking="per_layer"),
+                           [0.9, 0.93, 0.95, 0.97, 0.98, 0.99]) == [0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
