@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List
 
 from agents.envs import check_env_name
 from agents.evaluation import HELD_OUT_OFFSET as HELD_OUT_EPISODES
-from dsp_tf.masks import check_ranking, check_threshold
+from dsp_tf.masks import check_ranking, check_sparsity, check_threshold
 from dsp_tf.regularizers import check_strength
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
 from dsp_tf.schedule import DynamicPruningSchedule
@@ -158,9 +158,10 @@ class RunConfig:
         if not 0 <= self.seed < 2 ** 31:
             raise UsageError(f"--seed must be in [0, 2^31), got {self.seed}")
         for name in ("initial_sparsity", "final_sparsity"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise UsageError(f"--{name} must be in [0, 1), got {value}")
+            try:
+                check_sparsity(getattr(self, name), f"--{name}")
+            except ValueError as e:
+                raise UsageError(str(e)) from None
         if self.final_sparsity < self.initial_sparsity:
             raise UsageError(f"--final_sparsity ({self.final_sparsity}) must be >= --initial_sparsity "
                              f"({self.initial_sparsity})")

@@ -46,7 +46,7 @@ from dsp_cli import cli
 from dsp_cli.shipped import known_method, method_settings, shipped_int
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
-from dsp_tf.masks import select_masks
+from dsp_tf.masks import check_sparsity, select_masks
 from dsp_cli.flagdefs import define_flags_from, values_from_flags
 
 #: How a run picks its shipped actor: the student's own procedure, not a setting it inherits, so a
@@ -187,8 +187,13 @@ def _main() -> None:
         ratios = sorted({float(r) for r in FLAGS.ratios})
     except ValueError:
         raise UsageError(f"--ratios must be numbers, got {','.join(FLAGS.ratios)}") from None
-    if not ratios or not all(0.0 <= r < 1.0 for r in ratios):
-        raise UsageError(f"--ratios must be a non-empty list in [0, 1), got {','.join(FLAGS.ratios)}")
+    if not ratios:
+        raise UsageError("--ratios must be a non-empty list in [0, 1)")
+    for r in ratios:
+        try:
+            check_sparsity(r, "--ratios")
+        except ValueError as e:
+            raise UsageError(f"{e} (got {','.join(FLAGS.ratios)})") from None
     if FLAGS.judge_episodes <= 0:
         raise UsageError(f"--judge_episodes must be > 0, got {FLAGS.judge_episodes}")
     if cfg.validation_interval <= 0:

@@ -31,7 +31,7 @@ from dsp_cli.flagfiles import REPO_ROOT, env_flagfile, shipped_flagfile
 from dsp_cli.shipped import shipped_ranking, shipped_reg_strength
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
-from dsp_tf.masks import check_ranking
+from dsp_tf.masks import check_ranking, check_sparsity
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
 from dsp_tf.regularizers import check_strength
 
@@ -250,8 +250,11 @@ def _main() -> None:
             raise UsageError(f"--rankings: {e}") from None
     lams, per_method = _reg_strengths(FLAGS.reg_strengths)
     ratios = _floats(FLAGS.final_sparsities, "final_sparsities")
-    if any(not 0 <= r < 1 for r in ratios):
-        raise UsageError("--final_sparsities must be in [0, 1)")
+    for r in ratios:
+        try:
+            check_sparsity(r, "--final_sparsities")
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     seeds = [int(s) for s in _floats(FLAGS.seeds, "seeds")]
     points = grid(FLAGS.envs, FLAGS.methods, lams, ratios, seeds, FLAGS.rankings, per_method)
     if FLAGS.dry_run:

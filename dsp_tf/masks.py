@@ -6,7 +6,7 @@ own: given one score per neuron and the current masks, return the new masks.
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 import numpy as np
 
@@ -33,6 +33,16 @@ def layer_normalized(scores: Sequence[np.ndarray], masks: Sequence[np.ndarray]) 
         mean = float(s[live].mean()) if live.any() else 0.0
         out.append(s / mean if mean > 0 else s.copy())
     return out
+
+
+def check_sparsity(value: Any, name: str) -> float:
+    """The one rule for a sparsity: a number in [0, 1). ValueError naming ``name`` otherwise; the schedule,
+    the mask selection and the command lines (their ratios) all apply it."""
+    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not 0.0 <= float(value) < 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
 
 
 def check_ranking(ranking: str) -> str:
@@ -68,8 +78,7 @@ def select_masks(scores: Sequence[np.ndarray], masks: Sequence[np.ndarray], spar
     """
     check_threshold(threshold)
     check_ranking(ranking)
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    check_sparsity(sparsity, "sparsity")
     new = [np.asarray(m, dtype=np.float32).copy() for m in masks]
     scores = [np.asarray(s, dtype=np.float64).reshape(-1) for s in scores]
     if len(scores) != len(new) or any(s.shape != m.shape for s, m in zip(scores, new)):

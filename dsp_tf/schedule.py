@@ -18,16 +18,9 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
+from dsp_tf.masks import check_sparsity  # noqa: F401  (the one rule, re-exported here too)
+
 _TFMOT = "tensorflow_model_optimization"
-
-
-def check_sparsity(value: Any, name: str) -> float:
-    """The one rule for a sparsity: a number in [0, 1). ValueError naming ``name`` otherwise."""
-    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not 0.0 <= float(value) < 1.0:  # also rejects NaN
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return float(value)
 
 
 class DynamicPruningSchedule:

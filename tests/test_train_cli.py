@@ -78,6 +78,7 @@ def test_run_dir_with_other_flags_is_refused_then_overwritten(tmp_path):
 def test_corrupt_checkpoint_and_missing_model_are_refused(tmp_path):
     root = tmp_path / "run"
     assert run_module("dsp_tf.train", *TINY, "--method=ppo", "--num_env_steps=1024", f"--root_dir={root}").returncode == 0
+    (root / "summary.json").unlink()  # unfinished: the same command resumes from its checkpoint (a finished run is done)
     for data in (root / "checkpoints").glob("ckpt-*.data-*"):
         data.write_bytes(b"garbage" * 10)
     result = run_module("dsp_tf.train", *TINY, "--method=ppo", "--num_env_steps=1024", f"--root_dir={root}")
