@@ -400,9 +400,9 @@ def _main() -> None:
                    FLAGS.calibration_range, FLAGS.c_prefix, FLAGS.int16_lsb, FLAGS.c_tanh)
     d, c = r["models"]["dense"], r["models"]["compact"]
     agree = ", ".join(f"{k} {v:.4g}" for k, v in c["int8_vs_keras"].items() if k != "tied_top_outputs_rate")
-    print(f"{r['env']} {r['method']}: int8 {d['int8_bytes']} -> {c['int8_bytes']} bytes, "
-          f"TFLM int8 invoke {d['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} -> "
-          f"{c['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} us, return keras "
+    print(f"{r['env']} {r['method']}: int8 model {c['int8_bytes']:,} B (dense {d['int8_bytes']:,} B), "
+          f"TFLM int8 invoke {c['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} us "
+          f"(dense {d['median_invoke_latency_us']['tflite_micro_int8_us']:.1f} us), return keras "
           f"{r['returns']['keras_compact']['mean']:.1f} vs int8 {r['returns']['tflite_micro_int8_compact']['mean']:.1f} "
           f"(int8 vs Keras: {agree}); {_driving_line(r)}"
           f"{_c_policy_line(r)}; report in {FLAGS.output_dir}/export_report.json")
