@@ -51,6 +51,21 @@ class RunDirectory:
             raise UsageError(f"cannot write to --root_dir '{self.root}': {e.strerror}") from None
         atexit.register(self._remove_partial_files)
 
+    def finished_as(self, identity_file: str, identity: Dict, legacy: Dict) -> Optional[Dict]:
+        """The summary of this very run when it is finished (same identity, summary.json there), read
+        without creating, locking or writing anything: the same command again on a finished run (an
+        archived one included) is answered, not touched."""
+        try:
+            with open(self.path(identity_file), encoding="utf-8") as f:
+                previous = json.load(f)
+        except (OSError, ValueError):
+            return None
+        other = SEARCH_FILE if identity_file == CONFIG_FILE else None
+        if not isinstance(previous, dict) or {**legacy, **previous} != identity or \
+                (other and os.path.exists(self.path(other))):
+            return None
+        return read_finished_summary(self.root)
+
     def prepare_search(self, identity: Dict, overwrite: bool, teacher: str) -> None:
         """The same claim for the root of a size search (dsp_tf.shrink --keep), whose identity is
         the search's settings (search.json): held for the whole ladder and the final copy, so a

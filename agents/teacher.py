@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -48,24 +48,15 @@ class Teacher:
     critic: Optional[List[np.ndarray]] = None
     critic_layers: Optional[List[int]] = None
     note: str = ""  # what the student's log says of where the teacher came from (a file's own reading)
-    source: str = ""  # the path it was read from, as given
+    identity: Dict = field(default_factory=dict)  # what it was read from, fixed when it was read (identify)
 
     def record(self, student_root: str) -> Dict:
         """Which teacher exactly, for the student's summary.json: a name alone is ambiguous (an archive
-        holds several runs of one name), so its path (relative to the student's run where it can be)
-        and a hash of what identifies it — a run's summary.json, or the file itself."""
-        path = os.path.abspath(self.source)
-        rel = os.path.relpath(path, os.path.abspath(student_root))
-        hashed = os.path.join(path, SUMMARY_FILE) if os.path.isdir(path) else path
-        with open(hashed, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        record = {"path": rel, "sha256_of": os.path.basename(hashed), "sha256": digest,
-                  "env": self.meta.env, "env_steps": self.env_steps}
-        if os.path.isdir(path):
-            with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as f:
-                config = json.load(f)
-            record.update({k: config.get(k) for k in ("method", "seed", "final_sparsity")})
-        return record
+        holds several runs of one name), so its path relative to the student's run and the hash taken
+        when it was read (``identify``)."""
+        rel = os.path.relpath(self.identity["path"], os.path.abspath(student_root))
+        return {**{k: v for k, v in self.identity.items() if k != "path"}, "env": self.meta.env,
+                "env_steps": self.env_steps, "path": rel}
 
     @property
     def hidden_layers(self) -> List[int]:
@@ -80,6 +71,22 @@ class Teacher:
         model = keras.Model(inputs, self.mlp(x), name="teacher")
         model.trainable = False
         return model
+
+
+def identify(path: str) -> Dict:
+    """A teacher's path and the SHA-256 of what identifies it (a run's summary.json, or the file), taken
+    when it is read: a teacher retrained or moved during a student's run cannot change what is recorded,
+    and a size search over another teacher at the same path is another search."""
+    path = os.path.abspath(path)
+    hashed = os.path.join(path, SUMMARY_FILE) if os.path.isdir(path) else path
+    with open(hashed, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    record = {"path": path, "sha256_of": os.path.basename(hashed), "sha256": digest}
+    if os.path.isdir(path):
+        with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as f:
+            config = json.load(f)
+        record.update({k: config.get(k) for k in ("env", "method", "seed", "final_sparsity")})
+    return record
 
 
 def distillation(teacher: Teacher, coef: float):
@@ -157,7 +164,7 @@ def _load_teacher(path: str, env: str) -> Teacher:
     if meta.env != env:
         raise UsageError(f"--teacher '{path}' was trained on {meta.env}, not {env}")
     _check_fits(path, mlp, meta, env, spaces)
-    return Teacher(name, mlp, meta, env_steps, run_dir, source=path)
+    return Teacher(name, mlp, meta, env_steps, run_dir, identity=identify(path))
 
 
 def _check_fits(path: str, mlp: keras.Model, meta: ActorMeta, env: str, spaces: EnvSpaces) -> None:
@@ -192,7 +199,7 @@ def _sb3_teacher(path: str, env: str, spaces: EnvSpaces) -> Teacher:
         "its value network starts the critic" if policy.critic is not None
         else "its value network is not tanh like this project's critic, which starts afresh")
     return Teacher(os.path.basename(path), policy.actor, policy.meta, policy.env_steps or None, None,
-                   policy.critic, policy.critic_layers, note, source=path)
+                   policy.critic, policy.critic_layers, note, identity=identify(path))
 
 
 def _summary_steps(run_dir: str) -> int:

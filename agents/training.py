@@ -23,7 +23,8 @@ from absl import logging
 from tf_agents.specs import tensor_spec
 
 import dsp_tf
-from agents.config import RunConfig, from_dict
+from agents.config import LEGACY_DEFAULTS, RunConfig, from_dict
+from agents.layout import CONFIG_FILE
 from agents.envs import GymnasiumEnvironment, is_driving, training_seed
 from agents.errors import UsageError
 from agents.evaluation import held_out_seeds, run_episodes
@@ -37,7 +38,7 @@ from dsp_tf.pruner_base import PrunerBase
 from dsp_tf.quiet import quiet_native_output
 from agents.numpy_policy import NumpyCollectPolicy
 from agents.rollout import DiscountedReturns, RolloutCollector
-from agents.rundir import RunDirectory, parse_progress, progress_text, read_finished_summary
+from agents.rundir import RunDirectory, parse_progress, progress_text
 from dsp_tf._keras import keras, tf
 from agents.checkpoints import CHECKPOINT_MEMBERS, restore_latest
 from agents.results import dense_stats, finish
@@ -253,16 +254,16 @@ def train(cfg: RunConfig) -> Dict:
     iterations stop it at the top of the next one (never inside TensorFlow), before the final evaluation."""
     t_process = time.perf_counter()
     cfg.validate()
-    # Before any file is made: a teacher that cannot be used (or does not fit --env) leaves nothing behind.
-    teacher = load_teacher(cfg.teacher, cfg.env) if cfg.teacher else None
     run = RunDirectory(cfg.root_dir)
-    run.prepare(cfg)
-    done = read_finished_summary(run.root)
-    if done is not None:  # the same command again on a finished run: nothing to do, nothing rewritten
+    done = None if cfg.overwrite else run.finished_as(CONFIG_FILE, cfg.identity(), LEGACY_DEFAULTS)
+    if done is not None:  # the same command again on a finished run: nothing to do, nothing touched
         logging.info("already done: %s holds this run, finished (greedy return %.1f over %s test episodes); "
                      "--overwrite starts it afresh", run.root, float(done.get("return_mean", float("nan"))),
                      done.get("eval_episodes", "?"))
         return done
+    # Before any file is made: a teacher that cannot be used (or does not fit --env) leaves nothing behind.
+    teacher = load_teacher(cfg.teacher, cfg.env) if cfg.teacher else None
+    run.prepare(cfg)
     use_threads(cfg.tf_threads)
     tf.config.experimental.enable_op_determinism()
     timer = PhaseTimer()

@@ -36,11 +36,11 @@ from absl import flags, logging
 from agents.config import RunConfig, config_fields, from_dict
 from agents.evaluation import judge_seeds, mean_return
 from agents.inference import inference_model, load_actor
-from agents.layout import ARCHIVED_FILES, SHRINK_FILE, SUMMARY_FILE
+from agents.layout import ARCHIVED_FILES, SEARCH_FILE, SHRINK_FILE, SUMMARY_FILE
 from agents.envs import check_env_name
 from agents.rundir import RunDirectory, read_finished_summary, refuse_teacher_overlap
 from agents.sb3 import sb3_architecture
-from agents.teacher import check_teacher_path, load_teacher
+from agents.teacher import Teacher, check_teacher_path, load_teacher
 from agents.training import train, use_threads
 from dsp_cli import cli
 from dsp_cli.shipped import known_method, method_settings, shipped_int
@@ -155,7 +155,7 @@ def _copy_run(src: str, dst: str) -> None:
     for name in sorted(ARCHIVED_FILES, key=lambda n: n == SUMMARY_FILE):
         path = os.path.join(src, name)
         if os.path.exists(path):
-            tmp = os.path.join(dst, f".{name}.tmp{os.getpid()}")
+            tmp = os.path.join(dst, f"{name}.tmp{os.getpid()}")  # a leftover the run directory removes
             shutil.copyfile(path, tmp)
             os.replace(tmp, os.path.join(dst, name))
 
@@ -203,10 +203,10 @@ def _main() -> None:
     teacher = load_teacher(cfg.teacher, cfg.env)  # and the teacher against --env
     ratios = _distinct_sizes(cfg, ratios)
 
-    search = RunDirectory(root)
-    search.prepare_search(_search_identity(cfg, ratios), cfg.overwrite, cfg.teacher)
-    if _already_done(root):
+    search, identity = RunDirectory(root), _search_identity(cfg, ratios, teacher)
+    if not cfg.overwrite and _already_done(search, identity):
         return
+    search.prepare_search(identity, cfg.overwrite, cfg.teacher)
     summaries: Dict[float, Dict] = {}
     seeds = judge_seeds(cfg.seed, FLAGS.judge_episodes)
     teacher_value = mean_return(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds, teacher.meta.discrete)
@@ -233,31 +233,30 @@ def _main() -> None:
     _report(root, rows, summaries, chosen)
 
 
-def _search_identity(cfg: RunConfig, ratios: Sequence[float]) -> Dict:
+def _search_identity(cfg: RunConfig, ratios: Sequence[float], teacher: Teacher) -> Dict:
     """What makes two size searches the same search: the student's settings (its ratio aside), the
-    teacher it reads (as an absolute path) and the ladder's own flags."""
+    teacher it reads (its absolute path and the hash of its summary or file) and the ladder's own flags."""
     student = {k: v for k, v in cfg.identity().items() if k != "final_sparsity"}
     student["teacher"] = os.path.abspath(cfg.teacher)
-    return {"student": student, "ratios": list(ratios), "keep": FLAGS.keep, "judge_episodes": FLAGS.judge_episodes}
+    return {"student": student, "teacher_sha256": teacher.identity["sha256"], "ratios": list(ratios),
+            "keep": FLAGS.keep, "judge_episodes": FLAGS.judge_episodes}
 
 
-def _already_done(root: str) -> bool:
-    """A finished search (its ladder written and the chosen student copied) is answered in one line."""
+def _already_done(search: RunDirectory, identity: Dict) -> bool:
+    """A finished search (this search's settings, its ladder written and the chosen student copied) is
+    answered in one line, with nothing created, locked or rewritten."""
+    if search.finished_as(SEARCH_FILE, identity, {}) is None:
+        return False  # not this search, not finished, or killed during the final copy (redone)
     try:
-        with open(os.path.join(root, SHRINK_FILE), encoding="utf-8") as f:
+        with open(search.path(SHRINK_FILE), encoding="utf-8") as f:
             record = json.load(f)
     except (OSError, ValueError):
         return False
     chosen = record.get("chosen_ratio") if isinstance(record, dict) else None
-    if chosen is None:
-        raise UsageError(f"already done: no ratio kept {FLAGS.keep:.0%} of the teacher's judged return; the "
-                         f"ladder is in {os.path.join(root, SHRINK_FILE)} (--overwrite searches afresh)")
-    summary = read_finished_summary(root)
-    if summary is None:
-        return False  # killed during the final copy: the ladder's rungs are done, the copy is redone
+    summary = read_finished_summary(search.root)
     logging.info("already done: ratio %g shrunk to %s neurons, greedy test return %.1f; %s holds it "
                  "(--overwrite searches afresh)", chosen, summary.get("compact", {}).get("neurons", "?"),
-                 float(summary.get("return_mean", float("nan"))), root)
+                 float(summary.get("return_mean", float("nan"))), search.root)
     return True
 
 

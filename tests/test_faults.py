@@ -2,6 +2,7 @@
 teacher that does not fit refused before anything is made, and every refusal one line with exit 2."""
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -211,3 +212,38 @@ def test_a_lambda_actor_in_a_run_runs_no_code(lambda_files, tmp_path, module, ex
             "has a Lambda layer ('payload')")
     assert not marker.exists() and not out.exists()
     assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda c: c["config"]["layers"][1].update(registered_name="DynamicPruningSchedule"),
+     "registered as 'DynamicPruningSchedule'"),
+    (lambda c: c["config"]["layers"][1].update(module="numpy"), "comes from module 'numpy'"),
+    (lambda c: c["config"]["layers"][1]["config"].update(activation={"class_name": "LeakyReLU", "config": {}}),
+     "not one of Keras's built-in element-wise activations"),
+    (lambda c: c["config"]["layers"][1]["config"].update(activation={"class_name": "function", "config": "tanh",
+                                                                     "registered_name": "exec"}),
+     "registered as 'exec'"),
+    (lambda c: c["config"]["layers"][1]["config"]["kernel_initializer"].update(class_name="DistributionLambda"),
+     "holds an object of class 'DistributionLambda'"),
+])
+def test_the_allow_list_holds_for_every_serialised_object(damage, message):
+    """Keras finds a class by registered_name and module too, and rebuilds initializers and activations
+    from dicts: each of these is refused in one line, before anything is deserialised."""
+    from dsp_tf.safe_load import check_model_config, saved_model_config
+
+    config = saved_model_config(os.path.join(RUN, "actor_dense.h5"))
+    check_model_config(config, "actor_dense.h5", ("NeuronMask",))
+    damage(config)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        check_model_config(config, "actor_dense.h5", ("NeuronMask",))
+
+
+@pytest.mark.parametrize("raw", [b"12", b"[" * 100000, b"{not json"])
+def test_an_unreadable_model_config_is_one_line(tmp_path, raw):
+    import h5py
+
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = raw
+    with pytest.raises(UsageError, match="bad.h5"):
+        load_model_safely(str(path))
