@@ -205,10 +205,10 @@ class RunDirectory:
 
         Not in config.json (it is not part of a run's identity), but a later evaluation or
         export should judge the actor on those same episodes by default."""
+        summary = read_finished_summary(self.root)
         try:
-            with open(self.path(SUMMARY_FILE), encoding="utf-8") as f:
-                return int(json.load(f)["eval_episodes"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return int(summary["eval_episodes"])
+        except (ValueError, KeyError, TypeError):  # no readable summary (None), or no such entry
             return default
 
     def write_summary(self, summary: Dict) -> None:

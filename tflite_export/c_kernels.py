@@ -246,18 +246,22 @@ def _helper_closure(names: Sequence[str]) -> List[str]:
     return order
 
 
+#: The layer row's fields both activation forms share (the FULLY_CONNECTED op's).
+_LAYER_HEAD = """typedef struct {
+    const int8_t *w; /* n_out rows of n_in weights */
+    const ap_bias_t *bias;
+    const int32_t *m; /* output multiplier: one, or one per output (per-channel weights) */
+    const int8_t *shift;
+"""
+
+
 def layer_struct(per_channel: bool, tables: bool = False) -> str:
     """The layer table's row type; the per-channel flag only where some layer needs it, and the
     activation as a table pointer or as the computed routine's parameters."""
     if tables:
         return ("""
 /* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it, as a 256-entry table (0: none). */
-typedef struct {
-    const int8_t *w; /* n_out rows of n_in weights */
-    const ap_bias_t *bias;
-    const int32_t *m; /* output multiplier: one, or one per output (per-channel weights) */
-    const int8_t *shift;
-    const int8_t *act_table;
+""" + _LAYER_HEAD + """    const int8_t *act_table;
     int16_t n_in, n_out;
     int8_t x_zero_point, y_zero_point, y_min, y_max""" + (", per_channel" if per_channel else "") + """;
 } ap_layer;
@@ -265,12 +269,7 @@ typedef struct {
     flags = "per_channel, act, act_shift" if per_channel else "act, act_shift"
     return ("""
 /* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it (act 1/2; 0: none). */
-typedef struct {
-    const int8_t *w; /* n_out rows of n_in weights */
-    const ap_bias_t *bias;
-    const int32_t *m; /* output multiplier: one, or one per output (per-channel weights) */
-    const int8_t *shift;
-    int32_t act_m;
+""" + _LAYER_HEAD + """    int32_t act_m;
     int16_t n_in, n_out, act_radius;
     int8_t x_zero_point, y_zero_point, y_min, y_max, """ + flags + """;
 } ap_layer;
