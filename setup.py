@@ -57,7 +57,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9,<3.12",
     packages=find_packages(include=["dsp_tf", "dsp_tf.*", "agents", "agents.*", "dsp_cli", "dsp_cli.*",
-                                    "tflite_export", "tflite_export.*"]),
+                                    "tflite_export", "tflite_export.*", "study", "study.*"]),
     install_requires=CORE,
     extras_require=EXTRAS,
     # The commands by name, beside their `python -m dsp_tf.X` forms (which stay the documented ones).

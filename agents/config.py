@@ -27,7 +27,7 @@ NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads", "curve_i
 #: config.json without the key reads as that value, not as today's default.
 LEGACY_DEFAULTS = {"ranking": "global", "reward_normalization": "reward_std", "validation_interval": 0,
                    "validation_episodes": 5, "penalty_after_schedule": "keep", "anneal_clip": False,
-                   "teacher": "", "distill_coef": 1.0}
+                   "teacher": "", "distill_coef": 1.0, "stop_share": 0.0}
 
 #: What the pruning penalty does once the schedule has applied its final mask: it keeps
 #: acting on the live neurons (the paper), stops, or fades linearly to 0 by the end of training.
@@ -114,6 +114,9 @@ class RunConfig:
                                           "(ties: the later) is the one the run saves, evaluates and exports. "
                                           "0: the last actor.")
     validation_episodes: int = _f(5, "Episodes per validation.")
+    stop_share: float = _f(0.0, "A student stops training at the first validation (from the final mask on) that "
+                                "keeps this share of its teacher's return on the same episodes; 0: it trains its "
+                                "whole budget. dsp_tf.shrink sets it to --keep.")
     checkpoint_interval: int = _f(50_000, "Env steps between checkpoints (rounded up to whole rollouts).")
     tf_threads: int = _f(1, "TensorFlow threads of a run. 1 by default: a minibatch update is too small to "
                             "share, and runs of a sweep on different cores then do not fight.")
@@ -220,9 +223,12 @@ class RunConfig:
         for name in ("entropy_coef", "value_coef", "distill_coef"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("discount", "gae_lambda"):
+        for name in ("discount", "gae_lambda", "stop_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UsageError(f"--{name} must be in [0, 1]")
+        if self.stop_share and not (self.teacher and self.validation_interval):
+            raise UsageError("--stop_share compares validations with the teacher's: it needs --teacher and "
+                             "--validation_interval > 0")
 
 
 def config_fields():

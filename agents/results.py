@@ -94,14 +94,21 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
     return summary
 
 
+def teacher_validation_return(learner: Learner, model=None) -> float:
+    """The teacher on the student's validation episodes: what a validation is compared with
+    (--stop_share) and what summary.json states beside the student's."""
+    cfg, teacher = learner.cfg, learner.teacher
+    model = model if model is not None else inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
+    return mean_return(model, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes), teacher.meta.discrete)
+
+
 def _teacher_scores(learner: Learner, eval_episodes: int) -> Dict:
     """The teacher on the student's own test and validation episodes, so the ratio student/teacher
     is read from one summary.json; and the teacher's env steps, so compute is stated whole."""
     cfg, teacher = learner.cfg, learner.teacher
     model = inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
     test = evaluate_actor(model, cfg.env, cfg.seed, eval_episodes, teacher.meta.discrete)
-    validation = mean_return(model, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes),
-                             teacher.meta.discrete)
+    validation = teacher_validation_return(learner, model)
     return {"teacher": teacher.name, "teacher_source": teacher.record(cfg.root_dir), "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
             "teacher_validation_return": round(validation, 3),
             "teacher_env_steps": teacher.env_steps, "teacher_layers": teacher.hidden_layers,

@@ -41,7 +41,7 @@ from agents.rollout import DiscountedReturns, RolloutCollector
 from agents.rundir import RunDirectory, parse_progress, progress_text
 from dsp_tf._keras import keras, tf
 from agents.checkpoints import CHECKPOINT_MEMBERS, restore_latest
-from agents.results import dense_stats, finish
+from agents.results import dense_stats, finish, teacher_validation_return
 
 
 @dataclass
@@ -281,6 +281,8 @@ def train(cfg: RunConfig) -> Dict:
     loop = _Loop(learner, run, timer, manager, _restored_progress(learner, run))
     with stop_points():  # a signal held at the last iteration stops the run here, its checkpoint written
         for iteration in range(start_iteration, cfg.num_iterations):
+            if loop.kept_share():  # --stop_share met (also when a run killed after meeting it resumes)
+                break
             stop_point()
             loop.iteration(iteration, first=iteration == start_iteration)
     loop.writer.flush()
@@ -326,6 +328,19 @@ class _Loop:
         self.last_progress = self.t_start
         self.wall_at_start = float(learner.wall_seconds.numpy())
         self.steps_at_start = int(learner.env_steps.numpy())
+        #: --stop_share: the validation return at which the run stops, the teacher's on the same episodes times it.
+        self.stop_at = cfg.stop_share * teacher_validation_return(learner) if cfg.stop_share else None
+        if self.stop_at is not None:
+            logging.info("stops at the first validation from step %d on scoring >= %.1f (%g of the teacher's "
+                         "%.1f, --stop_share)", cfg.final_mask_step, self.stop_at, cfg.stop_share,
+                         self.stop_at / cfg.stop_share)
+
+    def kept_share(self) -> bool:
+        """Whether a validation met --stop_share: read from the kept best validation, which is in the
+        checkpoint, so a resumed run stops where the uninterrupted one did."""
+        best = self.learner.best
+        return (self.stop_at is not None and int(best.step.numpy()) >= self.cfg.final_mask_step
+                and float(best.value.numpy()) >= self.stop_at)
 
     def wall_seconds(self) -> float:
         """The run's wall time over all its processes (a resumed run adds to the checkpoint's)."""
@@ -351,7 +366,11 @@ class _Loop:
         elif not cfg.curve_interval and (first or last_iteration
                                          or time.time() - self.last_progress >= PROGRESS_SECONDS):
             self.progress(env_steps)  # no learning curve asked for (a student): the run still says where it is
-        if (iteration + 1) % self.iters_per_checkpoint == 0 or last_iteration:
+        stopping = self.kept_share()
+        if stopping:
+            logging.info("validation kept %g of the teacher's return: the run stops at step %d of %d (--stop_share)",
+                         cfg.stop_share, env_steps, cfg.num_iterations * cfg.steps_per_iteration)
+        if (iteration + 1) % self.iters_per_checkpoint == 0 or last_iteration or stopping:
             self.checkpoint(env_steps)
 
     def collect_and_update(self, iteration: int, step0: int, first: bool):

@@ -10,11 +10,13 @@ the PPO settings, and an SB3 student takes the teacher's layers and activation
 unless given. Each
 student is an ordinary ``dsp_tf.train`` run that starts from the teacher's
 weights and prunes on the cubic schedule with the distillation term
-(agents.teacher). With --keep, the students climb a ladder of pruning ratios
-(--ratios, ascending) and stop at the first whose validated actor falls below
-keep × the teacher's return on --judge_episodes fresh episodes (neither
-validation's, which picked the actor and so flatter it, nor the test's); the largest ratio that kept it is
-copied to --root_dir, which dsp_tf.evaluate and tflite_export then take as is.
+(agents.teacher). With --keep, the search looks for the largest ratio of --ratios whose
+validated actor keeps keep × the teacher's return on --judge_episodes fresh episodes
+(neither validation's, which picked the actor and so flatter it, nor the test's): by
+default the largest ratio first, then bisection (--search=climb: ascending to the first
+miss); each rung stops training at its first validation that keeps --keep of the
+teacher's (--stop_share). The ratio found is copied to --root_dir, which dsp_tf.evaluate
+and tflite_export then take as is.
 --final_sparsity trains that one ratio straight into --root_dir instead, unless --keep
 is given too (a flagfile such as cartpole.cfg sets --final_sparsity: with it, say
 --keep to climb the ladder).
@@ -71,6 +73,9 @@ def define_flags() -> None:
                                                "compared (their own seeds, apart from validation and test).")
     flags.DEFINE_list("ratios", ["0.9", "0.93", "0.95", "0.97", "0.98", "0.99"],
                       "The ladder of pruning ratios (--final_sparsity given and --keep not: that one ratio only).")
+    flags.DEFINE_enum("search", "bisect", list(SEARCHES),
+                      "bisect: the largest ratio first, then halving the ratios between the largest that kept and "
+                      "the smallest that did not; climb: ascending until the first that does not keep.")
     flags.DEFINE_float("budget_fraction", 0.5, "The student's env steps as a share of the teacher's (its pruning "
                                                "schedule, validation and checkpoint intervals scale alike); "
                                                "--num_env_steps given: that instead.")
@@ -125,23 +130,75 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
     return cfg
 
 
-def climb(ratios: Sequence[float], judged: Callable[[float], Tuple[float, float]],
-          keep: float) -> Tuple[Optional[float], List[Tuple[float, float, float, bool]]]:
-    """Trains up the ladder (ascending) until a ratio's judged return falls below ``keep`` × the
-    teacher's on the same episodes; ``judged(ratio)`` gives (student's, teacher's). Returns the
-    largest ratio that kept it (None: not even the first) and (ratio, student, teacher, kept) rows.
+#: How the size search visits the ladder: ``bisect`` trains the largest ratio first (the smallest network
+#: is often enough) and then halves the untried ratios between the largest that kept and the smallest that
+#: did not; ``climb`` trains them in ascending order up to the first that does not keep.
+SEARCHES = ("bisect", "climb")
 
-    Stopping at the first miss is the search: a larger ratio keeps fewer neurons, and each rung
-    costs a training run."""
-    chosen, rows = None, []
-    for ratio in sorted(ratios):
+
+class Ladder:
+    """Which ratio the search trains next, from which kept so far. Both ways assume what the ladder
+    is for: a larger ratio (fewer neurons) does not keep more of the teacher's return."""
+
+    def __init__(self, ratios: Sequence[float], how: str):
+        if how not in SEARCHES:
+            raise UsageError(f"--search must be one of {', '.join(SEARCHES)}, got '{how}'")
+        self.ratios, self.how = sorted(ratios), how
+        self.kept, self.missed = -1, len(self.ratios)  # indices: the largest known to keep, the smallest not to
+        self.trained = 0
+
+    def next(self) -> Optional[float]:
+        """The next ratio to train, None once the answer is known."""
+        if self.missed - self.kept <= 1:
+            return None
+        if self.how == "climb":
+            return self.ratios[self.kept + 1]
+        if self.trained == 0:
+            return self.ratios[self.missed - 1]
+        return self.ratios[(self.kept + self.missed) // 2]
+
+    def record(self, ratio: float, kept: bool) -> None:
+        self.trained += 1
+        if kept:
+            self.kept = self.ratios.index(ratio)
+        else:
+            self.missed = self.ratios.index(ratio)
+
+    def left_at_most(self) -> int:
+        """Rungs still to train at most, for the search's ETA."""
+        untried = self.missed - self.kept - 1
+        if self.how == "climb" or untried == 0:
+            return untried
+        if self.trained == 0:  # the largest, then bisection of the others if it misses
+            return 1 + math.ceil(math.log2(untried))
+        return math.ceil(math.log2(untried + 1))
+
+    @property
+    def chosen(self) -> Optional[float]:
+        return self.ratios[self.kept] if self.kept >= 0 else None
+
+
+def search_ladder(ratios: Sequence[float], judged: Callable[[float], Tuple[float, float]], keep: float,
+                  how: str = "bisect") -> Tuple[Optional[float], List[Tuple[float, float, float, bool]]]:
+    """Trains rungs (``Ladder``'s order) until the largest ratio whose judged return keeps ``keep`` ×
+    the teacher's on the same episodes is known; ``judged(ratio)`` trains one and gives (student's,
+    teacher's). Returns that ratio (None: not even the smallest) and (ratio, student, teacher, kept)
+    rows in the order trained."""
+    ladder, rows = Ladder(ratios, how), []
+    ratio = ladder.next()
+    while ratio is not None:
         value, teacher = judged(ratio)
         kept = value >= keep * teacher
         rows.append((ratio, value, teacher, kept))
-        if not kept:
-            break
-        chosen = ratio
-    return chosen, rows
+        ladder.record(ratio, kept)
+        ratio = ladder.next()
+    return ladder.chosen, rows
+
+
+def climb(ratios: Sequence[float], judged: Callable[[float], Tuple[float, float]],
+          keep: float) -> Tuple[Optional[float], List[Tuple[float, float, float, bool]]]:
+    """``search_ladder`` climbing: ascending, stopping at the first ratio below ``keep``."""
+    return search_ladder(ratios, judged, keep, "climb")
 
 
 def _given() -> Dict:
@@ -198,8 +255,16 @@ def _main() -> None:
         raise UsageError(f"--judge_episodes must be > 0, got {FLAGS.judge_episodes}")
     if cfg.validation_interval <= 0:
         raise UsageError("--keep judges each ratio by its validated actor: --validation_interval must be > 0")
+    # A rung stops training once a validation keeps --keep of the teacher's (--stop_share=0: its whole budget).
+    stop_share = {} if "stop_share" in given else {"stop_share": FLAGS.keep}
+
+    def rung_config(ratio: float) -> RunConfig:
+        # A rung is its own run (resumed or already done); --overwrite applies to the search as a whole.
+        return dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio), overwrite=False,
+                                   **stop_share)
+
     for r in ratios:  # every rung's settings checked before anything is made
-        dataclasses.replace(cfg, final_sparsity=r, root_dir=rung_dir(root, r)).validate()
+        rung_config(r).validate()
     teacher = load_teacher(cfg.teacher, cfg.env)  # and the teacher against --env
     ratios = _distinct_sizes(cfg, ratios)
 
@@ -214,22 +279,26 @@ def _main() -> None:
                  teacher_value, len(seeds), FLAGS.keep * teacher_value, FLAGS.keep)
     started = time.time()
 
-    def judged(ratio: float) -> Tuple[float, float]:
-        # A rung is its own run (resumed or already done); --overwrite applies to the search as a whole.
-        rung = dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio), overwrite=False)
-        k = ratios.index(ratio) + 1
-        with cli.log_prefix(f"rung {k}/{len(ratios)} (ratio {ratio:g}) | "):
+    ladder = Ladder(ratios, FLAGS.search)
+    rows: List[Tuple[float, float, float, bool]] = []
+    ratio = ladder.next()
+    while ratio is not None:
+        k = ladder.trained + 1
+        with cli.log_prefix(f"rung {k}/{k + ladder.left_at_most() - 1} (ratio {ratio:g}) | "):
+            rung = rung_config(ratio)
             summaries[ratio] = train(rung)
             mlp, meta = load_actor(rung.root_dir, "compact")
             value = mean_return(inference_model(mlp, meta), cfg.env, seeds, meta.discrete)
-            per_rung = (time.time() - started) / k
+            kept = value >= FLAGS.keep * teacher_value
+            rows.append((ratio, value, teacher_value, kept))
+            ladder.record(ratio, kept)
+            left = ladder.left_at_most()
             logging.info("judged %.1f over %d episodes, %.1f%% of the teacher's (%s); at most %d rung(s) left, "
                          "search ETA at most %s", value, len(seeds), 100 * value / teacher_value if teacher_value
-                         else float("nan"), "kept" if value >= FLAGS.keep * teacher_value else "below --keep: stop",
-                         len(ratios) - k, _fmt_duration(per_rung * (len(ratios) - k)))
-        return value, teacher_value
-
-    chosen, rows = climb(ratios, judged, FLAGS.keep)
+                         else float("nan"), "kept" if kept else "below --keep", left,
+                         _fmt_duration((time.time() - started) / k * left))
+        ratio = ladder.next()
+    chosen = ladder.chosen
     _report(root, rows, summaries, chosen)
 
 
@@ -264,18 +333,18 @@ def _report(root: str, rows, summaries: Dict[float, Dict], chosen: Optional[floa
     """Prints the ladder as an aligned table, writes shrink.json, and copies the chosen student into --root_dir."""
     teacher_value = rows[0][2]
     table = []
-    for ratio, value, _, kept in rows:
+    for ratio, value, _, kept in sorted(rows):
         s = summaries[ratio]
         share = value / teacher_value if teacher_value else float("nan")
         validation = float(s["selection"]["validation_return"])
         table.append({"ratio": ratio, "neurons": s["compact"]["neurons"], "weights": s["compact"]["weights"],
                       "validation_return": validation, "judged_return": value, "share_of_teacher": round(share, 4),
-                      "kept": kept, "test_return": s["return_mean"],
+                      "kept": kept, "test_return": s["return_mean"], "env_steps": s["env_steps"],
                       "run": os.path.relpath(rung_dir(root, ratio), root)})
-    header = ("ratio", "neurons", "weights", "judged return", "of teacher", "test return", "")
-    lines = [[f"{r['ratio']:g}", str(r["neurons"]), str(r["weights"]), f"{r['judged_return']:.1f}",
+    header = ("ratio", "neurons", "weights", "env steps", "judged return", "of teacher", "test return", "")
+    lines = [[f"{r['ratio']:g}", str(r["neurons"]), str(r["weights"]), str(r["env_steps"]), f"{r['judged_return']:.1f}",
               f"{100 * r['share_of_teacher']:.1f}%", f"{r['test_return']:.1f}",
-              "kept" if r["kept"] else "below --keep: the search stops"] for r in table]
+              "kept" if r["kept"] else "below --keep"] for r in table]
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     logging.info("the size search (teacher's judged return %.1f, --keep=%g):", teacher_value, FLAGS.keep)
     for line in [list(header)] + lines:
@@ -330,7 +399,8 @@ def rung_dir(root: str, ratio: float) -> str:
 
 #: What ``--help`` lists (``--helpfull``: every flag, the PPO settings a student inherits from its teacher too).
 #: Settings a student inherits from its teacher (env, seed, network) are left out: their defaults do not apply.
-HELP_FLAGS = ("teacher", "root_dir", "keep", "ratios", "judge_episodes", "method", "budget_fraction", "overwrite")
+HELP_FLAGS = ("teacher", "root_dir", "keep", "ratios", "search", "judge_episodes", "method", "budget_fraction",
+              "stop_share", "overwrite")
 
 
 def main() -> None:

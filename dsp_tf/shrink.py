@@ -5,10 +5,11 @@
 The teacher is a finished run directory, a .h5/.keras actor with actor_meta.json
 beside it (give --env and --flagfile), or a Stable-Baselines3 MlpPolicy .zip.
 Each student is pruned from the teacher's weights while distilled from it; the
-search trains one student per --ratios value, ascending, and stops at the first
-that keeps less than --keep of the teacher's return. The smallest that kept it
-is copied to --root_dir (policy.h5 there is the policy to hand on). Running the
-same command again resumes the search, or says it is done.
+search trains students of the --ratios values (the largest first, then
+bisection) until it knows the largest that keeps --keep of the teacher's return,
+each stopping once it keeps it. That student is copied to --root_dir (policy.h5
+there is the policy to hand on). Running the same command again resumes the
+search, or says it is done.
 """
 from dsp_tf import extras
 

@@ -1,6 +1,6 @@
 """`python -m dsp_tf.sweep`: Run a grid of training runs.
 
-The command keeps its name; its body lives in ``dsp_cli.sweep``, on the floor
+The command keeps its name; its body lives in ``study.sweep``, on the floor
 above the agent layer, so that no library module of dsp_tf imports agents.
 """
 from dsp_tf import extras
@@ -8,7 +8,7 @@ from dsp_tf import extras
 
 def main() -> None:
     extras.require_extras("dsp_tf.sweep", "rl")
-    from dsp_cli.sweep import main as body
+    from study.sweep import main as body
 
     body()
 

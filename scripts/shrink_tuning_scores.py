@@ -11,7 +11,7 @@ import os
 import statistics
 import sys
 
-from dsp_cli.report_runs import training_score
+from study.report_runs import training_score
 
 
 def _json(run_dir: str, name: str) -> dict:

@@ -147,7 +147,7 @@ def test_driving_task_without_the_driving_extra_names_it(tmp_path):
 
 
 def test_report_driving_table_by_hand(tmp_path):
-    from dsp_cli.report import aggregate, driving_table, load_runs, results_document
+    from study.report import aggregate, driving_table, load_runs, results_document
 
     cells = [("dsp", 0, 0.1, 22.0, 28.0, 20.0, 0.93), ("dsp", 1, 0.3, 24.0, 26.0, 18.0, 0.93),
              ("ppo", 0, 0.0, 21.0, 30.0, 21.0, 0.0)]

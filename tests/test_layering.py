@@ -1,5 +1,6 @@
-"""The floors of the project: dsp_tf (library) ← agents ← dsp_cli (command bodies); tflite_export is a
-library beside dsp_tf's floor (conversion and C emission, no RL), used by dsp_cli.
+"""The floors of the project: dsp_tf (library) ← agents ← dsp_cli (the product's commands) ← study (sweep,
+report, archive: the evidence); tflite_export is a library beside the agent floor (conversion and C
+emission, no RL), used by dsp_cli.
 
 Every import statement counts, including those inside functions: a lazy import
 still makes the library depend on what it imports.
@@ -10,15 +11,18 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: dsp_tf modules that are only the names users type (`python -m dsp_tf.train`); they launch dsp_cli.
-LAUNCHERS = {"train", "evaluate", "sweep", "report", "archive", "shrink"}
+#: dsp_tf modules that are only the names users type (`python -m dsp_tf.train`), and the package whose
+#: command each launches: the product's in dsp_cli, the study's in study.
+LAUNCHERS = {"train": "dsp_cli", "evaluate": "dsp_cli", "shrink": "dsp_cli",
+             "sweep": "study", "report": "study", "archive": "study"}
 #: The same for tflite_export: `python -m tflite_export` launches dsp_cli.export.
 EXPORT_LAUNCHER = "__main__"
 #: What each floor must never import.
 FORBIDDEN = {
-    "dsp_tf": ("agents", "dsp_cli", "tflite_export", "tf_agents", "gymnasium", "gym"),
-    "agents": ("dsp_cli", "tflite_export"),
-    "tflite_export": ("agents", "dsp_cli", "tf_agents", "gymnasium", "gym"),
+    "dsp_tf": ("agents", "dsp_cli", "study", "tflite_export", "tf_agents", "gymnasium", "gym"),
+    "agents": ("dsp_cli", "study", "tflite_export"),
+    "tflite_export": ("agents", "dsp_cli", "study", "tf_agents", "gymnasium", "gym"),
+    "dsp_cli": ("study",),
 }
 
 
@@ -57,11 +61,11 @@ def test_no_import_points_down_to_up(package):
     assert violations(package) == []
 
 
-def test_launchers_only_hand_over_to_dsp_cli():
-    for name in LAUNCHERS:
+def test_launchers_only_hand_over_to_their_command():
+    for name, package in LAUNCHERS.items():
         modules = set(imported_modules(os.path.join(ROOT, "dsp_tf", f"{name}.py")))
         # the command's body, and at most the library's check of the install's extras
-        assert f"dsp_cli.{name}" in modules and modules <= {"dsp_tf", f"dsp_cli.{name}"}, name
+        assert f"{package}.{name}" in modules and modules <= {"dsp_tf", f"{package}.{name}"}, name
 
 
 def test_the_export_launcher_only_hands_over_to_dsp_cli():

@@ -407,7 +407,7 @@ def test_a_finished_run_run_again_is_answered_and_nothing_is_rewritten(tmp_path,
 
 
 def test_archive_never_writes_over_another_run(tmp_path, finished_tiny):
-    from dsp_cli.archive import archive_runs
+    from study.archive import archive_runs
 
     source, archive = tmp_path / "runs", tmp_path / "archive"
     shutil.copytree(finished_tiny, source / "a")

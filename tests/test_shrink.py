@@ -9,7 +9,7 @@ from clitools import TINY, last_line, run_module
 from agents.inference import ActorMeta
 from agents.networks import squash_to_bounds
 from agents.teacher import policy_kl
-from dsp_cli.shrink import climb
+from dsp_cli.shrink import Ladder, climb, search_ladder
 from dsp_tf._keras import keras, tf
 import tensorflow_probability as tfp
 
@@ -80,6 +80,34 @@ def test_the_ladder_stops_at_the_first_ratio_below_keep():
     assert none is None
 
 
+def test_bisection_trains_the_largest_first_then_halves_the_rest():
+    ratios = [0.5, 0.6, 0.7, 0.8, 0.9]
+    for first_miss in range(len(ratios) + 1):  # every place the return can start to fall
+        trained = []
+
+        def judged(ratio):
+            trained.append(ratio)
+            return (500.0 if ratios.index(ratio) < first_miss else 100.0), 500.0
+
+        chosen, rows = search_ladder(ratios, judged, keep=0.95)
+        assert chosen == (ratios[first_miss - 1] if first_miss else None), first_miss
+        assert trained[0] == 0.9  # the smallest network first: if it keeps, the search is one student
+        assert len(trained) == len(set(trained)) <= 1 + 3  # then ceil(log2(4 + 1)) rungs at most
+        assert [r[3] for r in rows] == [ratios.index(r) < first_miss for r in trained]
+    assert search_ladder(ratios, lambda r: (500.0, 500.0), keep=0.95)[1] == [(0.9, 500.0, 500.0, True)]
+
+
+def test_the_ladders_eta_counts_the_rungs_it_can_still_train():
+    ladder = Ladder([0.5, 0.6, 0.7, 0.8, 0.9], "bisect")
+    assert ladder.left_at_most() == 4 and ladder.next() == 0.9
+    ladder.record(0.9, False)
+    assert ladder.left_at_most() == 3 and ladder.next() == 0.6  # 4 untried: 0.6, then 0.7 or 0.5, then 0.8
+    ladder.record(0.6, True)
+    assert ladder.left_at_most() == 2 and ladder.next() == 0.7
+    climbing = Ladder([0.5, 0.6, 0.7], "climb")
+    assert climbing.left_at_most() == 3 and climbing.next() == 0.5
+
+
 @pytest.fixture(scope="module")
 def teacher_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("teacher") / "ppo"
@@ -112,8 +140,10 @@ def test_a_student_starts_as_its_teacher(teacher_run, tmp_path):
 
 def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     out = tmp_path / "shrunk"
+    # Climbing, each rung its whole budget: every rung of the ladder is trained (the default search is below).
+    climbing = ("--search=climb", "--stop_share=0")
     result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
-                        "--keep=0.01", "--validation_interval=512")
+                        "--keep=0.01", "--validation_interval=512", *climbing)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     record = json.loads((out / "shrink.json").read_text())
@@ -128,7 +158,7 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     # It talks: every rung's progress from its first rollout, prefixed, and an aligned table with the test return.
     assert "rung 1/2 (ratio 0.5) | step 512/3072 (17%)" in result.stderr
     assert "rung 2/2 (ratio 0.8) | judged " in result.stderr and "search ETA at most" in result.stderr
-    assert "ratio  neurons  weights  judged return  of teacher  test return" in result.stderr
+    assert "ratio  neurons  weights  env steps  judged return  of teacher  test return" in result.stderr
     # The ladder judged each rung on its own episodes: the chosen actor and the teacher, replayed on them here.
     from agents.evaluation import judge_seeds, mean_return
     from agents.inference import inference_model, load_actor
@@ -143,7 +173,7 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert record["ladder"][-1]["share_of_teacher"] == pytest.approx(
         record["ladder"][-1]["judged_return"] / record["teacher_judged_return"], abs=1e-4)
     assert "FLOPs, λ 0.0001, per_layer ranking, from teacher ppo (distillation 1)" in result.stderr
-    from dsp_cli.archive import archive_runs
+    from study.archive import archive_runs
     archive = tmp_path.parent / f"{tmp_path.name}_archive"
     archive_runs(str(tmp_path), str(archive))  # the ladder's record is kept with the run
     assert json.loads((archive / "shrunk" / "shrink.json").read_text()) == record
@@ -151,15 +181,31 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     # The same search again: answered in one line, nothing rewritten; another search into its root: refused.
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
     again = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
-                       "--keep=0.01", "--validation_interval=512")
+                       "--keep=0.01", "--validation_interval=512", *climbing)
     assert again.returncode == 0 and "already done: ratio 0.8 " in last_line(again.stderr), again.stderr[-2000:]
     other = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.9",
-                       "--keep=0.01", "--validation_interval=512")
+                       "--keep=0.01", "--validation_interval=512", *climbing)
     assert other.returncode == 2 and "holds a size search made with other flags (ratios)" in last_line(other.stderr)
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"} == before
     evaluated = run_module("dsp_tf.evaluate", f"--root_dir={out}")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads((out / "evaluation.json").read_text())["returns"] == summary["eval_returns"]
+
+
+def test_the_default_search_trains_the_smallest_network_first_and_stops_it_once_it_keeps(teacher_run, tmp_path):
+    out = tmp_path / "shrunk"
+    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+                        "--keep=0.01", "--validation_interval=512")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "shrink.json").read_text())
+    assert record["chosen_ratio"] == 0.8 and [r["ratio"] for r in record["ladder"]] == [0.8]
+    summary = json.loads((out / "summary.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert config["stop_share"] == 0.01 and config["num_env_steps"] == 3072
+    # it stopped at the first validation once the final mask was on: that validation's actor is the one kept
+    assert summary["env_steps"] < 3072 and summary["selection"]["chosen_step"] == summary["env_steps"]
+    assert "rung 1/2 (ratio 0.8) | " in result.stderr and "the run stops at step" in result.stderr
+    assert not (out / "ladder" / "p0.5").exists()
 
 
 def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teachers(teacher_run, tmp_path):

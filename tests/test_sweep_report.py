@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from dsp_cli.archive import KEPT_FILES, archive_runs
-from dsp_cli.report import make_report
-from dsp_cli.sweep import Point, grid, run_sweep
+from study.archive import KEPT_FILES, archive_runs
+from study.report import make_report
+from study.sweep import Point, grid, run_sweep
 from clitools import REPO, run_module
 from dsp_tf.errors import UsageError
 from dsp_tf.methods import METHOD_NAMES
@@ -43,7 +43,7 @@ def test_grid_trains_with_the_ranking_the_environment_flagfile_ships_unless_told
 
 
 def test_a_method_can_have_its_own_lambdas():
-    from dsp_cli.sweep import _reg_strengths
+    from study.sweep import _reg_strengths
 
     plain, own = _reg_strengths(["1e-4", "ssl=1e-3", "ssl=1e-5", "l1=0"])
     assert plain == [1e-4] and own == {"ssl": [1e-3, 1e-5], "l1": [0.0]}
@@ -62,7 +62,7 @@ def test_a_method_can_have_its_own_lambdas():
 
 def test_a_method_can_have_its_own_lambda_on_one_environment():
     """The per-environment entry wins over the method's and the plain values, on that environment only."""
-    from dsp_cli.sweep import _reg_strengths
+    from study.sweep import _reg_strengths
 
     plain, own = _reg_strengths(["1e-5", "ssl=1e-4", "hopper:dsp=1e-6", "walker2d:ssl=1e-3"])
     assert own == {"ssl": [1e-4], "hopper:dsp": [1e-6], "walker2d:ssl": [1e-3]}
@@ -78,7 +78,7 @@ def test_a_method_can_have_its_own_lambda_on_one_environment():
 def test_without_lambdas_each_method_trains_with_the_lambda_its_flagfile_ships(tmp_path, monkeypatch):
     """A comparison sweep names no λ: <env>_<method>.cfg, else <env>.cfg, else the trainer's default."""
     from dsp_cli import flagfiles
-    from dsp_cli.sweep import _reg_strengths
+    from study.sweep import _reg_strengths
 
     monkeypatch.setattr(flagfiles, "CONFIG_DIRS", (str(tmp_path),))
     (tmp_path / "toy.cfg").write_text("--env=Hopper-v4\n--reg_strength=1e-6\n")
@@ -212,8 +212,8 @@ def _row(method, ret, std, seeds, ratio=None, lam=None, neurons=17):
 
 
 def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
-    from dsp_cli.report_markdown import dsp_vs_small, summary_table
-    from dsp_cli.report_runs import headline_row
+    from study.report_markdown import dsp_vs_small, summary_table
+    from study.report_runs import headline_row
 
     rows = [_row("dsp", 300.0, 50.0, "0 1 2", 0.93, 1e-4),
             _row("dsp", 500.0, 0.0, "0", 0.93, 1e-3),  # a sensitivity-grid point: better, but one seed
@@ -229,7 +229,7 @@ def test_headline_dsp_row_is_chosen_by_seeds_and_ratio_never_by_return():
 
 def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, monkeypatch):
     from dsp_cli import flagfiles
-    from dsp_cli.report_runs import headline_row
+    from study.report_runs import headline_row
 
     monkeypatch.setattr(flagfiles, "CONFIG_DIRS", (str(tmp_path),))
     rows = [dict(_row("dsp", 100.0, 1.0, "0 1 2 3 4", 0.93, 1e-5), env=env, ranking=ranking)
@@ -244,7 +244,7 @@ def test_headline_follows_the_ranking_the_environment_flagfile_ships(tmp_path, m
 def test_headline_follows_the_lambda_the_method_flagfile_ships(tmp_path, monkeypatch):
     """A λ grid's cell with more seeds does not displace the shipped λ's cell."""
     from dsp_cli import flagfiles
-    from dsp_cli.report_runs import headline_row
+    from study.report_runs import headline_row
 
     monkeypatch.setattr(flagfiles, "CONFIG_DIRS", (str(tmp_path),))
     seven, five = "0 1 2 3 4 5 6", "0 1 2 3 4"
@@ -267,10 +267,10 @@ def test_headline_follows_the_lambda_the_method_flagfile_ships(tmp_path, monkeyp
 
 
 def test_the_paper_module_names_declared_methods_and_registered_environments():
-    """dsp_cli.paper types each method's part and the paper's numbers once; a renamed method or a
+    """study.paper types each method's part and the paper's numbers once; a renamed method or a
     retired environment must fail here, not leave a table silently empty."""
     from agents.envs import ENVIRONMENTS
-    from dsp_cli.paper import PAPER, ROLES
+    from study.paper import PAPER, ROLES
 
     assert set(ROLES) <= set(METHOD_NAMES)
     assert set(PAPER) <= set(ENVIRONMENTS)
@@ -293,8 +293,8 @@ def _fake_run(root, method, seed, ret, lam=None, ratio=None, layers=(128, 128), 
 
 
 def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel(tmp_path):
-    from dsp_cli.report_figures import _grid_methods, sensitivity
-    from dsp_cli.report_runs import aggregate, headline_groups, load_runs
+    from study.report_figures import _grid_methods, sensitivity
+    from study.report_runs import aggregate, headline_groups, load_runs
 
     _fake_run(tmp_path / "sweep_a", "dsp", 0, 100.0, 1e-4, 0.93)
     _fake_run(tmp_path / "sweep_a", "dsp", 1, 200.0, 1e-4, 0.93)
@@ -318,8 +318,8 @@ def test_a_seed_held_by_two_sweeps_counts_once_and_each_grid_method_gets_a_panel
 
 def test_a_grid_cell_holds_the_headline_ranking_only(tmp_path):
     """Another ranking's runs at a grid point are a different method variant, not that cell's value."""
-    from dsp_cli.report_figures import _grid_cells, _grid_methods
-    from dsp_cli.report_runs import aggregate, load_runs
+    from study.report_figures import _grid_cells, _grid_methods
+    from study.report_runs import aggregate, load_runs
 
     _fake_run(tmp_path, "dsp", 0, 100.0, 1e-4, 0.93)
     _fake_run(tmp_path, "dsp", 1, 200.0, 1e-4, 0.93)
@@ -335,7 +335,7 @@ def test_a_grid_cell_holds_the_headline_ranking_only(tmp_path):
 
 
 def test_statistics_against_hand_computation():
-    from dsp_cli.statistics import improvement_probability, iqm_interval
+    from study.statistics import improvement_probability, iqm_interval
 
     # IQM: the middle half. Of 8 values, drop the 2 lowest and 2 highest and average the rest.
     values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 100.0]
@@ -354,8 +354,8 @@ def test_statistics_against_hand_computation():
 
 
 def test_sample_std_over_seeds_and_single_seeds_marked():
-    from dsp_cli.report_markdown import mean_std
-    from dsp_cli.report_runs import aggregate
+    from study.report_markdown import mean_std
+    from study.report_runs import aggregate
 
     def run(seed, ret):
         return {"dir": f"r{seed}", "config": {"env": "CartPole-v1", "method": "ppo", "seed": seed,
@@ -372,7 +372,7 @@ def test_sample_std_over_seeds_and_single_seeds_marked():
 
 
 def test_a_repeated_seed_counts_once_and_is_named():
-    from dsp_cli.report_runs import aggregate, duplicate_seeds
+    from study.report_runs import aggregate, duplicate_seeds
 
     def run(directory, seed, ret):
         return {"dir": directory, "config": {"env": "CartPole-v1", "method": "ppo", "seed": seed, "reg_strength": 0.0,
@@ -387,7 +387,7 @@ def test_a_repeated_seed_counts_once_and_is_named():
 
 
 def test_a_cell_never_mixes_settings_and_superseded_runs_are_not_read(tmp_path):
-    from dsp_cli.report_runs import aggregate, load_runs, mixed_settings, superseded_runs
+    from study.report_runs import aggregate, load_runs, mixed_settings, superseded_runs
 
     def run(directory, seed, ret, **settings):
         config = {"env": "CartPole-v1", "method": "ppo", "seed": seed, "reg_strength": 0.0, "final_sparsity": 0.93,
@@ -417,7 +417,7 @@ def test_a_cell_never_mixes_settings_and_superseded_runs_are_not_read(tmp_path):
 
 
 def test_sparse_greedy_evaluations_make_one_joined_curve(tmp_path):
-    from dsp_cli.report_figures import seed_curve
+    from study.report_figures import seed_curve
 
     members = []
     for seed, values in enumerate(([10.0, 20.0], [14.0, 30.0])):
@@ -435,8 +435,8 @@ def test_sparse_greedy_evaluations_make_one_joined_curve(tmp_path):
 
 
 def test_learning_curves_are_greedy_only_when_every_drawn_run_has_greedy_evaluations(tmp_path):
-    from dsp_cli.report_markdown import curve_caption
-    from dsp_cli.report_runs import aggregate, curve_source, load_runs
+    from study.report_markdown import curve_caption
+    from study.report_runs import aggregate, curve_source, load_runs
 
     for seed in (0, 1):
         _fake_run(tmp_path, "dsp", seed, 100.0, 1e-4, 0.93)
@@ -503,7 +503,7 @@ def test_each_comparison_flagfile_names_exactly_its_archived_runs(tmp_path, flag
 @pytest.mark.parametrize("value", ["inf", "nan", "-1e-4", "x"])
 def test_sweep_refuses_the_lambdas_training_refuses(value):
     """One rule for λ (dsp_tf.regularizers.check_strength): an 'inf' used to pass the sweep and fail each run."""
-    from dsp_cli.sweep import _reg_strengths
+    from study.sweep import _reg_strengths
 
     with pytest.raises(UsageError, match=f"--reg_strengths: '{value}' is not a finite number >= 0"):
         _reg_strengths([value])

@@ -1,7 +1,7 @@
 """The report's text: results.csv, the results tables in Markdown and the full results document.
 
 Only formatting lives here: which runs a row holds and which row a method is
-judged by come from report_runs, the paper's figures from dsp_cli.paper, so a
+judged by come from report_runs, the paper's figures from study.paper, so a
 sentence cannot disagree with the table beside it.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from agents.envs import env_slug
 from agents.layout import SUPERSEDED_DIR
-from dsp_cli.paper import DENSE, PAPER, PROPOSED, RIVALS, SMALL
-from dsp_cli.report_figures import figure_name
-from dsp_cli.report_runs import METHOD_ORDER, CurveSource, curve_source, headline_groups, headline_row, n_seeds
+from study.paper import DENSE, PAPER, PROPOSED, RIVALS, SMALL
+from study.report_figures import figure_name
+from study.report_runs import METHOD_ORDER, CurveSource, curve_source, headline_groups, headline_row, n_seeds
 from dsp_tf.files import atomic_write
 
 def write_csv(rows: List[Dict], path: str) -> None:
@@ -164,7 +164,7 @@ def seed_statistics(rows: List[Dict], env: str) -> str:
     DSP's rows with other rankings at the headline's λ, ratio and budget are listed too, so
     the ranking comparison sits beside the methods. Single-seed cells have no interval.
     """
-    from dsp_cli.statistics import improvement_probability, iqm_interval
+    from study.statistics import improvement_probability, iqm_interval
 
     heads = headline_groups(rows, env)
     dsp = headline_row(rows, env, PROPOSED)

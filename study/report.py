@@ -12,7 +12,7 @@ target from tflite_export's reports.
 
 This is the command body only: report_runs reads and groups the runs,
 report_figures draws, report_markdown writes the text, report_shrink the
-students', report_export the plain-C policy's, dsp_cli.paper holds the paper's numbers.
+students', report_export the plain-C policy's, study.paper holds the paper's numbers.
 """
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ from typing import Dict, Optional
 from absl import flags
 
 from agents.layout import SUPERSEDED_DIR
-from dsp_cli.report_figures import draw_figures
-from dsp_cli.report_markdown import markdown, results_document, write_csv
-from dsp_cli.report_markdown import driving_table  # noqa: F401  (tests/test_driving.py imports it from here)
-from dsp_cli.report_export import export_section, read_exports
-from dsp_cli.report_shrink import load_students, shrink_csv, shrink_section
-from dsp_cli.report_runs import aggregate, curve_source, left_out_runs, load_runs, shipped_settings, superseded_runs
+from study.report_figures import draw_figures
+from study.report_markdown import markdown, results_document, write_csv
+from study.report_markdown import driving_table  # noqa: F401  (tests/test_driving.py imports it from here)
+from study.report_export import export_section, read_exports
+from study.report_shrink import load_students, shrink_csv, shrink_section
+from study.report_runs import aggregate, curve_source, left_out_runs, load_runs, shipped_settings, superseded_runs
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write

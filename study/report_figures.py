@@ -16,8 +16,8 @@ import numpy as np
 
 from agents.envs import env_slug
 from agents.layout import DENSE_FILE
-from dsp_cli.paper import HEATMAP_METHODS, SMALL
-from dsp_cli.report_runs import (METHOD_ORDER, PENALIZED, PRUNING, CurveSource, curve_source, headline_groups,
+from study.paper import HEATMAP_METHODS, SMALL
+from study.report_runs import (METHOD_ORDER, PENALIZED, PRUNING, CurveSource, curve_source, headline_groups,
                                  headline_row, n_seeds, ranking_of, read_progress)
 from dsp_tf.files import atomic_write
 from dsp_tf.methods import DEFAULT_RANKING

@@ -18,7 +18,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from agents.layout import SUMMARY_FILE, SUPERSEDED_DIR
-from dsp_cli.statistics import improvement_probability, iqm_interval
+from study.statistics import improvement_probability, iqm_interval
 
 #: Arms in this order first (the proposed method, its ablations, then the baselines); others after, by name.
 ORDER = ("dsp", "dsp_per_layer", "dsp_nodistill", "dropout", "small")

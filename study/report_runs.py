@@ -18,7 +18,7 @@ from agents.config import LEGACY_DEFAULTS, from_dict
 from agents.envs import env_slug
 from dsp_cli.flagfiles import env_flagfile
 from agents.layout import CONFIG_FILE, PROGRESS_FILE, SUMMARY_FILE, SUPERSEDED_DIR
-from dsp_cli.archive import finished_runs
+from study.archive import finished_runs
 from dsp_cli.shipped import shipped_ranking, shipped_reg_strength
 from dsp_tf.errors import UsageError
 from dsp_tf.methods import DEFAULT_RANKING, METHOD_NAMES, get_method
