@@ -16,6 +16,7 @@ import csv
 import io
 import itertools
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -132,6 +133,38 @@ def run_command(command: List[str], cwd: str) -> Tuple[int, str]:
     return proc.returncode, (lines[-1] if lines else "")[:500]
 
 
+#: How long the sweep waits for a Ray head's port before saying it cannot reach it (Ray itself retries for minutes).
+RAY_CONNECT_SECONDS = 10.0
+
+
+def _check_reachable(address: Optional[str]) -> None:
+    """A HOST:PORT nobody listens on is named in one line at once, not after Ray's minutes of retries."""
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_SECONDS).close()
+    except ValueError:
+        raise UsageError(f"--ray_address must be HOST:PORT (or auto), got '{address}'") from None
+    except OSError as e:
+        raise UsageError(f"cannot reach a Ray head at {address} ({e.strerror or e}): start one there with "
+                         f"`ray start --head --port={port}` and open the port to this machine") from None
+
+
+def _ray_refusal(address: Optional[str], error: BaseException) -> str:
+    """Ray's ConnectionError in one line; a head with token authentication (Ray's default since 2.5x)
+    refuses a machine without its token, so that case says how to get it."""
+    chain, cause = [], error
+    while cause is not None:
+        chain.append(f"{type(cause).__name__}: {cause}")
+        cause = cause.__cause__ or cause.__context__
+    if any("AuthToken" in c or "AuthenticationError" in c for c in chain):
+        return (f"the Ray head at {address} refused this machine's token: print it on the head with "
+                f"`ray get-auth-token`, then here `export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=<token>` "
+                f"(or copy it to ~/.ray/auth_token) and run the sweep again")
+    return f"cannot connect to the Ray cluster at {address or 'a new local Ray'}: {error}"
+
+
 def _ray_runner(address, workers: int):
     """Each run is a Ray task holding one CPU; without an address a local Ray is started."""
     try:
@@ -140,8 +173,12 @@ def _ray_runner(address, workers: int):
         raise UsageError("--executor=ray needs ray: pip install -e '.[ray]'") from None
 
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 num_cpus=None if address else workers)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     num_cpus=None if address else workers)
+        except ConnectionError as e:
+            raise UsageError(_ray_refusal(address, e)) from None
     remote = ray.remote(num_cpus=1)(run_command)
 
     def run_all(jobs):
@@ -169,15 +206,16 @@ def run_sweep(points: List[Point], sweep_dir: str, small_layers, extra, executor
     """Runs the points not finished yet. Every path is resolved once, against the caller's
     working directory, so status.csv, the runs and the flagfiles agree wherever it is run."""
     sweep_dir = os.path.abspath(sweep_dir)
-    os.makedirs(sweep_dir, exist_ok=True)
     finished, todo = split_finished(points, sweep_dir, archived_dir)
+    runner = _ray_runner(ray_address, workers) if executor == "ray" and todo else None  # a bad cluster: nothing made
+    os.makedirs(sweep_dir, exist_ok=True)
     status = [{"run": p.name, "state": "done (skipped)", "error": ""} for p in finished]
     logging.info("sweep: %d points, %d already finished, %d to run on %s", len(points),
                  len(points) - len(todo), len(todo), executor)
     jobs = [(train_command(p, sweep_dir, small_layers, extra), REPO_ROOT) for p in todo]
     t0 = time.time()
-    if executor == "ray":
-        results = _ray_runner(ray_address, workers)(jobs)
+    if runner is not None:
+        results = runner(jobs)
     else:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = list(pool.map(lambda job: run_command(*job), jobs))

@@ -9,7 +9,7 @@ import pytest
 from study.archive import KEPT_FILES, archive_runs
 from study.report import make_report
 from study.sweep import Point, grid, run_sweep
-from clitools import REPO, run_module
+from clitools import REPO, last_line, run_module
 from dsp_tf.errors import UsageError
 from dsp_tf.methods import METHOD_NAMES
 
@@ -153,6 +153,39 @@ def test_ray_executor_runs_a_tiny_grid_on_a_local_ray(tmp_path):
         ray.shutdown()
     assert [s["state"] for s in status] == ["done"]
     assert (tmp_path / "sweep" / "cartpole" / "ppo_s0" / "summary.json").exists()
+
+
+def test_a_ray_head_nobody_runs_is_one_line_at_once_and_leaves_nothing(tmp_path):
+    pytest.importorskip("ray")
+    import socket
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_module("dsp_tf.sweep", f"--sweep_dir={tmp_path / 'sw'}", "--envs=cartpole", "--methods=ppo",
+                        "--seeds=0", "--executor=ray", f"--ray_address=127.0.0.1:{port}", timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot reach a Ray head at 127.0.0.1:{port}" in last_line(result.stderr)
+    assert f"ray start --head --port={port}" in last_line(result.stderr)
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_ray_head_that_refuses_the_token_says_how_to_get_it():
+    from study.sweep import _ray_refusal
+
+    def raised():  # Ray 2.60's chain: ConnectionError from RuntimeError from AuthenticationError
+        try:
+            try:
+                raise PermissionError("RPC error: InvalidAuthToken: Authentication token is missing or incorrect.")
+            except PermissionError as e:
+                raise RuntimeError("Failed to connect to GCS.") from e
+        except RuntimeError as e:
+            raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.2:6379") from e
+
+    with pytest.raises(ConnectionError) as info:
+        raised()
+    line = _ray_refusal("10.0.0.2:6379", info.value)
+    assert "ray get-auth-token" in line and "RAY_AUTH_MODE=token RAY_AUTH_TOKEN=" in line and "\n" not in line
+    assert "Failed to connect" in _ray_refusal("10.0.0.2:6379", ConnectionError("Failed to connect"))
 
 
 def test_a_run_moved_to_superseded_is_not_archived_back(tmp_path):
