@@ -17,6 +17,7 @@ the checks on recorded observations are the tflite_export library's.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -27,10 +28,12 @@ from absl import flags
 
 from agents import inference
 from agents.config import RunConfig, from_dict
+from agents.env_docs import interface_names
 from agents.envs import is_driving, make_gym
+from agents.layout import SUMMARY_FILE
 from agents.evaluation import (DRIVING_METRICS, episode_metrics, final_test_seeds, greedy_episode, held_out_seeds,
                                run_episodes)
-from agents.rundir import RunDirectory
+from agents.rundir import RunDirectory, read_finished_summary
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import check_output_directory, prepare_output_directory
@@ -228,6 +231,31 @@ def _load_run(root_dir: str, eval_episodes: Optional[int], gif: bool) -> _Run:
     return _Run(run, cfg, actors, meta, episodes)
 
 
+def run_identity(r: _Run) -> Dict[str, object]:
+    """Which trained policy an export holds: env, method, seed, the training step of the shipped actor
+    (the best validated one's, else the last) and the SHA-256 of the run's summary.json, which pins
+    everything else (its returns, sizes and settings). For the C header and export_report.json."""
+    summary = read_finished_summary(r.run.root)
+    identity: Dict[str, object] = {"env": r.cfg.env, "method": r.cfg.method, "seed": r.cfg.seed}
+    if summary is None:
+        identity.update({"chosen_step": "unknown", "summary_json_sha256": "none (unfinished run)"})
+        return identity
+    selection = summary.get("selection") if isinstance(summary.get("selection"), dict) else {}
+    identity["chosen_step"] = selection.get("chosen_step", summary.get("env_steps", "unknown"))
+    with open(r.run.path(SUMMARY_FILE), "rb") as f:
+        identity["summary_json_sha256"] = hashlib.sha256(f.read()).hexdigest()
+    return identity
+
+
+def c_interface(r: _Run, identity: Dict[str, object]) -> Dict[str, object]:
+    """What the C header documents about the compact actor's interface: per input its name and unit, per
+    output its meaning (agents.env_docs; "feature i" / "output i" where the registry has none), and the run."""
+    obs_dim = len(r.meta.obs_mean)
+    out_dim = int(r.actors["compact"][1].output_shape[-1])
+    names, units, outputs = interface_names(r.cfg.env, obs_dim, out_dim)
+    return {"input_names": names, "input_units": units, "output_names": outputs, "identity": identity}
+
+
 @dataclass
 class _Observations:
     calibration: np.ndarray
@@ -305,6 +333,8 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
     lsb = parse_lsb(int16_lsb, len(r.meta.obs_mean))
     _check_calibration_range(r, calibration_range, int8_input)
     compact_keras = keras_step(r.actors["compact"][1])
+    identity = run_identity(r)
+    interface = c_interface(r, identity)
     obs = _observations(r, compact_keras, num_observations, input_range, calibration_range)
 
     files, models, converted = {}, {}, {}
@@ -313,7 +343,8 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                                              int8_input, c_policy=which == "compact",
                                              c_prefix=None if c_prefix == DEFAULT_C_PREFIX else c_prefix,
                                              input_range=obs.claimed, discrete=discrete,
-                                             int16_lsb=lsb if which == "compact" else None, c_tanh=c_tanh)
+                                             int16_lsb=lsb if which == "compact" else None, c_tanh=c_tanh,
+                                             c_interface=interface if which == "compact" else None)
         files.update(c.files)
         models[which] = model_report(mlp, model, c, obs.check, obs.spread, latency_invokes, discrete,
                                      r.h5_bytes(which))
@@ -325,6 +356,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                                obs.spread)
     report = {
         "root_dir": cli.portable_path(r.run.root), "env": env, "method": r.cfg.method, "seed": r.cfg.seed,
+        "run_identity": identity,
         "observations": {"calibration": len(obs.calibration), "check": len(obs.check)},
         "int8_input": int8_input,
         "c_tanh": c_tanh,

@@ -539,7 +539,10 @@ def test_every_float_macro_initialises_a_float_array_under_float_conversion_erro
     assert {f"{upper}_{m}" for m in expected} <= set(macros)
     lines = [f'#include "{policy.ident}.h"']
     for k, (name, value) in enumerate(sorted(macros.items())):
-        lines.append(f"const float m{k}[] = {name};" if value.startswith("{") else f"const float m{k} = {name};")
+        lines.append(f"static const float m{k}[] = {name};" if value.startswith("{") else
+                     f"static const float m{k} = {name};")
+    lines.append("const float *all[] = {" + ", ".join(f"{'' if macros[n].startswith('{') else '&'}m{k}"
+                                                      for k, n in enumerate(sorted(macros))) + "};")
     for name, value in (("INPUT_SCALE", policy.input_scale), ("OUTPUT_SCALE", policy.output_scale)):
         assert np.float32(macros[f"{upper}_{name}"][:-1]) == np.float32(value)
     lsb = [Decimal(t[:-1]) for t in re.findall(r"[0-9.e+-]+f", macros[f"{upper}_INT16_LSB"])]
@@ -551,10 +554,33 @@ def test_every_float_macro_initialises_a_float_array_under_float_conversion_erro
         if shutil.which(compiler) is None:
             continue
         (tmp_path / source).write_text("\n".join(lines) + "\n")
-        r = subprocess.run([compiler, std, "-Wall", "-Wextra", "-pedantic", "-Werror", "-Wfloat-conversion",
-                            "-Wdouble-promotion", "-c", source, "-o", source + ".o"], cwd=tmp_path,
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+        # the issue's own command line, and the stricter one (-pedantic, -Wdouble-promotion, all errors)
+        for flags in (["-Wall", "-Wextra", "-Werror=float-conversion", "-Wconversion"],
+                      ["-Wall", "-Wextra", "-pedantic", "-Werror", "-Wfloat-conversion", "-Wconversion",
+                       "-Wdouble-promotion"]):
+            r = subprocess.run([compiler, std, *flags, "-c", source, "-o", source + ".o"], cwd=tmp_path,
+                               capture_output=True, text=True)
+            assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    # What the compiler made of each literal is exactly the float32 the model and the map hold (read back
+    # with %a: no decimal rounding in between).
+    (tmp_path / "print.c").write_text(
+        "\n".join(lines[:-1]) + "\n#include <stdio.h>\n"
+        "int main(void) {\n" + "".join(
+            f"    {{ const float *p = {'' if macros[n].startswith('{') else '&'}m{k}; unsigned i; "
+            f"for (i = 0; i < sizeof(m{k}) / sizeof(float); ++i) printf(\"%a \", (double)p[i]); "
+            f"printf(\"\\n\"); }}\n" for k, n in enumerate(sorted(macros))) + "    return 0;\n}\n")
+    r = subprocess.run([host_compiler(), "-std=c99", "print.c", "-o", "print"], cwd=tmp_path, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    printed = dict(zip(sorted(macros), subprocess.run([str(tmp_path / "print")], capture_output=True, text=True,
+                                                      check=True).stdout.splitlines()))
+    as_read = {name: [float.fromhex(t) for t in text.split()] for name, text in printed.items()}
+    expected = {"INPUT_SCALE": [policy.input_scale], "OUTPUT_SCALE": [policy.output_scale],
+                "INPUT_LOW": policy.input_low, "INPUT_HIGH": policy.input_high, "INT16_LSB": policy.int16.lsb}
+    if policy.scaling is not None:
+        expected.update(INPUT_OFFSET=policy.scaling.offset, INPUT_INV_HALF_RANGE=policy.scaling.inv_half_range)
+    for name, values in expected.items():
+        assert as_read[f"{upper}_{name}"] == [float(np.float32(v)) for v in np.ravel(values)], name
 
 
 def test_a_saturated_input_raises_the_flag(cartpole):
@@ -591,10 +617,27 @@ def test_a_bad_prefix_is_refused():
 def test_targets_table_counts_instructions_and_recommends(cartpole):
     from tflite_export.footprint import TARGETS, target_table
 
-    table = target_table(cartpole[2].c_policy, cartpole[3][:8])
+    converted = cartpole[2]
+    table = target_table(converted.c_policy, cartpole[3][:8], kernels=converted.c_policy_kernels)
     assert set(table["targets"]) == set(TARGETS) and "not cycles" in table["instructions"]
+    assert "empty main" in table["call_site"] and table["c_tanh"] == "table"
     for target, row in table["targets"].items():
         v = row["variants"]
+        # issue 39: both TANH kernels per target, the shipped one's figures being the variants' own; the
+        # table costs flash (its 256-byte tables) and saves instructions, the outputs being the same
+        kernels = row["kernels"]
+        assert set(kernels) == {"table", "computed"} and kernels["table"]["int8_q"] is v["int8_q"]
+        table_q, computed_q = kernels["table"]["int8_q"], kernels["computed"]["int8_q"]
+        assert table_q["rodata_bytes"] >= computed_q["rodata_bytes"] + 256
+        assert 2 * table_q["instructions_per_call"] < computed_q["instructions_per_call"]
+        assert row["kernel_recommendation"].startswith(f"{target}: table")
+        for name, variant in v.items():
+            assert variant["call_site_static_ram_bytes"] > 0 and variant["empty_main_flash_bytes"] > 0
+            if name in ("int8_q", "int16_q"):  # integer only: nothing shared with the start-up code, so a
+                # real call site costs a little on top of the entry point linked alone
+                assert 0 < variant["call_site_flash_bytes"] - variant["flash_bytes"] < 200
+            else:  # the float variants share library code (memset, ...) with newlib-nano's start-up
+                assert variant["call_site_flash_bytes"] > 0.8 * variant["flash_bytes"]
         assert v["int8_q"]["float_library_symbols"] == [] and v["int8_q"]["static_ram_bytes"] == 0
         assert v["int8_q"]["flash_bytes"] < v["int8"]["flash_bytes"]
         assert all(x["instructions_per_call"] > 100 for x in v.values())

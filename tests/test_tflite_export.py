@@ -1,4 +1,5 @@
 """Export of trained runs to TFLite / TFLite Micro, checked in the Micro runtime."""
+import hashlib
 import json
 import os
 import shutil
@@ -256,6 +257,15 @@ def test_input_range_training_covers_the_range_it_claims(tmp_path):
     assert int16["same_int8_input_as_float_wrapper_rate"] >= 0.99
     assert int16["same_saturation_count_as_float_wrapper_rate"] == 1.0
     assert "CARTPOLE_POLICY_INT16_FRAC_BITS" in header and "int cartpole_policy_int16_q(" in header
+    # issue 39: the header says what the numbers mean (agents.env_docs) and which run they come from
+    assert " *   [2] pole angle             rad  " in header and " *   [0] cart position          m    " in header
+    assert " *   [1] logit of action 1: push the cart to the right" in header
+    summary_sha = hashlib.sha256(open(os.path.join(FINISHED_CARTPOLE, "summary.json"), "rb").read()).hexdigest()
+    assert report["run_identity"] == {"env": "CartPole-v1", "method": "dsp", "seed": 0,
+                                      "chosen_step": json.load(open(os.path.join(FINISHED_CARTPOLE,
+                                                                                 "summary.json")))["env_steps"],
+                                      "summary_json_sha256": summary_sha}
+    assert f"summary_json_sha256 {summary_sha}" in header and " * Trained policy: env CartPole-v1, method dsp" in header
 
 
 def test_export_cli_refuses_bad_prefix_and_range(tmp_path):

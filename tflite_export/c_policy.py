@@ -35,8 +35,10 @@ float ``tanh`` of its own. For discrete actions ``<prefix>_argmax_q`` picks
 the action from the int8 output without dequantising.
 
 The header carries the model's SHA-256 and the generator's version (a board
-log can say which policy it runs), lists the inputs with the range each one
-covers and the outputs, and documents saturation. All symbols start with the
+log can say which policy it runs) and, when the caller knows them, the run it
+came from and each input's name and unit and each output's meaning (this library
+has no environments: dsp_cli.export passes them from agents.env_docs); it lists
+the inputs with the range each one covers and the outputs, and documents saturation. All symbols start with the
 prefix and every helper is ``static``, so two policies link into one firmware.
 The generated C relies on ``>>`` of a negative integer being an arithmetic
 shift (GCC, Clang, Arm Compiler and IAR all do this).
@@ -46,7 +48,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -110,8 +112,16 @@ class CPolicy:
     def saturated_features(self, observations: np.ndarray) -> np.ndarray:
         """Per observation, how many features the C wrappers report as outside the input range
         (the same float32 test: NaN counts as outside)."""
-        inside = _inside_range(self.scaling, self.input_scale, self.input_zero_point, observations)
-        return np.sum(~inside, axis=1)
+        return features_outside(observations, self.scaling, self.input_scale, self.input_zero_point)
+
+
+def features_outside(observations: np.ndarray, scaling: Optional[FeatureScaling], input_scale: float,
+                     input_zero_point: int) -> np.ndarray:
+    """Per observation, how many features the C wrappers count as outside the calibrated input range,
+    from the input map alone (what a header's macros hold): a host tool can say how many states of a
+    recording a board will flag without compiling the policy."""
+    inside = _inside_range(scaling, input_scale, input_zero_point, observations)
+    return np.sum(~inside, axis=1)
 
 
 def _inside_range(scaling: Optional[FeatureScaling], scale: float, zero_point: int,
@@ -157,23 +167,66 @@ def _input_ranges(scaling: Optional[FeatureScaling], scale: float, zero_point: i
     return np.full(obs_dim, lo), np.full(obs_dim, hi)
 
 
-def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: str, sha: str, keras_sha: str,
-                low: np.ndarray, high: np.ndarray, range_note: str, bounded, discrete: bool, per_feature: bool,
-                int16_doc: str, int16_usage: str, c_tanh: str = "table") -> str:
+def _comment_text(text: str) -> str:
+    """``text`` safe inside a C block comment on one line (names come from the caller)."""
+    return " ".join(str(text).replace("*/", "* /").split())
+
+
+def _input_lines(low: np.ndarray, high: np.ndarray, names: Sequence[str], units: Sequence[str]) -> str:
+    """One line per input feature: index, name, unit, the range its int8 input covers."""
     width = max(len(f"{v:.6g}") for v in np.concatenate([low, high]))
-    inputs = "".join(f" *   [{i}] {low[i]:>{width}.6g} .. {high[i]:.6g}\n" for i in range(obs_dim))
+    names = [_comment_text(n) for n in names]
+    units = [_comment_text(u) or "?" for u in units]
+    name_w, unit_w = max(len(n) for n in names), max(len(u) for u in units)
+    index_w = len(f"[{len(names) - 1}]")
+    return "".join(f" *   {f'[{i}]':<{index_w}} {names[i]:<{name_w}}  {units[i]:<{unit_w}}  "
+                   f"{low[i]:>{width}.6g} .. {high[i]:.6g}\n" for i in range(len(names)))
+
+
+def _output_lines(ident: str, out_dim: int, bounded, discrete: bool, names: Sequence[str]) -> str:
+    names = [_comment_text(n) for n in names]
+    index_w = len(f"[{out_dim - 1}]")
     if bounded is not None:
         lo, hi = action_bounds(bounded, np.float64)
-        outputs = "".join(f" *   [{k}] action {k} in [{float(lo[k]):.6g}, {float(hi[k]):.6g}]\n" for k in range(out_dim))
-    elif discrete:
-        outputs = (f" *   [0..{out_dim - 1}] logit of action 0..{out_dim - 1}: the action is the argmax "
-                   f"({ident}_argmax_q / {ident}_argmax; ties: the lowest index)\n")
-    else:
-        outputs = f" *   [0..{out_dim - 1}] the model's outputs, unbounded\n"
+        return "".join(f" *   {f'[{k}]':<{index_w}} in [{float(lo[k]):.6g}, {float(hi[k]):.6g}]: {names[k]}\n"
+                       for k in range(out_dim))
+    if discrete:
+        return ("".join(f" *   {f'[{k}]':<{index_w}} logit of action {k}: {names[k]}\n" for k in range(out_dim)) +
+                f" *   the action is the argmax ({ident}_argmax_q / {ident}_argmax; ties: the lowest index)\n")
+    return "".join(f" *   {f'[{k}]':<{index_w}} {names[k]} (unbounded)\n" for k in range(out_dim))
+
+
+def _identity_lines(identity: Optional[Mapping[str, object]]) -> str:
+    """Which trained policy this is (env, method, seed, chosen step, the run's summary.json hash, ...),
+    so that a board log or a file found on a disk can be traced back to its run."""
+    if not identity:
+        return ""
+    lines, line = [], " * Trained policy:"
+    items = [f"{_comment_text(k)} {_comment_text(v)}" for k, v in identity.items()]
+    for n, item in enumerate(items):
+        item += "," if n < len(items) - 1 else ""
+        if len(line) + 1 + len(item) > 110:
+            lines.append(line)
+            line = " *  "
+        line += " " + item
+    return "\n".join(lines + [line]) + "\n"
+
+
+def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: str, sha: str, keras_sha: str,
+                low: np.ndarray, high: np.ndarray, range_note: str, bounded, discrete: bool, per_feature: bool,
+                int16_doc: str, int16_usage: str, c_tanh: str = "table",
+                input_names: Optional[Sequence[str]] = None, input_units: Optional[Sequence[str]] = None,
+                output_names: Optional[Sequence[str]] = None,
+                identity: Optional[Mapping[str, object]] = None) -> str:
+    inputs = _input_lines(low, high, input_names or [f"feature {i}" for i in range(obs_dim)],
+                          input_units or ["?"] * obs_dim)
+    outputs = _output_lines(ident, out_dim, bounded, discrete,
+                            output_names or [f"output {k}" for k in range(out_dim)])
     return (
         f"/* Generated by {generator_version()}.\n"
         f" * int8 model: {model_name}, sha256 {sha}\n"
         f" * float32 model: the Keras actor's weights, sha256 {keras_sha}\n"
+        + _identity_lines(identity) +
         " *\n"
         " * The compact actor as plain C99: no heap, no static RAM, no runtime library.\n"
         " *\n"
@@ -193,8 +246,9 @@ def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: 
            " * more instructions; the default --c_tanh=table gives the same outputs).\n") +
         " * q and the output must not overlap (the first layer reads q while the last writes the output).\n"
         " *\n"
-        f" * Inputs: observation[i], raw units, in this order. The int8 input covers this range per feature\n"
-        f" * ({range_note}):\n" + inputs +
+        f" * Inputs ({upper}_OBSERVATION_SIZE): observation[i] in this order, in the unit given (\"?\": the\n"
+        " * environment's own, not known to the exporter). Index, name, unit, and the range the int8 input covers\n"
+        f" * ({_comment_text(range_note)}):\n" + inputs +
         " * Quantising (what the float wrappers do, and what an integer caller must do):\n"
         + (f" *   z = (obs - {upper}_INPUT_OFFSET[i]) * {upper}_INPUT_INV_HALF_RANGE[i]   (the range -> [-1, 1])\n"
            if per_feature else " *   z = obs   (one scale for every feature)\n") +
@@ -207,7 +261,7 @@ def _header_doc(ident: str, upper: str, obs_dim: int, out_dim: int, model_name: 
         " *\n"
         + int16_doc + " *\n"
         f" * Outputs ({upper}_OUTPUT_SIZE): int8 output o dequantises to\n"
-        f" * ({upper}_OUTPUT_SCALE * (o - {upper}_OUTPUT_ZERO_POINT)):\n" + outputs +
+        f" * ({upper}_OUTPUT_SCALE * (o - {upper}_OUTPUT_ZERO_POINT)); index, meaning:\n" + outputs +
         " *\n"
         " * Compile as C99 (-std=c99, or -ffp-contract=off) so the float wrappers round as on the host.\n"
         " */\n")
@@ -380,7 +434,10 @@ def _int16_input(scaling: Optional[FeatureScaling], inp, low: np.ndarray, high: 
 def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling], ident: str = "actor_policy",
              model_name: str = "actor_int8.tflite", discrete: Optional[bool] = None,
              range_note: str = "the calibration observations' range",
-             int16_lsb: Optional[np.ndarray] = None, c_tanh: str = "table") -> CPolicy:
+             int16_lsb: Optional[np.ndarray] = None, c_tanh: str = "table",
+             input_names: Optional[Sequence[str]] = None, input_units: Optional[Sequence[str]] = None,
+             output_names: Optional[Sequence[str]] = None,
+             identity: Optional[Mapping[str, object]] = None) -> CPolicy:
     """``{ident}.h`` / ``{ident}.c`` for ``actor`` (float32 variant) and its int8 flatbuffer.
 
     ``scaling`` is the per-feature input map the int8 model was converted with
@@ -390,9 +447,12 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
     one count of each feature's int16 reading is worth (None: a power of two
     from the range, tflite_export.c_int16); ``c_tanh`` is "table" (TANH/LOGISTIC by a 256-byte table
     per layer: fast) or "computed" (TFLite Micro's routine per neuron: no tables, for parts short of
-    flash), bit-identical either way (tflite_export.c_tables). Raises
-    UnsupportedForC, naming the layer or op, for anything the generator cannot
-    reproduce exactly.
+    flash), bit-identical either way (tflite_export.c_tables). ``input_names``/``input_units``
+    (one per observation feature), ``output_names`` (one per output: an action's meaning) and
+    ``identity`` (label -> value, e.g. env, method, seed) document the interface in the header; this
+    library knows no environment, so the caller supplies them (default: "feature i", "output i").
+    Raises UnsupportedForC, naming the layer or op, for anything the generator cannot
+    reproduce exactly, and ValueError for names of the wrong count.
     """
     ident = c_identifier(ident)
     upper = ident.upper()
@@ -402,6 +462,10 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
     inp, out = g.input, g.output
     if int(np.prod(inp.shape)) != obs_dim or int(np.prod(out.shape)) != out_dim:
         raise UnsupportedForC("the int8 model's input/output sizes differ from the Keras actor's")
+    for what, values, size in (("input_names", input_names, obs_dim), ("input_units", input_units, obs_dim),
+                               ("output_names", output_names, out_dim)):
+        if values is not None and len(values) != size:
+            raise ValueError(f"{what} has {len(values)} entries; the actor has {size}")
     bounded = bounded_action(actor)
     discrete = bounded is None if discrete is None else bool(discrete)
     sha, keras_sha = hashlib.sha256(int8).hexdigest(), _sha256_weights(actor)
@@ -426,7 +490,7 @@ def generate(actor: keras.Model, int8: bytes, scaling: Optional[FeatureScaling],
                       _int16_doc(ident, upper, int16, int16_skipped),
                       "" if int16 is None else
                       f" *   n = {ident}_int16_q(x, raw);     integer only: int16 counts in (obs = x * {upper}_INT16_LSB[i])\n",
-                      c_tanh)
+                      c_tanh, input_names, input_units, output_names, identity)
     header = (
         doc + f"#ifndef {upper}_H_\n#define {upper}_H_\n\n#include <stdint.h>\n\n"
         "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"

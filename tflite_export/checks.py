@@ -143,7 +143,7 @@ def _c_policy_costs(converted: ConvertedActor, check: np.ndarray) -> Dict[str, o
     except RuntimeError as e:  # e.g. a host compiler without -fcallgraph-info (GCC < 10, Clang)
         out["footprint"] = {"target": None, "note": f"not measured: {str(e).splitlines()[0]}"}
     try:
-        table = target_table(converted.c_policy, check[:TARGET_OBSERVATIONS])
+        table = target_table(converted.c_policy, check[:TARGET_OBSERVATIONS], kernels=converted.c_policy_kernels)
         out["targets"] = table if table is not None else {"note": "not measured: arm-none-eabi-gcc not found"}
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         if is_out_of_room(e):  # a full disk ends the export with its one line, naming the file

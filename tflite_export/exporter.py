@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class ConvertedActor:
     c_policy: Optional[CPolicy] = None  # the plain-C policy, when asked for and reproducible
     c_policy_skipped: Optional[str] = None  # why there is none
     range_note: str = ""  # where the int8 input's range comes from, as the C header says it
+    #: The same policy with each TANH/LOGISTIC kernel (tflite_export.c_tables), c_policy among them: the
+    #: per-target figures show both, since which one fits depends on the part's flash.
+    c_policy_kernels: Optional[Dict[str, CPolicy]] = None
 
     def int8_runner(self, runner_cls=MicroRunner) -> Callable[[np.ndarray], np.ndarray]:
         """A runner taking raw observations, as the board's code feeds the int8 model."""
@@ -53,7 +56,8 @@ class ConvertedActor:
 def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "actor",
                   int8_input: str = "per_feature", c_policy: bool = True, c_prefix: Optional[str] = None,
                   input_range: Optional[InputRange] = None, discrete: Optional[bool] = None,
-                  int16_lsb: Optional[np.ndarray] = None, c_tanh: str = "table") -> ConvertedActor:
+                  int16_lsb: Optional[np.ndarray] = None, c_tanh: str = "table",
+                  c_interface: Optional[Mapping[str, object]] = None) -> ConvertedActor:
     """float32 and int8 flatbuffers, the C array and, for a per-feature input, its map;
     with ``c_policy``, also ``{c_prefix}.c/.h`` (default ``{name}_policy``, tflite_export.c_policy); another
     ``c_prefix`` also names the C array's symbols (``array_name``).
@@ -61,7 +65,9 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
     observations' range); the int8 model is then calibrated on the representative observations
     plus observations spread over it. ``int16_lsb`` is what one count of each feature's int16
     reading is worth for ``<prefix>_int16_q`` (None: a power of two, tflite_export.c_int16);
-    ``c_tanh`` picks the C policy's TANH/LOGISTIC kernel (tflite_export.c_tables). An actor the C generator cannot reproduce exactly still gets
+    ``c_tanh`` picks the C policy's TANH/LOGISTIC kernel (tflite_export.c_tables); ``c_interface`` holds
+    ``generate``'s optional ``input_names``, ``input_units``, ``output_names`` and ``identity`` (the header's
+    documentation of the interface, which only the caller knows). An actor the C generator cannot reproduce exactly still gets
     its TFLite files: the reason is kept in ``c_policy_skipped`` instead of failing the export."""
     if int8_input not in INT8_INPUTS:
         raise UsageError(f"unknown int8 input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
@@ -97,18 +103,21 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
     if scaling is not None:
         files[f"{name}_int8_input.json"] = json.dumps(
             {**scaling.to_dict(), "input_scale": scale, "input_zero_point": zero_point}, indent=2)
-    policy, skipped = None, None
+    policy, skipped, kernels = None, None, None
     note = range_note(input_range, *_input_ranges(scaling, scale, zero_point, actor.input_shape[-1]),
                       per_feature=scaling is not None) if input_range is not None \
         else "the calibration observations' range"
     if c_policy:
         try:
-            policy = generate(actor, int8, scaling, ident=prefix, model_name=f"{name}_int8.tflite",
-                              discrete=discrete, range_note=note, int16_lsb=int16_lsb, c_tanh=c_tanh)
+            kernels = {kernel: generate(actor, int8, scaling, ident=prefix, model_name=f"{name}_int8.tflite",
+                                        discrete=discrete, range_note=note, int16_lsb=int16_lsb, c_tanh=kernel,
+                                        **dict(c_interface or {}))
+                       for kernel in ACTIVATION_KERNELS}
+            policy = kernels[c_tanh]
             files.update(policy.files)
         except UnsupportedForC as e:
             skipped = str(e)
-    return ConvertedActor(float32, int8, scaling, files, policy, skipped, note)
+    return ConvertedActor(float32, int8, scaling, files, policy, skipped, note, kernels)
 
 
 def array_name(name: str, c_prefix: Optional[str]) -> str:

@@ -31,6 +31,8 @@ import sys
 import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from tflite_export.c_policy import C_FLAGS, CPolicy, host_compiler
 from tflite_export.writing import check_tool_run, write_file
 
@@ -247,13 +249,110 @@ TARGETS = {
 }
 
 
-def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC) -> Optional[Dict[str, object]]:
-    """Per target (TARGETS): flash, RAM, stack and QEMU-counted instructions per call of the
-    integer-only ``int8_q`` and ``int16_q``, the float-in ``int8`` and ``float``; and which to ship. None without
-    the ARM compiler."""
-    from tflite_export.qemu_bench import instructions_per_call  # noqa: WPS433
-    import numpy as np  # noqa: WPS433
+#: The caller of a call-site measurement: inputs read from a volatile array (the compiler cannot fold
+#: them), the entry point called, every output stored to a volatile array (it cannot drop the call).
+#: Built once with CALL_POLICY and once without (the empty main): the difference is what shipping the
+#: policy adds to a firmware, call site included (issue 39: 24 B more than the entry point alone on M4).
+CALL_SITE = r"""
+#include <stdint.h>
+#include "{ident}.h"
 
+#ifdef CALL_POLICY
+volatile {in_type} g_in[{upper}_OBSERVATION_SIZE];
+volatile {out_type} g_out[{upper}_OUTPUT_SIZE];
+#endif
+
+int main(void)
+{{
+#ifdef CALL_POLICY
+    {in_type} in[{upper}_OBSERVATION_SIZE];
+    {out_type} out[{upper}_OUTPUT_SIZE];
+    int i;
+    for (i = 0; i < {upper}_OBSERVATION_SIZE; ++i) {{
+        in[i] = g_in[i];
+    }}
+    (void){ident}_{entry}(in, out);
+    for (i = 0; i < {upper}_OUTPUT_SIZE; ++i) {{
+        g_out[i] = out[i];
+    }}
+#endif
+    return 0;
+}}
+"""
+#: What "call_site_flash_bytes" means, for the report.
+CALL_SITE_NOTE = ("flash (.text + .rodata + .data) a main that reads the input from a volatile array, calls the entry "
+                  "point and stores every output to a volatile array adds over an empty main, both linked with "
+                  "newlib-nano's start-up (--specs=nano.specs --specs=nosys.specs), -Os, -ffunction-sections "
+                  "-fdata-sections and --gc-sections")
+
+
+def _types(suffix: str) -> Tuple[str, str]:
+    """(input, output) C element types of entry point ``<ident>_<suffix>``."""
+    in_type = {"int8_q": "int8_t", "int16_q": "int16_t"}.get(suffix, "float")
+    return in_type, "int8_t" if suffix in ("int8_q", "int16_q", "int8_raw") else "float"
+
+
+def call_site_flash(policy: CPolicy, compiler: str, flags: Sequence[str], suffix: str,
+                    defines: Sequence[str] = ()) -> Dict[str, int]:
+    """Flash and static RAM that calling ``<ident>_<suffix>`` from a real main adds over an empty main
+    (CALL_SITE, CALL_SITE_NOTE): the figure a firmware's map file shows, where ``measure_entry_points``
+    links the entry point alone."""
+    in_type, out_type = _types(suffix)
+    main = CALL_SITE.format(ident=policy.ident, upper=policy.ident.upper(), in_type=in_type, out_type=out_type,
+                            entry=suffix)
+    size_tool = _tool(compiler, "size")
+    with tempfile.TemporaryDirectory(prefix="c_policy_call_site_") as tmp:
+        for name, text in {**policy.files, "main.c": main}.items():
+            write_file(os.path.join(tmp, name), text)
+        totals = {}
+        for label, extra in (("empty", ()), ("call", ("-DCALL_POLICY",))):
+            _run([compiler, *C_FLAGS, *flags, *defines, *extra, *_SECTION_FLAGS, "--specs=nano.specs",
+                  "--specs=nosys.specs", "-Wl,--gc-sections", "main.c", f"{policy.ident}.c", "-lm",
+                  "-o", f"{label}.elf"], tmp)
+            sections = _sections(size_tool, f"{label}.elf", tmp)
+            flash = sum(sections.get(k, 0) for k in (".text", ".rodata", ".data", ".init", ".fini", ".ARM.exidx",
+                                                      ".init_array", ".fini_array"))
+            totals[label] = (flash, sections.get(".data", 0) + sections.get(".bss", 0))
+    return {"call_site_flash_bytes": totals["call"][0] - totals["empty"][0],
+            "call_site_static_ram_bytes": totals["call"][1] - totals["empty"][1],
+            "empty_main_flash_bytes": totals["empty"][0]}
+
+
+def _measure_target(policy: CPolicy, arm: str, flags: Sequence[str], entries: Dict[str, Tuple[str, Sequence[str]]],
+                    inputs: Dict[str, np.ndarray]) -> Dict[str, dict]:
+    """Flash, RAM and stack of each entry point linked alone, its flash with a real call site, and its
+    instructions per call in QEMU, for one target."""
+    from tflite_export.qemu_bench import instructions_per_call  # noqa: WPS433
+
+    sizes = measure_entry_points(policy, arm, flags, arm=True, entries=entries)
+    for variant, (suffix, defines) in entries.items():
+        x = inputs[suffix]
+        sizes[variant]["instructions_per_call"] = instructions_per_call(
+            policy.files, policy.ident, suffix, x, flags, defines, reps=10 * len(x))
+        sizes[variant].update(call_site_flash(policy, arm, flags, suffix, defines))
+    return sizes
+
+
+def _entry_inputs(policy: CPolicy, observations) -> Dict[str, np.ndarray]:
+    """Per entry point, the check observations as it takes them: raw floats, the int8 input the float
+    wrapper computes, or int16 sensor counts."""
+    obs = np.asarray(observations, np.float32)
+    z = policy.scaling.apply(obs) if policy.scaling is not None else obs
+    q = np.clip(np.trunc(z / np.float32(policy.input_scale) + np.where(z < 0, -0.5, 0.5)) + policy.input_zero_point,
+                -128, 127).astype(np.int8)
+    inputs = {"int8_q": q, "int8": obs, "int8_raw": obs, "float": obs}
+    if policy.int16 is not None:
+        inputs["int16_q"] = policy.int16.counts(obs)
+    return inputs
+
+
+def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC,
+                 kernels: Optional[Dict[str, CPolicy]] = None) -> Optional[Dict[str, object]]:
+    """Per target (TARGETS): flash, RAM, stack, flash with a real call site (call_site_flash) and
+    QEMU-counted instructions per call of the integer-only ``int8_q`` and ``int16_q``, the float-in
+    ``int8`` and ``float``; and which to ship. ``kernels`` (tanh kernel -> the same policy generated with
+    it, ``policy`` among them) adds, per target, ``kernels``: the int8 entry points with each TANH/LOGISTIC
+    kernel, and ``kernel_recommendation``. None without the ARM compiler."""
     arm = shutil.which(arm_gcc)
     if not arm:
         return None
@@ -262,28 +361,45 @@ def target_table(policy: CPolicy, observations, arm_gcc: str = ARM_GCC) -> Optio
                "float32": ("float", ())}
     if policy.int16 is None:
         del entries["int16_q"]
-    obs = np.asarray(observations, np.float32)
-    scale, zp = policy.input_scale, policy.input_zero_point
-    if policy.scaling is not None:
-        z = policy.scaling.apply(obs)
-    else:
-        z = obs
-    q = np.clip(np.trunc(z / np.float32(scale) + np.where(z < 0, -0.5, 0.5)) + zp, -128, 127).astype(np.int8)
-    counts = policy.int16.counts(obs) if policy.int16 is not None else None
+    kernels = dict(kernels or {policy.c_tanh: policy})
     table: Dict[str, object] = {}
     for target, flags in TARGETS.items():
-        sizes = measure_entry_points(policy, arm, flags, arm=True, entries=entries)
-        for variant, (suffix, defines) in entries.items():
-            inputs = {"int8_q": q, "int16_q": counts}.get(suffix, obs)
-            sizes[variant]["instructions_per_call"] = instructions_per_call(
-                policy.files, policy.ident, suffix, inputs, flags, defines, reps=10 * len(inputs))
-        table[target] = {"flags": " ".join(C_FLAGS + list(flags)), "variants": sizes,
-                         "recommendation": _recommend(target, sizes)}
-    return {"compiler": compiler_version(arm), "observations": int(len(obs)),
+        sizes = _measure_target(policy, arm, flags, entries, _entry_inputs(policy, observations))
+        row = {"flags": " ".join(C_FLAGS + list(flags)), "variants": sizes,
+               "recommendation": _recommend(target, sizes)}
+        if len(kernels) > 1:
+            by_kernel = {}
+            for kernel, other in kernels.items():
+                int8_entries = {v: e for v, e in entries.items() if v != "float32"}
+                by_kernel[kernel] = ({v: sizes[v] for v in int8_entries} if other is policy else
+                                     _measure_target(other, arm, flags, int8_entries, _entry_inputs(other, observations)))
+            row["kernels"] = by_kernel
+            row["kernel_recommendation"] = _recommend_kernel(target, by_kernel)
+        table[target] = row
+    return {"compiler": compiler_version(arm), "observations": int(len(observations)),
+            "c_tanh": policy.c_tanh,
             "instructions": "instructions executed per call on QEMU mps2-an386 with -icount shift=0, the mean over "
                             "the check observations: not cycles (no pipeline, wait states or multi-cycle "
                             "instructions are modelled)",
+            "call_site": CALL_SITE_NOTE,
             "targets": table}
+
+
+def _recommend_kernel(target: str, by_kernel: Dict[str, Dict[str, dict]]) -> str:
+    """One line per target: which TANH/LOGISTIC kernel for the integer-only ``int8_q``, by flash with a
+    call site and instructions (the table unless its flash is what the part cannot spare)."""
+    table, computed = by_kernel.get("table", {}).get("int8_q"), by_kernel.get("computed", {}).get("int8_q")
+    if table is None or computed is None:
+        return f"{target}: one kernel measured"
+    saved = table["call_site_flash_bytes"] - computed["call_site_flash_bytes"]
+    slower = computed["instructions_per_call"] / table["instructions_per_call"]
+    if saved <= 0:
+        return (f"{target}: table (int8_q {table['call_site_flash_bytes']} B with its call site, "
+                f"{table['instructions_per_call']:.0f} instructions/call; computed is no smaller)")
+    return (f"{target}: table (int8_q {table['call_site_flash_bytes']} B with its call site, "
+            f"{table['instructions_per_call']:.0f} instructions/call); computed only where {saved} B of flash "
+            f"matter more than {slower:.1f}x the instructions ({computed['call_site_flash_bytes']} B, "
+            f"{computed['instructions_per_call']:.0f}/call)")
 
 
 def _recommend(target: str, sizes: Dict[str, dict]) -> str:

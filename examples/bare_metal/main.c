@@ -1,13 +1,20 @@
-/* Reads observations (float32 records, little-endian) from the host file observations.bin over
- * semihosting, runs the generated policy on each and writes one line per observation:
+/* Reads observations (records, little-endian) from the host file observations.bin over semihosting,
+ * runs the generated policy on each and writes one line per observation:
  *
  *   <int8 outputs> | saturated <n> | action <argmax>      (discrete actions)
  *   <int8 outputs> | saturated <n>                        (continuous: dequantise the outputs with
  *                                                          <PREFIX>_OUTPUT_SCALE / _ZERO_POINT)
  *
  * POLICY_PREFIX / POLICY_UPPER / POLICY_HEADER name the generated files (build.sh sets them from
- * --prefix), so the same main serves any policy. With -DINTEGER_ONLY the file holds int8 inputs
- * (one byte per feature, already quantised) and only <prefix>_int8_q is called: no float at all. */
+ * --prefix), so the same main serves any policy. Three builds, three record formats
+ * (make_observations.py --format writes each):
+ *   default                      float32 per feature; <prefix>_int8_raw quantises on the board
+ *   -DINTEGER_ONLY -DINT16_INPUT int16 sensor counts per feature (observation = count * <PREFIX>_INT16_LSB);
+ *                                <prefix>_int16_q quantises with integers only and counts the features
+ *                                outside the calibrated range, as the float path does: no float at all
+ *   -DINTEGER_ONLY               int8 per feature, already quantised on the host; <prefix>_int8_q only.
+ *                                The host's quantiser clamped them, so the board cannot know which were
+ *                                outside the range: the line says "saturated -". */
 #include <stdint.h>
 
 #include "semihosting.h"
@@ -48,7 +55,9 @@ static char *put_text(char *p, const char *s)
 
 int main(void)
 {
-#ifdef INTEGER_ONLY
+#if defined(INTEGER_ONLY) && defined(INT16_INPUT)
+    int16_t record[OBS_SIZE];
+#elif defined(INTEGER_ONLY)
     int8_t record[OBS_SIZE];
 #else
     float record[OBS_SIZE];
@@ -75,8 +84,11 @@ int main(void)
         if (semihost(SYS_READ, read_args) != 0) { /* returns the bytes NOT read: 0 = a whole record */
             break;
         }
-#ifdef INTEGER_ONLY
+#if defined(INTEGER_ONLY) && defined(INT16_INPUT)
+        saturated = FN(int16_q)(record, out);
+#elif defined(INTEGER_ONLY)
         FN(int8_q)(record, out);
+        saturated = -1; /* not known here: see above */
 #else
         saturated = FN(int8_raw)(record, out);
 #endif
@@ -85,7 +97,7 @@ int main(void)
             *p++ = ' ';
         }
         p = put_text(p, "| saturated ");
-        p = put_int(p, saturated);
+        p = (saturated < 0) ? put_text(p, "-") : put_int(p, saturated);
 #if DISCRETE
         p = put_text(p, " | action ");
         p = put_int(p, FN(argmax_q)(out));
