@@ -1,8 +1,9 @@
-"""README's Layout holds for a new method and a new environment: each is the one line the docs name
-(docs/reproduce.md, "Adding one"), and nothing else needs to know about it to train and evaluate.
+"""README's Layout holds for a new method, environment and export target: each is the one line the docs
+name (docs/reproduce.md, "Adding one"), and nothing else needs to know about it to train and export.
 
-The line is added to the module's source text, as a contributor would, and the patched module is
-loaded under its own name before anything imports it, in a fresh process.
+The method's and the environment's lines are added to their module's source text, as a contributor
+would, and the patched module is loaded under its own name before anything imports it, in a fresh
+process; the export target's entry is appended to the list its line would be in.
 """
 import json
 import subprocess
@@ -49,18 +50,33 @@ SCRIPT = textwrap.dedent('''
                     prune_end=2048, prune_frequency=512, ranking="per_layer", eval_episodes=2, validation_interval=1024,
                     validation_episodes=2, checkpoint_interval=4096, actor_layers=[8, 8], critic_layers=[8, 8])
     summary = train(cfg)
+
+    # An export target: one Target in tflite_export/targets.py; export_actor writes its files with the others.
+    # (tflite_export's package imports the exporter, which imports targets: the entry goes into the list)
+    from tflite_export.targets import TARGETS, Target
+    TARGETS.append(Target('toy', lambda e: {f'{e.name}_sizes.txt': f'{len(e.float32)} {len(e.int8)}'}))
+    import numpy as np
+    from agents.inference import inference_model, load_actor
+    from tflite_export.exporter import export_actor
+    mlp, meta = load_actor(sys.argv[1], "compact")
+    observations = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32) * [1, 1, 0.1, 1]
+    sizes = export_actor(inference_model(mlp, meta), sys.argv[2], observations)
+    print(json.dumps({"toy_file": sizes.get("actor_sizes.txt", 0), "tflite": [sizes["actor_float32.tflite"],
+                      sizes["actor_int8.tflite"]]}))
     print(json.dumps({"methods": list(METHOD_NAMES), "slug": env_slug("ToyPole-v0"),
                       "neurons": [summary["dense"]["neurons"], summary["compact"]["neurons"]],
                       "env": summary["env"], "method": summary["method"]}))
 ''')
 
 
-def test_a_new_method_and_environment_are_one_line_each(tmp_path):
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "run")], cwd=REPO, capture_output=True,
+def test_a_new_method_environment_and_export_target_are_one_line_each(tmp_path):
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "run"), str(tmp_path / "export")], cwd=REPO, capture_output=True,
                             text=True, timeout=600, env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3",
                                                          "HOME": str(tmp_path), "PYTHONPATH": REPO})
     assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    exported, out = (json.loads(line) for line in result.stdout.strip().splitlines()[-2:])
+    float32, int8 = exported["tflite"]
+    assert (tmp_path / "export" / "actor_sizes.txt").read_text() == f"{float32} {int8}"
     assert out["methods"][0] == "toy" and out["slug"] == "toypole"
     assert out["env"] == "ToyPole-v0" and out["method"] == "toy"
     assert out["neurons"] == [16, 8]  # half of each 8-neuron layer removed by the new ranking

@@ -25,6 +25,7 @@ from tflite_export.input_scaling import (INT8_INPUTS, FeatureScaling, c_declarat
                                          fit_feature_scaling, fold_feature_scaling)
 from tflite_export.input_range import SPREAD_OBSERVATIONS, InputRange, check_inside_window
 from tflite_export.runtimes import MicroRunner, ScaledInput, TFLiteRunner
+from tflite_export.targets import TARGETS, Exported
 from tflite_export.writing import write_file
 
 #: The file an export writes into its output directory listing its own files, so that the next
@@ -117,6 +118,13 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
             files.update(policy.files)
         except UnsupportedForC as e:
             skipped = str(e)
+    exported = Exported(name, actor, float32, int8, scaling)
+    for target in TARGETS:
+        made = target.files(exported)
+        taken = sorted(set(made) & set(files))
+        if taken:
+            raise UsageError(f"export target '{target.name}' would write {taken[0]}, which the export already writes")
+        files.update(made)
     return ConvertedActor(float32, int8, scaling, files, policy, skipped, note, kernels)
 
 
