@@ -53,6 +53,29 @@ def _cell(v: dict) -> str:
     return f"{v['flash_bytes']:,} B, {v['ram_bytes']:,} B, {count}"
 
 
+#: The TANH/LOGISTIC kernels of the C policy (tflite_export.c_tables), in the order the table shows them.
+KERNELS = (("table", "256-entry table"), ("computed", "computed (TFLite Micro's routine)"))
+
+
+def kernel_table(table: dict) -> str:
+    """``int8_q`` with each TANH kernel per target: flash linked alone and with a real call site (what a
+    firmware's map file shows), RAM, instructions per call, and the export's pick between them."""
+    lines = ["`int8_q` with each TANH kernel (`--c_tanh`). Each cell: flash linked alone / with a call site "
+             "over an empty `main`, RAM, instructions per call.\n",
+             "| target | " + " | ".join(title for _, title in KERNELS) + " | the export's pick |",
+             "|---" * (len(KERNELS) + 2) + "|"]
+    for target, row in table["targets"].items():
+        cells = []
+        for kernel, _ in KERNELS:
+            q = row["kernels"][kernel]["int8_q"]
+            instructions = q.get("instructions_per_call")
+            cells.append(f"{q['flash_bytes']:,} / {q['call_site_flash_bytes']:,} B, {q['ram_bytes']:,} B, "
+                         + ("—" if instructions is None else f"{instructions:,.0f}"))
+        pick = row["kernel_recommendation"].split(":", 1)[-1].strip()
+        lines.append(f"| {target} | " + " | ".join(cells) + f" | {pick} |")
+    return "\n".join(lines)
+
+
 def export_table(name: str, report: dict) -> str:
     """One export's per-target table, its recommendations and the checks behind the int16 input."""
     c, compact = report["c_policy"], report["models"]["compact"]
@@ -68,10 +91,16 @@ def export_table(name: str, report: dict) -> str:
         v = row["variants"]
         lines.append(f"| {target} | " + " | ".join(_cell(v[k]) if k in v else "—" for k, _ in VARIANTS) + " |")
         q = v["int8_q"]
-        budget.append(f"{target} {q['flash_bytes']:,} B ({'met' if q['flash_bytes'] <= FLASH_BUDGET_BYTES else 'missed'})")
+        flash = q.get("call_site_flash_bytes", q["flash_bytes"])  # with a real call site where measured
+        budget.append(f"{target} {flash:,} B ({'met' if flash <= FLASH_BUDGET_BYTES else 'missed'})")
     lines.append("")
     lines.append("Recommendation: " + "; ".join(row["recommendation"] for row in table["targets"].values()) + ".")
-    lines.append(f"`int8_q` against the {FLASH_BUDGET_BYTES:,}-byte flash budget: " + ", ".join(budget) + ".")
+    lines.append(f"`int8_q` with its call site against the {FLASH_BUDGET_BYTES:,}-byte flash budget: "
+                 + ", ".join(budget) + ".")
+    if all("kernels" in row for row in table["targets"].values()):
+        lines.append("")
+        lines.append(kernel_table(table))
+        lines.append("")
     int16 = c.get("int16_input")
     if int16 and int16.get("written") is False:
         lines.append(int16["reason"][:1].upper() + int16["reason"][1:] + ".")

@@ -626,6 +626,24 @@ def _fake_export(path, flash_m4, flash_m0, with_targets=True):
     path.write_text(json.dumps(report))
 
 
+def test_the_plain_c_section_shows_both_tanh_kernels_and_the_call_site_figure():
+    from study.report_export import export_table
+
+    def q(flash, call_site, instructions):
+        return {"flash_bytes": flash, "call_site_flash_bytes": call_site, "ram_bytes": 100,
+                "instructions_per_call": instructions}
+
+    row = {"variants": {"int8_q": q(1000, 1030, 4000)}, "recommendation": "cortex-m0plus: ship int8_q",
+           "kernels": {"table": {"int8_q": q(1000, 1030, 4000)}, "computed": {"int8_q": q(900, 930, 24000)}},
+           "kernel_recommendation": "cortex-m0plus: table (int8_q 1030 B with its call site)"}
+    report = {"root_dir": "docs/runs/x", "env": "CartPole-v1", "method": "dsp", "seed": 0,
+              "models": {"compact": {"hidden_units": [12, 5], "weights": 118}},
+              "c_policy": {"targets": {"compiler": "gcc", "targets": {"cortex-m0plus": row}}}}
+    text = export_table("x.json", report)
+    assert "| cortex-m0plus | 1,000 / 1,030 B, 100 B, 4,000 | 900 / 930 B, 100 B, 24,000 | table (int8_q 1030 B" in text
+    assert "cortex-m0plus 1,030 B (missed)" in text  # the budget is judged with the call site
+
+
 def test_the_report_tables_the_plain_c_policy_per_target_from_export_reports(tmp_path):
     """The section is the reports' numbers, each against the 1 kB budget; a report without a table and an
     unreadable one are named; a directory without any table is refused before anything is written."""
