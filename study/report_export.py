@@ -95,8 +95,9 @@ def export_table(name: str, report: dict) -> str:
         budget.append(f"{target} {flash:,} B ({'met' if flash <= FLASH_BUDGET_BYTES else 'missed'})")
     lines.append("")
     lines.append("Recommendation: " + "; ".join(row["recommendation"] for row in table["targets"].values()) + ".")
-    lines.append(f"`int8_q` with its call site against the {FLASH_BUDGET_BYTES:,}-byte flash budget: "
-                 + ", ".join(budget) + ".")
+    call_site = all("call_site_flash_bytes" in row["variants"]["int8_q"] for row in table["targets"].values())
+    lines.append(f"`int8_q`{' with its call site' if call_site else ''} against the {FLASH_BUDGET_BYTES:,}-byte "
+                 "flash budget: " + ", ".join(budget) + ".")
     if all("kernels" in row for row in table["targets"].values()):
         lines.append("")
         lines.append(kernel_table(table))
