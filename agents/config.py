@@ -27,7 +27,14 @@ NOT_IDENTITY = ("root_dir", "overwrite", "eval_episodes", "tf_threads", "curve_i
 #: config.json without the key reads as that value, not as today's default.
 LEGACY_DEFAULTS = {"ranking": "global", "reward_normalization": "reward_std", "validation_interval": 0,
                    "validation_episodes": 5, "penalty_after_schedule": "keep", "anneal_clip": False,
-                   "teacher": "", "distill_coef": 1.0, "stop_share": 0.0}
+                   "teacher": "", "distill_coef": 1.0, "stop_share": 0.0,
+                   "confirm_top": 0, "confirm_episodes": 20, "recipe": "ppo_kl", "distill_epochs": 10,
+                   "distill_batch_size": 256, "distill_learning_rate": 1e-3, "replay_size": 100_000,
+                   "action_noise": 0.1}
+
+#: How a student learns from its teacher (--recipe, agents.distill): PPO with the distillation term in
+#: its loss, or supervised distillation on the student's own states labelled by the teacher.
+RECIPES = ("ppo_kl", "distill")
 
 #: What the pruning penalty does once the schedule has applied its final mask: it keeps
 #: acting on the live neurons (the paper), stops, or fades linearly to 0 by the end of training.
@@ -93,6 +100,16 @@ class RunConfig:
                           "(agents.teacher). Empty: train from scratch.")
     distill_coef: float = _f(1.0, "Weight of the distillation term KL(teacher || student) in the actor's loss "
                                   "(with --teacher only).")
+    recipe: str = _f("ppo_kl", "How a student learns from --teacher: ppo_kl (PPO with the distillation term) or "
+                               "distill (supervised on its own states labelled by the teacher, DAgger-style, "
+                               "agents.distill; an iteration is --num_envs × --rollout_steps env steps).")
+    distill_epochs: int = _f(10, "--recipe=distill: epochs over the replay after each iteration's states.")
+    distill_batch_size: int = _f(256, "--recipe=distill: states per gradient step.")
+    distill_learning_rate: float = _f(1e-3, "--recipe=distill: Adam's learning rate, falling linearly to a tenth "
+                                            "of it over training.")
+    replay_size: int = _f(100_000, "--recipe=distill: the most recent labelled states trained on.")
+    action_noise: float = _f(0.1, "--recipe=distill: σ of the Gaussian noise on the acting policy's continuous "
+                                  "actions, fading linearly to 0 over training (discrete actions are sampled).")
     initial_sparsity: float = _f(0.0, "p_i: sparsity at prune_begin.")
     final_sparsity: float = _f(0.93, "p_f: target share of hidden neurons (or weights, for l1/pops) removed.")
     prune_begin: int = _f(40_000, "t_0: env step at which pruning starts.")
@@ -114,6 +131,10 @@ class RunConfig:
                                           "(ties: the later) is the one the run saves, evaluates and exports. "
                                           "0: the last actor.")
     validation_episodes: int = _f(5, "Episodes per validation.")
+    confirm_top: int = _f(0, "At the end of training, play the best this many validated actors again on "
+                             "--confirm_episodes fresh episodes of their own and ship the best on those: a best "
+                             "of many short validations flatters the actor it picks. 0: ship the best validated.")
+    confirm_episodes: int = _f(20, "Episodes on which each of the --confirm_top candidates is played again.")
     stop_share: float = _f(0.0, "A student stops training at the first validation (from the final mask on) that "
                                 "keeps this share of its teacher's return on the same episodes; 0: it trains its "
                                 "whole budget. dsp_tf.shrink sets it to --keep.")
@@ -190,17 +211,18 @@ class RunConfig:
                                  f"{','.join(map(str, sizes))})" if bad else "needs at least one layer size"))
         if self.min_neurons_per_layer < 1 or self.min_neurons_per_layer > min(self.actor_layers):
             raise UsageError(f"--min_neurons_per_layer must be in [1, {min(self.actor_layers)}]")
-        for name in ("curve_interval", "validation_interval"):
+        for name in ("curve_interval", "validation_interval", "confirm_top"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.penalty_after_schedule not in PENALTY_AFTER_SCHEDULE:
             raise UsageError(f"--penalty_after_schedule must be one of {', '.join(PENALTY_AFTER_SCHEDULE)}, "
                              f"got '{self.penalty_after_schedule}'")
         for name in ("num_env_steps", "num_envs", "rollout_steps", "num_epochs", "minibatch_size",
-                     "eval_episodes", "curve_episodes", "validation_episodes", "checkpoint_interval", "tf_threads"):
+                     "eval_episodes", "curve_episodes", "validation_episodes", "confirm_episodes",
+                     "checkpoint_interval", "tf_threads"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
-        for name in ("eval_episodes", "curve_episodes", "validation_episodes"):
+        for name in ("eval_episodes", "curve_episodes", "validation_episodes", "confirm_episodes"):
             if getattr(self, name) > HELD_OUT_EPISODES:
                 raise UsageError(f"--{name} must be <= {HELD_OUT_EPISODES}, got {getattr(self, name)}")
         if self.rollout_steps < 2:
@@ -217,6 +239,15 @@ class RunConfig:
         if self.minibatch_size > self.steps_per_iteration:
             raise UsageError(f"--minibatch_size ({self.minibatch_size}) exceeds the rollout "
                              f"({self.steps_per_iteration} steps)")
+        if self.recipe not in RECIPES:
+            raise UsageError(f"--recipe must be one of {', '.join(RECIPES)}, got '{self.recipe}'")
+        if self.recipe == "distill" and not self.teacher:
+            raise UsageError("--recipe=distill learns from a teacher: give --teacher")
+        for name in ("distill_epochs", "distill_batch_size", "replay_size"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
+        if not self.distill_learning_rate > 0 or self.action_noise < 0:
+            raise UsageError("--distill_learning_rate must be > 0 and --action_noise >= 0")
         for name in ("learning_rate", "clip_ratio", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
@@ -226,6 +257,8 @@ class RunConfig:
         for name in ("discount", "gae_lambda", "stop_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UsageError(f"--{name} must be in [0, 1]")
+        if self.confirm_top and not self.validation_interval:
+            raise UsageError("--confirm_top plays the best validated actors again: it needs --validation_interval > 0")
         if self.stop_share and not (self.teacher and self.validation_interval):
             raise UsageError("--stop_share compares validations with the teacher's: it needs --teacher and "
                              "--validation_interval > 0")

@@ -53,6 +53,16 @@ def judge_seeds(run_seed: int, episodes: int) -> List[int]:
     return _seed_range(run_seed, episodes, JUDGE_OFFSET, "judge")
 
 
+#: A run confirms its best validated actors (``--confirm_top``) on evaluation seeds from this index on:
+#: not validation's, whose best-of-N picked them, nor the judge's or the test's, which score the result.
+CONFIRM_OFFSET = 3 * HELD_OUT_OFFSET
+
+
+def confirm_seeds(run_seed: int, episodes: int) -> List[int]:
+    """The episodes on which the kept candidates are played again at the end of training."""
+    return _seed_range(run_seed, episodes, CONFIRM_OFFSET, "confirmation")
+
+
 #: What ``episode_metrics`` adds on a driving task; summary.json and export_report.json carry these keys.
 DRIVING_METRICS = ("collision_rate", "collisions", "speed_mean", "crashed", "speeds")
 
@@ -145,10 +155,15 @@ def episode_metrics(episodes: Sequence[Episode], driving: bool) -> Dict[str, obj
     return out
 
 
+def episode_returns(model: keras.Model, env_name: str, seeds: Sequence[int], discrete: bool) -> List[float]:
+    """The greedy actor's return on each of ``seeds``: what a mean and its tail (agents.tails) are read from."""
+    return [e.ret for e in run_episodes(keras_step(model), env_name, seeds, discrete)]
+
+
 def mean_return(model: keras.Model, env_name: str, seeds: Sequence[int], discrete: bool) -> float:
     """The greedy actor's mean return on ``seeds``: a teacher and its student compared on the same
     episodes (validation's, or the size search's judge's)."""
-    return float(np.mean([e.ret for e in run_episodes(keras_step(model), env_name, seeds, discrete)]))
+    return float(np.mean(episode_returns(model, env_name, seeds, discrete)))
 
 
 def evaluate_actor(model: keras.Model, env_name: str, run_seed: int, episodes: int,

@@ -11,11 +11,14 @@ import numpy as np
 
 import dsp_tf
 from agents.envs import is_driving
-from agents.evaluation import (DRIVING_METRICS, episode_metrics, evaluate_actor, final_test_seeds, held_out_seeds,
-                               mean_return, run_episodes)
+from agents.distill import summary_fields
+from agents.evaluation import (DRIVING_METRICS, confirm_seeds, episode_metrics, evaluate_actor, final_test_seeds,
+                               held_out_seeds, mean_return, run_episodes)
 from agents.inference import ActorMeta, inference_model, save_actor
 from agents.numpy_policy import observation_stats
 from agents.rundir import RunDirectory
+from agents.selection import confirm
+from agents.tails import cvar10, failure_rate
 
 if TYPE_CHECKING:
     from agents.training import Learner
@@ -59,26 +62,35 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         policy.refresh()
         last_result = episode_metrics(run_episodes(policy.greedy, cfg.env, final_test_seeds(cfg.seed, eval_episodes),
                                                    policy.discrete), is_driving(cfg.env))
-        with learner.best.swapped_in(learner.actor_state):
+        rank, confirmation = 0, None
+        if cfg.confirm_top:
+            rank, candidates = confirm(learner.best, learner.actor_state, lambda: _confirmation_return(learner))
+            confirmation = {"episodes": cfg.confirm_episodes, "top": cfg.confirm_top, "chosen_rank": rank,
+                            "candidates": candidates}
+        chosen_step, chosen_value = learner.best.candidates()[rank]
+        with learner.best.swapped_in(learner.actor_state, rank):
             # Saved inside: a weight pruner's dense equivalent shares the live variables (tfmot's strip_pruning).
             compact, meta = learner.pruner.compact(), actor_meta(learner)
             save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
-        selection = {"rule": "best_validation", "chosen_step": int(learner.best.step.numpy()),
-                     "validation_return": round(float(learner.best.value.numpy()), 3),
+        selection = {"rule": "best_validation", "chosen_step": chosen_step,
+                     "validation_return": round(chosen_value, 3),
                      "validation_checks": int(learner.best.checks.numpy()),
                      "validation_episodes": cfg.validation_episodes, "validation_interval": cfg.validation_interval,
                      "last_step": int(learner.env_steps.numpy()),
                      "last_return_mean": last_result["return_mean"], "last_return_std": last_result["return_std"],
                      "last_compact_layers": [l.units for l in last.layers]}
+        if confirmation is not None:
+            selection["confirmation"] = confirmation
     else:
         compact, meta = last, actor_meta(learner)
         save_actor(run.root, compact, learner.pruner.dense_equivalent(), meta)
     result = evaluate_actor(inference_model(compact, meta), cfg.env, cfg.seed, eval_episodes, meta.discrete)
-    teacher = {} if learner.teacher is None else _teacher_scores(learner, eval_episodes)
+    teacher = {} if learner.teacher is None else _teacher_scores(learner, eval_episodes, result["returns"])
     summary = {
         "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
         "env_steps": int(learner.env_steps.numpy()), "wall_seconds": round(wall_seconds, 1),
         "return_mean": result["return_mean"], "return_std": result["return_std"],
+        "return_cvar10": round(cvar10(result["returns"]), 3),
         "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],
         "eval_length_mean": result["length_mean"],
         **({k: result[k] for k in DRIVING_METRICS} if is_driving(cfg.env) else {}),
@@ -86,6 +98,7 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
         "compact_layers": [l.units for l in compact.layers],
         "threshold": cfg.threshold, "ranking": cfg.ranking, "use_bias": cfg.use_bias, "reg_strength": cfg.reg_strength,
         "final_sparsity": cfg.final_sparsity, "selection": selection, **teacher,
+        **(summary_fields(learner) if learner.distill is not None else {}),
         "time_breakdown": {"process_seconds": round(process_seconds, 2),
                            "policy_inference_seconds": round(policy_seconds, 2),
                            **{f"{k}_seconds": round(v, 2) for k, v in phase_seconds.items()}},
@@ -102,14 +115,25 @@ def teacher_validation_return(learner: Learner, model=None) -> float:
     return mean_return(model, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes), teacher.meta.discrete)
 
 
-def _teacher_scores(learner: Learner, eval_episodes: int) -> Dict:
+def _confirmation_return(learner: Learner) -> float:
+    """The masked actor now in the live variables on the confirmation episodes (NumPy mirror)."""
+    cfg, policy = learner.cfg, learner.collect_policy
+    policy.refresh()
+    return float(np.mean([e.ret for e in run_episodes(policy.greedy, cfg.env,
+                                                      confirm_seeds(cfg.seed, cfg.confirm_episodes), policy.discrete)]))
+
+
+def _teacher_scores(learner: Learner, eval_episodes: int, student_returns) -> Dict:
     """The teacher on the student's own test and validation episodes, so the ratio student/teacher
-    is read from one summary.json; and the teacher's env steps, so compute is stated whole."""
+    (of means, of worst deciles, and the student's failures against the teacher's median) is read
+    from one summary.json; and the teacher's env steps, so compute is stated whole."""
     cfg, teacher = learner.cfg, learner.teacher
     model = inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
     test = evaluate_actor(model, cfg.env, cfg.seed, eval_episodes, teacher.meta.discrete)
     validation = teacher_validation_return(learner, model)
     return {"teacher": teacher.name, "teacher_source": teacher.record(cfg.root_dir), "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
+            "teacher_return_cvar10": round(cvar10(test["returns"]), 3),
+            "failure_rate": round(failure_rate(student_returns, test["returns"]), 4),
             "teacher_validation_return": round(validation, 3),
             "teacher_env_steps": teacher.env_steps, "teacher_layers": teacher.hidden_layers,
             "distill_coef": cfg.distill_coef}

@@ -61,16 +61,17 @@ class RunDirectory:
         except (OSError, ValueError):
             return None
         other = SEARCH_FILE if identity_file == CONFIG_FILE else None
-        if not isinstance(previous, dict) or {**legacy, **previous} != identity or \
+        if not isinstance(previous, dict) or with_legacy(previous, legacy) != identity or \
                 (other and os.path.exists(self.path(other))):
             return None
         return read_finished_summary(self.root)
 
-    def prepare_search(self, identity: Dict, overwrite: bool, teacher: str) -> None:
+    def prepare_search(self, identity: Dict, overwrite: bool, teacher: str, legacy: Optional[Dict] = None) -> None:
         """The same claim for the root of a size search (dsp_tf.shrink --keep), whose identity is
         the search's settings (search.json): held for the whole ladder and the final copy, so a
-        second search (or a train) into the same root is refused instead of mixing with it."""
-        self._claim(SEARCH_FILE, identity, overwrite, teacher, {})
+        second search (or a train) into the same root is refused instead of mixing with it.
+        ``legacy``: what a setting added later meant to a search.json without it."""
+        self._claim(SEARCH_FILE, identity, overwrite, teacher, legacy or {})
 
     def _claim(self, identity_file: str, identity: Dict, overwrite: bool, teacher: str, legacy: Dict) -> None:
         refuse_teacher_overlap(self.root, teacher)
@@ -139,7 +140,7 @@ class RunDirectory:
             except (OSError, ValueError):
                 previous = None
             if isinstance(previous, dict):
-                previous = {**legacy, **previous}
+                previous = with_legacy(previous, legacy)
             if previous == identity and not overwrite and not (
                     identity_file == CONFIG_FILE and os.path.exists(self.path(SEARCH_FILE))):
                 return True  # the same run: resume it
@@ -213,6 +214,16 @@ class RunDirectory:
 
     def write_summary(self, summary: Dict) -> None:
         atomic_write(self.path(SUMMARY_FILE), json.dumps(summary, indent=2))
+
+
+def with_legacy(previous: Dict, legacy: Dict) -> Dict:
+    """A stored identity read as today's: a key it lacks (a setting added since) takes the value it had
+    then, ``legacy``'s, one level into a nested identity too (a size search's student settings)."""
+    merged = {**legacy, **previous}
+    for key, value in legacy.items():
+        if isinstance(value, dict) and isinstance(previous.get(key), dict):
+            merged[key] = {**value, **previous[key]}
+    return merged
 
 
 def refuse_teacher_overlap(root: str, teacher: str) -> None:

@@ -30,6 +30,7 @@ from agents.errors import UsageError
 from agents.evaluation import held_out_seeds, run_episodes
 from agents.networks import ActorNetwork, build_critic, build_mlp
 from agents.ppo import ClipRange, PrunedPPOClipAgent, clip_epsilon, make_agent, penalty_scale
+from agents.distill import Distiller, DistillState
 from agents.selection import BestActor
 from agents.teacher import Teacher, distillation, load_teacher, start_from_teacher
 from dsp_tf.stopping import stop_point, stop_points
@@ -61,6 +62,7 @@ class Learner:
     penalty_scale: tf.Variable  # set before every update (agents.ppo.penalty_scale)
     clip: Optional[ClipRange]  # set before every update with --anneal_clip
     teacher: Optional[Teacher]  # --teacher: the policy the student starts from and is distilled from
+    distill: Optional[DistillState] = None  # --recipe=distill: its replay, optimizer and gradient steps
 
     @property
     def actor_state(self) -> List[tf.Variable]:
@@ -69,7 +71,9 @@ class Learner:
 
     def checkpoint_of(self, members: Sequence[str] = CHECKPOINT_MEMBERS) -> tf.train.Checkpoint:
         """A checkpoint of some members: restoring one written before a member existed needs one without it."""
-        return tf.train.Checkpoint(**{name: getattr(self, name) for name in members})
+        # --recipe=distill's own state; a PPO run's checkpoint is what it always was.
+        extra = {} if self.distill is None else {"distill": self.distill}
+        return tf.train.Checkpoint(**{name: getattr(self, name) for name in members}, **extra)
 
     @functools.cached_property
     def checkpoint(self) -> tf.train.Checkpoint:
@@ -134,9 +138,11 @@ def build_learner(cfg: RunConfig, teacher: Optional[Teacher] = None) -> Learner:
     last_prune = tf.Variable(-1, dtype=tf.int64, name="last_prune_step")
     wall_seconds = tf.Variable(0.0, dtype=tf.float64, name="wall_seconds")
     progress = tf.Variable("", dtype=tf.string, name="progress_csv")
-    best = BestActor(actor_state(pruner, agent))
+    best = BestActor(actor_state(pruner, agent), keep=max(1, cfg.confirm_top))
+    distill_state = (DistillState(cfg, obs_dim, out_dim, pruner.model.trainable_variables)
+                     if cfg.recipe == "distill" else None)
     return Learner(cfg, envs, mlp, pruner, agent, NumpyCollectPolicy(agent, actor_net, value_net),
-                   env_steps, last_prune, wall_seconds, progress, best, penalty, clip, teacher)
+                   env_steps, last_prune, wall_seconds, progress, best, penalty, clip, teacher, distill_state)
 
 
 def _teacher_critic(teacher: Teacher):
@@ -301,7 +307,9 @@ def _settings_note(cfg: RunConfig) -> str:
     if method.ranks_neurons:
         parts.append(f"{cfg.ranking} ranking")
     if cfg.teacher:
-        parts.append(f"from teacher {os.path.basename(cfg.teacher.rstrip('/'))} (distillation {cfg.distill_coef:g})")
+        parts.append(f"from teacher {os.path.basename(cfg.teacher.rstrip('/'))} " + (
+            f"(distillation {cfg.distill_coef:g})" if cfg.recipe == "ppo_kl" else
+            f"(--recipe=distill: {cfg.distill_epochs} epochs per iteration over the latest {cfg.replay_size} states)"))
     return "".join(", " + p for p in parts)
 
 
@@ -313,7 +321,10 @@ class _Loop:
                  manager: tf.train.CheckpointManager, rows: List[Dict]):
         cfg = self.cfg = learner.cfg
         self.learner, self.run, self.timer, self.manager, self.rows = learner, run, timer, manager, rows
-        self.collector = RolloutCollector(learner.envs, learner.collect_policy, cfg.rollout_steps)
+        #: --recipe=distill: who acts, and the supervised update in place of PPO's (agents.distill).
+        self.distiller = Distiller(learner) if learner.distill is not None else None
+        acting = self.distiller.acting if self.distiller is not None else learner.collect_policy
+        self.collector = RolloutCollector(learner.envs, acting, cfg.rollout_steps)
         self.discounted = DiscountedReturns(cfg.num_envs, cfg.discount)
         self.update = make_update(learner.agent, cfg)
         self.advantages = tf.function(learner.agent.preprocess_sequence, autograph=False)
@@ -381,7 +392,17 @@ class _Loop:
                 self.collector.reset([training_seed(cfg.seed, iteration * cfg.num_envs + i)
                                       for i in range(cfg.num_envs)])
                 self.discounted.reset()
+            if self.distiller is not None:
+                self.distiller.before_collect(step0)
             rollout, returns, _ = self.collector.collect((cfg.seed, step0 * 2))
+        if self.distiller is not None:
+            with self.timer("first_update" if first else "update"):
+                losses = self.distiller.update(rollout, step0)
+                if not np.all(np.isfinite(losses)):
+                    raise UsageError(f"distillation diverged at env step {step0 + cfg.steps_per_iteration}: the "
+                                     f"loss is not finite (lower --distill_learning_rate or --reg_strength)")
+                learner.env_steps.assign(step0 + cfg.steps_per_iteration)
+            return returns, losses
         # Functions of the rollout's first step only, so a resumed run sets what an uninterrupted one did.
         learner.penalty_scale.assign(penalty_scale(cfg, step0))
         if learner.clip is not None:
@@ -458,19 +479,29 @@ def _log_done(cfg: RunConfig, summary: Dict) -> None:
     """The run's last lines: which actor it ships, the teacher beside it, the result."""
     if summary["selection"]["rule"] == "best_validation":
         sel = summary["selection"]
-        logging.info("kept the actor of step %d: best of %d validations (return %.1f over %d held-out episodes, "
+        confirmation = sel.get("confirmation")
+        how = (f"the best on {confirmation['episodes']} fresh episodes of the best {len(confirmation['candidates'])} "
+               f"of {sel['validation_checks']} validations" if confirmation else
+               f"best of {sel['validation_checks']} validations")
+        logging.info("kept the actor of step %d: %s (return %.1f over %d held-out episodes, "
                      "from step %d on); the last actor (step %d) scores %.1f on the test episodes",
-                     sel["chosen_step"], sel["validation_checks"], sel["validation_return"],
+                     sel["chosen_step"], how, sel["validation_return"],
                      sel["validation_episodes"], cfg.final_mask_step, sel["last_step"], sel["last_return_mean"])
+        if confirmation:
+            logging.info("confirmation (step: validation → confirmed return): %s", ", ".join(
+                f"{c['step']}: {c['validation_return']:.1f} → {c['confirmation_return']:.1f}"
+                for c in confirmation["candidates"]))
     if "teacher_return" in summary:
-        logging.info("teacher %s: greedy return %.1f on the same test episodes (student/teacher %.1f%%)",
-                     summary["teacher"], summary["teacher_return"],
-                     100.0 * summary["return_mean"] / summary["teacher_return"] if summary["teacher_return"] else float("nan"))
+        logging.info("teacher %s: greedy return %.1f (worst decile %.1f) on the same test episodes (student/teacher "
+                     "%.1f%%; %.0f%% of the student's episodes below half the teacher's median)",
+                     summary["teacher"], summary["teacher_return"], summary["teacher_return_cvar10"],
+                     100.0 * summary["return_mean"] / summary["teacher_return"] if summary["teacher_return"] else float("nan"),
+                     100.0 * summary["failure_rate"])
     driving = (f" | collision rate {summary['collision_rate']:.2f}, mean speed {summary['speed_mean']:.1f} m/s"
                if is_driving(cfg.env) else "")
-    logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes%s | neurons %d → %d, "
+    logging.info("done: greedy return %.1f ± %.1f over %d unseen episodes (worst decile %.1f)%s | neurons %d → %d, "
                  "weights %d → %d, FLOPs %.0f → %.0f", summary["return_mean"], summary["return_std"],
-                 cfg.eval_episodes, driving, summary["dense"]["neurons"], summary["compact"]["neurons"],
+                 cfg.eval_episodes, summary["return_cvar10"], driving, summary["dense"]["neurons"], summary["compact"]["neurons"],
                  summary["dense"]["weights"], summary["compact"]["weights"],
                  summary["dense"]["flops"], summary["compact"]["flops"])
 

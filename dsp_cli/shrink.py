@@ -14,7 +14,8 @@ weights and prunes on the cubic schedule with the distillation term
 validated actor keeps keep × the teacher's return on --judge_episodes fresh episodes
 (neither validation's, which picked the actor and so flatter it, nor the test's): by
 default the largest ratio first, then bisection (--search=climb: ascending to the first
-miss); each rung stops training at its first validation that keeps --keep of the
+miss). --keep applies to the judged mean (default) or, --keep_on=cvar10, to the mean of the worst
+decile of the judge's episodes, for a student that must not fail where its teacher does not. Each rung stops training at its first validation that keeps --keep of the
 teacher's (--stop_share). The ratio found is copied to --root_dir, which dsp_tf.evaluate
 and tflite_export then take as is.
 --final_sparsity trains that one ratio straight into --root_dir instead, unless --keep
@@ -30,18 +31,19 @@ import math
 import os
 import shutil
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from absl import flags, logging
 
-from agents.config import RunConfig, config_fields, from_dict
-from agents.evaluation import judge_seeds, mean_return
+from agents.config import LEGACY_DEFAULTS, RunConfig, config_fields, from_dict
+from agents.evaluation import episode_returns, judge_seeds
 from agents.inference import inference_model, load_actor
 from agents.layout import ARCHIVED_FILES, SEARCH_FILE, SHRINK_FILE, SUMMARY_FILE
 from agents.envs import check_env_name
 from agents.rundir import RunDirectory, read_finished_summary, refuse_teacher_overlap
 from agents.sb3 import sb3_architecture
+from agents.tails import cvar10
 from agents.teacher import Teacher, check_teacher_path, load_teacher
 from agents.training import train, use_threads
 from dsp_cli import cli
@@ -76,6 +78,9 @@ def define_flags() -> None:
     flags.DEFINE_enum("search", "bisect", list(SEARCHES),
                       "bisect: the largest ratio first, then halving the ratios between the largest that kept and "
                       "the smallest that did not; climb: ascending until the first that does not keep.")
+    flags.DEFINE_enum("keep_on", "mean", list(KEEP_ON),
+                      "Which judged score must keep --keep × the teacher's same score: mean, or cvar10 (the mean "
+                      "of the worst 10% of the judge's episodes).")
     flags.DEFINE_float("budget_fraction", 0.5, "The student's env steps as a share of the teacher's (its pruning "
                                                "schedule, validation and checkpoint intervals scale alike); "
                                                "--num_env_steps given: that instead.")
@@ -136,6 +141,27 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
 SEARCHES = ("bisect", "climb")
 
 
+#: The judged scores --keep can apply to (--keep_on), from a policy's returns on the judge's episodes.
+KEEP_ON: Dict[str, Callable[[Sequence[float]], float]] = {"mean": lambda r: float(np.mean(r)), "cvar10": cvar10}
+#: What search.json meant before a setting existed: a search made then is the same search today.
+SEARCH_LEGACY = {"keep_on": "mean", "student": LEGACY_DEFAULTS}
+
+Returns = Union[float, Sequence[float]]
+
+
+def judged_score(returns: Returns, on: str = "mean") -> float:
+    """The score --keep_on names of a policy's judged returns (a number: one episode's, or a score already)."""
+    if on not in KEEP_ON:
+        raise UsageError(f"--keep_on must be one of {', '.join(KEEP_ON)}, got '{on}'")
+    return KEEP_ON[on](np.atleast_1d(np.asarray(returns, np.float64)))
+
+
+def keeps(student: Returns, teacher: Returns, keep: float, on: str = "mean") -> bool:
+    """Whether the student keeps ``keep`` × the teacher's score on the same episodes: the one rule of
+    the size search, whichever score it is on."""
+    return judged_score(student, on) >= keep * judged_score(teacher, on)
+
+
 class Ladder:
     """Which ratio the search trains next, from which kept so far. Both ways assume what the ladder
     is for: a larger ratio (fewer neurons) does not keep more of the teacher's return."""
@@ -178,24 +204,24 @@ class Ladder:
         return self.ratios[self.kept] if self.kept >= 0 else None
 
 
-def search_ladder(ratios: Sequence[float], judged: Callable[[float], Tuple[float, float]], keep: float,
-                  how: str = "bisect") -> Tuple[Optional[float], List[Tuple[float, float, float, bool]]]:
-    """Trains rungs (``Ladder``'s order) until the largest ratio whose judged return keeps ``keep`` ×
-    the teacher's on the same episodes is known; ``judged(ratio)`` trains one and gives (student's,
-    teacher's). Returns that ratio (None: not even the smallest) and (ratio, student, teacher, kept)
-    rows in the order trained."""
+def search_ladder(ratios: Sequence[float], judged: Callable[[float], Tuple[Returns, Returns]], keep: float,
+                  how: str = "bisect", on: str = "mean") -> Tuple[Optional[float], List[Tuple[float, float, float, bool]]]:
+    """Trains rungs (``Ladder``'s order) until the largest ratio whose judged score (``on``: KEEP_ON)
+    keeps ``keep`` × the teacher's on the same episodes is known; ``judged(ratio)`` trains one and gives
+    (student's, teacher's) returns on the judge's episodes. Returns that ratio (None: not even the
+    smallest) and (ratio, student's score, teacher's score, kept) rows in the order trained."""
     ladder, rows = Ladder(ratios, how), []
     ratio = ladder.next()
     while ratio is not None:
-        value, teacher = judged(ratio)
-        kept = value >= keep * teacher
-        rows.append((ratio, value, teacher, kept))
+        student, teacher = judged(ratio)
+        kept = keeps(student, teacher, keep, on)
+        rows.append((ratio, judged_score(student, on), judged_score(teacher, on), kept))
         ladder.record(ratio, kept)
         ratio = ladder.next()
     return ladder.chosen, rows
 
 
-def climb(ratios: Sequence[float], judged: Callable[[float], Tuple[float, float]],
+def climb(ratios: Sequence[float], judged: Callable[[float], Tuple[Returns, Returns]],
           keep: float) -> Tuple[Optional[float], List[Tuple[float, float, float, bool]]]:
     """``search_ladder`` climbing: ascending, stopping at the first ratio below ``keep``."""
     return search_ladder(ratios, judged, keep, "climb")
@@ -271,16 +297,19 @@ def _main() -> None:
     search, identity = RunDirectory(root), _search_identity(cfg, ratios, teacher)
     if not cfg.overwrite and _already_done(search, identity):
         return
-    search.prepare_search(identity, cfg.overwrite, cfg.teacher)
+    search.prepare_search(identity, cfg.overwrite, cfg.teacher, SEARCH_LEGACY)
     summaries: Dict[float, Dict] = {}
     seeds = judge_seeds(cfg.seed, FLAGS.judge_episodes)
-    teacher_value = mean_return(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds, teacher.meta.discrete)
-    logging.info("the teacher's judged return: %.1f over %d episodes; a student keeps it at >= %.1f (--keep=%g)",
-                 teacher_value, len(seeds), FLAGS.keep * teacher_value, FLAGS.keep)
+    teacher_returns = episode_returns(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds, teacher.meta.discrete)
+    teacher_value = judged_score(teacher_returns, FLAGS.keep_on)
+    logging.info("the teacher's judged return: %.1f (worst decile %.1f) over %d episodes; a student keeps it at "
+                 "%s >= %.1f (--keep=%g, --keep_on=%s)", judged_score(teacher_returns), cvar10(teacher_returns),
+                 len(seeds), "a mean" if FLAGS.keep_on == "mean" else "a worst decile", FLAGS.keep * teacher_value,
+                 FLAGS.keep, FLAGS.keep_on)
     started = time.time()
 
     ladder = Ladder(ratios, FLAGS.search)
-    rows: List[Tuple[float, float, float, bool]] = []
+    rows: List[Tuple[float, List[float], bool]] = []
     ratio = ladder.next()
     while ratio is not None:
         k = ladder.trained + 1
@@ -288,18 +317,20 @@ def _main() -> None:
             rung = rung_config(ratio)
             summaries[ratio] = train(rung)
             mlp, meta = load_actor(rung.root_dir, "compact")
-            value = mean_return(inference_model(mlp, meta), cfg.env, seeds, meta.discrete)
-            kept = value >= FLAGS.keep * teacher_value
-            rows.append((ratio, value, teacher_value, kept))
+            returns = episode_returns(inference_model(mlp, meta), cfg.env, seeds, meta.discrete)
+            kept = keeps(returns, teacher_returns, FLAGS.keep, FLAGS.keep_on)
+            rows.append((ratio, returns, kept))
             ladder.record(ratio, kept)
             left = ladder.left_at_most()
-            logging.info("judged %.1f over %d episodes, %.1f%% of the teacher's (%s); at most %d rung(s) left, "
-                         "search ETA at most %s", value, len(seeds), 100 * value / teacher_value if teacher_value
-                         else float("nan"), "kept" if kept else "below --keep", left,
-                         _fmt_duration((time.time() - started) / k * left))
+            value = judged_score(returns, FLAGS.keep_on)
+            logging.info("judged %.1f (worst decile %.1f) over %d episodes, %s %.1f%% of the teacher's (%s); at most "
+                         "%d rung(s) left, search ETA at most %s", judged_score(returns), cvar10(returns), len(seeds),
+                         "mean" if FLAGS.keep_on == "mean" else "worst decile",
+                         100 * value / teacher_value if teacher_value else float("nan"),
+                         "kept" if kept else "below --keep", left, _fmt_duration((time.time() - started) / k * left))
         ratio = ladder.next()
     chosen = ladder.chosen
-    _report(root, rows, summaries, chosen)
+    _report(root, rows, teacher_returns, summaries, chosen)
 
 
 def _search_identity(cfg: RunConfig, ratios: Sequence[float], teacher: Teacher) -> Dict:
@@ -308,13 +339,13 @@ def _search_identity(cfg: RunConfig, ratios: Sequence[float], teacher: Teacher) 
     student = {k: v for k, v in cfg.identity().items() if k != "final_sparsity"}
     student["teacher"] = os.path.abspath(cfg.teacher)
     return {"student": student, "teacher_sha256": teacher.identity["sha256"], "ratios": list(ratios),
-            "keep": FLAGS.keep, "judge_episodes": FLAGS.judge_episodes}
+            "keep": FLAGS.keep, "keep_on": FLAGS.keep_on, "judge_episodes": FLAGS.judge_episodes}
 
 
 def _already_done(search: RunDirectory, identity: Dict) -> bool:
     """A finished search (this search's settings, its ladder written and the chosen student copied) is
     answered in one line, with nothing created, locked or rewritten."""
-    if search.finished_as(SEARCH_FILE, identity, {}) is None:
+    if search.finished_as(SEARCH_FILE, identity, SEARCH_LEGACY) is None:
         return False  # not this search, not finished, or killed during the final copy (redone)
     try:
         with open(search.path(SHRINK_FILE), encoding="utf-8") as f:
@@ -329,32 +360,46 @@ def _already_done(search: RunDirectory, identity: Dict) -> bool:
     return True
 
 
-def _report(root: str, rows, summaries: Dict[float, Dict], chosen: Optional[float]) -> None:
+def _report(root: str, rows: Sequence[Tuple[float, List[float], bool]], teacher_returns: Sequence[float],
+            summaries: Dict[float, Dict], chosen: Optional[float]) -> None:
     """Prints the ladder as an aligned table, writes shrink.json, and copies the chosen student into --root_dir."""
-    teacher_value = rows[0][2]
+    teacher_value, teacher_tail = judged_score(teacher_returns), cvar10(teacher_returns)
+
+    def share(value: float, of: float) -> float:
+        return round(value / of, 4) if of else float("nan")
+
     table = []
-    for ratio, value, _, kept in sorted(rows):
+    for ratio, returns, kept in sorted(rows, key=lambda row: row[0]):
         s = summaries[ratio]
-        share = value / teacher_value if teacher_value else float("nan")
+        value, tail = judged_score(returns), cvar10(returns)
         validation = float(s["selection"]["validation_return"])
         table.append({"ratio": ratio, "neurons": s["compact"]["neurons"], "weights": s["compact"]["weights"],
-                      "validation_return": validation, "judged_return": value, "share_of_teacher": round(share, 4),
-                      "kept": kept, "test_return": s["return_mean"], "env_steps": s["env_steps"],
+                      "validation_return": validation, "judged_return": value,
+                      "share_of_teacher": share(value, teacher_value), "judged_cvar10": round(tail, 3),
+                      "cvar10_share_of_teacher": share(tail, teacher_tail), "kept": kept,
+                      "test_return": s["return_mean"], "test_cvar10": s.get("return_cvar10"),
+                      "env_steps": s["env_steps"], "judged_returns": list(returns),
                       "run": os.path.relpath(rung_dir(root, ratio), root)})
-    header = ("ratio", "neurons", "weights", "env steps", "judged return", "of teacher", "test return", "")
+    header = ("ratio", "neurons", "weights", "env steps", "judged return", "of teacher", "test return",
+              "judged worst decile", "of teacher", "")
     lines = [[f"{r['ratio']:g}", str(r["neurons"]), str(r["weights"]), str(r["env_steps"]), f"{r['judged_return']:.1f}",
-              f"{100 * r['share_of_teacher']:.1f}%", f"{r['test_return']:.1f}",
-              "kept" if r["kept"] else "below --keep"] for r in table]
+              f"{100 * r['share_of_teacher']:.1f}%", f"{r['test_return']:.1f}", f"{r['judged_cvar10']:.1f}",
+              f"{100 * r['cvar10_share_of_teacher']:.1f}%", "kept" if r["kept"] else "below --keep"] for r in table]
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    logging.info("the size search (teacher's judged return %.1f, --keep=%g):", teacher_value, FLAGS.keep)
+    logging.info("the size search (teacher's judged return %.1f, worst decile %.1f; --keep=%g on the %s):",
+                 teacher_value, teacher_tail, FLAGS.keep, "mean" if FLAGS.keep_on == "mean" else "worst decile")
     for line in [list(header)] + lines:
         logging.info("  %s", "  ".join(cell.rjust(w) for cell, w in zip(line, widths)).rstrip())
-    record = {"keep": FLAGS.keep, "judge_episodes": FLAGS.judge_episodes, "teacher_judged_return": teacher_value,
+    record = {"keep": FLAGS.keep, "keep_on": FLAGS.keep_on, "judge_episodes": FLAGS.judge_episodes,
+              "teacher_judged_return": teacher_value, "teacher_judged_cvar10": round(teacher_tail, 3),
+              "teacher_judged_returns": list(teacher_returns),
               "teacher_validation_return": summaries[rows[0][0]]["teacher_validation_return"],
               "chosen_ratio": chosen, "ladder": table}
     atomic_write(os.path.join(root, SHRINK_FILE), json.dumps(record, indent=2))
     if chosen is None:
-        raise UsageError(f"no ratio kept {FLAGS.keep:.0%} of the teacher's judged return ({teacher_value:.1f}); "
+        raise UsageError(f"no ratio kept {FLAGS.keep:.0%} of the teacher's judged "
+                         f"{'return' if FLAGS.keep_on == 'mean' else 'worst decile'} "
+                         f"({judged_score(teacher_returns, FLAGS.keep_on):.1f}); "
                          f"the ladder is in {os.path.join(root, SHRINK_FILE)}")
     _copy_run(rung_dir(root, chosen), root)
     s = summaries[chosen]
@@ -399,8 +444,8 @@ def rung_dir(root: str, ratio: float) -> str:
 
 #: What ``--help`` lists (``--helpfull``: every flag, the PPO settings a student inherits from its teacher too).
 #: Settings a student inherits from its teacher (env, seed, network) are left out: their defaults do not apply.
-HELP_FLAGS = ("teacher", "root_dir", "keep", "ratios", "search", "judge_episodes", "method", "budget_fraction",
-              "stop_share", "overwrite")
+HELP_FLAGS = ("teacher", "root_dir", "keep", "keep_on", "ratios", "search", "judge_episodes", "method",
+              "budget_fraction", "stop_share", "confirm_top", "overwrite")
 
 
 def main() -> None:

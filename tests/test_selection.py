@@ -59,6 +59,80 @@ def test_nothing_is_chosen_before_the_first_validation():
     assert best.chosen and int(best.step.numpy()) == 10
 
 
+#: A scripted noisy learning curve: each check's true return (what many episodes would say) and its
+#: five-episode validation, which was lucky at step 8000 (a 200-actor scoring 500).
+TRUE = {1000: 100.0, 2000: 200.0, 3000: 300.0, 4000: 400.0, 5000: 420.0, 6000: 450.0, 7000: 300.0,
+        8000: 200.0, 9000: 250.0, 10000: 150.0}
+VALIDATION = {1000: 110.0, 2000: 190.0, 3000: 310.0, 4000: 380.0, 5000: 440.0, 6000: 430.0, 7000: 290.0,
+              8000: 500.0, 9000: 240.0, 10000: 160.0}
+
+
+def _validate_curve(keep):
+    state = _scripted_state(0.0)
+    best = BestActor(state, keep=keep)
+    for step in TRUE:
+        for var, new in zip(state, _scripted_state(step)):
+            var.assign(new)
+        best.offer(state, step, VALIDATION[step])
+    return state, best
+
+
+def test_the_confirmed_judge_picks_the_check_that_best_of_n_does_not():
+    from agents.selection import confirm
+
+    state, best = _validate_curve(keep=3)
+    assert int(best.step.numpy()) == 8000  # best of ten validations: the lucky one
+    assert best.candidates() == [(8000, 500.0), (5000, 440.0), (6000, 430.0)]
+    played = []
+
+    def true_return():  # the confirmation's many fresh episodes: the actor swapped in, read from its weights
+        step = int(state[0].numpy()[0, 0])
+        assert np.all(state[1].numpy() == -step)  # every variable of that actor, not a mix
+        played.append(step)
+        return TRUE[step]
+
+    rank, rows = confirm(best, state, true_return)
+    assert played == [8000, 5000, 6000] and rank == 2
+    assert rows[rank] == {"step": 6000, "validation_return": 430.0, "confirmation_return": 450.0}
+    assert max(TRUE, key=TRUE.get) == rows[rank]["step"]  # the best true check of the curve
+    np.testing.assert_array_equal(state[0].numpy(), np.full((3, 2), 10000.0))  # the live actor is back
+    with best.swapped_in(state, rank):
+        np.testing.assert_array_equal(state[0].numpy(), np.full((3, 2), 6000.0))
+    # A confirmation that cannot tell them apart ships what best-of-N would.
+    assert confirm(best, state, lambda: 450.0)[0] == 0
+
+
+def test_candidates_rank_like_the_best_did_and_one_kept_is_todays_best_actor():
+    _, one = _validate_curve(keep=1)
+    _, three = _validate_curve(keep=3)
+    assert one.candidates() == three.candidates()[:1] and int(one.checks.numpy()) == 10
+    # ties: the later above the earlier, as the best always was
+    state = _scripted_state(0.0)
+    best = BestActor(state, keep=2)
+    for step, value in ((1, 5.0), (2, 7.0), (3, 5.0), (4, 7.0), (5, 1.0)):
+        for var, new in zip(state, _scripted_state(step)):
+            var.assign(new)
+        best.offer(state, step, value)
+    assert best.candidates() == [(4, 7.0), (2, 7.0)]
+    with best.swapped_in(state, 1):
+        assert state[0].numpy()[0, 0] == 2.0
+    # keep=1 checkpoints hold what they did before candidates existed: old checkpoints still restore.
+    assert not hasattr(one, "runners_up")
+
+
+def test_the_candidates_survive_a_checkpoint(tmp_path):
+    """A resumed run confirms the same candidates, with their weights."""
+    _, best = _validate_curve(keep=3)
+    path = tf.train.Checkpoint(best=best).save(str(tmp_path / "ckpt"))
+    fresh = BestActor(_scripted_state(-1.0), keep=3)
+    tf.train.Checkpoint(best=fresh).restore(path).assert_existing_objects_matched()
+    assert fresh.candidates() == best.candidates() and int(fresh.checks.numpy()) == 10
+    state = _scripted_state(0.0)
+    for rank, (step, _) in enumerate(fresh.candidates()):
+        with fresh.swapped_in(state, rank):
+            np.testing.assert_array_equal(state[1].numpy(), np.full(2, -float(step)))
+
+
 def test_validation_starts_at_the_final_mask_and_includes_the_last_rollout():
     cfg = RunConfig(root_dir="x", num_env_steps=10_240, num_envs=1, rollout_steps=512, prune_begin=1024,
                     prune_end=4096, prune_frequency=1024, validation_interval=2000)
@@ -110,6 +184,46 @@ def test_the_chosen_actor_has_the_final_size_and_is_what_the_tools_use(validated
     evaluation = json.loads((root / "evaluation.json").read_text())
     assert evaluation["returns"] == summary["eval_returns"]
     assert evaluation["hidden_units"] == summary["compact_layers"][:-1]
+
+
+def test_a_confirmed_run_ships_its_best_confirmed_candidate(tmp_path):
+    root = tmp_path / "run"
+    result = run_module("dsp_tf.train", *TINY, "--num_env_steps=6144", "--validation_interval=1024",
+                        "--validation_episodes=2", "--confirm_top=3", "--confirm_episodes=3", f"--root_dir={root}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((root / "summary.json").read_text())
+    sel = summary["selection"]
+    confirmation = sel["confirmation"]
+    candidates = confirmation["candidates"]
+    rows = [r for r in (root / "progress.csv").read_text().splitlines()[1:] if r.split(",")[-1]]
+    validated = sorted(((float(r.split(",")[-1]), int(r.split(",")[0])) for r in rows), reverse=True)
+    assert [(c["validation_return"], c["step"]) for c in candidates] == validated[:3]  # the top 3, best first
+    chosen = candidates[confirmation["chosen_rank"]]
+    assert chosen["confirmation_return"] == max(c["confirmation_return"] for c in candidates)
+    assert (sel["chosen_step"], sel["validation_return"]) == (chosen["step"], chosen["validation_return"])
+    assert "confirmation (step: validation → confirmed return)" in result.stderr
+    # The shipped actor is the confirmed one: replayed on the confirmation's own episodes it scores what it did.
+    from agents.evaluation import confirm_seeds, mean_return
+    from agents.inference import inference_model, load_actor
+    from agents.tails import cvar10
+    mlp, meta = load_actor(str(root), "compact")
+    assert mean_return(inference_model(mlp, meta), "CartPole-v1", confirm_seeds(summary["seed"], 3),
+                       True) == pytest.approx(chosen["confirmation_return"], abs=1e-3)
+    assert summary["return_cvar10"] == pytest.approx(np.sort(summary["eval_returns"])[:1].mean())
+    assert json.loads((root / "config.json").read_text())["confirm_top"] == 3
+
+
+def test_confirmation_episodes_are_their_own(tmp_path):
+    from agents.evaluation import confirm_seeds, judge_seeds
+    for run_seed in (0, 7):
+        confirmation = set(confirm_seeds(run_seed, 1000))
+        others = set(held_out_seeds(run_seed, 1000)) | set(final_test_seeds(run_seed, 1000)) | \
+            set(judge_seeds(run_seed, 1000))
+        assert len(confirmation) == 1000 and not confirmation & others
+    refused = run_module("dsp_tf.train", *TINY, "--validation_interval=0", "--confirm_top=2",
+                         f"--root_dir={tmp_path / 'x'}")
+    assert refused.returncode == 2 and "--confirm_top plays the best validated actors again" in refused.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_validation_off_ships_the_last_actor(tmp_path):

@@ -97,6 +97,32 @@ def test_bisection_trains_the_largest_first_then_halves_the_rest():
     assert search_ladder(ratios, lambda r: (500.0, 500.0), keep=0.95)[1] == [(0.9, 500.0, 500.0, True)]
 
 
+def test_keep_on_the_worst_decile_stops_where_the_mean_would_not():
+    """A student that averages 96% of its teacher by failing twice in 20 episodes keeps on the mean and
+    not on the worst decile: --keep_on=cvar10 chooses the larger network that does not fail."""
+    from dsp_cli.shrink import judged_score, keeps
+
+    teacher = [500.0] * 20
+    student = {0.5: [500.0] * 20, 0.7: [500.0] * 18 + [300.0] * 2, 0.9: [500.0] * 15 + [100.0] * 5}
+    assert np.mean(student[0.7]) == 480.0 and np.sort(student[0.7])[:2].mean() == 300.0
+    assert keeps(student[0.7], teacher, 0.95) and not keeps(student[0.7], teacher, 0.95, "cvar10")
+    assert judged_score(student[0.9], "cvar10") == 100.0 and judged_score(student[0.9]) == 400.0
+    for on, chosen in (("mean", 0.7), ("cvar10", 0.5)):
+        trained = []
+
+        def judged(ratio):
+            trained.append(ratio)
+            return student[ratio], teacher
+
+        got, rows = search_ladder([0.5, 0.7, 0.9], judged, keep=0.95, on=on)
+        assert got == chosen, on
+        assert trained == [0.9, 0.5, 0.7]  # the largest, then bisection: the same rungs, another answer
+        assert [r[3] for r in rows] == [False, True, on == "mean"]
+        assert rows[-1][1:3] == ((480.0, 500.0) if on == "mean" else (300.0, 500.0))
+    with pytest.raises(Exception, match="--keep_on must be one of mean, cvar10"):
+        judged_score(teacher, "median")
+
+
 def test_the_ladders_eta_counts_the_rungs_it_can_still_train():
     ladder = Ladder([0.5, 0.6, 0.7, 0.8, 0.9], "bisect")
     assert ladder.left_at_most() == 4 and ladder.next() == 0.9
@@ -160,8 +186,9 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert "rung 2/2 (ratio 0.8) | judged " in result.stderr and "search ETA at most" in result.stderr
     assert "ratio  neurons  weights  env steps  judged return  of teacher  test return" in result.stderr
     # The ladder judged each rung on its own episodes: the chosen actor and the teacher, replayed on them here.
-    from agents.evaluation import judge_seeds, mean_return
+    from agents.evaluation import judge_seeds, mean_return, run_episodes
     from agents.inference import inference_model, load_actor
+    from dsp_tf.numpy_forward import keras_step
     seeds = judge_seeds(summary["seed"], 20)
     mlp, meta = load_actor(str(out), "compact")
     teacher_mlp, teacher_meta = load_actor(str(teacher_run), "dense")
@@ -172,6 +199,17 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
         mean_return(inference_model(teacher_mlp, teacher_meta), "CartPole-v1", seeds, True))
     assert record["ladder"][-1]["share_of_teacher"] == pytest.approx(
         record["ladder"][-1]["judged_return"] / record["teacher_judged_return"], abs=1e-4)
+    # ... and their tails: the worst decile of the same episodes (20: the worst two), and the student's failures
+    from agents.tails import cvar10
+    judged = [e.ret for e in run_episodes(keras_step(inference_model(mlp, meta)), "CartPole-v1", seeds, True)]
+    assert record["ladder"][-1]["judged_returns"] == pytest.approx(judged)
+    assert record["ladder"][-1]["judged_cvar10"] == pytest.approx(np.sort(judged)[:2].mean(), abs=1e-3)
+    assert record["teacher_judged_cvar10"] == pytest.approx(cvar10(record["teacher_judged_returns"]), abs=1e-3)
+    assert record["keep_on"] == "mean" and "judged worst decile" in result.stderr
+    assert summary["return_cvar10"] == pytest.approx(cvar10(summary["eval_returns"]), abs=1e-3)
+    assert summary["teacher_return_cvar10"] == pytest.approx(cvar10(teacher_summary["eval_returns"]), abs=1e-3)
+    assert summary["failure_rate"] == pytest.approx(np.mean(
+        np.array(summary["eval_returns"]) < 0.5 * np.median(teacher_summary["eval_returns"])), abs=1e-4)
     assert "FLOPs, λ 0.0001, per_layer ranking, from teacher ppo (distillation 1)" in result.stderr
     from study.archive import archive_runs
     archive = tmp_path.parent / f"{tmp_path.name}_archive"
@@ -206,6 +244,26 @@ def test_the_default_search_trains_the_smallest_network_first_and_stops_it_once_
     assert summary["env_steps"] < 3072 and summary["selection"]["chosen_step"] == summary["env_steps"]
     assert "rung 1/2 (ratio 0.8) | " in result.stderr and "the run stops at step" in result.stderr
     assert not (out / "ladder" / "p0.5").exists()
+
+
+def test_a_distilled_student_from_its_own_initialisation_keeps_its_teachers_return(teacher_run, tmp_path):
+    """--recipe=distill: a 16-16 student (not the teacher's 32-32 shape, so it starts from its own
+    initialisation, at CartPole's chance return of ~20) pruned to 8-8 on the schedule, judged on the
+    judge's 20 episodes. Untrained or trained on the wrong targets it would score near chance."""
+    out = tmp_path / "distilled"
+    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5",
+                        "--keep=0.01", "--validation_interval=512", "--stop_share=0", "--recipe=distill",
+                        "--actor_layers=16,16")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "shrink.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    rung = record["ladder"][0]
+    assert summary["recipe"] == "distill" and summary["compact_layers"][:-1] == [8, 8]
+    assert summary["env_steps"] == 3072 and summary["teacher_env_steps"] == 6144
+    assert summary["gradient_steps"] >= 6 * 10  # 6 iterations × 10 epochs, at least one batch each
+    assert record["teacher_judged_return"] > 100  # a teacher worth distilling: chance is ~20
+    assert rung["judged_return"] >= 0.8 * record["teacher_judged_return"], rung
+    assert "--recipe=distill: 10 epochs per iteration" in result.stderr
 
 
 def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teachers(teacher_run, tmp_path):
