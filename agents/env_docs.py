@@ -47,14 +47,15 @@ _HOPPER_JOINTS = ("thigh joint", "leg joint", "foot joint")
 _WALKER_JOINTS = _HOPPER_JOINTS + ("left thigh joint", "left leg joint", "left foot joint")
 
 
-def _kinematics(vehicles: int = 5) -> Tuple[Feature, ...]:
+def _kinematics(lateral_m: int, vehicles: int = 5) -> Tuple[Feature, ...]:
     """highway-env's Kinematics observation (presence, x, y, vx, vy per vehicle, normalised and clipped
-    to [-1, 1]); row 0 is the ego vehicle, the others are relative to it, nearest first."""
+    to [-1, 1]); row 0 is the ego vehicle, the others are relative to it, nearest first. y's scale is
+    the road's width (4 m a lane), so it differs per task: ``lateral_m``."""
     rows = []
     for k in range(vehicles):
         who = "ego vehicle" if k == 0 else f"vehicle {k} (relative to ego)"
         rows += [Feature(f"{who} presence", "1 = present, 0 = empty row"),
-                 Feature(f"{who} x (longitudinal)", "1 = 200 m"), Feature(f"{who} y (lateral)", "1 = 12 m"),
+                 Feature(f"{who} x (longitudinal)", "1 = 200 m"), Feature(f"{who} y (lateral)", f"1 = {lateral_m} m"),
                  Feature(f"{who} vx", "1 = 80 m/s"), Feature(f"{who} vy", "1 = 80 m/s")]
     return tuple(rows)
 
@@ -76,8 +77,8 @@ INTERFACES: Dict[str, EnvInterface] = {
         ("do nothing", "fire left orientation engine", "fire main engine", "fire right orientation engine")),
     "Hopper-v4": EnvInterface(_mujoco_observations(_HOPPER_JOINTS, "torso"), _torques(_HOPPER_JOINTS)),
     "Walker2d-v4": EnvInterface(_mujoco_observations(_WALKER_JOINTS, "torso"), _torques(_WALKER_JOINTS)),
-    "highway-fast-v0": EnvInterface(_kinematics(), _META_ACTIONS),
-    "merge-v0": EnvInterface(_kinematics(), _META_ACTIONS),
+    "highway-fast-v0": EnvInterface(_kinematics(lateral_m=12), _META_ACTIONS),  # features_range y: [-12, 12]
+    "merge-v0": EnvInterface(_kinematics(lateral_m=8), _META_ACTIONS),  # [-8, 8]
 }
 
 

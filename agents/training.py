@@ -16,7 +16,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
@@ -340,11 +340,16 @@ class _Loop:
         self.wall_at_start = float(learner.wall_seconds.numpy())
         self.steps_at_start = int(learner.env_steps.numpy())
         #: --stop_share: the validation return at which the run stops, the teacher's on the same episodes times it.
-        self.stop_at = cfg.stop_share * teacher_validation_return(learner) if cfg.stop_share else None
-        if self.stop_at is not None:
-            logging.info("stops at the first validation from step %d on scoring >= %.1f (%g of the teacher's "
-                         "%.1f, --stop_share)", cfg.final_mask_step, self.stop_at, cfg.stop_share,
-                         self.stop_at / cfg.stop_share)
+        self.stop_at = None
+        if cfg.stop_share:
+            teacher = teacher_validation_return(learner)
+            if teacher > 0:
+                self.stop_at = cfg.stop_share * teacher
+                logging.info("stops at the first validation from step %d on scoring >= %.1f (%g of the teacher's "
+                             "%.1f, --stop_share)", cfg.final_mask_step, self.stop_at, cfg.stop_share, teacher)
+            else:  # a share of a score <= 0 is no bar (0 would stop at once, a negative one never)
+                logging.info("the teacher's validation return is %.1f: --stop_share, a share of it, does not apply; "
+                             "the run trains its whole budget", teacher)
 
     def kept_share(self) -> bool:
         """Whether a validation met --stop_share: read from the kept best validation, which is in the
@@ -438,12 +443,12 @@ class _Loop:
         with self.timer("validation"):
             value = _held_out_return(learner, cfg.validation_episodes, held_out)
             self.rows[-1]["validation_return"] = round(value, 3)
+            before = learner.best.candidates()[:1]  # [(step, return)] of the best so far, if any
             kept = learner.best.offer(learner.actor_state, env_steps, value)
             with self.writer.as_default(step=env_steps):
                 tf.summary.scalar("eval/validation_return", value)
         logging.info("validation at step %d: return %.1f over %d held-out episodes%s", env_steps, value,
-                     cfg.validation_episodes, " (best so far: kept)" if kept else
-                     f" (best {float(learner.best.value.numpy()):.1f} at step {int(learner.best.step.numpy())})")
+                     cfg.validation_episodes, validation_note(value, kept, before, learner.best.candidates()[0]))
 
     def curve_point(self, env_steps: int, held_out: Dict[int, float]) -> None:
         cfg = self.cfg
@@ -504,6 +509,16 @@ def _log_done(cfg: RunConfig, summary: Dict) -> None:
                  cfg.eval_episodes, summary["return_cvar10"], driving, summary["dense"]["neurons"], summary["compact"]["neurons"],
                  summary["dense"]["weights"], summary["compact"]["weights"],
                  summary["dense"]["flops"], summary["compact"]["flops"])
+
+
+def validation_note(value: float, kept: bool, before: List[Tuple[int, float]], best: Tuple[int, float]) -> str:
+    """What a validation's log line adds: a new best, a tie with the best (the later is kept, so a
+    plateau of equal scores would otherwise read as a new best every time), or the best it fell short of."""
+    if kept and before and value == before[0][1]:
+        return f" (ties the best, step {before[0][0]}'s: the later is kept)"
+    if kept:
+        return " (new best: kept)"
+    return f" (best {best[1]:.1f} at step {best[0]})"
 
 
 def validation_due(cfg: RunConfig, step0: int, env_steps: int, last_iteration: bool) -> bool:

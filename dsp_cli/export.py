@@ -52,6 +52,7 @@ from tflite_export.input_scaling import INT8_INPUTS, clip_window
 from tflite_export.runtimes import INTERPRETER, MicroRunner
 
 GIF_FILE = "policy_int8.gif"
+REPORT_FILE = "export_report.json"
 #: --c_prefix's default: the plain-C policy's name; the TFLite Micro arrays keep TFLite's own names with it.
 DEFAULT_C_PREFIX = "actor_policy"
 #: On a driving task the int8 actor may crash at most this many times more than the Keras actor per 50
@@ -344,7 +345,11 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
                                              c_prefix=None if c_prefix == DEFAULT_C_PREFIX else c_prefix,
                                              input_range=obs.claimed, discrete=discrete,
                                              int16_lsb=lsb if which == "compact" else None, c_tanh=c_tanh,
-                                             c_interface=interface if which == "compact" else None)
+                                             c_interface=interface if which == "compact" else None,
+                                             targets=which == "compact")
+        taken = sorted(set(c.files) & set(files) | set(c.files) & {GIF_FILE, REPORT_FILE, MANIFEST})
+        if taken:  # an export target's file name is one the export already uses
+            raise UsageError(f"the {which} actor's export would write {taken[0]} twice")
         files.update(c.files)
         models[which] = model_report(mlp, model, c, obs.check, obs.spread, latency_invokes, discrete,
                                      r.h5_bytes(which))
@@ -377,7 +382,7 @@ def export_run(root_dir: str, output_dir: str, num_observations: int = 1000,
         files[GIF_FILE] = gif_bytes(frames, fps)
         report["animation"] = {"file": GIF_FILE, "runtime": "tflite_micro_int8", "seed": eval_seeds[0],
                                "frames": len(frames), "frames_per_second": fps, "return": total}
-    files["export_report.json"] = json.dumps(report, indent=2)
+    files[REPORT_FILE] = json.dumps(report, indent=2)
     write_files(output_dir, files)
     return report
 

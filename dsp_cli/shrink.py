@@ -20,7 +20,7 @@ teacher's (--stop_share). The ratio found is copied to --root_dir, which dsp_tf.
 and tflite_export then take as is.
 --final_sparsity trains that one ratio straight into --root_dir instead, unless --keep
 is given too (a flagfile such as cartpole.cfg sets --final_sparsity: with it, say
---keep to climb the ladder).
+--keep to search the ratios).
 Re-running the same command resumes the ladder where it stopped.
 """
 from __future__ import annotations
@@ -57,6 +57,10 @@ from dsp_cli.flagdefs import define_flags_from, values_from_flags
 #: teacher's config.json without them (older runs: no validation) gives what today's flagfile of the
 #: environment ships (else RunConfig's default), not the legacy "off".
 SELECTION_FIELDS = ("validation_interval", "validation_episodes")
+#: A teacher's settings a student does not inherit: how the teacher itself was taught and stopped is not
+#: the student's procedure (shrinking a shrunk student would otherwise stop early, or distil, unasked).
+STUDENT_OWN = ("teacher", "stop_share", "recipe", "distill_epochs", "distill_batch_size", "distill_learning_rate",
+               "replay_size", "action_noise")
 #: Where the ladder's students live inside --root_dir.
 LADDER_DIR = "ladder"
 #: How a student ranks neurons across layers unless --ranking is given. Chosen on Walker2d tuning seeds
@@ -70,7 +74,9 @@ STUDENT_RANKING = "per_layer"
 def define_flags() -> None:
     define_flags_from(RunConfig)
     flags.DEFINE_float("keep", 0.95, "Keep at least this share of the teacher's return on the judge's episodes: "
-                                     "the ladder stops at the first ratio whose validated actor falls below it.")
+                                     "the search looks for the largest of --ratios whose student keeps it; each "
+                                     "student stops training once a validation keeps it (--stop_share=0: its "
+                                     "whole budget).")
     flags.DEFINE_integer("judge_episodes", 20, "Episodes on which each rung's shipped actor and the teacher are "
                                                "compared (their own seeds, apart from validation and test).")
     flags.DEFINE_list("ratios", ["0.9", "0.93", "0.95", "0.97", "0.98", "0.99"],
@@ -99,7 +105,7 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
     base: Dict = {}
     if teacher_dir is not None:
         run = RunDirectory(teacher_dir)
-        base = {k: v for k, v in run.read_config().items() if k != "teacher"}
+        base = {k: v for k, v in run.read_config().items() if k not in STUDENT_OWN}
         env = base.get("env", RunConfig.env)
         base["method"] = given.get("method", "dsp")
         # The student's method trains with its own λ, as the sweep would on this environment:
@@ -144,7 +150,7 @@ SEARCHES = ("bisect", "climb")
 #: The judged scores --keep can apply to (--keep_on), from a policy's returns on the judge's episodes.
 KEEP_ON: Dict[str, Callable[[Sequence[float]], float]] = {"mean": lambda r: float(np.mean(r)), "cvar10": cvar10}
 #: What search.json meant before a setting existed: a search made then is the same search today.
-SEARCH_LEGACY = {"keep_on": "mean", "student": LEGACY_DEFAULTS}
+SEARCH_LEGACY = {"keep_on": "mean", "search": "climb", "student": LEGACY_DEFAULTS}
 
 Returns = Union[float, Sequence[float]]
 
@@ -263,7 +269,7 @@ def _main() -> None:
     root = os.path.abspath(cfg.root_dir)
     refuse_teacher_overlap(root, teacher)
     if "final_sparsity" in given and not FLAGS["keep"].present:  # one ratio, straight into --root_dir
-        logging.info("one ratio, %.2f (--final_sparsity); --keep would climb the ladder instead", cfg.final_sparsity)
+        logging.info("one ratio, %.2f (--final_sparsity); --keep would search the ratios instead", cfg.final_sparsity)
         train(cfg)
         return
     try:
@@ -294,14 +300,18 @@ def _main() -> None:
     teacher = load_teacher(cfg.teacher, cfg.env)  # and the teacher against --env
     ratios = _distinct_sizes(cfg, ratios)
 
-    search, identity = RunDirectory(root), _search_identity(cfg, ratios, teacher)
+    search, identity = RunDirectory(root), _search_identity(rung_config(ratios[0]), ratios, teacher)
     if not cfg.overwrite and _already_done(search, identity):
         return
-    search.prepare_search(identity, cfg.overwrite, cfg.teacher, SEARCH_LEGACY)
-    summaries: Dict[float, Dict] = {}
     seeds = judge_seeds(cfg.seed, FLAGS.judge_episodes)
     teacher_returns = episode_returns(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds, teacher.meta.discrete)
     teacher_value = judged_score(teacher_returns, FLAGS.keep_on)
+    if teacher_value <= 0:  # before anything is made
+        raise UsageError(f"the teacher's judged {'return' if FLAGS.keep_on == 'mean' else 'worst decile'} is "
+                         f"{teacher_value:.1f} over {len(seeds)} episodes: --keep, a share of it, means nothing "
+                         f"for a score <= 0; train one ratio with --final_sparsity instead")
+    search.prepare_search(identity, cfg.overwrite, cfg.teacher, SEARCH_LEGACY)
+    summaries: Dict[float, Dict] = {}
     logging.info("the teacher's judged return: %.1f (worst decile %.1f) over %d episodes; a student keeps it at "
                  "%s >= %.1f (--keep=%g, --keep_on=%s)", judged_score(teacher_returns), cvar10(teacher_returns),
                  len(seeds), "a mean" if FLAGS.keep_on == "mean" else "a worst decile", FLAGS.keep * teacher_value,
@@ -324,7 +334,7 @@ def _main() -> None:
             left = ladder.left_at_most()
             value = judged_score(returns, FLAGS.keep_on)
             logging.info("judged %.1f (worst decile %.1f) over %d episodes, %s %.1f%% of the teacher's (%s); at most "
-                         "%d rung(s) left, search ETA at most %s", judged_score(returns), cvar10(returns), len(seeds),
+                         "%d rung(s) left, search ETA about %s", judged_score(returns), cvar10(returns), len(seeds),
                          "mean" if FLAGS.keep_on == "mean" else "worst decile",
                          100 * value / teacher_value if teacher_value else float("nan"),
                          "kept" if kept else "below --keep", left, _fmt_duration((time.time() - started) / k * left))
@@ -333,13 +343,15 @@ def _main() -> None:
     _report(root, rows, teacher_returns, summaries, chosen)
 
 
-def _search_identity(cfg: RunConfig, ratios: Sequence[float], teacher: Teacher) -> Dict:
-    """What makes two size searches the same search: the student's settings (its ratio aside), the
-    teacher it reads (its absolute path and the hash of its summary or file) and the ladder's own flags."""
-    student = {k: v for k, v in cfg.identity().items() if k != "final_sparsity"}
-    student["teacher"] = os.path.abspath(cfg.teacher)
+def _search_identity(rung: RunConfig, ratios: Sequence[float], teacher: Teacher) -> Dict:
+    """What makes two size searches the same search: a rung's settings (its ratio and directory aside:
+    the --stop_share it really trains with included), the teacher it reads (its absolute path and the
+    hash of its summary or file) and the search's own flags."""
+    student = {k: v for k, v in rung.identity().items() if k != "final_sparsity"}
+    student["teacher"] = os.path.abspath(rung.teacher)
     return {"student": student, "teacher_sha256": teacher.identity["sha256"], "ratios": list(ratios),
-            "keep": FLAGS.keep, "keep_on": FLAGS.keep_on, "judge_episodes": FLAGS.judge_episodes}
+            "keep": FLAGS.keep, "keep_on": FLAGS.keep_on, "judge_episodes": FLAGS.judge_episodes,
+            "search": FLAGS.search}
 
 
 def _already_done(search: RunDirectory, identity: Dict) -> bool:
@@ -391,6 +403,7 @@ def _report(root: str, rows: Sequence[Tuple[float, List[float], bool]], teacher_
     for line in [list(header)] + lines:
         logging.info("  %s", "  ".join(cell.rjust(w) for cell, w in zip(line, widths)).rstrip())
     record = {"keep": FLAGS.keep, "keep_on": FLAGS.keep_on, "judge_episodes": FLAGS.judge_episodes,
+              "search": FLAGS.search, "stop_share": FLAGS.stop_share if FLAGS["stop_share"].present else FLAGS.keep,
               "teacher_judged_return": teacher_value, "teacher_judged_cvar10": round(teacher_tail, 3),
               "teacher_judged_returns": list(teacher_returns),
               "teacher_validation_return": summaries[rows[0][0]]["teacher_validation_return"],
@@ -445,7 +458,7 @@ def rung_dir(root: str, ratio: float) -> str:
 #: What ``--help`` lists (``--helpfull``: every flag, the PPO settings a student inherits from its teacher too).
 #: Settings a student inherits from its teacher (env, seed, network) are left out: their defaults do not apply.
 HELP_FLAGS = ("teacher", "root_dir", "keep", "keep_on", "ratios", "search", "judge_episodes", "method",
-              "budget_fraction", "stop_share", "confirm_top", "overwrite")
+              "budget_fraction", "confirm_top", "overwrite")
 
 
 def main() -> None:

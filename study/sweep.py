@@ -142,6 +142,7 @@ def _check_reachable(address: Optional[str]) -> None:
     if not address or address == "auto" or "://" in address or ":" not in address:
         return
     host, _, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:6379, as Ray writes IPv6
     try:
         socket.create_connection((host, int(port)), timeout=RAY_CONNECT_SECONDS).close()
     except ValueError:
@@ -169,6 +170,7 @@ def _ray_runner(address, workers: int):
     """Each run is a Ray task holding one CPU; without an address a local Ray is started."""
     try:
         import ray  # optional dependency: pip install -e ".[ray]"
+        from ray.exceptions import RayError
     except ImportError:
         raise UsageError("--executor=ray needs ray: pip install -e '.[ray]'") from None
 
@@ -177,7 +179,7 @@ def _ray_runner(address, workers: int):
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      num_cpus=None if address else workers)
-        except ConnectionError as e:
+        except (ConnectionError, RayError) as e:  # RayError: AuthenticationError, a token asked for but not found
             raise UsageError(_ray_refusal(address, e)) from None
     remote = ray.remote(num_cpus=1)(run_command)
 

@@ -18,6 +18,22 @@ def test_every_entry_has_as_many_names_as_the_environment_has_features_and_actio
     assert len({f.name for f in docs.observations}) == spaces.obs_dim  # no two features share a name
 
 
+@pytest.mark.parametrize("env_name", ["highway-fast-v0", "merge-v0"])
+def test_the_driving_tasks_scales_are_the_environments_own(env_name):
+    """Kinematics normalises each feature by its features_range: the unit the header states is that range."""
+    if extras.missing_extra("driving"):
+        pytest.skip("needs the driving extra")
+    from agents.envs import make_gym
+    env = make_gym(env_name)
+    env.reset(seed=0)
+    ranges = env.unwrapped.observation_type.features_range
+    env.close()
+    units = {f.name.split(" ")[-2] if "(" in f.name else f.name.split(" ")[-1]: f.unit
+             for f in INTERFACES[env_name].observations[:5]}
+    assert units["x"] == f"1 = {ranges['x'][1]:g} m" and units["y"] == f"1 = {ranges['y'][1]:g} m"
+    assert units["vx"] == f"1 = {ranges['vx'][1]:g} m/s"
+
+
 def test_cartpole_names_units_and_actions():
     names, units, outputs = interface_names("CartPole-v1", 4, 2)
     assert names == ["cart position", "cart velocity", "pole angle", "pole angular velocity"]

@@ -256,3 +256,11 @@ def test_an_annealed_clip_range_reaches_the_traced_loss_without_retracing():
     np.testing.assert_allclose(low.numpy(), [0.99, 1.01, 1.01], rtol=1e-6)
     assert outside.numpy().tolist() == [True, True, True]
     assert clipped.experimental_get_tracing_count() == 1
+
+
+def test_a_validation_line_says_new_best_tie_or_the_best_it_fell_short_of():
+    from agents.training import validation_note
+    assert validation_note(500.0, True, [], (2048, 500.0)) == " (new best: kept)"
+    assert validation_note(500.0, True, [(2048, 480.0)], (4096, 500.0)) == " (new best: kept)"
+    assert validation_note(500.0, True, [(2048, 500.0)], (4096, 500.0)) == " (ties the best, step 2048's: the later is kept)"
+    assert validation_note(450.0, False, [(2048, 500.0)], (2048, 500.0)) == " (best 500.0 at step 2048)"

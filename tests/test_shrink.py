@@ -183,7 +183,7 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert "shrunk: ratio 0.8," in result.stderr
     # It talks: every rung's progress from its first rollout, prefixed, and an aligned table with the test return.
     assert "rung 1/2 (ratio 0.5) | step 512/3072 (17%)" in result.stderr
-    assert "rung 2/2 (ratio 0.8) | judged " in result.stderr and "search ETA at most" in result.stderr
+    assert "rung 2/2 (ratio 0.8) | judged " in result.stderr and "search ETA about" in result.stderr
     assert "ratio  neurons  weights  env steps  judged return  of teacher  test return" in result.stderr
     # The ladder judged each rung on its own episodes: the chosen actor and the teacher, replayed on them here.
     from agents.evaluation import judge_seeds, mean_return, run_episodes
@@ -244,6 +244,12 @@ def test_the_default_search_trains_the_smallest_network_first_and_stops_it_once_
     assert summary["env_steps"] < 3072 and summary["selection"]["chosen_step"] == summary["env_steps"]
     assert "rung 1/2 (ratio 0.8) | " in result.stderr and "the run stops at step" in result.stderr
     assert not (out / "ladder" / "p0.5").exists()
+    assert record["search"] == "bisect" and record["stop_share"] == 0.01
+    # Rungs trained to their whole budget, or climbed, are another search: refused, not "already done".
+    for other in ("--stop_share=0", "--search=climb"):
+        again = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+                           "--keep=0.01", "--validation_interval=512", other)
+        assert again.returncode == 2 and "made with other flags" in last_line(again.stderr), other
 
 
 def test_a_distilled_student_from_its_own_initialisation_keeps_its_teachers_return(teacher_run, tmp_path):

@@ -186,6 +186,9 @@ def test_a_ray_head_that_refuses_the_token_says_how_to_get_it():
     line = _ray_refusal("10.0.0.2:6379", info.value)
     assert "ray get-auth-token" in line and "RAY_AUTH_MODE=token RAY_AUTH_TOKEN=" in line and "\n" not in line
     assert "Failed to connect" in _ray_refusal("10.0.0.2:6379", ConnectionError("Failed to connect"))
+    ray = pytest.importorskip("ray")  # RAY_AUTH_MODE=token without a token: Ray raises its own error, unchained
+    direct = _ray_refusal("10.0.0.2:6379", ray.exceptions.AuthenticationError("Authentication token is missing"))
+    assert "ray get-auth-token" in direct
 
 
 def test_a_run_moved_to_superseded_is_not_archived_back(tmp_path):

@@ -282,3 +282,18 @@ def test_export_cli_refuses_bad_prefix_and_range(tmp_path):
                        "--num_observations=20", "--latency_invokes=1", "--eval_episodes=1")
         assert r.returncode == 2 and message in last_line(r.stderr) and last_line(r.stderr).startswith("tflite_export: error:")
         assert not out.exists()
+
+
+def test_an_export_target_that_would_overwrite_the_exports_own_file_is_refused(monkeypatch):
+    from dsp_tf.errors import UsageError
+    from tflite_export import targets
+    from tflite_export.exporter import convert_actor
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)])
+    monkeypatch.setattr(targets, "TARGETS", [targets.Target("clash", lambda e: {f"{e.name}_int8.tflite": b""})])
+    monkeypatch.setattr("tflite_export.exporter.TARGETS", targets.TARGETS)
+    observations = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    with pytest.raises(UsageError, match="export target 'clash' would write actor_int8.tflite"):
+        convert_actor(model, observations, c_policy=False)
+    assert "actor_int8.tflite" in convert_actor(model, observations, c_policy=False, targets=False).files
+

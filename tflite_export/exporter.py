@@ -58,7 +58,7 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
                   int8_input: str = "per_feature", c_policy: bool = True, c_prefix: Optional[str] = None,
                   input_range: Optional[InputRange] = None, discrete: Optional[bool] = None,
                   int16_lsb: Optional[np.ndarray] = None, c_tanh: str = "table",
-                  c_interface: Optional[Mapping[str, object]] = None) -> ConvertedActor:
+                  c_interface: Optional[Mapping[str, object]] = None, targets: bool = True) -> ConvertedActor:
     """float32 and int8 flatbuffers, the C array and, for a per-feature input, its map;
     with ``c_policy``, also ``{c_prefix}.c/.h`` (default ``{name}_policy``, tflite_export.c_policy); another
     ``c_prefix`` also names the C array's symbols (``array_name``).
@@ -68,7 +68,8 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
     reading is worth for ``<prefix>_int16_q`` (None: a power of two, tflite_export.c_int16);
     ``c_tanh`` picks the C policy's TANH/LOGISTIC kernel (tflite_export.c_tables); ``c_interface`` holds
     ``generate``'s optional ``input_names``, ``input_units``, ``output_names`` and ``identity`` (the header's
-    documentation of the interface, which only the caller knows). An actor the C generator cannot reproduce exactly still gets
+    documentation of the interface, which only the caller knows); ``targets``: also the extra targets' files
+    (tflite_export.targets). An actor the C generator cannot reproduce exactly still gets
     its TFLite files: the reason is kept in ``c_policy_skipped`` instead of failing the export."""
     if int8_input not in INT8_INPUTS:
         raise UsageError(f"unknown int8 input '{int8_input}' (choose from {', '.join(INT8_INPUTS)})")
@@ -119,7 +120,7 @@ def convert_actor(actor: keras.Model, representative: np.ndarray, name: str = "a
         except UnsupportedForC as e:
             skipped = str(e)
     exported = Exported(name, actor, float32, int8, scaling)
-    for target in TARGETS:
+    for target in TARGETS if targets else ():
         made = target.files(exported)
         taken = sorted(set(made) & set(files))
         if taken:
