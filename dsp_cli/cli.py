@@ -146,6 +146,11 @@ def key_flags(names: Sequence[str]) -> None:
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
 
 
+def own_flags_are_key(module: str) -> None:
+    """``key_flags`` for every flag ``module`` (its import name) defines: a command whose flags are all its own."""
+    key_flags([flag.name for flag in flags.FLAGS.get_flags_for_module(module)])
+
+
 def portable_path(path: str) -> str:
     """A path as a written report keeps it: relative to the working directory (the repository, for
     the reports in docs/) when it lies inside it, else its last component, so no file records where

@@ -476,4 +476,5 @@ def _c_policy_line(r: dict) -> str:
 
 def main() -> None:
     define_flags()
+    cli.own_flags_are_key(__name__)
     cli.run(_main, prog="tflite_export")

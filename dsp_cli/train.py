@@ -7,7 +7,7 @@ command line override the flagfile. See ``--helpfull`` for every setting.
 """
 from __future__ import annotations
 
-from agents.config import RunConfig
+from agents.config import RunConfig, config_fields
 from agents.training import train
 from dsp_cli import cli
 from dsp_cli.flagdefs import define_flags_from, values_from_flags
@@ -19,4 +19,5 @@ def _main() -> None:
 
 def main() -> None:
     define_flags_from(RunConfig)
+    cli.key_flags([f.name for f in config_fields()])
     cli.run(_main, prog="dsp_tf.train")

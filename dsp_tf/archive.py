@@ -1,7 +1,8 @@
-"""`python -m dsp_tf.archive`: Copy the light part of finished runs into an archive.
+"""Copy the light files of finished runs (config, summary, progress, actors) into an archive.
 
-The command keeps its name; its body lives in ``study.archive``, on the floor
-above the agent layer, so that no library module of dsp_tf imports agents.
+    python -m dsp_tf.archive --source_dir=runs --archive_dir=docs/runs
+
+The report reads an archive like any tree of runs; checkpoints are not copied.
 """
 
 

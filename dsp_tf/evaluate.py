@@ -1,7 +1,8 @@
-"""`python -m dsp_tf.evaluate`: Evaluate a training run with its greedy compact actor.
+"""Play a finished (or stopped) run's greedy actor on its unseen test episodes.
 
-The command keeps its name; its body lives in ``dsp_cli.evaluate``, on the floor
-above the agent layer, so that no library module of dsp_tf imports agents.
+    python -m dsp_tf.evaluate --root_dir=runs/cartpole
+
+Writes evaluation.json into the run directory and prints the mean return.
 """
 from dsp_tf import extras
 

@@ -1,7 +1,8 @@
-"""`python -m dsp_tf.report`: Tables and figures from finished runs.
+"""Tables, statistics and figures of finished runs: results.csv, Markdown, PNGs.
 
-The command keeps its name; its body lives in ``study.report``, on the floor
-above the agent layer, so that no library module of dsp_tf imports agents.
+    python -m dsp_tf.report --sweep_dir=runs/sweep_cartpole --output_dir=docs
+
+A run the report cannot read is named and left out.
 """
 from dsp_tf import extras
 

@@ -1,7 +1,9 @@
-"""`python -m dsp_tf.sweep`: Run a grid of training runs.
+"""Train a grid of runs (environments × methods × seeds), locally or on a Ray cluster.
 
-The command keeps its name; its body lives in ``study.sweep``, on the floor
-above the agent layer, so that no library module of dsp_tf imports agents.
+    python -m dsp_tf.sweep --flagfile=sweep_cartpole.cfg
+
+Points already finished (in --sweep_dir or an archive) are skipped; status.csv says
+how each ended.
 """
 from dsp_tf import extras
 

@@ -1,7 +1,10 @@
-"""`python -m dsp_tf.train`: Train a PPO agent whose actor is pruned by DSP (or a baseline).
+"""Train a PPO policy whose actor prunes itself as it learns (DSP), or a baseline.
 
-The command keeps its name; its body lives in ``dsp_cli.train``, on the floor
-above the agent layer, so that no library module of dsp_tf imports agents.
+    python -m dsp_tf.train --flagfile=cartpole.cfg --root_dir=runs/cartpole
+
+The flagfile (configs/<env>.cfg) holds an environment's settings; flags on the
+command line override it. The same command again resumes a stopped run, or says
+it is done. runs/cartpole/policy.h5 is the policy to hand on.
 """
 from dsp_tf import extras
 

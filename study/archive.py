@@ -123,6 +123,7 @@ def _main() -> None:
 
 def main() -> None:
     define_flags()
+    cli.own_flags_are_key(__name__)
     cli.run(_main, prog="dsp_tf.archive")
 
 

@@ -169,3 +169,24 @@ def test_a_held_signal_is_raised_at_the_block_end_and_dropped_when_the_block_fai
             raise ValueError("the block fails")
     with stopping.stop_points():
         stopping.stop_point()  # nothing held any more
+
+
+#: Each command's --help and flags it must list (its own, with their help; --helpfull adds absl's and TF's).
+HELP = {"dsp_tf.train": ("--root_dir", "--env", "--method", "--final_sparsity", "--stop_share"),
+        "dsp_tf.shrink": ("--teacher", "--keep", "--method", "--ratios", "--search", "--root_dir"),
+        "dsp_tf.evaluate": ("--root_dir", "--actor"), "tflite_export": ("--root_dir", "--output_dir", "--c_tanh"),
+        "dsp_tf.sweep": ("--sweep_dir", "--executor"), "dsp_tf.report": ("--sweep_dir", "--output_dir"),
+        "dsp_tf.archive": ("--source_dir", "--archive_dir")}
+
+
+@pytest.mark.parametrize("module", sorted(HELP))
+def test_help_lists_the_commands_own_flags(module):
+    from clitools import run_module
+    result = run_module(module, "--help", timeout=120)
+    assert result.returncode == 1 and result.stderr == "", result.stderr[-2000:]  # absl's --help exits 1
+    listed = set(re.findall(r"^  (--(?:\[no\])?\w+)", result.stdout, re.M))
+    listed |= {name.replace("[no]", "") for name in listed}
+    assert set(HELP[module]) <= listed, set(HELP[module]) - listed
+    assert "--test_tmpdir" not in listed and "--log_dir" not in listed  # absl's own only under --helpfull
+    usage = result.stdout.split("flags:")[0]
+    assert "python -m" in usage and "floor" not in usage and "dsp_cli" not in usage  # for users, no internals

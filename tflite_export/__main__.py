@@ -1,7 +1,9 @@
-"""`python -m tflite_export`: export a training run's actor for TFLite and TFLite Micro.
+"""Export a run's policy for microcontrollers: TFLite float32 and int8, a TFLite Micro C array,
+and the compact actor as integer-only plain C.
 
-The command keeps its name; its body lives in ``dsp_cli.export``, on the floor
-above the agent layer, so that the tflite_export library has no RL in it.
+    python -m tflite_export --root_dir=runs/cartpole --output_dir=export/cartpole
+
+export_report.json holds sizes, errors against Keras, returns and flash/RAM per Cortex-M target.
 """
 from dsp_tf import extras
 
