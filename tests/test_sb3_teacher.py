@@ -135,9 +135,9 @@ def test_shrink_an_sb3_teacher(tmp_path):
     assert result.stderr.count("Stable-Baselines3 MlpPolicy 64-64, no VecNormalize file beside it") == 1
 
 
-def test_keep_climbs_the_ladder_though_the_flagfile_sets_one_ratio(tmp_path):
+def test_keep_searches_the_ratios_though_the_flagfile_sets_one_ratio(tmp_path):
     """A file teacher needs a flagfile, and every shipped one sets --final_sparsity: --keep given, the
-    ladder is climbed (before, the flagfile's one ratio was trained and --keep silently ignored)."""
+    ratios are searched (before, the flagfile's one ratio was trained and --keep silently ignored)."""
     out = tmp_path / "ladder"
     result = run_module("dsp_tf.shrink", f"--teacher={os.path.join(DATA, 'cartpole', 'ppo.zip')}",
                         "--env=CartPole-v1", "--flagfile=cartpole.cfg", "--keep=0.01", "--ratios=0.5,0.8",
@@ -146,7 +146,8 @@ def test_keep_climbs_the_ladder_though_the_flagfile_sets_one_ratio(tmp_path):
                         "--curve_interval=0", "--actor_layers=16,16", f"--root_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "shrink.json").read_text())
-    assert [r["ratio"] for r in record["ladder"]] == [0.5, 0.8] and record["chosen_ratio"] == 0.8
+    # the search's record, its largest ratio tried first (which kept --keep=0.01, so the search is done)
+    assert [r["ratio"] for r in record["ladder"]] == [0.8] and record["chosen_ratio"] == 0.8
     assert json.loads((out / "summary.json").read_text())["final_sparsity"] == 0.8
     assert "not applied" not in result.stderr  # the thread pools were set before the teacher started TensorFlow
 
