@@ -288,12 +288,12 @@ def _main() -> None:
     if cfg.validation_interval <= 0:
         raise UsageError("--keep judges each ratio by its validated actor: --validation_interval must be > 0")
     # A rung stops training once a validation keeps --keep of the teacher's (--stop_share=0: its whole budget).
-    stop_share = {} if "stop_share" in given else {"stop_share": FLAGS.keep}
+    stop_share = given.get("stop_share", FLAGS.keep)
 
     def rung_config(ratio: float) -> RunConfig:
         # A rung is its own run (resumed or already done); --overwrite applies to the search as a whole.
         return dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio), overwrite=False,
-                                   **stop_share)
+                                   stop_share=stop_share)
 
     for r in ratios:  # every rung's settings checked before anything is made
         rung_config(r).validate()
@@ -340,7 +340,7 @@ def _main() -> None:
                          "kept" if kept else "below --keep", left, _fmt_duration((time.time() - started) / k * left))
         ratio = ladder.next()
     chosen = ladder.chosen
-    _report(root, rows, teacher_returns, summaries, chosen)
+    _report(root, rows, teacher_returns, summaries, chosen, stop_share)
 
 
 def _search_identity(rung: RunConfig, ratios: Sequence[float], teacher: Teacher) -> Dict:
@@ -373,8 +373,8 @@ def _already_done(search: RunDirectory, identity: Dict) -> bool:
 
 
 def _report(root: str, rows: Sequence[Tuple[float, List[float], bool]], teacher_returns: Sequence[float],
-            summaries: Dict[float, Dict], chosen: Optional[float]) -> None:
-    """Prints the ladder as an aligned table, writes shrink.json, and copies the chosen student into --root_dir."""
+            summaries: Dict[float, Dict], chosen: Optional[float], stop_share: float) -> None:
+    """Prints the ladder as an aligned table, writes shrink.json (with the ``stop_share`` its rungs trained with), and copies the chosen student into --root_dir."""
     teacher_value, teacher_tail = judged_score(teacher_returns), cvar10(teacher_returns)
 
     def share(value: float, of: float) -> float:
@@ -403,7 +403,7 @@ def _report(root: str, rows: Sequence[Tuple[float, List[float], bool]], teacher_
     for line in [list(header)] + lines:
         logging.info("  %s", "  ".join(cell.rjust(w) for cell, w in zip(line, widths)).rstrip())
     record = {"keep": FLAGS.keep, "keep_on": FLAGS.keep_on, "judge_episodes": FLAGS.judge_episodes,
-              "search": FLAGS.search, "stop_share": FLAGS.stop_share if FLAGS["stop_share"].present else FLAGS.keep,
+              "search": FLAGS.search, "stop_share": stop_share,
               "teacher_judged_return": teacher_value, "teacher_judged_cvar10": round(teacher_tail, 3),
               "teacher_judged_returns": list(teacher_returns),
               "teacher_validation_return": summaries[rows[0][0]]["teacher_validation_return"],

@@ -9,17 +9,13 @@ import pytest
 from clitools import TINY, progress_without_timing, run_module
 from agents.distill import supervised_loss
 from dsp_tf._keras import tf
-
-
-def _softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+from helpers import softmax
 
 
 def test_the_discrete_loss_is_the_kl_of_the_teachers_softmax_from_the_students():
     rng = np.random.default_rng(0)
     teacher, student = rng.normal(size=(9, 4)) * 3, rng.normal(size=(9, 4))
-    p, q = _softmax(teacher), _softmax(student)
+    p, q = softmax(teacher), softmax(student)
     expected = np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=-1))
     got = supervised_loss(tf.constant(teacher, tf.float32), tf.constant(student, tf.float32), True)
     assert float(got) == pytest.approx(expected, rel=1e-5)

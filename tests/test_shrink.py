@@ -12,11 +12,7 @@ from agents.teacher import policy_kl
 from dsp_cli.shrink import Ladder, climb, search_ladder
 from dsp_tf._keras import keras, tf
 import tensorflow_probability as tfp
-
-
-def _softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+from helpers import softmax
 
 
 def test_categorical_distillation_is_the_kl_of_the_softmaxes():
@@ -25,7 +21,7 @@ def test_categorical_distillation_is_the_kl_of_the_softmaxes():
     meta = ActorMeta(env="CartPole-v1", discrete=True, obs_mean=[0.0], obs_var=[1.0])
     got = policy_kl(tf.constant(teacher, tf.float32),
                     tfp.distributions.Categorical(logits=tf.constant(student, tf.float32)), meta)
-    p, q = _softmax(teacher), _softmax(student)
+    p, q = softmax(teacher), softmax(student)
     expected = np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=-1))
     assert float(got) == pytest.approx(expected, rel=1e-5)
 
