@@ -54,7 +54,7 @@ def _cell(v: dict) -> str:
 
 
 #: The TANH/LOGISTIC kernels of the C policy (tflite_export.c_tables), in the order the table shows them.
-KERNELS = (("table", "256-entry table"), ("computed", "computed (TFLite Micro's routine)"))
+KERNELS = (("table", "int8 table"), ("computed", "computed (TFLite Micro's routine)"))
 
 
 def kernel_table(table: dict) -> str:

@@ -115,9 +115,9 @@ def test_tanh_and_logistic_match_tflite_micro_on_all_256_inputs(activation):
         assert _op_names(converted.int8) == ["TANH" if activation == "tanh" else "LOGISTIC"]
         q_rows = np.stack([np.roll(every, k)[:4] for k in range(0, 256)])  # each feature sees all 256 values
         tflm = _tflm_forward(converted.int8, q_rows)
-        assert converted.c_policy.c_tanh == "table" and "_lookup(" in converted.c_policy.source
+        assert converted.c_policy.c_tanh == "table" and "_ap_lookup" in converted.c_policy.source
         computed = generate(actor, converted.int8, None, c_tanh="computed")
-        assert "_lookup(" not in computed.source
+        assert "_ap_lookup" not in computed.source
         for policy in (converted.c_policy, computed):  # the default table and TFLM's routine per neuron
             lib = CPolicyLibrary(policy)
             np.testing.assert_array_equal(lib.batch(lib.int8_q, q_rows), tflm)
@@ -326,19 +326,25 @@ ARM_GCC_PRESENT = shutil.which("arm-none-eabi-gcc") is not None
 HOPPER = os.path.join(os.path.dirname(__file__), "..", "docs", "runs", "sweep_mujoco", "hopper", "dsp_lam1e-05_p0.93_s0")
 
 
-def _integer_only(policy):
-    return CPolicyLibrary(policy, extra_flags=[f"-D{policy.integer_only_macro}"])
+#: What a Cortex-M0/M0+ compiler defines: the generated C then multiplies 32x32->64 from 16-bit halves.
+ARMV6M = "-D__ARM_ARCH_6M__"
 
 
-def test_integer_only_path_is_bit_exact_with_tflite_micro_on_every_input():
-    """A hand-built 2-feature actor: all 65,536 int8 inputs through the build without any float function."""
+def _integer_only(policy, *flags):
+    return CPolicyLibrary(policy, extra_flags=[f"-D{policy.integer_only_macro}", *flags])
+
+
+@pytest.mark.parametrize("multiply", [(), (ARMV6M,)], ids=["int64", "armv6m_halves"])
+def test_integer_only_path_is_bit_exact_with_tflite_micro_on_every_input(multiply):
+    """A hand-built 2-feature actor: all 65,536 int8 inputs through the build without any float function,
+    with the 64-bit multiply and with the Cortex-M0+ one from 16-bit halves."""
     keras.utils.set_random_seed(3)
     inputs = keras.Input((2,))
     x = keras.layers.Dense(6, activation="tanh", bias_initializer=keras.initializers.RandomNormal(0, 0.3))(inputs)
     x = keras.layers.Dense(5, activation="tanh", bias_initializer=keras.initializers.RandomNormal(0, 0.3))(x)
     actor = keras.Model(inputs, keras.layers.Dense(3)(x))
     converted = convert_actor(actor, np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32))
-    lib = _integer_only(converted.c_policy)
+    lib = _integer_only(converted.c_policy, *multiply)
     assert lib.integer_only
     grid = np.stack(np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)), -1).reshape(-1, 2).astype(np.int8)
     raw = lib.batch(lib.int8_q, grid)
@@ -372,6 +378,32 @@ def test_integer_only_path_is_bit_exact_on_real_actors(which, cartpole):
     np.testing.assert_array_equal(lib.batch(lib.int8_q, q_rows), _tflm_forward(converted.int8, q_rows))
 
 
+@pytest.mark.parametrize("multiply", [(), (ARMV6M,)], ids=["int64", "armv6m_halves"])
+def test_mul_high_equals_gemmlowp_on_edges_and_random_pairs(multiply, cartpole, tmp_path):
+    """ap_mul_high, both ways of multiplying, against the Python transcription (c_tables._mul_high) of
+    gemmlowp's SaturatingRoundingDoublingHighMul, on the extremes and 200,000 random pairs."""
+    import ctypes
+
+    from tflite_export.c_policy import compile_shared
+    from tflite_export.c_tables import _mul_high
+
+    policy = cartpole[2].c_policy
+    probe = (f'#include "{policy.ident}.inc"\n'
+             "void probe(const int32_t *a, const int32_t *b, int32_t *out, int n)\n{\n"
+             f"    int i;\n    for (i = 0; i < n; ++i) {{\n        out[i] = {policy.ident}_ap_mul_high(a[i], b[i]);\n    }}\n}}\n")
+    files = {f"{policy.ident}.h": policy.header, f"{policy.ident}.inc": policy.source, "probe.c": probe}
+    lib = ctypes.CDLL(compile_shared(files, str(tmp_path), extra_flags=["-Wno-unused-function", *multiply]))
+    edges = [-(1 << 31), -(1 << 31) + 1, -(1 << 30), -65537, -65536, -65535, -1, 0, 1, 65535, 65536,
+             (1 << 30), (1 << 31) - 1]
+    rng = np.random.default_rng(11)
+    a = np.concatenate([np.repeat(edges, len(edges)), rng.integers(-(1 << 31), 1 << 31, 200_000)]).astype(np.int32)
+    b = np.concatenate([np.tile(edges, len(edges)), rng.integers(-(1 << 31), 1 << 31, 200_000)]).astype(np.int32)
+    out = np.zeros_like(a)
+    lib.probe(*(x.ctypes.data_as(ctypes.c_void_p) for x in (a, b, out)), len(a))
+    expected = np.array([_mul_high(int(x), int(y)) for x, y in zip(a, b)], np.int32)
+    np.testing.assert_array_equal(out, expected)
+
+
 def _computed_kernel(policy, act, directory):
     """The computed kernel (``<ident>_ap_tanh`` / ``_logistic``) of a --c_tanh=computed policy, called
     directly on inputs -128..127 with a layer's parameters: the generated .c is included into a probe
@@ -399,6 +431,7 @@ def test_activation_tables_are_the_computed_kernel_on_every_input(which, cartpol
     """Issue 39: every layer's TANH/LOGISTIC table equals the computed routine (the one that is bit-exact
     with TFLite Micro) on all 256 inputs, and --c_tanh=computed is still bit-exact with TFLite Micro."""
     from tflite_export.c_int8 import _int8_graph
+    from tflite_export.c_tables import expand_odd, expand_trimmed
 
     if which == "cartpole":
         model, meta, converted, check = cartpole
@@ -407,17 +440,31 @@ def test_activation_tables_are_the_computed_kernel_on_every_input(which, cartpol
         check = _spread(meta, 200)
         converted = convert_actor(model, check[:100], discrete=meta.discrete)
     computed = generate(model, converted.int8, converted.scaling, discrete=meta.discrete, c_tanh="computed")
-    tables = _int8_graph(converted.int8).activation_tables
+    graph = _int8_graph(converted.int8)
+    tables = graph.activation_tables
     assert len(tables) >= (1 if which == "cartpole" else 3)
     source = converted.c_policy.source
     kernels = {act: _computed_kernel(computed, act, tmp_path / act) for act in {args[0] for args in tables.values()}}
+    stored = 0
     for name, (act, *params) in tables.items():
-        # the table as the board gets it: the array in the generated C
-        body = re.search(rf"{converted.c_policy.ident}_{name}\[256\] = \{{([^}}]*)\}};", source).group(1)
-        table = np.array([int(v) for v in body.split(",")], np.int8)
-        np.testing.assert_array_equal(table, kernels[act](*params))
+        # the table as the board gets it: the array in the generated C, read through the lookup's clamp
+        body = re.search(rf"{converted.c_policy.ident}_{name}\[(\d+)\] = \{{([^}}]*)\}};", source)
+        entries = np.array([int(v) for v in body.group(2).split(",")], np.int8)
+        kernel, first, last = graph.table_kinds[name]
+        assert int(body.group(1)) == len(entries)
+        if kernel == "lookup_odd":  # half a table: the input zero point is the table's args[1]
+            assert len(entries) == last + 1
+            board = expand_odd(entries.tolist(), params[0])
+        else:
+            assert len(entries) == last - first + 1
+            board = expand_trimmed(first, entries.tolist())
+        np.testing.assert_array_equal(np.array(board, np.int8), kernels[act](*params))
+        stored += len(entries)
+    assert stored < 256 * len(tables)  # the saturated ends and the upper half are left out
     q_rows = np.random.default_rng(7).integers(-128, 128, size=(500, computed.observation_size)).astype(np.int8)
-    np.testing.assert_array_equal(_batch_int8_q(computed, q_rows), _tflm_forward(converted.int8, q_rows))
+    expected = _tflm_forward(converted.int8, q_rows)
+    np.testing.assert_array_equal(_batch_int8_q(computed, q_rows), expected)
+    np.testing.assert_array_equal(_batch_int8_q(converted.c_policy, q_rows), expected)  # the tables, in C
 
 
 def _batch_int8_q(policy, q_rows):
@@ -617,18 +664,22 @@ def test_a_bad_prefix_is_refused():
 def test_targets_table_counts_instructions_and_recommends(cartpole):
     from tflite_export.footprint import TARGETS, target_table
 
+    from tflite_export.c_int8 import _int8_graph
+
     converted = cartpole[2]
+    tables = len(_int8_graph(converted.int8).activation_tables)
     table = target_table(converted.c_policy, cartpole[3][:8], kernels=converted.c_policy_kernels)
     assert set(table["targets"]) == set(TARGETS) and "not cycles" in table["instructions"]
     assert "empty main" in table["call_site"] and table["c_tanh"] == "table"
     for target, row in table["targets"].items():
         v = row["variants"]
         # issue 39: both TANH kernels per target, the shipped one's figures being the variants' own; the
-        # table costs flash (its 256-byte tables) and saves instructions, the outputs being the same
+        # tables cost flash (less than 256 B each: saturated ends and one odd half left out) and save
+        # instructions, the outputs being the same
         kernels = row["kernels"]
         assert set(kernels) == {"table", "computed"} and kernels["table"]["int8_q"] is v["int8_q"]
         table_q, computed_q = kernels["table"]["int8_q"], kernels["computed"]["int8_q"]
-        assert table_q["rodata_bytes"] >= computed_q["rodata_bytes"] + 256
+        assert computed_q["rodata_bytes"] < table_q["rodata_bytes"] < computed_q["rodata_bytes"] + 256 * tables
         assert 2 * table_q["instructions_per_call"] < computed_q["instructions_per_call"]
         assert row["kernel_recommendation"].startswith(f"{target}: table")
         for name, variant in v.items():

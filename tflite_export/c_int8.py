@@ -13,7 +13,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from tflite_export.c_tables import ACTIVATION_KERNELS, activation_table
+from tflite_export.c_tables import ACTIVATION_KERNELS, activation_table, odd_half, trim
 from tflite_export.tflite_graph import (UnsupportedForC, _activation_range, _read_graph, _schema, _Tensor,
                                         _sigmoid_like_params, quantize_multiplier)
 
@@ -119,6 +119,7 @@ class _Int8Graph:
     uses_v: bool = True  # some statement reads or sets the running pointer v
     tables: bool = False  # TANH/LOGISTIC by table (the layer rows hold a table pointer)
     activation_tables: Dict[str, tuple] = field(default_factory=dict)  # array name -> activation_table's args
+    table_kinds: Dict[str, Tuple[str, int, int]] = field(default_factory=dict)  # array -> kernel, first, last
 
 
 class _ChainReader:
@@ -128,8 +129,11 @@ class _ChainReader:
     def __init__(self, e: _Emitter, tables: bool = True):
         self.schema = _schema()
         self.e = e
-        self.tables = tables  # TANH/LOGISTIC by 256-entry tables (c_tables) rather than TFLM's routine
+        self.tables = tables  # TANH/LOGISTIC by int8 tables (c_tables) rather than TFLM's routine
         self.table_names: dict = {}  # (act, zero point, radius, m, shift) -> the array holding its table
+        # array -> (its C kernel, first, last): "lookup" stores inputs first..last (c_tables.trim),
+        # "lookup_odd" entries 0..last of half a TANH table (c_tables.odd_half)
+        self.table_kinds: Dict[str, Tuple[str, int, int]] = {}
         self.layers: List[dict] = []  # FULLY_CONNECTED ops, each with the activation op after it
         self.steps: List[object] = []  # layer indices (ints) and C statements (str) in graph order
         self.acts: List[str] = []
@@ -167,7 +171,7 @@ class _ChainReader:
         self.layers.append({"w": w.data, "bias": None if b is None else b.data, "m": mults, "shift": shifts,
                             "n_in": n_in, "n_out": n_out, "x_zp": x.zero_point, "y_zp": y.zero_point,
                             "lo": lo, "hi": hi, "per_channel": int(per_channel), "act": 0, "act_m": 0,
-                            "act_radius": 0, "act_shift": 0, "act_table": "0"})
+                            "act_radius": 0, "act_shift": 0, "act_table": "0", "act_first": 0, "act_last": 0})
         self.steps.append(len(self.layers) - 1)
 
     def sigmoid_like(self, name: str, x, y, n: int) -> None:
@@ -182,15 +186,27 @@ class _ChainReader:
         if self.tables:
             key = (act, x.zero_point, radius, m, shift)
             if key not in self.table_names:  # layers quantised alike share one table
-                self.table_names[key] = self.e.array("int8_t", activation_table(*key))
+                full = activation_table(*key)
+                half = odd_half(full, x.zero_point)
+                if half is not None:
+                    name, kind = self.e.array("int8_t", half), ("lookup_odd", 0, len(half) - 1)
+                else:
+                    first, entries = trim(full)
+                    name, kind = self.e.array("int8_t", entries), ("lookup", first, first + len(entries) - 1)
+                self.table_names[key] = name
+                self.table_kinds[name] = kind
             table = self.table_names[key]
-            if "lookup" not in self.acts:
-                self.acts.append("lookup")
-            self.e.use("lookup")
-            if fuse:
-                layers[steps[-1]].update(act=1, act_table=table)
+            kernel, first, last = self.table_kinds[table]
+            if kernel not in self.acts:
+                self.acts.append(kernel)
+            self.e.use(kernel)
+            if fuse and layers[steps[-1]]["y_zp"] == x.zero_point:
+                layers[steps[-1]].update(act=1 if kernel == "lookup" else 2, act_table=table, act_first=first,
+                                         act_last=last)
+            elif kernel == "lookup":
+                steps.append(f"    ap_lookup(v, {n}, {table}, {first}, {last});")
             else:
-                steps.append(f"    ap_lookup(v, {n}, {table});")
+                steps.append(f"    ap_lookup_odd(v, {n}, {table}, {x.zero_point}, {last});")
             return
         if act not in self.acts:
             self.acts.append(act)
@@ -226,6 +242,11 @@ class _ChainReader:
             e.use("add_sub")
             self.steps.append(f"    ap_add_sub(v, {n}, {cn}, {step}, {pn});")
 
+    @property
+    def table_kind_field(self) -> bool:
+        """Whether the layer rows need an ``act`` field: only where both table kernels are in use."""
+        return {"lookup", "lookup_odd"} <= set(self.acts)
+
     def layer_rows(self) -> Tuple[List[str], str]:
         """(the layer table's rows, the C type of its biases)."""
         e = self.e
@@ -233,17 +254,21 @@ class _ChainReader:
         bias_type = "int16_t" if all(np.all(np.abs(b) < 2 ** 15) for b in biases) else "int32_t"
         rows = []
         per_channel = any(l["per_channel"] for l in self.layers)
+        # per-tensor multiplier and shift sit in the row itself (layer_struct): two pointers fewer per layer
+        scale = ("per_channel",) if per_channel else ("shift",)
         if self.tables:
-            fields = ("act_table", "n_in", "n_out", "x_zp", "y_zp", "lo", "hi",
-                      *(("per_channel",) if per_channel else ()))
+            fields = ("act_table", "n_in", "n_out", "act_first", "act_last", "x_zp", "y_zp", "lo", "hi",
+                      *scale, *(("act",) if self.table_kind_field else ()))
         else:
-            fields = ("act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi",
-                      *(("per_channel",) if per_channel else ()), "act", "act_shift")
+            fields = ("act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", *scale, "act", "act_shift")
         for l in self.layers:
-            names = [e.array("int8_t", l["w"]),
-                     e.array(bias_type, l["bias"]) if l["bias"] is not None else "0",
-                     e.array("int32_t", l["m"]), e.array("int8_t", l["shift"])]
-            rows.append("    {" + ", ".join(names + [str(l[k]) for k in fields]) + "}")
+            names = [e.array("int8_t", l["w"]), e.array(bias_type, l["bias"]) if l["bias"] is not None else "0"]
+            if per_channel:
+                names += [e.array("int32_t", l["m"]), e.array("int8_t", l["shift"])]
+            else:
+                names.append(str(l["m"][0]))
+            values = {**l, "shift": l["shift"][0]}
+            rows.append("    {" + ", ".join(names + [str(values[k]) for k in fields]) + "}")
         return rows, bias_type
 
     def body(self) -> Tuple[List[str], bool, bool, bool]:
@@ -331,4 +356,4 @@ def _int8_graph(flatbuffer: bytes, prefix: str = "k_q", c_tanh: str = "table") -
     return _Int8Graph(inp, out, width, e.constants, e.helpers, rows, body, bias_type, reader.acts,
                       any(l["per_channel"] for l in reader.layers), all(l["bias"] is not None for l in reader.layers),
                       reads_input, writes_output, uses_v, reader.tables,
-                      {name: key for key, name in reader.table_names.items()})
+                      {name: key for key, name in reader.table_names.items()}, reader.table_kinds)

@@ -44,6 +44,27 @@ _HELPERS = {
 /* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), the one saturating case aside. */
 static int32_t ap_mul_high(int32_t a, int32_t b)
 {
+#if defined(__ARM_ARCH_6M__)
+    /* Cortex-M0/M0+ have no 32x32->64 multiply: the product from 16-bit halves of |a| and |b| takes
+       fewer bytes than libgcc's __aeabi_lmul. |a * b| + 2^30 (2^30 - 1 when the product is negative:
+       the reference's nudge toward zero), shifted down by 31, then the sign: the same result. */
+    uint32_t x = (a < 0) ? 0u - (uint32_t)a : (uint32_t)a;
+    uint32_t y = (b < 0) ? 0u - (uint32_t)b : (uint32_t)b;
+    uint32_t negative = (uint32_t)((a < 0) != (b < 0));
+    uint32_t mid, lo, hi, t;
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    mid = (x & 0xFFFFu) * (y >> 16) + (x >> 16) * (y & 0xFFFFu); /* < 2^32: |a|, |b| <= 2^31 */
+    lo = (x & 0xFFFFu) * (y & 0xFFFFu);
+    hi = (x >> 16) * (y >> 16) + (mid >> 16);
+    t = lo + (mid << 16);
+    hi += (uint32_t)(t < lo);
+    lo = t + (0x40000000u - negative);
+    hi += (uint32_t)(lo < t);
+    t = (hi << 1) | (lo >> 31);
+    return negative ? -(int32_t)t : (int32_t)t;
+#else
     int64_t ab;
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
@@ -52,6 +73,7 @@ static int32_t ap_mul_high(int32_t a, int32_t b)
     ab += (ab >= 0) ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
     /* the reference divides by 2^31, i.e. rounds toward zero */
     return (int32_t)((ab >= 0) ? (ab >> 31) : -((-ab) >> 31));
+#endif
 }
 """),
     "div_pot": ([], """
@@ -150,13 +172,36 @@ static int32_t ap_inverse_half_sum(int32_t a)
             out = ap_div_pot(s, 23) - 128;
 """)),
     "lookup": ([], """
-/* TANH / LOGISTIC by the layer's table, in place: entry q + 128 is TFLite Micro's int8 output for input
-   q, computed by the exporter with the routine of the computed kernels (tflite_export.c_tables). */
-static void ap_lookup(int8_t *v, int n, const int8_t *table)
+/* TANH / LOGISTIC by the layer's table, in place: entry q - lo is TFLite Micro's int8 output for input
+   q, computed by the exporter with the routine of the computed kernels (tflite_export.c_tables). The
+   table holds inputs lo..hi only: every input beyond them gives the output of lo or hi (saturation). */
+static void ap_lookup(int8_t *v, int n, const int8_t *table, int lo, int hi)
 {
     int i;
     for (i = 0; i < n; ++i) {
-        v[i] = table[v[i] + 128];
+        int q = v[i];
+        q = (q < lo) ? lo : ((q > hi) ? hi : q);
+        v[i] = table[q - lo];
+    }
+}
+"""),
+    "lookup_odd": ([], """
+/* TANH / LOGISTIC by half the layer's table, in place: both are odd about the input zero point (LOGISTIC's
+   output level 0 is 1/2), so entry d is TFLite Micro's
+   int8 output for input zero_point - d and its negation (at most 127) the output for zero_point + d;
+   inputs beyond the last entry saturate. Computed by the exporter (tflite_export.c_tables). */
+static void ap_lookup_odd(int8_t *v, int n, const int8_t *half, int zero_point, int last)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        int d = (int)v[i] - zero_point;
+        int m = (d < 0) ? -d : d;
+        int out = half[(m > last) ? last : m];
+        if (d > 0) {
+            out = -out;
+            out = (out > 127) ? 127 : out;
+        }
+        v[i] = (int8_t)out;
     }
 }
 """),
@@ -205,7 +250,8 @@ static void ap_min_max(int8_t *v, int n, const int8_t *c, int c_step, int take_m
 def fully_connected_c(per_channel: bool, bias: bool) -> str:
     """TFLite Micro's FULLY_CONNECTED, with the per-channel and missing-bias branches only where some
     layer of the model needs them: every byte counts on a 1 kB budget."""
-    channel = "l->per_channel ? o : 0" if per_channel else "0"
+    channel = "l->per_channel ? o : 0"
+    requantize = "l->m[c], l->shift[c]" if per_channel else "l->m, l->shift"
     add_bias = ("        if (l->bias) {\n            acc += l->bias[o];\n        }\n" if not bias
                 else "        acc += l->bias[o];\n")
     return ("""
@@ -215,11 +261,10 @@ static void ap_fully_connected(const int8_t *x, int8_t *y, const ap_layer *l)
     int o, i;
     for (o = 0; o < l->n_out; ++o) {
         int32_t acc = 0;
-        int c = """ + channel + """;
-        for (i = 0; i < l->n_in; ++i) {
+""" + (f"        int c = {channel};\n" if per_channel else "") + """        for (i = 0; i < l->n_in; ++i) {
             acc += (int32_t)l->w[o * l->n_in + i] * ((int32_t)x[i] - l->x_zero_point);
         }
-""" + add_bias + """        acc = ap_requantize(acc, l->m[c], l->shift[c]) + l->y_zero_point;
+""" + add_bias + """        acc = ap_requantize(acc, """ + requantize + """) + l->y_zero_point;
         y[o] = (int8_t)((acc < l->y_min) ? l->y_min : ((acc > l->y_max) ? l->y_max : acc));
     }
 }
@@ -246,30 +291,39 @@ def _helper_closure(names: Sequence[str]) -> List[str]:
     return order
 
 
-#: The layer row's fields both activation forms share (the FULLY_CONNECTED op's).
-_LAYER_HEAD = """typedef struct {
+def _layer_head(per_channel: bool) -> str:
+    """The layer row's fields both activation forms share (the FULLY_CONNECTED op's): the output
+    multiplier and shift inline, or pointers to one per output where some layer has per-channel weights."""
+    requantize = ("""    const int32_t *m; /* output multiplier: one, or one per output (per-channel weights) */
+    const int8_t *shift;
+""" if per_channel else """    int32_t m; /* output multiplier and shift */
+""")
+    return """typedef struct {
     const int8_t *w; /* n_out rows of n_in weights */
     const ap_bias_t *bias;
-    const int32_t *m; /* output multiplier: one, or one per output (per-channel weights) */
-    const int8_t *shift;
-"""
+""" + requantize
 
 
-def layer_struct(per_channel: bool, tables: bool = False) -> str:
+def layer_struct(per_channel: bool, tables: bool = False, acts: Sequence[str] = ()) -> str:
     """The layer table's row type; the per-channel flag only where some layer needs it, and the
-    activation as a table pointer or as the computed routine's parameters."""
+    activation as a table (and, where both table kernels are in use, which one) or as the computed
+    routine's parameters."""
     if tables:
+        both = {"lookup", "lookup_odd"} <= set(acts)
         return ("""
-/* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it, as a 256-entry table (0: none). */
-""" + _LAYER_HEAD + """    const int8_t *act_table;
-    int16_t n_in, n_out;
-    int8_t x_zero_point, y_zero_point, y_min, y_max""" + (", per_channel" if per_channel else "") + """;
+/* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it as a table (0: none): inputs
+   act_first..act_last (ap_lookup) or entries 0..act_last of half of it (ap_lookup_odd)"""
+                + (" as act is 1 or 2" if both else "") + """. */
+""" + _layer_head(per_channel) + """    const int8_t *act_table;
+    int16_t n_in, n_out, act_first, act_last;
+    int8_t x_zero_point, y_zero_point, y_min, y_max""" + (", per_channel" if per_channel else ", shift")
+                + (", act" if both else "") + """;
 } ap_layer;
 """)
-    flags = "per_channel, act, act_shift" if per_channel else "act, act_shift"
+    flags = "per_channel, act, act_shift" if per_channel else "shift, act, act_shift"
     return ("""
 /* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it (act 1/2; 0: none). */
-""" + _LAYER_HEAD + """    int32_t act_m;
+""" + _layer_head(per_channel) + """    int32_t act_m;
     int16_t n_in, n_out, act_radius;
     int8_t x_zero_point, y_zero_point, y_min, y_max, """ + flags + """;
 } ap_layer;
@@ -281,8 +335,14 @@ def _run_layers_c(acts: Sequence[str]) -> str:
         f"        {'else ' if i else ''}if (l->act == {1 if a == 'tanh' else 2}) {{\n"
         f"            ap_{a}(y, l->n_out, l->y_zero_point, l->act_radius, l->act_m, l->act_shift);\n        }}\n"
         for i, a in enumerate(acts))
-    if "lookup" in acts:
-        calls = "        if (l->act_table) {\n            ap_lookup(y, l->n_out, l->act_table);\n        }\n"
+    table_calls = {"lookup": "ap_lookup(y, l->n_out, l->act_table, l->act_first, l->act_last);",
+                   "lookup_odd": "ap_lookup_odd(y, l->n_out, l->act_table, l->y_zero_point, l->act_last);"}
+    kinds = [k for k in table_calls if k in acts]
+    if len(kinds) == 1:
+        calls = f"        if (l->act_table) {{\n            {table_calls[kinds[0]]}\n        }}\n"
+    elif kinds:
+        calls = "".join(f"        {'else ' if i else ''}if (l->act == {i + 1}) {{\n            {table_calls[k]}\n        }}\n"
+                        for i, k in enumerate(("lookup", "lookup_odd")))
     return ("\n/* Runs count layers from x (which is only read): the last one writes to out (if not 0), the others\n"
             "   alternate between a and b. Returns the buffer holding the result. Reading the caller's input and\n"
             "   writing the caller's output directly saves the two copies (a memcpy on a Cortex-M0+). */\n"

@@ -4,9 +4,14 @@ An int8 TANH/LOGISTIC has 256 possible inputs per layer, so the gemmlowp
 routine the C kernels transcribe (an exp polynomial and three Newton-Raphson
 steps: about 20 64-bit multiplies per neuron, ~370 instructions on a
 Cortex-M4, ~1,180 on an M0+) can be run once, here, for all of them; the board
-then does one load per neuron. The table costs 256 bytes of flash per layer,
-so the computed routine stays available (``c_tanh="computed"``) for parts
-short of flash.
+then does one load per neuron. A table stores only the inputs between its saturated ends
+(``trim``): TANH is ±1 beyond |x| ≈ 2.6, so a layer whose pre-activations
+span ±10 needs about 70 entries, not 256, and the kernel clamps its input to
+the stored span. Both tables are moreover odd about the input zero point
+(gemmlowp rounds symmetrically, and LOGISTIC's output level 0 is 1/2), so
+they keep one side only (``odd_half``, checked on every input, else the
+trimmed table); on CartPole's actor the two cut 512 B of tables to 165 B. The computed routine stays available
+(``c_tanh="computed"``) for parts short of flash.
 
 This is the C text of tflite_export.c_kernels operation by operation on Python
 integers (wrapped to int32 where C wraps), so each table entry is what the
@@ -15,7 +20,7 @@ check all 256 entries of every layer against both.
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Sequence, Tuple
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 #: The choices of ``c_tanh`` / ``--c_tanh``.
@@ -120,3 +125,57 @@ def activation_table(act: str, zero_point: int, radius: int, m: int, shift: int)
             out = min(127, max(-128, _core(act, _requantize(x, m, shift))))
         table.append(out)
     return table
+
+
+def trim(table: Sequence[int]) -> Tuple[int, List[int]]:
+    """(lo, entries): the part of a 256-entry table (inputs -128..127) that is not its saturated ends.
+
+    Every input below ``lo`` has the output of ``lo`` and every input above ``lo + len(entries) - 1``
+    that of the last entry, so clamping the input to that span and reading ``entries[q - lo]`` is the
+    whole table, exactly; the flash saved is what a tight input scale leaves saturated.
+    """
+    if len(table) != 256:
+        raise ValueError(f"a table has 256 entries, not {len(table)}")
+    first = 0
+    while first < 255 and table[first + 1] == table[0]:
+        first += 1
+    last = 255
+    while last > first and table[last - 1] == table[255]:
+        last -= 1
+    return first - 128, list(table[first:last + 1])
+
+
+def expand_trimmed(lo: int, entries: Sequence[int]) -> List[int]:
+    """The outputs for inputs -128..127 of a trimmed table, as the C kernel ``ap_lookup`` reads it."""
+    hi = lo + len(entries) - 1
+    return [entries[min(max(q, lo), hi) - lo] for q in range(-128, 128)]
+
+
+def expand_odd(half: Sequence[int], zero_point: int) -> List[int]:
+    """The outputs for inputs -128..127 of half a table, as the C kernel ``ap_lookup_odd`` reads it:
+    entry d is the output for zero_point - d, its negation (at most 127) that for zero_point + d, and
+    entries beyond the last repeat it."""
+    last = len(half) - 1
+    out = []
+    for q in range(-128, 128):
+        d = q - zero_point
+        out.append(half[min(-d, last)] if d <= 0 else min(127, -half[min(d, last)]))
+    return out
+
+
+def odd_half(table: Sequence[int], zero_point: int) -> Optional[List[int]]:
+    """Half of a TANH/LOGISTIC table (``expand_odd`` gives it back), or None where the table is not odd about
+    ``zero_point``; the caller then keeps the trimmed table. Checked on all 256 inputs, so a half table
+    is exact by construction."""
+    if len(table) != 256:
+        raise ValueError(f"a table has 256 entries, not {len(table)}")
+    half = []
+    for d in range(max(zero_point + 128, 127 - zero_point) + 1):
+        if zero_point - d >= -128:
+            half.append(table[zero_point - d + 128])
+        else:  # only the upper side exists: its negation (-128 where it saturates at 127)
+            above = table[zero_point + d + 128]
+            half.append(-128 if above == 127 else -above)
+    while len(half) > 1 and half[-1] == half[-2]:
+        half.pop()
+    return half if expand_odd(half, zero_point) == list(table) else None
