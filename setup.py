@@ -41,7 +41,8 @@ EXTRAS = {
     # pandas < 3: rliable's bootstrap comes from arch, which fails to import under pandas 3.
     "report": ["matplotlib>=3.7", "rliable==1.2.0", "pandas<3"],
     "examples": ["scikit-learn>=1.3"],
-    "test": ["pytest>=7", "hypothesis>=6"],
+    # pytest-xdist: scripts/test.sh runs the suite on every core (one test file per worker).
+    "test": ["pytest>=7", "hypothesis>=6", "pytest-xdist>=3.5"],
     # Not in "all": Stable-Baselines3 and torch, only for benchmarks/throughput.py's side-by-side run.
     "bench": ["stable-baselines3>=2.3,<3"],
     "ray": ["ray>=2.9,<3"],

@@ -8,7 +8,7 @@ DSP_VENV=.venv-core DSP_EXTRAS=test,examples DSP_PIP_UPGRADE=1 source "$(dirname
 python -c "from dsp_tf import tf; import keras, tf_keras, numpy, tensorflow_model_optimization as t; \
 print(f'core install: tensorflow {tf.__version__}, keras {keras.__version__}, tf-keras {tf_keras.__version__}, \
 numpy {numpy.__version__}, tfmot {t.__version__}')"
-exec python -m pytest -q -p no:cacheprovider tests/test_schedule.py tests/test_importance_regularizer.py \
+exec python -m pytest -q -p no:cacheprovider -n auto --dist loadfile tests/test_schedule.py tests/test_importance_regularizer.py \
   tests/test_masks_pruner.py tests/test_ranking.py tests/test_callback.py tests/test_quiet.py tests/test_layering.py \
   tests/test_example.py tests/test_example_trained.py tests/test_keras_saving.py tests/test_core_install.py tests/test_readme_snippets.py \
   tests/test_keras3.py tests/test_example_keras3.py "$@"
