@@ -20,11 +20,15 @@ import numpy as np
 from agents.layout import SUMMARY_FILE, SUPERSEDED_DIR
 from study.statistics import improvement_probability, iqm_interval
 
-#: Arms in this order first (the proposed method, its ablations, then the baselines); others after, by name.
-ORDER = ("dsp", "dsp_per_layer", "dsp_nodistill", "dropout", "small")
+#: Arms in this order first (the proposed method, its ablations, then the baselines, for each recipe);
+#: others after, by name. An arm's recipe is its name's suffix (``_distill``: --recipe=distill).
+ORDER = ("dsp", "dsp_per_layer", "dsp_nodistill", "dropout", "small", "dsp_distill", "dropout_distill",
+         "small_distill")
+RECIPE_SUFFIXES = ("_distill",)
 RUN = re.compile(r"^(?P<arm>.+)_s(?P<seed>\d+)$")
 CSV_FIELDS = ("env", "arm", "seeds", "return_mean", "return_std", "iqm", "iqm_low", "iqm_high", "share_of_teacher",
-              "validation_share", "teacher_return", "neurons", "weights", "env_steps", "teacher_env_steps")
+              "validation_share", "cvar10_share_of_teacher", "failure_rate", "teacher_return", "neurons", "weights",
+              "env_steps", "gradient_steps", "teacher_env_steps")
 
 Students = Dict[str, Dict[str, List[dict]]]  # env -> arm -> summaries (with "seed")
 
@@ -69,11 +73,17 @@ def arm_row(env: str, arm: str, runs: List[dict]) -> Dict[str, object]:
     t = np.array([s["teacher_return"] for s in runs])
     v = np.array([s["selection"]["validation_return"] / s["teacher_validation_return"]
                   if s.get("selection") and s.get("teacher_validation_return") else np.nan for s in runs])
+    tails = [s["return_cvar10"] / s["teacher_return_cvar10"] for s in runs  # students since issue 43 only
+             if s.get("return_cvar10") is not None and s.get("teacher_return_cvar10", 0) > 0]
+    failures = [s["failure_rate"] for s in runs if s.get("failure_rate") is not None]
     iqm, lo, hi = iqm_interval(r)
     return {"env": env, "arm": arm, "seeds": ",".join(str(s["seed"]) for s in runs), "return_mean": r.mean(),
             "return_std": r.std(ddof=1) if len(r) > 1 else float("nan"), "iqm": iqm, "iqm_low": lo, "iqm_high": hi,
             "share_of_teacher": float(np.nanmean(r / np.where(t > 0, t, np.nan))),
             "validation_share": float(np.nanmean(v)) if np.isfinite(v).any() else float("nan"),
+            "cvar10_share_of_teacher": float(np.mean(tails)) if len(tails) == len(runs) else float("nan"),
+            "failure_rate": float(np.mean(failures)) if len(failures) == len(runs) else float("nan"),
+            "gradient_steps": runs[0].get("gradient_steps"),
             "teacher_return": t.mean(), "neurons": np.mean([s["compact"]["neurons"] for s in runs]),
             "weights": np.mean([s["compact"]["weights"] for s in runs]),
             "env_steps": runs[0]["env_steps"], "teacher_env_steps": runs[0].get("teacher_env_steps"),
@@ -84,24 +94,37 @@ def rows(students: Students) -> List[Dict[str, object]]:
     return [arm_row(env, arm, students[env][arm]) for env in sorted(students) for arm in _arms(students[env])]
 
 
+def recipe(arm: str) -> str:
+    """The recipe an arm's students were trained with, from its name (RECIPE_SUFFIXES; else ppo_kl)."""
+    return next((suffix[1:] for suffix in RECIPE_SUFFIXES if arm.endswith(suffix)), "ppo_kl")
+
+
+def _percent(value: float) -> str:
+    return "—" if not np.isfinite(value) else f"{100 * value:.1f}%"
+
+
 def env_table(students: Students, env: str) -> str:
-    """The env's Markdown table and, for each DSP arm, rliable's P(arm > other) over paired seeds."""
-    lines = ["| student | seeds | test return (mean ± std) | IQM [95% CI] | of the teacher's | validation share | "
-             "teacher's return | hidden layers per seed | weights | env steps (teacher's) |", "| --- " * 10 + "|"]
+    """The env's Markdown table and, for each DSP arm, rliable's P(arm > other) over paired seeds, against
+    the arms of the same recipe."""
+    lines = ["| student | seeds | test return (mean ± std) | IQM [95% CI] | of the teacher's | worst decile, of the "
+             "teacher's | failure rate | validation share | teacher's return | hidden layers per seed | weights | "
+             "env steps (teacher's) / gradient steps |", "| --- " * 12 + "|"]
     for row in (arm_row(env, arm, students[env][arm]) for arm in _arms(students[env])):  # this env's only
         steps = f"{row['env_steps']:,}" + (f" ({row['teacher_env_steps']:,})" if row["teacher_env_steps"] else "")
+        steps += f" / {row['gradient_steps']:,}" if row["gradient_steps"] else ""
         one = "," not in row["seeds"]  # a single seed is an anecdote, and marked as one
         spread = " (one seed)" if one else f" ± {row['return_std']:.1f}"
         iqm = "—" if one else f"{row['iqm']:.1f} [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}]"
         lines.append(f"| `{row['arm']}` | {row['seeds']} | {row['return_mean']:.1f}{spread} | {iqm} | "
-                     f"{100 * row['share_of_teacher']:.1f}% | {100 * row['validation_share']:.1f}% | "
+                     f"{_percent(row['share_of_teacher'])} | {_percent(row['cvar10_share_of_teacher'])} | "
+                     f"{_percent(row['failure_rate'])} | {_percent(row['validation_share'])} | "
                      f"{row['teacher_return']:.1f} | {row['hidden']} | {row['weights']:.1f} | {steps} |")
     by_arm = students[env]
     probabilities = []
     dsp_arms = [a for a in _arms(by_arm) if a.startswith("dsp")]
     for i, arm in enumerate(dsp_arms):
         mine = {s["seed"]: s["return_mean"] for s in by_arm[arm]}
-        for other in (o for o in _arms(by_arm) if o != arm and o not in dsp_arms[:i]):  # each pair once
+        for other in (o for o in _arms(by_arm) if o != arm and o not in dsp_arms[:i] and recipe(o) == recipe(arm)):
             theirs = {s["seed"]: s["return_mean"] for s in by_arm[other]}
             seeds = sorted(set(mine) & set(theirs))
             if len(seeds) > 1:
@@ -111,6 +134,38 @@ def env_table(students: Students, env: str) -> str:
     if probabilities:
         text += "\n" + "; ".join(probabilities) + " (seeds both arms have).\n"
     return text
+
+
+def selection_gap(runs: List[dict]) -> Tuple[float, float]:
+    """(best-of-N validation, confirmed score) of the chosen actors over their own test return, minus 1,
+    averaged over students: how far the score that chose an actor flattered it. NaN where no student has
+    it (the confirmed score exists only for students run with --confirm_top)."""
+    raw = [s["selection"]["validation_return"] / s["return_mean"] - 1 for s in runs
+           if s.get("selection") and s["return_mean"] > 0]
+    confirmed = []
+    for s in runs:
+        confirmation = (s.get("selection") or {}).get("confirmation")
+        if confirmation and s["return_mean"] > 0:
+            chosen = confirmation["candidates"][confirmation["chosen_rank"] - 1]
+            confirmed.append(chosen["confirmation_return"] / s["return_mean"] - 1)
+    return (float(np.mean(raw)) if raw else float("nan"),
+            float(np.mean(confirmed)) if confirmed else float("nan"))
+
+
+def selection_gap_table(students: Students) -> str:
+    """Per env and recipe: how far the chosen actor's best-of-N validation return, and its confirmed
+    return, sat above its test return."""
+    lines = ["| env | recipe | students | best-of-N validation over test | confirmed over test |",
+             "| --- " * 5 + "|"]
+    for env in sorted(students):
+        by_recipe: Dict[str, List[dict]] = defaultdict(list)
+        for arm, runs in students[env].items():
+            by_recipe[recipe(arm)] += runs
+        for name in sorted(by_recipe):
+            raw, confirmed = selection_gap(by_recipe[name])
+            lines.append(f"| {env} | `{name}` | {len(by_recipe[name])} | {100 * raw:+.1f}% | "
+                         + ("—" if not np.isfinite(confirmed) else f"{100 * confirmed:+.1f}%") + " |")
+    return "\n".join(lines) + "\n"
 
 
 def shrink_csv(students: Students) -> str:
@@ -127,10 +182,19 @@ def shrink_section(students: Students, left_out: List[Tuple[str, str]], shrink_d
     parts = ["## Shrinking trained policies (generated from the students)\n",
              f"Students of `dsp_tf.shrink` under `{shrink_dir}`, one per teacher (seed = the teacher's), scored on the "
              "teacher's own test episodes; mean ± sample std over seeds, IQM with a 95% stratified bootstrap interval "
-             "(rliable); *validation share*: the chosen actor's validation return over the teacher's on the same "
-             "held-out episodes (what a protocol may choose by).\n"]
+             "(rliable); *worst decile*: the student's mean over its worst 10% of test episodes over the teacher's "
+             "(CVaR 10%), and *failure rate*: the share of test episodes below half the teacher's median, both recorded "
+             "since issue 43 (— before); *validation share*: the chosen actor's validation return over the "
+             "teacher's on the same held-out episodes (what a protocol may choose by). Arms ending in `_distill` were "
+             "trained with `--recipe=distill`, the others with `--recipe=ppo_kl`; P(a > b) compares arms of one recipe."
+             "\n"]
     for env in sorted(students):
         parts += [f"### {env}\n", env_table(students, env)]
+    parts += ["### How far the score that chose an actor sat above its test return\n",
+              "The best-of-N validation return (the best of the periodic five-episode validations) flatters the "
+              "actor it picks (winner's curse); students run with `--confirm_top` re-evaluate the best few on fresh "
+              "episodes and ship the best of those (*confirmed*). Mean over students of score / test return − 1:\n",
+              selection_gap_table(students)]
     if left_out:
         parts.append("Students left out:\n")
         parts.append("\n".join(f"- `{d}`: {why}" for d, why in left_out) + "\n")

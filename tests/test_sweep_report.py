@@ -548,7 +548,7 @@ def test_sweep_refuses_the_lambdas_training_refuses(value):
 
 
 def _fake_student(root, env_dir, arm, seed, ret, teacher, validation=None, teacher_validation=None,
-                  layers=(5, 12, 4)):
+                  layers=(5, 12, 4), **extra):
     import json
 
     run = root / env_dir / f"{arm}_s{seed}"
@@ -557,6 +557,9 @@ def _fake_student(root, env_dir, arm, seed, ret, teacher, validation=None, teach
                "teacher_env_steps": 1000, "compact": {"neurons": 17, "weights": 140}, "compact_layers": list(layers)}
     if validation is not None:
         summary.update(selection={"validation_return": validation}, teacher_validation_return=teacher_validation)
+    if "confirmation" in extra:
+        summary["selection"]["confirmation"] = extra.pop("confirmation")
+    summary.update(extra)
     (run / "summary.json").write_text(json.dumps(summary))
     return run
 
@@ -673,3 +676,41 @@ def test_the_report_tables_the_plain_c_policy_per_target_from_export_reports(tmp
     assert result.returncode == 2 and not (tmp_path / "out2").exists()
     assert result.stderr.strip().splitlines()[-1] == (
         f"dsp_tf.report: error: no export report with a per-target table (c_policy.targets) in --export_dir '{empty}'")
+
+
+def test_the_report_scores_tails_recipes_and_how_far_selection_flattered(tmp_path):
+    """Issue 43: the worst-decile share, failure rate and gradient steps per arm against NumPy; P(a > b)
+    only between arms of one recipe; the best-of-N and confirmed scores over the test return."""
+    _fake_run(tmp_path / "runs", "ppo", 0, 100.0)
+    shrink = tmp_path / "shrink"
+    _fake_student(shrink, "lunarlander", "dsp", 0, 240.0, 250.0, 270.0, 300.0)
+    _fake_student(shrink, "lunarlander", "dsp", 1, 200.0, 280.0, 260.0, 290.0)
+    distill = [(0, 245.0, 250.0, 100.0, 120.0, 0.02, 260.0), (1, 270.0, 280.0, 150.0, 140.0, 0.0, 300.0)]
+    for seed, ret, teacher, tail, teacher_tail, failures, confirmed in distill:
+        candidates = [{"step": 9, "validation_return": 320.0, "confirmation_return": 200.0},
+                      {"step": 5, "validation_return": 310.0, "confirmation_return": confirmed}]
+        _fake_student(shrink, "lunarlander", "dsp_distill", seed, ret, teacher, 310.0, 300.0, return_cvar10=tail,
+                      teacher_return_cvar10=teacher_tail, failure_rate=failures, gradient_steps=40000,
+                      confirmation={"episodes": 20, "top": 2, "chosen_rank": 2, "candidates": candidates})
+        _fake_student(shrink, "lunarlander", "small_distill", seed, ret - 10, teacher, 300.0, 300.0,
+                      return_cvar10=tail, teacher_return_cvar10=teacher_tail, failure_rate=0.0, gradient_steps=40000)
+    out = tmp_path / "out"
+    make_report(str(tmp_path / "runs"), str(out), results_markdown=str(out / "RESULTS.md"), shrink_dir=str(shrink))
+    with open(out / "shrink.csv") as f:
+        rows = {r["arm"]: r for r in csv.DictReader(f)}
+    tails = np.array([d[3] / d[4] for d in distill])
+    assert float(rows["dsp_distill"]["cvar10_share_of_teacher"]) == pytest.approx(tails.mean(), rel=1e-5)
+    assert float(rows["dsp_distill"]["failure_rate"]) == pytest.approx(0.01)
+    assert rows["dsp_distill"]["gradient_steps"] == "40000" and rows["dsp"]["gradient_steps"] == ""
+    assert rows["dsp"]["cvar10_share_of_teacher"] == "nan"  # recorded since issue 43 only
+    text = (out / "RESULTS.md").read_text()
+    section = text[text.index("## Shrinking trained policies"):]
+    assert f"| {100 * tails.mean():.1f}% | 1.0% |" in section  # dsp_distill's worst decile and failure rate
+    assert "P(dsp_distill > small_distill) = " in section
+    assert "P(dsp > small_distill)" not in section and "P(dsp > dsp_distill)" not in section
+    returns = np.array([d[1] for d in distill])
+    confirmed = np.mean(np.array([d[6] for d in distill]) / returns - 1)
+    assert f"| LunarLander-v3 | `distill` | 4 | {100 * np.mean(np.r_[310 / returns, 300 / (returns - 10)] - 1):+.1f}% | " \
+           f"{100 * confirmed:+.1f}% |" in section
+    ppo_raw = np.mean([270 / 240 - 1, 260 / 200 - 1])
+    assert f"| LunarLander-v3 | `ppo_kl` | 2 | {100 * ppo_raw:+.1f}% | — |" in section
