@@ -95,14 +95,17 @@ def define_flags() -> None:
 FLAGS = flags.FLAGS
 
 
-def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: float) -> RunConfig:
+def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: float,
+                   architecture: Optional[Dict] = None) -> RunConfig:
     """The teacher's own settings (env, network, PPO) with what the user gave on top, the method
     dsp unless given, with that method's λ as the environment's flagfile ships it (not the teacher's:
     a dense teacher trained with none), the students' ranking (STUDENT_RANKING) unless --ranking is
     given, and the teacher's budget and schedule scaled
     by ``budget_fraction`` (kept on the rollout grid, the schedule's end on its mask grid, so the
-    final ratio is reached)."""
-    base: Dict = {}
+    final ratio is reached). A teacher file (an SB3 zip) has no config.json: ``architecture`` gives its
+    network settings (agents.sb3.sb3_architecture). A ``small`` student without --actor_layers is sized
+    by the ratio (small_layers)."""
+    base: Dict = dict(architecture or {})
     if teacher_dir is not None:
         run = RunDirectory(teacher_dir)
         base = {k: v for k, v in run.read_config().items() if k not in STUDENT_OWN}
@@ -120,6 +123,9 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
     values = {**base, **given}
     if "ranking" not in given and known_method(values.get("method", RunConfig.method)).ranks_neurons:
         values["ranking"] = STUDENT_RANKING
+    if values.get("method") == "small" and "actor_layers" not in given and "actor_layers" in base:
+        values["actor_layers"] = small_layers(base["actor_layers"], values.get("final_sparsity",
+                                                                                  RunConfig.final_sparsity))
     cfg = from_dict(values)
     if "num_env_steps" not in given and teacher_dir is not None:
         if not 0 < budget_fraction <= 10:
@@ -139,6 +145,13 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
                 scaled[name] = grid(getattr(cfg, name) * budget_fraction)
         cfg = from_dict({**values, **{k: v for k, v in scaled.items() if k not in given}})
     return cfg
+
+
+def small_layers(teacher_layers: Sequence[int], ratio: float) -> List[int]:
+    """A ``small`` student's hidden sizes: each of the teacher's layers keeping 1 - ratio of its neurons
+    (128, 128 at 0.93: 9, 9), so that it has as many neurons as a pruned student of the same ratio. Without
+    this a ``small`` student would be trained at its teacher's size, which shrinks nothing."""
+    return [max(1, int(round(n * (1.0 - ratio)))) for n in teacher_layers]
 
 
 #: How the size search visits the ladder: ``bisect`` trains the largest ratio first (the smallest network
@@ -263,9 +276,10 @@ def _main() -> None:
     if not 0.0 < FLAGS.keep <= 1.0:
         raise UsageError(f"--keep must be in (0, 1], got {FLAGS.keep}")
     teacher_dir = teacher if os.path.isdir(teacher) else None
+    architecture = None
     if os.path.isfile(teacher) and teacher.endswith(".zip"):  # the student starts as the SB3 teacher
-        given = {**sb3_architecture(teacher), **given}
-    cfg = student_config(teacher_dir, given, FLAGS.budget_fraction)
+        architecture = sb3_architecture(teacher)
+    cfg = student_config(teacher_dir, given, FLAGS.budget_fraction, architecture)
     root = os.path.abspath(cfg.root_dir)
     refuse_teacher_overlap(root, teacher)
     if "final_sparsity" in given and not FLAGS["keep"].present:  # one ratio, straight into --root_dir
@@ -291,9 +305,12 @@ def _main() -> None:
     stop_share = given.get("stop_share", FLAGS.keep)
 
     def rung_config(ratio: float) -> RunConfig:
-        # A rung is its own run (resumed or already done); --overwrite applies to the search as a whole.
+        # A rung is its own run (resumed or already done); --overwrite applies to the search as a whole;
+        # a small student without --actor_layers is sized by the rung's ratio.
+        resized = student_config(teacher_dir, {**given, "final_sparsity": ratio}, FLAGS.budget_fraction,
+                                 architecture).actor_layers
         return dataclasses.replace(cfg, final_sparsity=ratio, root_dir=rung_dir(root, ratio), overwrite=False,
-                                   stop_share=stop_share)
+                                   stop_share=stop_share, actor_layers=resized)
 
     for r in ratios:  # every rung's settings checked before anything is made
         rung_config(r).validate()

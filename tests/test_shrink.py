@@ -292,6 +292,19 @@ def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teache
     assert student_config(str(teacher), {"method": "dropout"}, 0.5).reg_strength == 0.0  # no penalty: untouched
 
 
+def test_a_small_student_is_sized_by_its_ratio_unless_its_layers_are_given(teacher_run):
+    """A small student at the teacher's own size shrank nothing: each layer keeps 1 - ratio of the teacher's
+    neurons (128, 128 at 0.93: 9, 9, the issue-26 baseline), unless --actor_layers says otherwise."""
+    from dsp_cli.shrink import small_layers, student_config
+
+    assert small_layers([128, 128], 0.93) == [9, 9] and small_layers([64, 32], 0.99) == [1, 1]
+    teacher = json.loads((teacher_run / "config.json").read_text())["actor_layers"]
+    small = student_config(str(teacher_run), {"method": "small", "final_sparsity": 0.5}, 0.5)
+    assert small.actor_layers == [round(n / 2) for n in teacher]
+    assert student_config(str(teacher_run), {"method": "small", "actor_layers": [3]}, 0.5).actor_layers == [3]
+    assert student_config(str(teacher_run), {"final_sparsity": 0.5}, 0.5).actor_layers == teacher  # dsp: pruned
+
+
 @pytest.fixture()
 def bad_teachers(tmp_path, teacher_run):
     skip = keras.Input((4,))
