@@ -13,11 +13,13 @@ import json
 import os
 import re
 from collections import defaultdict
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from agents.layout import SUMMARY_FILE, SUPERSEDED_DIR
+from agents.layout import EVALUATION_FILE, SUMMARY_FILE, SUPERSEDED_DIR
+from agents.tails import cvar10, failure_rate
+from agents.teacher import identify
 from study.statistics import improvement_probability, iqm_interval
 
 #: Arms in this order first (the proposed method, its ablations, then the baselines, for each recipe);
@@ -59,8 +61,40 @@ def load_students(shrink_dir: str) -> Tuple[Students, List[Tuple[str, str]]]:
             except (OSError, ValueError, TypeError) as e:
                 left_out.append((run, f"unreadable {SUMMARY_FILE}: {e!r}"))
                 continue
+            rescored = rescored_test(run, s)
+            if rescored is not None:  # the longer test of student and teacher replaces the run's own
+                s.update(rescored)
+            s["test_episodes"] = len(s.get("eval_returns") or []) or int(s.get("eval_episodes") or 0)
             students[env][match.group("arm")].append(s)
     return students, left_out
+
+
+def _json(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def rescored_test(run: str, s: dict) -> Optional[dict]:
+    """A student's and its teacher's scores on more test episodes than the run played, from
+    ``python -m dsp_tf.evaluate --eval_episodes=N`` beside each one's summary.json (issue 43: 50 episodes
+    where the students inherited their teachers' 10): summary.json's test fields recomputed on those, or
+    None unless both have them on the same seeds and the teacher found at the recorded path is the one the
+    student learnt from (the SHA-256 of its summary.json)."""
+    try:
+        mine = _json(os.path.join(run, EVALUATION_FILE))
+        source = s["teacher_source"]
+        teacher = os.path.normpath(os.path.join(run, source["path"]))
+        if identify(teacher)["sha256"] != source["sha256"]:
+            return None
+        theirs = _json(os.path.join(teacher, EVALUATION_FILE))
+        if mine["seeds"] != theirs["seeds"] or len(mine["returns"]) <= len(s.get("eval_returns") or []):
+            return None
+        student, teacher_returns = mine["returns"], theirs["returns"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"return_mean": float(np.mean(student)), "eval_returns": student, "return_cvar10": cvar10(student),
+            "teacher_return": float(np.mean(teacher_returns)), "teacher_return_cvar10": cvar10(teacher_returns),
+            "failure_rate": failure_rate(student, teacher_returns)}
 
 
 def _arms(by_arm: Dict[str, List[dict]]) -> List[str]:
@@ -84,6 +118,7 @@ def arm_row(env: str, arm: str, runs: List[dict]) -> Dict[str, object]:
             "cvar10_share_of_teacher": float(np.mean(tails)) if len(tails) == len(runs) else float("nan"),
             "failure_rate": float(np.mean(failures)) if len(failures) == len(runs) else float("nan"),
             "gradient_steps": runs[0].get("gradient_steps"),
+            "test_episodes": "/".join(str(n) if n else "?" for n in sorted({s["test_episodes"] for s in runs})),
             "teacher_return": t.mean(), "neurons": np.mean([s["compact"]["neurons"] for s in runs]),
             "weights": np.mean([s["compact"]["weights"] for s in runs]),
             "env_steps": runs[0]["env_steps"], "teacher_env_steps": runs[0].get("teacher_env_steps"),
@@ -108,7 +143,7 @@ def env_table(students: Students, env: str) -> str:
     the arms of the same recipe."""
     lines = ["| student | seeds | test return (mean ± std) | IQM [95% CI] | of the teacher's | worst decile, of the "
              "teacher's | failure rate | validation share | teacher's return | hidden layers per seed | weights | "
-             "env steps (teacher's) / gradient steps |", "| --- " * 12 + "|"]
+             "env steps (teacher's) / gradient steps | test episodes |", "| --- " * 13 + "|"]
     for row in (arm_row(env, arm, students[env][arm]) for arm in _arms(students[env])):  # this env's only
         steps = f"{row['env_steps']:,}" + (f" ({row['teacher_env_steps']:,})" if row["teacher_env_steps"] else "")
         steps += f" / {row['gradient_steps']:,}" if row["gradient_steps"] else ""
@@ -118,7 +153,8 @@ def env_table(students: Students, env: str) -> str:
         lines.append(f"| `{row['arm']}` | {row['seeds']} | {row['return_mean']:.1f}{spread} | {iqm} | "
                      f"{_percent(row['share_of_teacher'])} | {_percent(row['cvar10_share_of_teacher'])} | "
                      f"{_percent(row['failure_rate'])} | {_percent(row['validation_share'])} | "
-                     f"{row['teacher_return']:.1f} | {row['hidden']} | {row['weights']:.1f} | {steps} |")
+                     f"{row['teacher_return']:.1f} | {row['hidden']} | {row['weights']:.1f} | {steps} | "
+                     f"{row['test_episodes']} |")
     by_arm = students[env]
     probabilities = []
     dsp_arms = [a for a in _arms(by_arm) if a.startswith("dsp")]

@@ -714,3 +714,41 @@ def test_the_report_scores_tails_recipes_and_how_far_selection_flattered(tmp_pat
            f"{100 * confirmed:+.1f}% |" in section
     ppo_raw = np.mean([270 / 240 - 1, 260 / 200 - 1])
     assert f"| LunarLander-v3 | `ppo_kl` | 2 | {100 * ppo_raw:+.1f}% | — |" in section
+
+
+def test_fifty_episode_scores_of_student_and_teacher_replace_the_runs_own_test(tmp_path):
+    """Issue 43's amendment: where dsp_tf.evaluate scored a student and the very teacher it learnt from (same
+    summary.json hash) on more episodes with the same seeds, the report uses those, and says how many."""
+    import hashlib
+    import json
+
+    from agents.tails import cvar10, failure_rate
+
+    _fake_run(tmp_path / "runs", "ppo", 0, 100.0)
+    teacher = tmp_path / "teachers" / "ppo_s0"
+    teacher.mkdir(parents=True)
+    (teacher / "summary.json").write_text('{"return_mean": 250.0}')
+    (teacher / "config.json").write_text('{"env": "LunarLander-v3", "method": "ppo", "seed": 0}')
+    digest = hashlib.sha256((teacher / "summary.json").read_bytes()).hexdigest()
+    shrink = tmp_path / "shrink"
+    rng = np.random.default_rng(0)
+    seeds = list(range(50))
+    student_returns, teacher_returns = list(rng.normal(240, 30, 50)), list(rng.normal(250, 10, 50))
+    for seed, sha in ((0, digest), (1, "another teacher")):
+        run = _fake_student(shrink, "lunarlander", "dsp_distill", seed, 200.0, 250.0, eval_returns=[200.0] * 10,
+                            teacher_source={"path": os.path.relpath(teacher, shrink / "lunarlander" / "x"),
+                                            "sha256": sha})
+        (run / "evaluation.json").write_text(json.dumps({"returns": student_returns, "seeds": seeds}))
+    (teacher / "evaluation.json").write_text(json.dumps({"returns": teacher_returns, "seeds": seeds}))
+    from study.report_shrink import load_students
+
+    students, _ = load_students(str(shrink))
+    first, second = sorted(students["LunarLander-v3"]["dsp_distill"], key=lambda s: s["seed"])
+    assert first["return_mean"] == pytest.approx(np.mean(student_returns)) and first["test_episodes"] == 50
+    assert first["teacher_return"] == pytest.approx(np.mean(teacher_returns))
+    assert first["return_cvar10"] == pytest.approx(cvar10(student_returns))
+    assert first["failure_rate"] == failure_rate(student_returns, teacher_returns)
+    assert second["return_mean"] == 200.0 and second["test_episodes"] == 10  # not its teacher: its own test
+    out = tmp_path / "out"
+    make_report(str(tmp_path / "runs"), str(out), results_markdown=str(out / "RESULTS.md"), shrink_dir=str(shrink))
+    assert "| 10/50 |" in (out / "RESULTS.md").read_text()
