@@ -165,7 +165,7 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     # Climbing, each rung its whole budget: every rung of the ladder is trained (the default search is below).
     climbing = ("--search=climb", "--stop_share=0")
     result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
-                        "--keep=0.01", "--validation_interval=512", *climbing)
+                        "--keep=0.01", "--validation_interval=512", "--eval_episodes=2", *climbing)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     record = json.loads((out / "shrink.json").read_text())
@@ -255,7 +255,7 @@ def test_a_distilled_student_from_its_own_initialisation_keeps_its_teachers_retu
     out = tmp_path / "distilled"
     result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5",
                         "--keep=0.01", "--validation_interval=512", "--stop_share=0", "--recipe=distill",
-                        "--actor_layers=16,16")
+                        "--actor_layers=16,16", "--budget_fraction=0.5", "--num_envs=4")  # the tiny teacher's grid
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "shrink.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
@@ -303,6 +303,34 @@ def test_a_small_student_is_sized_by_its_ratio_unless_its_layers_are_given(teach
     assert small.actor_layers == [round(n / 2) for n in teacher]
     assert student_config(str(teacher_run), {"method": "small", "actor_layers": [3]}, 0.5).actor_layers == [3]
     assert student_config(str(teacher_run), {"final_sparsity": 0.5}, 0.5).actor_layers == teacher  # dsp: pruned
+
+
+def test_a_recipe_brings_its_own_budget_and_environments_unless_given(teacher_run):
+    """RECIPE_DEFAULTS: distill students take a quarter of the teacher's steps on ten environments (chosen on
+    tuning teachers), ppo_kl students half on the teacher's own; what the user gives wins."""
+    from dsp_cli.shrink import RECIPE_DEFAULTS, STUDENT_RECIPE, student_config
+
+    teacher = json.loads((teacher_run / "config.json").read_text())
+    default = student_config(str(teacher_run), {})
+    assert default.recipe == STUDENT_RECIPE
+    ppo_kl = student_config(str(teacher_run), {"recipe": "ppo_kl"})
+    assert ppo_kl.num_envs == teacher["num_envs"] and ppo_kl.num_env_steps == 3072  # half of 6,144
+    distill = student_config(str(teacher_run), {"recipe": "distill"})
+    assert distill.num_envs == RECIPE_DEFAULTS["distill"]["num_envs"] == 10
+    assert distill.num_env_steps == 10 * teacher["rollout_steps"]  # a quarter of 6,144 on the 1,280-step grid
+    mine = student_config(str(teacher_run), {"recipe": "distill", "num_envs": 2}, budget_fraction=0.5)
+    assert mine.num_envs == 2 and mine.num_env_steps == 3072
+
+
+def test_a_student_is_tested_on_at_least_as_many_episodes_as_its_flagfile_ships(teacher_run):
+    """Issue 43: a teacher tested on 2 episodes gave its students a worst decile of one episode; the student
+    plays cartpole.cfg's 20 (its teacher replayed on the same 20), or what is given."""
+    from dsp_cli.shipped import shipped_int
+    from dsp_cli.shrink import student_config
+
+    assert json.loads((teacher_run / "summary.json").read_text())["eval_episodes"] == 2
+    assert student_config(str(teacher_run), {}, 0.5).eval_episodes == shipped_int("CartPole-v1", "eval_episodes") == 20
+    assert student_config(str(teacher_run), {"eval_episodes": 3}, 0.5).eval_episodes == 3
 
 
 @pytest.fixture()
