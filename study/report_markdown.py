@@ -243,9 +243,9 @@ def _env_section(rows: List[Dict], env: str, figures: List[str], figures_rel: st
     parts.append("Statistics over seeds (rliable: interquartile mean with a 95% bootstrap interval):\n")
     parts.append(seed_statistics(rows, env))
     slug = env_slug(env)
-    for f in figures:
-        if f.endswith(f"_{slug}.png"):
-            if f == figure_name("learning_curves", env):
-                parts.append(curve_caption(source) + "\n")
-            parts.append(f"![{f}]({figures_rel}/{f})\n")
+    mine = [f for f in figures if f.endswith(f"_{slug}.png")]
+    if figure_name("learning_curves", env) in mine:
+        parts.append(curve_caption(source) + "\n")
+    if mine:  # one paragraph: the figures side by side where the page is wide enough
+        parts.append(" ".join(f"![{f}]({figures_rel}/{f})" for f in mine) + "\n")
     return parts
