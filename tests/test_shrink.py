@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from clitools import TINY, last_line, run_module
+from clitools import PPO_KL_DSP, TINY, last_line, run_module
 from agents.inference import ActorMeta
 from agents.networks import squash_to_bounds
 from agents.teacher import policy_kl
@@ -164,7 +164,8 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     out = tmp_path / "shrunk"
     # Climbing, each rung its whole budget: every rung of the ladder is trained (the default search is below).
     climbing = ("--search=climb", "--stop_share=0")
-    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+    result = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                        "--ratios=0.5,0.8",
                         "--keep=0.01", "--validation_interval=512", "--eval_episodes=2", *climbing)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -214,10 +215,12 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert (archive / "shrunk" / "ladder" / "p0.5" / "summary.json").exists()
     # The same search again: answered in one line, nothing rewritten; another search into its root: refused.
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
-    again = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+    again = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                       "--ratios=0.5,0.8",
                        "--keep=0.01", "--validation_interval=512", *climbing)
     assert again.returncode == 0 and "already done: ratio 0.8 " in last_line(again.stderr), again.stderr[-2000:]
-    other = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.9",
+    other = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                       "--ratios=0.5,0.9",
                        "--keep=0.01", "--validation_interval=512", *climbing)
     assert other.returncode == 2 and "holds a size search made with other flags (ratios)" in last_line(other.stderr)
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"} == before
@@ -228,7 +231,8 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
 
 def test_the_default_search_trains_the_smallest_network_first_and_stops_it_once_it_keeps(teacher_run, tmp_path):
     out = tmp_path / "shrunk"
-    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+    result = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                        "--ratios=0.5,0.8",
                         "--keep=0.01", "--validation_interval=512")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "shrink.json").read_text())
@@ -243,7 +247,8 @@ def test_the_default_search_trains_the_smallest_network_first_and_stops_it_once_
     assert record["search"] == "bisect" and record["stop_share"] == 0.01
     # Rungs trained to their whole budget, or climbed, are another search: refused, not "already done".
     for other in ("--stop_share=0", "--search=climb"):
-        again = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+        again = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                           "--ratios=0.5,0.8",
                            "--keep=0.01", "--validation_interval=512", other)
         assert again.returncode == 2 and "made with other flags" in last_line(again.stderr), other
 
@@ -253,8 +258,8 @@ def test_a_distilled_student_from_its_own_initialisation_keeps_its_teachers_retu
     initialisation, at CartPole's chance return of ~20) pruned to 8-8 on the schedule, judged on the
     judge's 20 episodes. Untrained or trained on the wrong targets it would score near chance."""
     out = tmp_path / "distilled"
-    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5",
-                        "--keep=0.01", "--validation_interval=512", "--stop_share=0", "--recipe=distill",
+    result = run_module("dsp_tf.shrink", "--method=dsp", f"--teacher={teacher_run}", f"--root_dir={out}",
+                        "--ratios=0.5", "--keep=0.01", "--validation_interval=512", "--stop_share=0", "--recipe=distill",
                         "--actor_layers=16,16", "--budget_fraction=0.5", "--num_envs=4")  # the tiny teacher's grid
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "shrink.json").read_text())
