@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from clitools import PPO_KL_DSP, TINY, last_line, run_module
+
+PINNED = {"method": "dsp", "recipe": "ppo_kl"}  # PPO_KL_DSP as student_config's given settings
 from agents.inference import ActorMeta
 from agents.networks import squash_to_bounds
 from agents.teacher import policy_kl
@@ -286,11 +288,11 @@ def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teache
     shutil.copytree(teacher_run, teacher)
     config = json.loads((teacher / "config.json").read_text())
     (teacher / "config.json").write_text(json.dumps({**config, "reg_strength": 0.0, "ranking": "per_layer"}))
-    dsp = student_config(str(teacher), {}, 0.5)
+    dsp = student_config(str(teacher), {"method": "dsp"}, 0.5)
     assert dsp.method == "dsp"
     assert dsp.reg_strength == shipped_reg_strength("cartpole", "dsp") == 1e-4  # configs/cartpole.cfg
     assert dsp.ranking == STUDENT_RANKING == "per_layer"  # not the flagfile's global: chosen for students
-    assert student_config(str(teacher), {"ranking": "global"}, 0.5).ranking == "global"
+    assert student_config(str(teacher), {"method": "dsp", "ranking": "global"}, 0.5).ranking == "global"
     ssl = student_config(str(teacher), {"method": "ssl"}, 0.5)
     assert ssl.reg_strength == shipped_reg_strength("cartpole", "ssl") == 1e-3  # configs/cartpole_ssl.cfg
     assert student_config(str(teacher), {"reg_strength": 3e-5}, 0.5).reg_strength == 3e-5
@@ -405,7 +407,7 @@ def test_a_teacher_from_before_validated_actors_gets_a_validated_student(teacher
     for name in ("validation_interval", "validation_episodes"):
         config.pop(name)
     (old / "config.json").write_text(json.dumps(config))
-    cfg = student_config(str(old), {"root_dir": str(tmp_path / "s")}, budget_fraction=0.5)
+    cfg = student_config(str(old), {"root_dir": str(tmp_path / "s"), **PINNED}, budget_fraction=0.5)
     from dsp_cli.flagfiles import find_flagfile, flagfile_value
 
     shipped = {name: int(flagfile_value(find_flagfile("cartpole.cfg"), name))
@@ -413,7 +415,7 @@ def test_a_teacher_from_before_validated_actors_gets_a_validated_student(teacher
     assert cfg.validation_episodes == shipped["validation_episodes"]
     step = cfg.steps_per_iteration
     assert cfg.validation_interval == max(step, round(shipped["validation_interval"] * 0.5 / step) * step) > 0
-    kept = student_config(str(teacher_run), {"root_dir": str(tmp_path / "t")}, budget_fraction=0.5)
+    kept = student_config(str(teacher_run), {"root_dir": str(tmp_path / "t"), **PINNED}, budget_fraction=0.5)
     assert kept.validation_interval == max(step, round(json.loads((teacher_run / "config.json").read_text())
                                                        ["validation_interval"] * 0.5 / step) * step)
 
@@ -437,7 +439,8 @@ def test_a_student_of_an_archived_continuous_teacher_starts_with_its_action_nois
     noise = [-0.7, -0.4, -1.1]  # not what any fresh actor starts with (0)
     (archived / "actor_meta.json").write_text(json.dumps({**meta, "action_log_std": noise}))
     from dsp_cli.shrink import student_config
-    cfg = student_config(str(archived), {"teacher": str(archived), "root_dir": str(tmp_path / "student")}, 0.5)
+    cfg = student_config(str(archived), {"teacher": str(archived), "root_dir": str(tmp_path / "student"), **PINNED},
+                         0.5)
     learner = build_learner(cfg)
     np.testing.assert_allclose(learner.agent._actor_net.log_std.numpy(), noise, rtol=1e-6)  # noqa: SLF001
 
