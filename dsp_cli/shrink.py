@@ -73,8 +73,8 @@ STUDENT_RANKING = "per_layer"
 
 #: A student's method and recipe unless given: chosen by the evidence of issue 43 (docs/protocols/
 #: 2026-12-07-on-policy-distillation-for-shrinking.md, "Outcome of the evidence").
-STUDENT_METHOD = "dsp"
-STUDENT_RECIPE = "ppo_kl"
+STUDENT_METHOD = "small"
+STUDENT_RECIPE = "distill"
 #: Per recipe, what a student takes unless given: its env steps as a share of its teacher's, and (distill)
 #: ten parallel environments, so that one distillation iteration labels 20,480 states; chosen on tuning
 #: teachers (the same protocol, "Outcome of the tuning").

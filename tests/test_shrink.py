@@ -309,17 +309,17 @@ def test_a_small_student_is_sized_by_its_ratio_unless_its_layers_are_given(teach
     small = student_config(str(teacher_run), {"method": "small", "final_sparsity": 0.5}, 0.5)
     assert small.actor_layers == [round(n / 2) for n in teacher]
     assert student_config(str(teacher_run), {"method": "small", "actor_layers": [3]}, 0.5).actor_layers == [3]
-    assert student_config(str(teacher_run), {"final_sparsity": 0.5}, 0.5).actor_layers == teacher  # dsp: pruned
+    assert student_config(str(teacher_run), {"method": "dsp", "final_sparsity": 0.5}, 0.5).actor_layers == teacher
 
 
 def test_a_recipe_brings_its_own_budget_and_environments_unless_given(teacher_run):
     """RECIPE_DEFAULTS: distill students take a quarter of the teacher's steps on ten environments (chosen on
     tuning teachers), ppo_kl students half on the teacher's own; what the user gives wins."""
-    from dsp_cli.shrink import RECIPE_DEFAULTS, STUDENT_RECIPE, student_config
+    from dsp_cli.shrink import RECIPE_DEFAULTS, STUDENT_METHOD, STUDENT_RECIPE, student_config
 
     teacher = json.loads((teacher_run / "config.json").read_text())
     default = student_config(str(teacher_run), {})
-    assert default.recipe == STUDENT_RECIPE
+    assert default.recipe == STUDENT_RECIPE and default.method == STUDENT_METHOD
     ppo_kl = student_config(str(teacher_run), {"recipe": "ppo_kl"})
     assert ppo_kl.num_envs == teacher["num_envs"] and ppo_kl.num_env_steps == 3072  # half of 6,144
     distill = student_config(str(teacher_run), {"recipe": "distill"})
