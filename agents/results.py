@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Dict
 
 import numpy as np
+from absl import logging
 
 import dsp_tf
 from agents.envs import is_driving
@@ -53,6 +54,13 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
     processes are in ``wall_seconds`` but not broken down).
     """
     cfg = learner.cfg
+    # Scoring takes a while on long episodes (Hopper: up to ~200k greedy steps): say what comes, not silence.
+    parts = [f"the last actor on {eval_episodes} test episodes"] if learner.best.chosen else []
+    if learner.best.chosen and cfg.confirm_top:
+        parts.append(f"the best {cfg.confirm_top} validated actors on {cfg.confirm_episodes} fresh episodes each")
+    parts.append(f"the shipped actor on {eval_episodes} test episodes" + (", its teacher on the same"
+                                                                          if learner.teacher is not None else ""))
+    logging.info("training done; playing %s", "; ".join(parts))
     last = learner.pruner.compact()
     selection = {"rule": "last", "chosen_step": int(learner.env_steps.numpy())}
     if learner.best.chosen:

@@ -24,6 +24,8 @@ import tempfile
 import time
 from typing import Dict, List
 
+#: The student procedure the recorded results used (dsp_tf.shrink's defaults have changed since).
+STUDENT = ("--method=dsp", "--recipe=ppo_kl")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEACHER = os.path.join("docs", "runs", "sweep_cartpole", "cartpole", "ppo_s0")
 ARMS = {
@@ -36,7 +38,7 @@ ARMS = {
 def timed(args: List[str], root_dir: str) -> Dict:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "dsp_tf.shrink", f"--teacher={TEACHER}", f"--root_dir={root_dir}",
-                           *args], cwd=ROOT, capture_output=True, text=True)
+                           *STUDENT, *args], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {done.stderr.strip().splitlines()[-1]}")

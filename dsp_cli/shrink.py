@@ -71,8 +71,21 @@ LADDER_DIR = "ladder"
 STUDENT_RANKING = "per_layer"
 
 
+#: A student's method and recipe unless given: chosen by the evidence of issue 43 (docs/protocols/
+#: 2026-12-07-on-policy-distillation-for-shrinking.md, "Outcome of the evidence").
+STUDENT_METHOD = "small"
+STUDENT_RECIPE = "distill"
+#: Per recipe, what a student takes unless given: its env steps as a share of its teacher's, and (distill)
+#: ten parallel environments, so that one distillation iteration labels 20,480 states; chosen on tuning
+#: teachers (the same protocol, "Outcome of the tuning").
+RECIPE_DEFAULTS: Dict[str, Dict[str, object]] = {"ppo_kl": {"budget_fraction": 0.5},
+                                                 "distill": {"budget_fraction": 0.25, "num_envs": 10}}
+
+
 def define_flags() -> None:
     define_flags_from(RunConfig)
+    FLAGS.set_default("method", STUDENT_METHOD)
+    FLAGS.set_default("recipe", STUDENT_RECIPE)
     flags.DEFINE_float("keep", 0.95, "Keep at least this share of the teacher's return on the judge's episodes: "
                                      "the search looks for the largest of --ratios whose student keeps it; each "
                                      "student stops training once a validation keeps it (--stop_share=0: its "
@@ -87,22 +100,25 @@ def define_flags() -> None:
     flags.DEFINE_enum("keep_on", "mean", list(KEEP_ON),
                       "Which judged score must keep --keep × the teacher's same score: mean, or cvar10 (the mean "
                       "of the worst 10% of the judge's episodes).")
-    flags.DEFINE_float("budget_fraction", 0.5, "The student's env steps as a share of the teacher's (its pruning "
-                                               "schedule, validation and checkpoint intervals scale alike); "
-                                               "--num_env_steps given: that instead.")
+    flags.DEFINE_float("budget_fraction", None, "The student's env steps as a share of the teacher's (its pruning "
+                                                "schedule, validation and checkpoint intervals scale alike); "
+                                                "default: the recipe's, " + ", ".join(
+                                                    f"{r} {d['budget_fraction']}" for r, d in RECIPE_DEFAULTS.items())
+                                                + "; --num_env_steps given: that instead.")
 
 
 FLAGS = flags.FLAGS
 
 
-def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: float,
+def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: Optional[float] = None,
                    architecture: Optional[Dict] = None) -> RunConfig:
     """The teacher's own settings (env, network, PPO) with what the user gave on top, the method
     dsp unless given, with that method's λ as the environment's flagfile ships it (not the teacher's:
     a dense teacher trained with none), the students' ranking (STUDENT_RANKING) unless --ranking is
     given, and the teacher's budget and schedule scaled
     by ``budget_fraction`` (kept on the rollout grid, the schedule's end on its mask grid, so the
-    final ratio is reached). A teacher file (an SB3 zip) has no config.json: ``architecture`` gives its
+    final ratio is reached): by default the recipe's share, and the recipe's other settings unless given
+    (RECIPE_DEFAULTS). A teacher file (an SB3 zip) has no config.json: ``architecture`` gives its
     network settings (agents.sb3.sb3_architecture). A ``small`` student without --actor_layers is sized
     by the ratio (small_layers)."""
     base: Dict = dict(architecture or {})
@@ -110,7 +126,7 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
         run = RunDirectory(teacher_dir)
         base = {k: v for k, v in run.read_config().items() if k not in STUDENT_OWN}
         env = base.get("env", RunConfig.env)
-        base["method"] = given.get("method", "dsp")
+        base["method"] = given.get("method", STUDENT_METHOD)
         # The student's method trains with its own λ, as the sweep would on this environment:
         # a dense teacher's config.json says λ = 0, which would silently drop DSP's penalty.
         base.update(method_settings(env, base["method"]))
@@ -118,8 +134,18 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: flo
             if name not in base:
                 shipped = shipped_int(env, name)
                 base[name] = getattr(RunConfig, name) if shipped is None else shipped
-        # Not in config.json, but the student is judged on the teacher's own test episodes by default.
-        base["eval_episodes"] = run.final_eval_episodes(RunConfig.eval_episodes)
+        # Not in config.json. The student is judged on the teacher's own test episodes, and on as many as its
+        # environment's flagfile ships if that is more (the teacher is replayed on the same episodes anyway):
+        # a teacher of 10 episodes made its students' worst decile one episode (issue 43).
+        base["eval_episodes"] = max(run.final_eval_episodes(RunConfig.eval_episodes),
+                                    shipped_int(env, "eval_episodes") or 0)
+    if teacher_dir is None:  # a teacher file: no config.json to start from
+        base["method"] = given.get("method", STUDENT_METHOD)
+    recipe = given.get("recipe", STUDENT_RECIPE)
+    defaults = RECIPE_DEFAULTS.get(recipe, {})
+    if budget_fraction is None:
+        budget_fraction = float(defaults.get("budget_fraction", 0.5))
+    base.update({"recipe": recipe, **{k: v for k, v in defaults.items() if k != "budget_fraction"}})
     values = {**base, **given}
     if "ranking" not in given and known_method(values.get("method", RunConfig.method)).ranks_neurons:
         values["ranking"] = STUDENT_RANKING
@@ -474,7 +500,7 @@ def rung_dir(root: str, ratio: float) -> str:
 
 #: What ``--help`` lists (``--helpfull``: every flag, the PPO settings a student inherits from its teacher too).
 #: Settings a student inherits from its teacher (env, seed, network) are left out: their defaults do not apply.
-HELP_FLAGS = ("teacher", "root_dir", "keep", "keep_on", "ratios", "search", "judge_episodes", "method",
+HELP_FLAGS = ("teacher", "root_dir", "keep", "keep_on", "ratios", "search", "judge_episodes", "method", "recipe",
               "budget_fraction", "confirm_top", "overwrite")
 
 

@@ -9,6 +9,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--flagfile=cartpole.cfg", "--num_env_steps=4096", "--rollout_steps=128", "--num_envs=4",
         "--prune_begin=1024", "--prune_end=3072", "--prune_frequency=512", "--checkpoint_interval=1024",
         "--eval_episodes=2", "--actor_layers=32,32", "--critic_layers=32,32"]
+# The student procedure the shrink tests exercise (DSP pruning, PPO with the KL term), whatever dsp_tf.shrink's
+# defaults are (they follow the evidence: dsp_cli.shrink.STUDENT_METHOD, STUDENT_RECIPE).
+PPO_KL_DSP = ["--method=dsp", "--recipe=ppo_kl"]
 
 
 def run_module(module, *args, timeout=600, cwd=REPO):

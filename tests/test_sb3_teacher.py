@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from clitools import last_line, run_module
+from clitools import PPO_KL_DSP, last_line, run_module
 from agents.inference import inference_model
 from agents.networks import build_critic
 from agents.teacher import load_teacher
@@ -122,7 +122,7 @@ def test_a_student_starts_as_its_sb3_teacher(tmp_path):
 
 def test_shrink_an_sb3_teacher(tmp_path):
     out = tmp_path / "shrunk"
-    result = run_module("dsp_tf.shrink", f"--teacher={os.path.join(DATA, 'cartpole', 'ppo.zip')}",
+    result = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={os.path.join(DATA, 'cartpole', 'ppo.zip')}",
                         "--env=CartPole-v1", "--flagfile=cartpole.cfg", "--final_sparsity=0.8", "--num_env_steps=2048",
                         "--rollout_steps=128", "--num_envs=4", "--prune_begin=512", "--prune_end=1536",
                         "--prune_frequency=512", "--validation_interval=512", "--eval_episodes=2",
@@ -139,7 +139,7 @@ def test_keep_searches_the_ratios_though_the_flagfile_sets_one_ratio(tmp_path):
     """A file teacher needs a flagfile, and every shipped one sets --final_sparsity: --keep given, the
     ratios are searched (before, the flagfile's one ratio was trained and --keep silently ignored)."""
     out = tmp_path / "ladder"
-    result = run_module("dsp_tf.shrink", f"--teacher={os.path.join(DATA, 'cartpole', 'ppo.zip')}",
+    result = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={os.path.join(DATA, 'cartpole', 'ppo.zip')}",
                         "--env=CartPole-v1", "--flagfile=cartpole.cfg", "--keep=0.01", "--ratios=0.5,0.8",
                         "--num_env_steps=1024", "--rollout_steps=128", "--num_envs=4", "--prune_begin=256",
                         "--prune_end=768", "--prune_frequency=256", "--validation_interval=256", "--eval_episodes=1",
@@ -232,8 +232,8 @@ def test_an_sb3_file_is_checked_before_it_is_read(tmp_path, case):
     edit, message = UNTRUSTED[case]
     path = _edited_cartpole(tmp_path / "ppo.zip", **edit)
     out = tmp_path / "student"
-    result = run_module("dsp_tf.shrink", f"--teacher={path}", "--env=CartPole-v1", "--flagfile=cartpole.cfg",
-                        "--final_sparsity=0.8", "--num_env_steps=1024", "--rollout_steps=128", "--num_envs=4",
+    result = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={path}", "--env=CartPole-v1",
+                        "--flagfile=cartpole.cfg", "--final_sparsity=0.8", "--num_env_steps=1024", "--rollout_steps=128", "--num_envs=4",
                         "--prune_begin=256", "--prune_end=768", "--prune_frequency=256", "--eval_episodes=1",
                         f"--root_dir={out}")
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])

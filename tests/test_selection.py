@@ -202,6 +202,9 @@ def test_a_confirmed_run_ships_its_best_confirmed_candidate(tmp_path):
     assert chosen["confirmation_return"] == max(c["confirmation_return"] for c in candidates)
     assert (sel["chosen_step"], sel["validation_return"]) == (chosen["step"], chosen["validation_return"])
     assert "confirmation (step: validation → confirmed return)" in result.stderr
+    # before the scoring's minutes on long episodes, one line says what is being played
+    assert ("training done; playing the last actor on 2 test episodes; the best 3 validated actors on 3 fresh "
+            "episodes each; the shipped actor on 2 test episodes") in result.stderr
     # The shipped actor is the confirmed one: replayed on the confirmation's own episodes it scores what it did.
     from agents.evaluation import confirm_seeds, mean_return
     from agents.inference import inference_model, load_actor

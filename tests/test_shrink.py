@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from clitools import TINY, last_line, run_module
+from clitools import PPO_KL_DSP, TINY, last_line, run_module
+
+PINNED = {"method": "dsp", "recipe": "ppo_kl"}  # PPO_KL_DSP as student_config's given settings
 from agents.inference import ActorMeta
 from agents.networks import squash_to_bounds
 from agents.teacher import policy_kl
@@ -164,8 +166,9 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     out = tmp_path / "shrunk"
     # Climbing, each rung its whole budget: every rung of the ladder is trained (the default search is below).
     climbing = ("--search=climb", "--stop_share=0")
-    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
-                        "--keep=0.01", "--validation_interval=512", *climbing)
+    result = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                        "--ratios=0.5,0.8",
+                        "--keep=0.01", "--validation_interval=512", "--eval_episodes=2", *climbing)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     record = json.loads((out / "shrink.json").read_text())
@@ -214,10 +217,12 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert (archive / "shrunk" / "ladder" / "p0.5" / "summary.json").exists()
     # The same search again: answered in one line, nothing rewritten; another search into its root: refused.
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
-    again = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+    again = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                       "--ratios=0.5,0.8",
                        "--keep=0.01", "--validation_interval=512", *climbing)
     assert again.returncode == 0 and "already done: ratio 0.8 " in last_line(again.stderr), again.stderr[-2000:]
-    other = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.9",
+    other = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                       "--ratios=0.5,0.9",
                        "--keep=0.01", "--validation_interval=512", *climbing)
     assert other.returncode == 2 and "holds a size search made with other flags (ratios)" in last_line(other.stderr)
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"} == before
@@ -228,7 +233,8 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
 
 def test_the_default_search_trains_the_smallest_network_first_and_stops_it_once_it_keeps(teacher_run, tmp_path):
     out = tmp_path / "shrunk"
-    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+    result = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                        "--ratios=0.5,0.8",
                         "--keep=0.01", "--validation_interval=512")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "shrink.json").read_text())
@@ -243,7 +249,8 @@ def test_the_default_search_trains_the_smallest_network_first_and_stops_it_once_
     assert record["search"] == "bisect" and record["stop_share"] == 0.01
     # Rungs trained to their whole budget, or climbed, are another search: refused, not "already done".
     for other in ("--stop_share=0", "--search=climb"):
-        again = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5,0.8",
+        again = run_module("dsp_tf.shrink", *PPO_KL_DSP, f"--teacher={teacher_run}", f"--root_dir={out}",
+                           "--ratios=0.5,0.8",
                            "--keep=0.01", "--validation_interval=512", other)
         assert again.returncode == 2 and "made with other flags" in last_line(again.stderr), other
 
@@ -253,9 +260,9 @@ def test_a_distilled_student_from_its_own_initialisation_keeps_its_teachers_retu
     initialisation, at CartPole's chance return of ~20) pruned to 8-8 on the schedule, judged on the
     judge's 20 episodes. Untrained or trained on the wrong targets it would score near chance."""
     out = tmp_path / "distilled"
-    result = run_module("dsp_tf.shrink", f"--teacher={teacher_run}", f"--root_dir={out}", "--ratios=0.5",
-                        "--keep=0.01", "--validation_interval=512", "--stop_share=0", "--recipe=distill",
-                        "--actor_layers=16,16")
+    result = run_module("dsp_tf.shrink", "--method=dsp", f"--teacher={teacher_run}", f"--root_dir={out}",
+                        "--ratios=0.5", "--keep=0.01", "--validation_interval=512", "--stop_share=0", "--recipe=distill",
+                        "--actor_layers=16,16", "--budget_fraction=0.5", "--num_envs=4")  # the tiny teacher's grid
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "shrink.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
@@ -281,11 +288,11 @@ def test_a_student_trains_with_its_methods_shipped_settings_not_the_dense_teache
     shutil.copytree(teacher_run, teacher)
     config = json.loads((teacher / "config.json").read_text())
     (teacher / "config.json").write_text(json.dumps({**config, "reg_strength": 0.0, "ranking": "per_layer"}))
-    dsp = student_config(str(teacher), {}, 0.5)
+    dsp = student_config(str(teacher), {"method": "dsp"}, 0.5)
     assert dsp.method == "dsp"
     assert dsp.reg_strength == shipped_reg_strength("cartpole", "dsp") == 1e-4  # configs/cartpole.cfg
     assert dsp.ranking == STUDENT_RANKING == "per_layer"  # not the flagfile's global: chosen for students
-    assert student_config(str(teacher), {"ranking": "global"}, 0.5).ranking == "global"
+    assert student_config(str(teacher), {"method": "dsp", "ranking": "global"}, 0.5).ranking == "global"
     ssl = student_config(str(teacher), {"method": "ssl"}, 0.5)
     assert ssl.reg_strength == shipped_reg_strength("cartpole", "ssl") == 1e-3  # configs/cartpole_ssl.cfg
     assert student_config(str(teacher), {"reg_strength": 3e-5}, 0.5).reg_strength == 3e-5
@@ -302,7 +309,35 @@ def test_a_small_student_is_sized_by_its_ratio_unless_its_layers_are_given(teach
     small = student_config(str(teacher_run), {"method": "small", "final_sparsity": 0.5}, 0.5)
     assert small.actor_layers == [round(n / 2) for n in teacher]
     assert student_config(str(teacher_run), {"method": "small", "actor_layers": [3]}, 0.5).actor_layers == [3]
-    assert student_config(str(teacher_run), {"final_sparsity": 0.5}, 0.5).actor_layers == teacher  # dsp: pruned
+    assert student_config(str(teacher_run), {"method": "dsp", "final_sparsity": 0.5}, 0.5).actor_layers == teacher
+
+
+def test_a_recipe_brings_its_own_budget_and_environments_unless_given(teacher_run):
+    """RECIPE_DEFAULTS: distill students take a quarter of the teacher's steps on ten environments (chosen on
+    tuning teachers), ppo_kl students half on the teacher's own; what the user gives wins."""
+    from dsp_cli.shrink import RECIPE_DEFAULTS, STUDENT_METHOD, STUDENT_RECIPE, student_config
+
+    teacher = json.loads((teacher_run / "config.json").read_text())
+    default = student_config(str(teacher_run), {})
+    assert default.recipe == STUDENT_RECIPE and default.method == STUDENT_METHOD
+    ppo_kl = student_config(str(teacher_run), {"recipe": "ppo_kl"})
+    assert ppo_kl.num_envs == teacher["num_envs"] and ppo_kl.num_env_steps == 3072  # half of 6,144
+    distill = student_config(str(teacher_run), {"recipe": "distill"})
+    assert distill.num_envs == RECIPE_DEFAULTS["distill"]["num_envs"] == 10
+    assert distill.num_env_steps == 10 * teacher["rollout_steps"]  # a quarter of 6,144 on the 1,280-step grid
+    mine = student_config(str(teacher_run), {"recipe": "distill", "num_envs": 2}, budget_fraction=0.5)
+    assert mine.num_envs == 2 and mine.num_env_steps == 3072
+
+
+def test_a_student_is_tested_on_at_least_as_many_episodes_as_its_flagfile_ships(teacher_run):
+    """Issue 43: a teacher tested on 2 episodes gave its students a worst decile of one episode; the student
+    plays cartpole.cfg's 20 (its teacher replayed on the same 20), or what is given."""
+    from dsp_cli.shipped import shipped_int
+    from dsp_cli.shrink import student_config
+
+    assert json.loads((teacher_run / "summary.json").read_text())["eval_episodes"] == 2
+    assert student_config(str(teacher_run), {}, 0.5).eval_episodes == shipped_int("CartPole-v1", "eval_episodes") == 20
+    assert student_config(str(teacher_run), {"eval_episodes": 3}, 0.5).eval_episodes == 3
 
 
 @pytest.fixture()
@@ -372,7 +407,7 @@ def test_a_teacher_from_before_validated_actors_gets_a_validated_student(teacher
     for name in ("validation_interval", "validation_episodes"):
         config.pop(name)
     (old / "config.json").write_text(json.dumps(config))
-    cfg = student_config(str(old), {"root_dir": str(tmp_path / "s")}, budget_fraction=0.5)
+    cfg = student_config(str(old), {"root_dir": str(tmp_path / "s"), **PINNED}, budget_fraction=0.5)
     from dsp_cli.flagfiles import find_flagfile, flagfile_value
 
     shipped = {name: int(flagfile_value(find_flagfile("cartpole.cfg"), name))
@@ -380,7 +415,7 @@ def test_a_teacher_from_before_validated_actors_gets_a_validated_student(teacher
     assert cfg.validation_episodes == shipped["validation_episodes"]
     step = cfg.steps_per_iteration
     assert cfg.validation_interval == max(step, round(shipped["validation_interval"] * 0.5 / step) * step) > 0
-    kept = student_config(str(teacher_run), {"root_dir": str(tmp_path / "t")}, budget_fraction=0.5)
+    kept = student_config(str(teacher_run), {"root_dir": str(tmp_path / "t"), **PINNED}, budget_fraction=0.5)
     assert kept.validation_interval == max(step, round(json.loads((teacher_run / "config.json").read_text())
                                                        ["validation_interval"] * 0.5 / step) * step)
 
@@ -404,7 +439,8 @@ def test_a_student_of_an_archived_continuous_teacher_starts_with_its_action_nois
     noise = [-0.7, -0.4, -1.1]  # not what any fresh actor starts with (0)
     (archived / "actor_meta.json").write_text(json.dumps({**meta, "action_log_std": noise}))
     from dsp_cli.shrink import student_config
-    cfg = student_config(str(archived), {"teacher": str(archived), "root_dir": str(tmp_path / "student")}, 0.5)
+    cfg = student_config(str(archived), {"teacher": str(archived), "root_dir": str(tmp_path / "student"), **PINNED},
+                         0.5)
     learner = build_learner(cfg)
     np.testing.assert_allclose(learner.agent._actor_net.log_std.numpy(), noise, rtol=1e-6)  # noqa: SLF001
 
