@@ -113,7 +113,7 @@ FLAGS = flags.FLAGS
 def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: Optional[float] = None,
                    architecture: Optional[Dict] = None) -> RunConfig:
     """The teacher's own settings (env, network, PPO) with what the user gave on top, the method
-    dsp unless given, with that method's λ as the environment's flagfile ships it (not the teacher's:
+    STUDENT_METHOD and the recipe STUDENT_RECIPE unless given, with that method's λ as the environment's flagfile ships it (not the teacher's:
     a dense teacher trained with none), the students' ranking (STUDENT_RANKING) unless --ranking is
     given, and the teacher's budget and schedule scaled
     by ``budget_fraction`` (kept on the rollout grid, the schedule's end on its mask grid, so the
