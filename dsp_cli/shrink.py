@@ -1,5 +1,5 @@
-"""Shrink a policy you already trained: prune it, distilled from itself as teacher, to the
-smallest size that keeps its return.
+"""Shrink a policy you already trained: distil it into a small network (or prune it, --method=dsp),
+with itself as teacher, at the smallest size that keeps its return.
 
     python -m dsp_tf.shrink --teacher=runs/cartpole_ppo --keep=0.95 --root_dir=runs/cartpole_small
 
@@ -8,9 +8,9 @@ actor_meta.json beside it, or a Stable-Baselines3 MlpPolicy .zip (its
 VecNormalize file beside it, if it had one); a file needs --flagfile/--env for
 the PPO settings, and an SB3 student takes the teacher's layers and activation
 unless given. Each
-student is an ordinary ``dsp_tf.train`` run that starts from the teacher's
-weights and prunes on the cubic schedule with the distillation term
-(agents.teacher). With --keep, the search looks for the largest ratio of --ratios whose
+student is an ordinary ``dsp_tf.train`` run: by default (STUDENT_METHOD, STUDENT_RECIPE) a small
+network sized by the ratio, trained by supervised distillation on its own states (agents.distill);
+with a pruning --method it starts from the teacher's weights and prunes on the cubic schedule. With --keep, the search looks for the largest ratio of --ratios whose
 validated actor keeps keep × the teacher's return on --judge_episodes fresh episodes
 (neither validation's, which picked the actor and so flatter it, nor the test's): by
 default the largest ratio first, then bisection (--search=climb: ascending to the first
