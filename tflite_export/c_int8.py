@@ -132,7 +132,7 @@ class _ChainReader:
         self.tables = tables  # TANH/LOGISTIC by int8 tables (c_tables) rather than TFLM's routine
         self.table_names: dict = {}  # (act, zero point, radius, m, shift) -> the array holding its table
         # array -> (its C kernel, first, last): "lookup" stores inputs first..last (c_tables.trim),
-        # "lookup_odd" entries 0..last of half a TANH table (c_tables.odd_half)
+        # "lookup_odd" entries 0..last of half a TANH/LOGISTIC table (c_tables.odd_half)
         self.table_kinds: Dict[str, Tuple[str, int, int]] = {}
         self.layers: List[dict] = []  # FULLY_CONNECTED ops, each with the activation op after it
         self.steps: List[object] = []  # layer indices (ints) and C statements (str) in graph order
