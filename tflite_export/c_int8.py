@@ -13,6 +13,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from tflite_export.c_kernels import both_table_kernels
 from tflite_export.c_tables import ACTIVATION_KERNELS, activation_table, odd_half, trim
 from tflite_export.tflite_graph import (UnsupportedForC, _activation_range, _read_graph, _schema, _Tensor,
                                         _sigmoid_like_params, quantize_multiplier)
@@ -242,11 +243,6 @@ class _ChainReader:
             e.use("add_sub")
             self.steps.append(f"    ap_add_sub(v, {n}, {cn}, {step}, {pn});")
 
-    @property
-    def table_kind_field(self) -> bool:
-        """Whether the layer rows need an ``act`` field: only where both table kernels are in use."""
-        return {"lookup", "lookup_odd"} <= set(self.acts)
-
     def layer_rows(self) -> Tuple[List[str], str]:
         """(the layer table's rows, the C type of its biases)."""
         e = self.e
@@ -258,7 +254,7 @@ class _ChainReader:
         scale = ("per_channel",) if per_channel else ("shift",)
         if self.tables:
             fields = ("act_table", "n_in", "n_out", "act_first", "act_last", "x_zp", "y_zp", "lo", "hi",
-                      *scale, *(("act",) if self.table_kind_field else ()))
+                      *scale, *(("act",) if both_table_kernels(self.acts) else ()))
         else:
             fields = ("act_m", "n_in", "n_out", "act_radius", "x_zp", "y_zp", "lo", "hi", *scale, "act", "act_shift")
         for l in self.layers:

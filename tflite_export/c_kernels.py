@@ -304,12 +304,18 @@ def _layer_head(per_channel: bool) -> str:
 """ + requantize
 
 
+def both_table_kernels(acts: Sequence[str]) -> bool:
+    """Whether a model uses both table kernels (ap_lookup and ap_lookup_odd): only then does a layer row
+    need an ``act`` field saying which."""
+    return {"lookup", "lookup_odd"} <= set(acts)
+
+
 def layer_struct(per_channel: bool, tables: bool = False, acts: Sequence[str] = ()) -> str:
     """The layer table's row type; the per-channel flag only where some layer needs it, and the
     activation as a table (and, where both table kernels are in use, which one) or as the computed
     routine's parameters."""
     if tables:
-        both = {"lookup", "lookup_odd"} <= set(acts)
+        both = both_table_kernels(acts)
         return ("""
 /* One FULLY_CONNECTED op and the TANH/LOGISTIC op that follows it as a table (0: none): inputs
    act_first..act_last (ap_lookup) or entries 0..act_last of half of it (ap_lookup_odd)"""

@@ -59,7 +59,7 @@ from tflite_export.actor_layers import action_bounds
 from tflite_export.c_int16 import Int16Input, c_parts as int16_c_parts, fit_int16_input
 from tflite_export.c_float import DENSE_FLOAT, _float_forward, bounded_action
 from tflite_export.c_int8 import _Emitter, _Int8Graph, _int8_graph, c_float_literal
-from tflite_export.c_kernels import _helper_closure, _run_layers_c, helper_text, layer_struct
+from tflite_export.c_kernels import _helper_closure, _run_layers_c, both_table_kernels, helper_text, layer_struct
 from tflite_export.input_scaling import FeatureScaling
 from tflite_export.runtimes import quantize_int8
 from tflite_export.tflite_graph import UnsupportedForC, _read_graph, quantize_multiplier  # noqa: F401 - public API
@@ -318,7 +318,7 @@ def _int8_part(g: _Int8Graph, ident: str, upper: str, obs_dim: int, out_dim: int
         scale = "m, shift, " if g.per_channel else "m, "
         flag = "per_channel" if g.per_channel else "shift"
         columns = (f"w, bias, {scale}act_table, n_in, n_out, act_first, act_last, x_zero_point, y_zero_point, y_min,"
-                   f" y_max, {flag}{', act' if {'lookup', 'lookup_odd'} <= set(g.acts) else ''}" if g.tables else
+                   f" y_max, {flag}{', act' if both_table_kernels(g.acts) else ''}" if g.tables else
                    f"w, bias, {scale}act_m, n_in, n_out, act_radius, x_zero_point, y_zero_point, y_min, y_max,\n"
                    f"   {flag}, act, act_shift")
         layer_table = (f"/* {columns} */\n"
