@@ -150,8 +150,9 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: Opt
     if "ranking" not in given and known_method(values.get("method", RunConfig.method)).ranks_neurons:
         values["ranking"] = STUDENT_RANKING
     if values.get("method") == "small" and "actor_layers" not in given and "actor_layers" in base:
-        values["actor_layers"] = small_layers(base["actor_layers"], values.get("final_sparsity",
-                                                                                  RunConfig.final_sparsity))
+        values["actor_layers"] = small_layers(base["actor_layers"],
+                                              values.get("final_sparsity", RunConfig.final_sparsity),
+                                              values.get("min_neurons_per_layer", RunConfig.min_neurons_per_layer))
     cfg = from_dict(values)
     if "num_env_steps" not in given and teacher_dir is not None:
         if not 0 < budget_fraction <= 10:
@@ -173,11 +174,13 @@ def student_config(teacher_dir: Optional[str], given: Dict, budget_fraction: Opt
     return cfg
 
 
-def small_layers(teacher_layers: Sequence[int], ratio: float) -> List[int]:
+def small_layers(teacher_layers: Sequence[int], ratio: float, min_neurons: int = 1) -> List[int]:
     """A ``small`` student's hidden sizes: each of the teacher's layers keeping 1 - ratio of its neurons
-    (128, 128 at 0.93: 9, 9), so that it has as many neurons as a pruned student of the same ratio. Without
-    this a ``small`` student would be trained at its teacher's size, which shrinks nothing."""
-    return [max(1, int(round(n * (1.0 - ratio)))) for n in teacher_layers]
+    (128, 128 at 0.93: 9, 9) and at least ``min_neurons`` (--min_neurons_per_layer, the floor a pruned
+    student keeps), so that it has as many neurons as a pruned student of the same ratio. Without this a
+    ``small`` student would be trained at its teacher's size, which shrinks nothing; without the floor, a
+    search's top rungs were smaller than the teacher's own floor, and refused (issue 43)."""
+    return [max(1, min_neurons, int(round(n * (1.0 - ratio)))) for n in teacher_layers]
 
 
 #: How the size search visits the ladder: ``bisect`` trains the largest ratio first (the smallest network
@@ -341,7 +344,7 @@ def _main() -> None:
     for r in ratios:  # every rung's settings checked before anything is made
         rung_config(r).validate()
     teacher = load_teacher(cfg.teacher, cfg.env)  # and the teacher against --env
-    ratios = _distinct_sizes(cfg, ratios)
+    ratios = _distinct_sizes([rung_config(r) for r in ratios])
 
     search, identity = RunDirectory(root), _search_identity(rung_config(ratios[0]), ratios, teacher)
     if not cfg.overwrite and _already_done(search, identity):
@@ -465,25 +468,36 @@ def _report(root: str, rows: Sequence[Tuple[float, List[float], bool]], teacher_
                  s["return_mean"], s["teacher_return"], root)
 
 
-def _distinct_sizes(cfg: RunConfig, ratios: Sequence[float]) -> List[float]:
-    """The ratios that give networks of different sizes: with per-layer ranking each layer keeps its share
-    (and --min_neurons_per_layer), so neighbouring ratios can leave the same network (1-1 for 0.97, 0.98
-    and 0.99 of a 64-64 actor), which would be trained and judged again for nothing."""
-    if not known_method(cfg.method).ranks_neurons or cfg.ranking != "per_layer":
-        return list(ratios)
+def student_size(cfg: RunConfig) -> Optional[Tuple[int, ...]]:
+    """The hidden sizes a student of ``cfg`` ends with, where they are known before it trains: a method
+    that prunes nothing keeps --actor_layers; a neuron method ranking per layer keeps each layer's share
+    (and --min_neurons_per_layer); otherwise (a global ranking, random weights) None."""
+    method = known_method(cfg.method)
+    if not method.prunes:
+        return tuple(cfg.actor_layers)
+    if not method.ranks_neurons or cfg.ranking != "per_layer":
+        return None
     ones = [np.ones(n, np.float32) for n in cfg.actor_layers]
     scores = [np.arange(n, dtype=np.float32) for n in cfg.actor_layers]
+    masks = select_masks(scores, ones, cfg.final_sparsity, cfg.min_neurons_per_layer, cfg.threshold, cfg.ranking)
+    return tuple(int(m.sum()) for m in masks)
+
+
+def _distinct_sizes(rungs: Sequence[RunConfig]) -> List[float]:
+    """The ratios of ``rungs`` that give networks of different sizes: neighbouring ratios can leave the
+    same network (1-1 for 0.97, 0.98 and 0.99 of a 64-64 actor; 4-4 for a small student whose teacher
+    floors layers at 4), which would be trained and judged again for nothing."""
     kept: Dict[Tuple[int, ...], float] = {}
     out = []
-    for ratio in ratios:
-        masks = select_masks(scores, ones, ratio, cfg.min_neurons_per_layer, cfg.threshold, cfg.ranking)
-        size = tuple(int(m.sum()) for m in masks)
-        if size in kept:
+    for cfg in rungs:
+        size = student_size(cfg)
+        if size is not None and size in kept:
             logging.info("ratio %g leaves the same %s network as ratio %g: not trained again",
-                         ratio, "-".join(map(str, size)), kept[size])
+                         cfg.final_sparsity, "-".join(map(str, size)), kept[size])
             continue
-        kept[size] = ratio
-        out.append(ratio)
+        if size is not None:
+            kept[size] = cfg.final_sparsity
+        out.append(cfg.final_sparsity)
     return out
 
 

@@ -305,10 +305,18 @@ def test_a_small_student_is_sized_by_its_ratio_unless_its_layers_are_given(teach
     from dsp_cli.shrink import small_layers, student_config
 
     assert small_layers([128, 128], 0.93) == [9, 9] and small_layers([64, 32], 0.99) == [1, 1]
+    assert small_layers([128, 128], 0.99, min_neurons=4) == [4, 4]  # the teacher's floor, as a pruned student
     teacher = json.loads((teacher_run / "config.json").read_text())["actor_layers"]
     small = student_config(str(teacher_run), {"method": "small", "final_sparsity": 0.5}, 0.5)
     assert small.actor_layers == [round(n / 2) for n in teacher]
     assert student_config(str(teacher_run), {"method": "small", "actor_layers": [3]}, 0.5).actor_layers == [3]
+    # A teacher that floors its layers (Hopper's ships --min_neurons_per_layer=4) floors its small students
+    # alike, so a search's top rung is a valid run, not a refused one.
+    floored = student_config(str(teacher_run), {"method": "small", "final_sparsity": 0.999,
+                                                "min_neurons_per_layer": 4, "root_dir": "s",
+                                                "teacher": str(teacher_run)}, 0.5)
+    assert floored.actor_layers == [4] * len(teacher)
+    floored.validate()
     assert student_config(str(teacher_run), {"method": "dsp", "final_sparsity": 0.5}, 0.5).actor_layers == teacher
 
 
@@ -446,11 +454,22 @@ def test_a_student_of_an_archived_continuous_teacher_starts_with_its_action_nois
 
 
 def test_ratios_that_leave_the_same_network_are_trained_once():
-    """The neuron floor makes 0.97, 0.98 and 0.99 of a 32-32 actor the same 1-1 network: one student, not three."""
+    """The neuron floor makes 0.97, 0.98 and 0.99 of a 32-32 actor the same 1-1 network: one student, not three;
+    a small student floored at 4 neurons is 4-4 from 0.97 on; a global ranking's sizes are not known ahead."""
     from agents.config import RunConfig
-    from dsp_cli.shrink import _distinct_sizes
+    from dsp_cli.shrink import _distinct_sizes, small_layers
 
-    cfg = RunConfig(actor_layers=[32, 32], method="dsp", ranking="per_layer")
-    assert _distinct_sizes(cfg, [0.5, 0.8, 0.97, 0.98, 0.99]) == [0.5, 0.8, 0.97]
-    assert _distinct_sizes(RunConfig(actor_layers=[256, 256], method="dsp", ranking="per_layer"),
-                           [0.9, 0.93, 0.95, 0.97, 0.98, 0.99]) == [0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
+    def rungs(ratios, **kw):
+        return [RunConfig(final_sparsity=r, **kw) for r in ratios]
+
+    assert _distinct_sizes(rungs([0.5, 0.8, 0.97, 0.98, 0.99], actor_layers=[32, 32], method="dsp",
+                                 ranking="per_layer")) == [0.5, 0.8, 0.97]
+    ladder = [0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
+    assert _distinct_sizes(rungs(ladder, actor_layers=[256, 256], method="dsp", ranking="per_layer")) == ladder
+    assert _distinct_sizes(rungs(ladder, actor_layers=[32, 32], method="dsp", ranking="global")) == ladder
+    small = [RunConfig(final_sparsity=r, method="small", min_neurons_per_layer=4,
+                       actor_layers=small_layers([128, 128], r, 4)) for r in ladder]
+    assert [c.actor_layers for c in small] == [[13, 13], [9, 9], [6, 6], [4, 4], [4, 4], [4, 4]]
+    assert _distinct_sizes(small) == [0.9, 0.93, 0.95, 0.97]
+
+
