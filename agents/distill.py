@@ -194,7 +194,6 @@ class Distiller:
 
 
 def summary_fields(learner) -> Dict:
-    """What a distill run's summary.json adds: the recipe and its gradient steps (its env steps and
-    the teacher's are there already)."""
-    return {"recipe": "distill", "gradient_steps": int(learner.distill.gradient_steps.numpy()),
-            "replay_size": learner.cfg.replay_size, "distill_epochs": learner.cfg.distill_epochs}
+    """What a distill run's summary.json adds: the recipe and its replay (its env steps, gradient steps and
+    the teacher's env steps are there already)."""
+    return {"recipe": "distill", "replay_size": learner.cfg.replay_size, "distill_epochs": learner.cfg.distill_epochs}

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     from agents.training import Learner
 
 
+def gradient_steps(learner: Learner) -> int:
+    """The actor's optimizer steps, beside its env steps: what a student costs besides the environment
+    (issue 43). tf-agents counts one per PPO minibatch (checkpointed with the agent); --recipe=distill
+    counts its supervised steps."""
+    steps = int(learner.agent.train_step_counter.numpy())
+    return steps + (0 if learner.distill is None else int(learner.distill.gradient_steps.numpy()))
+
+
 def actor_meta(learner: Learner) -> ActorMeta:
     mean, var = observation_stats(learner.agent)
     spec = learner.envs[0].action_spec()
@@ -96,7 +104,8 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
     teacher = {} if learner.teacher is None else _teacher_scores(learner, eval_episodes, result["returns"])
     summary = {
         "env": cfg.env, "method": cfg.method, "seed": cfg.seed,
-        "env_steps": int(learner.env_steps.numpy()), "wall_seconds": round(wall_seconds, 1),
+        "env_steps": int(learner.env_steps.numpy()), "gradient_steps": gradient_steps(learner),
+        "wall_seconds": round(wall_seconds, 1),
         "return_mean": result["return_mean"], "return_std": result["return_std"],
         "return_cvar10": round(cvar10(result["returns"]), 3),
         "eval_episodes": eval_episodes, "eval_returns": result["returns"], "eval_seeds": result["seeds"],

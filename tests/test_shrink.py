@@ -178,6 +178,10 @@ def test_shrink_a_tiny_teacher(teacher_run, tmp_path):
     assert summary["teacher_return"] == teacher_summary["return_mean"]  # the same test episodes, the same actor
     assert summary["teacher_env_steps"] == teacher_summary["env_steps"] == 6144
     assert summary["env_steps"] == 3072  # half the teacher's budget by default
+    # Gradient steps beside env steps: one per PPO minibatch, student and teacher alike.
+    config = json.loads((out / "config.json").read_text())
+    per_rollout = config["num_epochs"] * (config["num_envs"] * config["rollout_steps"] // config["minibatch_size"])
+    assert summary["gradient_steps"] == 6 * per_rollout and teacher_summary["gradient_steps"] == 12 * per_rollout
     assert summary["compact"]["neurons"] < summary["dense"]["neurons"]
     assert "shrunk: ratio 0.8," in result.stderr
     # It talks: every rung's progress from its first rollout, prefixed, and an aligned table with the test return.
