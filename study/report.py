@@ -7,12 +7,13 @@ and FLOPs and the share removed) and PNGs: learning curves (paper Fig. 9),
 |W| heat maps of the first two actor layers (Fig. 10), hidden neurons per
 layer over training (Fig. 11) and the λ × pruning-ratio grid (Figs. 3–8).
 With --shrink_dir, also shrink.csv and a section on dsp_tf.shrink's students
-against their teachers; with --export_dir, a section on the plain-C policy per
-target from tflite_export's reports.
+against their teachers; with --ladder_dir, a section on the size searches
+(--keep); with --export_dir, a section on the plain-C policy per target from
+tflite_export's reports.
 
 This is the command body only: report_runs reads and groups the runs,
 report_figures draws, report_markdown writes the text, report_shrink the
-students', report_export the plain-C policy's, study.paper holds the paper's numbers.
+students', report_ladder the size searches', report_export the plain-C policy's, study.paper holds the paper's numbers.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from study.report_markdown import markdown, results_document, write_csv
 from study.report_markdown import driving_table  # noqa: F401  (tests/test_driving.py imports it from here)
 from study.report_export import export_section, read_exports
 from study.report_shrink import load_students, shrink_csv, shrink_section
+from study.report_ladder import ladder_section, load_searches
 from study.report_runs import aggregate, curve_source, left_out_runs, load_runs, shipped_settings, superseded_runs
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
@@ -45,6 +47,8 @@ def define_flags() -> None:
     flags.DEFINE_string("shrink_dir", None, "Also report the students of dsp_tf.shrink under this directory "
                                             "(<env>/<arm>_s<seed>/): shrink.csv, and a section of "
                                             "--results_markdown.")
+    flags.DEFINE_string("ladder_dir", None, "Also a section of --results_markdown on the size searches of "
+                                            "dsp_tf.shrink --keep under this directory (<name>/shrink.json).")
     flags.DEFINE_string("export_dir", None, "Also a section of --results_markdown on the plain-C policy per target, "
                                             "from the export reports (<name>.json copies of export_report.json) "
                                             "in this directory.")
@@ -55,7 +59,8 @@ FLAGS = flags.FLAGS
 
 def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures",
                 results_markdown: Optional[str] = None, preamble: Optional[str] = None,
-                shrink_dir: Optional[str] = None, export_dir: Optional[str] = None) -> Dict[str, object]:
+                shrink_dir: Optional[str] = None, export_dir: Optional[str] = None,
+                ladder_dir: Optional[str] = None) -> Dict[str, object]:
     """Everything is checked (runs, flagfiles, the preamble) before the first file is written, so a
     refused report leaves the output directory as it was."""
     import matplotlib
@@ -74,6 +79,7 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
     text = _preamble(preamble) if results_markdown else ""
     students, left_students = _read_students(shrink_dir) if shrink_dir else ({}, [])
     exports, left_exports = read_exports(export_dir) if export_dir else ([], [])
+    searches, left_searches = _read_searches(ladder_dir) if ladder_dir else ([], [])
     for name, why in left_exports:
         print(f"dsp_tf.report: left out export report '{name}': {why}", file=sys.stderr)
     figures = os.path.join(output_dir, figures_subdir)
@@ -89,11 +95,23 @@ def make_report(sweep_dir: str, output_dir: str, figures_subdir: str = "figures"
         document = results_document(rows, written, rel, text, unreadable, duplicates, mixed, len(superseded), sources)
         if students:
             document += "\n" + shrink_section(students, left_students, shrink_dir)
+        if searches or left_searches:
+            document += "\n" + ladder_section(searches, left_searches, ladder_dir)
         if exports:
             document += "\n" + export_section(exports, left_exports, export_dir)
         atomic_write(results_markdown, document)
     return {"runs": len(runs), "rows": rows, "figures": written, "unreadable": unreadable,
             "students": sum(len(arm) for by_arm in students.values() for arm in by_arm.values())}
+
+
+def _read_searches(ladder_dir: str):
+    """Size searches, and the ones left out, each named on stderr."""
+    if not os.path.isdir(ladder_dir):
+        raise UsageError(f"--ladder_dir '{ladder_dir}' does not exist")
+    searches, left_out = load_searches(ladder_dir)
+    for root, why in left_out:
+        print(f"dsp_tf.report: left out search '{root}': {why}", file=sys.stderr)
+    return searches, left_out
 
 
 def _read_students(shrink_dir: str):
@@ -143,7 +161,7 @@ def _main() -> None:
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--output_dir '{out}' is not a directory")
     result = make_report(FLAGS.sweep_dir, out, FLAGS.figures_subdir, FLAGS.results_markdown, FLAGS.preamble,
-                         FLAGS.shrink_dir, FLAGS.export_dir)
+                         FLAGS.shrink_dir, FLAGS.export_dir, FLAGS.ladder_dir)
     skipped = f", skipped {len(result['unreadable'])} unreadable (named above)" if result["unreadable"] else ""
     students = f", {out}/shrink.csv ({result['students']} students)" if result["students"] else ""
     print(f"{result['runs']} runs in {len(result['rows'])} groups{skipped}; wrote {out}/results.csv, "

@@ -1,5 +1,6 @@
 """Sweeps (local processes and Ray) and the report built from them."""
 import csv
+import json
 
 import numpy as np
 import os
@@ -608,6 +609,57 @@ def test_report_refuses_a_missing_shrink_dir_before_writing_anything(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"dsp_tf.report: error: --shrink_dir '{tmp_path / 'nope'}' does not exist")
+    assert not (tmp_path / "out").exists()
+
+
+def _fake_search(root, name, ladder, chosen, student=None, teacher=None):
+    """A finished size search as dsp_tf.shrink leaves it: shrink.json, and the chosen student's summary.json."""
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "shrink.json").write_text(json.dumps({
+        "keep": 0.97, "keep_on": "mean", "judge_episodes": 20, "chosen_ratio": chosen,
+        "ladder": [{"ratio": r, "kept": k, "run": f"ladder/p{r}"} for r, k in ladder]}))
+    if chosen is not None:
+        (path / "summary.json").write_text(json.dumps({
+            "env": "Hopper-v4", "seed": 0, "method": "small", "recipe": "distill", "compact_layers": [9, 9, 3],
+            "compact": {"weights": 207}, "eval_returns": list(student), "return_mean": float(np.mean(student)),
+            "return_cvar10": float(np.sort(student)[:1].mean()), "teacher_return": float(np.mean(teacher)),
+            "teacher_return_cvar10": float(np.sort(teacher)[:1].mean()), "env_steps": 245760,
+            "teacher_env_steps": 1000000}))
+
+
+def test_the_report_tables_size_searches_against_their_teachers(tmp_path):
+    """Shares against NumPy on the same returns; a search that kept nothing says so; an unfinished one is
+    named on stderr and in the section; nothing about searches without --ladder_dir."""
+    _fake_run(tmp_path / "runs", "ppo", 0, 100.0)
+    ladder = tmp_path / "ladder"
+    student = np.array([3000.0, 3500.0, 3600.0, 3400.0, 3550.0, 3450.0, 3600.0, 3500.0, 3300.0, 3520.0])
+    teacher = np.array([3600.0, 3650.0, 3700.0, 3620.0, 3680.0, 3640.0, 3660.0, 3690.0, 3610.0, 3630.0])
+    _fake_search(ladder, "hopper_keep0.97_small_distill_s0", [(0.97, False), (0.93, True), (0.95, False)], 0.93,
+                 student, teacher)
+    _fake_search(ladder, "walker2d_keep0.97_small_distill_s0", [(0.97, False), (0.9, False)], None)
+    (ladder / "walker2d_keep0.97_small_distill_s1").mkdir()  # started, never finished
+    out = tmp_path / "out"
+    make_report(str(tmp_path / "runs"), str(out), results_markdown=str(out / "RESULTS.md"), ladder_dir=str(ladder))
+    section = (out / "RESULTS.md").read_text().split("## Size searches")[1]
+    mean_share, cvar_share = student.mean() / teacher.mean(), student.min() / teacher.min()  # 10 episodes: 1 each
+    assert (f"| `hopper_keep0.97_small_distill_s0` | small, distill | 0.97 | 0.93 ✓, 0.95 ✗, 0.97 ✗ | 0.93 | 9-9-3 | "
+            f"207 | {student.mean():.1f} ({teacher.mean():.1f}) | {100 * mean_share:.1f}% | {100 * cvar_share:.1f}% "
+            f"| 10 |") in section
+    assert "| `walker2d_keep0.97_small_distill_s0` | — | 0.97 | 0.9 ✗, 0.97 ✗ | nothing kept |" in section
+    assert "walker2d_keep0.97_small_distill_s1`: not finished (no shrink.json)" in section
+    plain = tmp_path / "plain"
+    make_report(str(tmp_path / "runs"), str(plain), results_markdown=str(plain / "RESULTS.md"))
+    assert "Size searches" not in (plain / "RESULTS.md").read_text()
+
+
+def test_report_refuses_a_missing_ladder_dir_before_writing_anything(tmp_path):
+    _fake_run(tmp_path / "runs", "ppo", 0, 100.0)
+    result = run_module("dsp_tf.report", f"--sweep_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}",
+                        f"--ladder_dir={tmp_path / 'nope'}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"dsp_tf.report: error: --ladder_dir '{tmp_path / 'nope'}' does not exist")
     assert not (tmp_path / "out").exists()
 
 

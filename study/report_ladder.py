@@ -1,0 +1,100 @@
+"""Size searches of ``dsp_tf.shrink --keep`` against their teachers: one row per search.
+
+A tree of searches is ``<ladder_dir>/<name>/`` (each a search's root: ``shrink.json`` with its ladder, and the
+chosen student's run files beside it; ``superseded/`` is not read). What a search promises is read from its
+judge (``--judge_episodes`` of its own); what it delivers, from the chosen student's test episodes against its
+teacher's on the same episodes, so the row shows both, and the worst decile where the run recorded it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional, Tuple
+
+from agents.layout import SHRINK_FILE, SUMMARY_FILE, SUPERSEDED_DIR
+
+Search = Dict[str, object]
+
+
+def _json(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_searches(ladder_dir: str) -> Tuple[List[Search], List[Tuple[str, str]]]:
+    """(one row per finished search, [(search dir, why)] of those left out: unfinished or unreadable)."""
+    searches: List[Search] = []
+    left_out: List[Tuple[str, str]] = []
+    for name in sorted(os.listdir(ladder_dir)):
+        root = os.path.join(ladder_dir, name)
+        if name == SUPERSEDED_DIR or not os.path.isdir(root):
+            continue
+        try:
+            record = _json(os.path.join(root, SHRINK_FILE))
+            chosen = record["chosen_ratio"]
+            summary = _json(os.path.join(root, SUMMARY_FILE)) if chosen is not None else None
+            searches.append(search_row(name, record, summary))
+        except FileNotFoundError as e:
+            left_out.append((root, f"not finished (no {os.path.basename(str(e.filename))})"))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            left_out.append((root, f"unreadable: {e!r}"))
+    return searches, left_out
+
+
+def _share(value: Optional[float], of: Optional[float]) -> Optional[float]:
+    return None if value is None or not of else float(value) / float(of)
+
+
+def search_row(name: str, record: dict, summary: Optional[dict]) -> Search:
+    """The search's settings and ladder, and (if it chose a ratio) its chosen student's test against the
+    teacher's on the same test episodes."""
+    rungs = sorted(((float(r["ratio"]), bool(r["kept"])) for r in record["ladder"]))
+    row: Search = {"name": name, "keep": float(record["keep"]), "keep_on": record.get("keep_on", "mean"),
+                   "judge_episodes": record.get("judge_episodes"), "rungs": rungs,
+                   "chosen_ratio": record["chosen_ratio"]}
+    if summary is not None:
+        row.update({
+            "env": summary["env"], "seed": summary["seed"], "method": summary["method"],
+            "recipe": summary.get("recipe", "ppo_kl"), "layers": summary["compact_layers"],
+            "weights": summary["compact"]["weights"], "test_episodes": len(summary["eval_returns"]),
+            "return_mean": summary["return_mean"], "teacher_return": summary["teacher_return"],
+            "mean_share": _share(summary["return_mean"], summary["teacher_return"]),
+            "cvar10_share": _share(summary.get("return_cvar10"), summary.get("teacher_return_cvar10")),
+            "env_steps": summary["env_steps"], "teacher_env_steps": summary.get("teacher_env_steps")})
+    return row
+
+
+def _pct(value: Optional[float]) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def ladder_table(searches: List[Search]) -> str:
+    lines = ["| search | method, recipe | --keep | rungs (ratio: kept ✓ / below ✗) | chosen | hidden layers | "
+             "weights | test return (teacher) | mean share | worst-decile share | test episodes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in searches:
+        rungs = ", ".join(f"{r:g} {'✓' if kept else '✗'}" for r, kept in s["rungs"])
+        keep = f"{s['keep']:g}" + ("" if s["keep_on"] == "mean" else f" ({s['keep_on']})")
+        if s["chosen_ratio"] is None:
+            lines.append(f"| `{s['name']}` | — | {keep} | {rungs} | nothing kept | — | — | — | — | — | — |")
+            continue
+        lines.append(f"| `{s['name']}` | {s['method']}, {s['recipe']} | {keep} | {rungs} | {s['chosen_ratio']:g} | "
+                     f"{'-'.join(map(str, s['layers']))} | {s['weights']:,} | {s['return_mean']:.1f} "
+                     f"({s['teacher_return']:.1f}) | {_pct(s['mean_share'])} | {_pct(s['cvar10_share'])} | "
+                     f"{s['test_episodes']} |")
+    return "\n".join(lines) + "\n"
+
+
+def ladder_section(searches: List[Search], left_out: List[Tuple[str, str]], ladder_dir: str) -> str:
+    """The results document's section on size searches, generated like the tables above it."""
+    parts = ["## Size searches (generated from the searches)\n",
+             f"Searches of `dsp_tf.shrink --keep` under `{ladder_dir}`, one per teacher (each an anecdote). A rung is "
+             "*kept* when its shipped actor keeps `--keep` of the teacher's score on the search's own judge episodes; "
+             "the chosen student (the largest ratio kept) is then scored on its test episodes, against its teacher on "
+             "the same episodes: *mean share* and *worst-decile share* (CVaR 10%, — where the run did not record "
+             "it). Older searches climbed and judged on validation episodes; their protocols say how.\n",
+             ladder_table(searches)]
+    if left_out:
+        parts.append("Searches left out:\n")
+        parts.append("\n".join(f"- `{d}`: {why}" for d, why in left_out) + "\n")
+    return "\n".join(parts)
