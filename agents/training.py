@@ -115,9 +115,9 @@ def build_learner(cfg: RunConfig, teacher: Optional[Teacher] = None) -> Learner:
         if teacher.note:
             logging.info("%s", teacher.note)
         if not start_from_teacher(teacher, mlp, agent._observation_normalizer):  # noqa: SLF001
-            logging.info("the teacher's actor (%s) has other layers than --actor_layers=%s: the student starts "
-                         "from its own initialisation, distilled from the teacher",
-                         "-".join(map(str, teacher.hidden_layers)), ",".join(map(str, cfg.actor_layers)))
+            logging.info("the student's actor (%s) has other layers than its teacher's (%s): it starts from its own "
+                         "initialisation, distilled from the teacher", "-".join(map(str, cfg.actor_layers)),
+                         "-".join(map(str, teacher.hidden_layers)))
         same_critic = teacher_critic is not None and \
             [w.shape for w in value_net.get_weights()] == [w.shape for w in teacher_critic[0]]
         if teacher_critic is not None and not same_critic:
