@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple
 from absl import flags
 
 from agents.config import from_dict
-from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SUMMARY_FILE, SUPERSEDED_DIR
+from agents.layout import ARCHIVED_FILES, CONFIG_FILE, SHRINK_FILE, SUMMARY_FILE, SUPERSEDED_DIR
 from dsp_cli import cli
 from dsp_tf.errors import UsageError
 from dsp_tf.files import atomic_write
@@ -38,9 +38,12 @@ FLAGS = flags.FLAGS
 
 
 def finished_runs(source_dir: str) -> List[str]:
-    """Run directories under ``source_dir`` that hold a summary, i.e. that finished."""
-    paths = glob.glob(os.path.join(source_dir, "**", SUMMARY_FILE), recursive=True)
-    return sorted(os.path.dirname(p) for p in paths)
+    """Run directories under ``source_dir`` that hold a summary, i.e. that finished, and size searches that
+    finished (``dsp_tf.shrink --keep`` writes shrink.json last): one that kept no ratio has no summary, and
+    its ladder is its result."""
+    paths = [p for name in (SUMMARY_FILE, SHRINK_FILE)
+             for p in glob.glob(os.path.join(source_dir, "**", name), recursive=True)]
+    return sorted({os.path.dirname(p) for p in paths})
 
 
 def _settings(run_dir: str) -> Optional[dict]:

@@ -234,6 +234,19 @@ def test_a_rerun_with_other_settings_under_a_superseded_name_is_archived(tmp_pat
     assert json.loads((tree / "sweep" / "cartpole" / run.name / "config.json").read_text())["validation_interval"] == 12500
 
 
+def test_a_size_search_that_kept_nothing_is_archived_with_its_ladder(tmp_path):
+    """A search whose rungs all missed --keep has no summary.json at its root, only shrink.json: that ladder
+    is its result, and the archive keeps it beside the rungs."""
+    _fake_run(tmp_path / "runs" / "search" / "ladder", "small", 0, 100.0)
+    root = tmp_path / "runs" / "search"
+    (root / "shrink.json").write_text('{"keep": 0.97, "chosen_ratio": null, "ladder": []}')
+    (root / "checkpoints").mkdir()
+    archived, _ = archive_runs(str(tmp_path / "runs"), str(tmp_path / "docs"))
+    assert "search" in archived and (tmp_path / "docs" / "search" / "shrink.json").read_text() == (
+        root / "shrink.json").read_text()
+    assert not (tmp_path / "docs" / "search" / "checkpoints").exists()
+
+
 def test_archive_cli_refuses_a_missing_source(tmp_path):
     from clitools import last_line, run_module
 
