@@ -55,7 +55,7 @@ def search_row(name: str, record: dict, summary: Optional[dict]) -> Search:
     if summary is not None:
         row.update({
             "env": summary["env"], "seed": summary["seed"], "method": summary["method"],
-            "recipe": summary.get("recipe", "ppo_kl"), "layers": summary["compact_layers"],
+            "recipe": summary.get("recipe", "ppo_kl"), "layers": summary["compact_layers"][:-1],  # the last is the output
             "weights": summary["compact"]["weights"], "test_episodes": len(summary["eval_returns"]),
             "return_mean": summary["return_mean"], "teacher_return": summary["teacher_return"],
             "mean_share": _share(summary["return_mean"], summary["teacher_return"]),
