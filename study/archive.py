@@ -37,18 +37,33 @@ def define_flags() -> None:
 FLAGS = flags.FLAGS
 
 
+def _kept_nothing(run_dir: str) -> bool:
+    """A size search that finished without a student: ``dsp_tf.shrink --keep`` writes its shrink.json with
+    ``chosen_ratio`` null and stops, so that ladder is its whole result. (A search that chose one writes
+    shrink.json before copying the student in, summary.json last: it is finished only with that summary.)"""
+    try:
+        with open(os.path.join(run_dir, SHRINK_FILE), encoding="utf-8") as f:
+            record = json.load(f)
+        return record["chosen_ratio"] is None and isinstance(record["ladder"], list)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def finished_runs(source_dir: str) -> List[str]:
     """Run directories under ``source_dir`` that hold a summary, i.e. that finished, and size searches that
-    finished (``dsp_tf.shrink --keep`` writes shrink.json last): one that kept no ratio has no summary, and
-    its ladder is its result."""
-    paths = [p for name in (SUMMARY_FILE, SHRINK_FILE)
-             for p in glob.glob(os.path.join(source_dir, "**", name), recursive=True)]
-    return sorted({os.path.dirname(p) for p in paths})
+    finished keeping no ratio (``_kept_nothing``)."""
+    runs = {os.path.dirname(p) for p in glob.glob(os.path.join(source_dir, "**", SUMMARY_FILE), recursive=True)}
+    searches = {os.path.dirname(p) for p in glob.glob(os.path.join(source_dir, "**", SHRINK_FILE), recursive=True)}
+    return sorted(runs | {d for d in searches if _kept_nothing(d)})
 
 
 def _settings(run_dir: str) -> Optional[dict]:
-    """What a run computed with (config.json without where or how verbosely it ran); None if unreadable."""
+    """What a run computed with (config.json without where or how verbosely it ran); for a search that kept
+    nothing (no config.json), its whole ladder record; None if unreadable."""
     try:
+        if not os.path.exists(os.path.join(run_dir, CONFIG_FILE)) and os.path.exists(os.path.join(run_dir, SHRINK_FILE)):
+            with open(os.path.join(run_dir, SHRINK_FILE), encoding="utf-8") as f:
+                return {"search": json.load(f)}
         with open(os.path.join(run_dir, CONFIG_FILE), encoding="utf-8") as f:
             return from_dict(json.load(f)).identity()
     except Exception:  # noqa: BLE001 - an unreadable config is compared as "not the same run"
@@ -63,7 +78,8 @@ def superseded_copy(archive_dir: str, rel: str, run_dir: str) -> Optional[str]:
     tree, sweep = os.path.split(os.path.normpath(archive_dir))
     mine = _settings(run_dir)
     for path in (os.path.join(tree, SUPERSEDED_DIR, sweep, rel), os.path.join(archive_dir, SUPERSEDED_DIR, rel)):
-        if os.path.isfile(os.path.join(path, SUMMARY_FILE)) and (mine is None or _settings(path) == mine):
+        finished = os.path.isfile(os.path.join(path, SUMMARY_FILE)) or _kept_nothing(path)
+        if finished and (mine is None or _settings(path) == mine):
             return path
     return None
 
@@ -107,7 +123,7 @@ def archive_runs(source_dir: str, archive_dir: str) -> Tuple[List[str], List[Tup
 def _refuse_other_run(dest: str, run: str) -> None:
     """The archive keeps one run under a name: a copy of the same run (same settings) is updated, another
     run there (other settings, or settings that cannot be read) is never written over."""
-    if not os.path.exists(os.path.join(dest, CONFIG_FILE)):
+    if not os.path.exists(os.path.join(dest, CONFIG_FILE)) and not os.path.exists(os.path.join(dest, SHRINK_FILE)):
         return
     theirs = _settings(dest)
     if theirs is None or theirs != _settings(run):

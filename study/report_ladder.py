@@ -11,7 +11,12 @@ import json
 import os
 from typing import Dict, List, Optional, Tuple
 
+from agents.config import LEGACY_DEFAULTS
 from agents.layout import SHRINK_FILE, SUMMARY_FILE, SUPERSEDED_DIR
+
+#: What shrink.json meant before it recorded these (dsp_cli.shrink.SEARCH_LEGACY): a search judged on the mean,
+#: on its rungs' validation episodes (it had no judge of its own).
+JUDGE_LEGACY = {"keep_on": "mean", "judge_episodes": None}
 
 Search = Dict[str, object]
 
@@ -42,25 +47,24 @@ def load_searches(ladder_dir: str) -> Tuple[List[Search], List[Tuple[str, str]]]
 
 
 def _share(value: Optional[float], of: Optional[float]) -> Optional[float]:
-    return None if value is None or not of else float(value) / float(of)
+    """A share of the teacher's score means something only for a positive score (as in report_shrink)."""
+    return None if value is None or of is None or float(of) <= 0 else float(value) / float(of)
 
 
 def search_row(name: str, record: dict, summary: Optional[dict]) -> Search:
     """The search's settings and ladder, and (if it chose a ratio) its chosen student's test against the
     teacher's on the same test episodes."""
     rungs = sorted(((float(r["ratio"]), bool(r["kept"])) for r in record["ladder"]))
-    row: Search = {"name": name, "keep": float(record["keep"]), "keep_on": record.get("keep_on", "mean"),
-                   "judge_episodes": record.get("judge_episodes"), "rungs": rungs,
-                   "chosen_ratio": record["chosen_ratio"]}
+    row: Search = {"name": name, "keep": float(record["keep"]), "rungs": rungs, "chosen_ratio": record["chosen_ratio"],
+                   **{k: record.get(k, legacy) for k, legacy in JUDGE_LEGACY.items()}}
     if summary is not None:
         row.update({
-            "env": summary["env"], "seed": summary["seed"], "method": summary["method"],
-            "recipe": summary.get("recipe", "ppo_kl"), "layers": summary["compact_layers"][:-1],  # the last is the output
+            "method": summary["method"], "recipe": summary.get("recipe", LEGACY_DEFAULTS["recipe"]),
+            "layers": summary["compact_layers"][:-1],  # the last is the output
             "weights": summary["compact"]["weights"], "test_episodes": len(summary["eval_returns"]),
             "return_mean": summary["return_mean"], "teacher_return": summary["teacher_return"],
             "mean_share": _share(summary["return_mean"], summary["teacher_return"]),
-            "cvar10_share": _share(summary.get("return_cvar10"), summary.get("teacher_return_cvar10")),
-            "env_steps": summary["env_steps"], "teacher_env_steps": summary.get("teacher_env_steps")})
+            "cvar10_share": _share(summary.get("return_cvar10"), summary.get("teacher_return_cvar10"))})
     return row
 
 
@@ -69,12 +73,13 @@ def _pct(value: Optional[float]) -> str:
 
 
 def ladder_table(searches: List[Search]) -> str:
-    lines = ["| search | method, recipe | --keep | rungs (ratio: kept ✓ / below ✗) | chosen | hidden layers | "
+    lines = ["| search | method, recipe | --keep (judge) | rungs (ratio: kept ✓ / below ✗) | chosen | hidden layers | "
              "weights | test return (teacher) | mean share | worst-decile share | test episodes |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in searches:
         rungs = ", ".join(f"{r:g} {'✓' if kept else '✗'}" for r, kept in s["rungs"])
-        keep = f"{s['keep']:g}" + ("" if s["keep_on"] == "mean" else f" ({s['keep_on']})")
+        judge = "validation" if s["judge_episodes"] is None else f"{s['judge_episodes']} episodes"
+        keep = f"{s['keep']:g}" + ("" if s["keep_on"] == "mean" else f" on {s['keep_on']}") + f" ({judge})"
         if s["chosen_ratio"] is None:
             lines.append(f"| `{s['name']}` | — | {keep} | {rungs} | nothing kept | — | — | — | — | — | — |")
             continue
@@ -88,11 +93,12 @@ def ladder_table(searches: List[Search]) -> str:
 def ladder_section(searches: List[Search], left_out: List[Tuple[str, str]], ladder_dir: str) -> str:
     """The results document's section on size searches, generated like the tables above it."""
     parts = ["## Size searches (generated from the searches)\n",
-             f"Searches of `dsp_tf.shrink --keep` under `{ladder_dir}`, one per teacher (each an anecdote). A rung is "
-             "*kept* when its shipped actor keeps `--keep` of the teacher's score on the search's own judge episodes; "
+             f"Searches of `dsp_tf.shrink --keep` under `{ladder_dir}`, each an anecdote (one search of one teacher). A "
+             "rung is *kept* when its shipped actor keeps `--keep` of the teacher's score on the judge's episodes (the "
+             "search's own, or for older searches the rungs' validation episodes); "
              "the chosen student (the largest ratio kept) is then scored on its test episodes, against its teacher on "
              "the same episodes: *mean share* and *worst-decile share* (CVaR 10%, — where the run did not record "
-             "it). Older searches climbed and judged on validation episodes; their protocols say how.\n",
+             "it). Their protocols say how each search was run.\n",
              ladder_table(searches)]
     if left_out:
         parts.append("Searches left out:\n")

@@ -314,14 +314,28 @@ def test_a_small_student_is_sized_by_its_ratio_unless_its_layers_are_given(teach
     small = student_config(str(teacher_run), {"method": "small", "final_sparsity": 0.5}, 0.5)
     assert small.actor_layers == [round(n / 2) for n in teacher]
     assert student_config(str(teacher_run), {"method": "small", "actor_layers": [3]}, 0.5).actor_layers == [3]
-    # A teacher that floors its layers (Hopper's ships --min_neurons_per_layer=4) floors its small students
-    # alike, so a search's top rung is a valid run, not a refused one.
-    floored = student_config(str(teacher_run), {"method": "small", "final_sparsity": 0.999,
-                                                "min_neurons_per_layer": 4, "root_dir": "s",
-                                                "teacher": str(teacher_run)}, 0.5)
-    assert floored.actor_layers == [4] * len(teacher)
-    floored.validate()
     assert student_config(str(teacher_run), {"method": "dsp", "final_sparsity": 0.5}, 0.5).actor_layers == teacher
+
+
+def test_a_small_student_keeps_its_teachers_neuron_floor(teacher_run, tmp_path):
+    """A teacher whose config.json floors its layers (Hopper's flagfile ships --min_neurons_per_layer=4) floors
+    its small students alike: a search's top rungs are the floor's network, trained once, not a 1-1 network
+    refused by --min_neurons_per_layer (the default --keep search on Hopper was refused before)."""
+    import shutil
+
+    from dsp_cli.shrink import _distinct_sizes, student_config
+
+    teacher = tmp_path / "floored"
+    shutil.copytree(teacher_run, teacher)
+    config = json.loads((teacher / "config.json").read_text())
+    (teacher / "config.json").write_text(json.dumps({**config, "min_neurons_per_layer": 4}))
+    rungs = [student_config(str(teacher), {"method": "small", "final_sparsity": r, "root_dir": str(tmp_path / "s"),
+                                           "teacher": str(teacher)}) for r in (0.5, 0.9, 0.99, 0.999)]
+    for rung in rungs:
+        rung.validate()
+    assert config["actor_layers"] == [32, 32]  # tests/clitools.py's TINY
+    assert [r.actor_layers for r in rungs] == [[16, 16], [4, 4], [4, 4], [4, 4]]  # 0.9 of 32 is 3: floored
+    assert _distinct_sizes(rungs) == [0.5, 0.9]
 
 
 def test_a_recipe_brings_its_own_budget_and_environments_unless_given(teacher_run):

@@ -236,15 +236,29 @@ def test_a_rerun_with_other_settings_under_a_superseded_name_is_archived(tmp_pat
 
 def test_a_size_search_that_kept_nothing_is_archived_with_its_ladder(tmp_path):
     """A search whose rungs all missed --keep has no summary.json at its root, only shrink.json: that ladder
-    is its result, and the archive keeps it beside the rungs."""
+    is its result, and the archive keeps it beside the rungs. A search killed while copying its chosen student
+    in (shrink.json names a ratio, no summary.json yet) is not finished; another search under an archived
+    one's name is refused, the same one updated."""
+    from dsp_tf.errors import UsageError
+
     _fake_run(tmp_path / "runs" / "search" / "ladder", "small", 0, 100.0)
-    root = tmp_path / "runs" / "search"
-    (root / "shrink.json").write_text('{"keep": 0.97, "chosen_ratio": null, "ladder": []}')
+    root, docs = tmp_path / "runs" / "search", tmp_path / "docs"
+    nothing = '{"keep": 0.97, "chosen_ratio": null, "ladder": [{"ratio": 0.93, "kept": false}]}'
+    (root / "shrink.json").write_text(nothing)
     (root / "checkpoints").mkdir()
-    archived, _ = archive_runs(str(tmp_path / "runs"), str(tmp_path / "docs"))
-    assert "search" in archived and (tmp_path / "docs" / "search" / "shrink.json").read_text() == (
-        root / "shrink.json").read_text()
-    assert not (tmp_path / "docs" / "search" / "checkpoints").exists()
+    half = tmp_path / "runs" / "half"
+    half.mkdir()
+    (half / "shrink.json").write_text('{"keep": 0.97, "chosen_ratio": 0.93, "ladder": []}')
+    (half / "config.json").write_text("{}")
+    archived, _ = archive_runs(str(tmp_path / "runs"), str(docs))
+    assert "search" in archived and "half" not in archived and not (docs / "half").exists()
+    assert (docs / "search" / "shrink.json").read_text() == nothing
+    assert not (docs / "search" / "checkpoints").exists()
+    assert "search" in archive_runs(str(tmp_path / "runs"), str(docs))[0]  # the same search again: updated
+    (root / "shrink.json").write_text(nothing.replace("0.97", "0.95"))  # another search, same name
+    with pytest.raises(UsageError, match="already holds another run"):
+        archive_runs(str(tmp_path / "runs"), str(docs))
+    assert (docs / "search" / "shrink.json").read_text() == nothing
 
 
 def test_archive_cli_refuses_a_missing_source(tmp_path):
@@ -656,11 +670,14 @@ def test_the_report_tables_size_searches_against_their_teachers(tmp_path):
     make_report(str(tmp_path / "runs"), str(out), results_markdown=str(out / "RESULTS.md"), ladder_dir=str(ladder))
     section = (out / "RESULTS.md").read_text().split("## Size searches")[1]
     mean_share, cvar_share = student.mean() / teacher.mean(), student.min() / teacher.min()  # 10 episodes: 1 each
-    assert (f"| `hopper_keep0.97_small_distill_s0` | small, distill | 0.97 | 0.93 ✓, 0.95 ✗, 0.97 ✗ | 0.93 | 9-9 | "
+    assert (f"| `hopper_keep0.97_small_distill_s0` | small, distill | 0.97 (20 episodes) | 0.93 ✓, 0.95 ✗, 0.97 ✗ | 0.93 | 9-9 | "
             f"207 | {student.mean():.1f} ({teacher.mean():.1f}) | {100 * mean_share:.1f}% | {100 * cvar_share:.1f}% "
             f"| 10 |") in section
-    assert "| `walker2d_keep0.97_small_distill_s0` | — | 0.97 | 0.9 ✗, 0.97 ✗ | nothing kept |" in section
+    assert "| `walker2d_keep0.97_small_distill_s0` | — | 0.97 (20 episodes) | 0.9 ✗, 0.97 ✗ | nothing kept |" in section
     assert "walker2d_keep0.97_small_distill_s1`: not finished (no shrink.json)" in section
+    from study.report_ladder import _share
+
+    assert _share(-60.0, -20.0) is None and _share(50.0, 0.0) is None  # no share of a score <= 0
     plain = tmp_path / "plain"
     make_report(str(tmp_path / "runs"), str(plain), results_markdown=str(plain / "RESULTS.md"))
     assert "Size searches" not in (plain / "RESULTS.md").read_text()
