@@ -13,10 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 from agents.config import LEGACY_DEFAULTS
 from agents.layout import SHRINK_FILE, SUMMARY_FILE, SUPERSEDED_DIR
-
-#: What shrink.json meant before it recorded these (dsp_cli.shrink.SEARCH_LEGACY): a search judged on the mean,
-#: on its rungs' validation episodes (it had no judge of its own).
-JUDGE_LEGACY = {"keep_on": "mean", "judge_episodes": None}
+from dsp_cli.shrink import SEARCH_LEGACY
 
 Search = Dict[str, object]
 
@@ -55,8 +52,10 @@ def search_row(name: str, record: dict, summary: Optional[dict]) -> Search:
     """The search's settings and ladder, and (if it chose a ratio) its chosen student's test against the
     teacher's on the same test episodes."""
     rungs = sorted(((float(r["ratio"]), bool(r["kept"])) for r in record["ladder"]))
+    # A search from before its own judge has no judge_episodes: it judged on its rungs' validation episodes.
     row: Search = {"name": name, "keep": float(record["keep"]), "rungs": rungs, "chosen_ratio": record["chosen_ratio"],
-                   **{k: record.get(k, legacy) for k, legacy in JUDGE_LEGACY.items()}}
+                   "keep_on": record.get("keep_on", SEARCH_LEGACY["keep_on"]),
+                   "judge_episodes": record.get("judge_episodes")}
     if summary is not None:
         row.update({
             "method": summary["method"], "recipe": summary.get("recipe", LEGACY_DEFAULTS["recipe"]),
