@@ -655,7 +655,7 @@ def _fake_search(root, name, ladder, chosen, student=None, teacher=None):
             "teacher_env_steps": 1000000}))
 
 
-def test_the_report_tables_size_searches_against_their_teachers(tmp_path):
+def test_the_report_tables_size_searches_against_their_teachers(tmp_path, capsys):
     """Shares against NumPy on the same returns; a search that kept nothing says so; an unfinished one is
     named on stderr and in the section; nothing about searches without --ladder_dir."""
     _fake_run(tmp_path / "runs", "ppo", 0, 100.0)
@@ -675,6 +675,7 @@ def test_the_report_tables_size_searches_against_their_teachers(tmp_path):
             f"| 10 |") in section
     assert "| `walker2d_keep0.97_small_distill_s0` | — | 0.97 (20 episodes) | 0.9 ✗, 0.97 ✗ | nothing kept |" in section
     assert "walker2d_keep0.97_small_distill_s1`: not finished (no shrink.json)" in section
+    assert f"left out search '{ladder / 'walker2d_keep0.97_small_distill_s1'}': not finished" in capsys.readouterr().err
     from study.report_ladder import _share
 
     assert _share(-60.0, -20.0) is None and _share(50.0, 0.0) is None  # no share of a score <= 0
