@@ -14,7 +14,7 @@ import dsp_tf
 from agents.envs import is_driving
 from agents.distill import summary_fields
 from agents.evaluation import (DRIVING_METRICS, confirm_seeds, episode_metrics, evaluate_actor, final_test_seeds,
-                               held_out_seeds, mean_return, run_episodes)
+                               held_out_seeds, run_episodes)
 from agents.inference import ActorMeta, inference_model, save_actor
 from agents.numpy_policy import observation_stats
 from agents.rundir import RunDirectory
@@ -124,12 +124,11 @@ def finish(learner: Learner, run: RunDirectory, wall_seconds: float, eval_episod
     return summary
 
 
-def teacher_validation_return(learner: Learner, model=None) -> float:
+def teacher_validation_return(learner: Learner) -> float:
     """The teacher on the student's validation episodes: what a validation is compared with
     (--stop_share) and what summary.json states beside the student's."""
-    cfg, teacher = learner.cfg, learner.teacher
-    model = model if model is not None else inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
-    return mean_return(model, cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes), teacher.meta.discrete)
+    cfg = learner.cfg
+    return float(np.mean(learner.teacher.returns(cfg.env, held_out_seeds(cfg.seed, cfg.validation_episodes))))
 
 
 def _confirmation_return(learner: Learner) -> float:
@@ -145,12 +144,12 @@ def _teacher_scores(learner: Learner, eval_episodes: int, student_returns) -> Di
     (of means, of worst deciles, and the student's failures against the teacher's median) is read
     from one summary.json; and the teacher's env steps, so compute is stated whole."""
     cfg, teacher = learner.cfg, learner.teacher
-    model = inference_model(teacher.mlp, teacher.meta, name="teacher_actor")
-    test = evaluate_actor(model, cfg.env, cfg.seed, eval_episodes, teacher.meta.discrete)
-    validation = teacher_validation_return(learner, model)
-    return {"teacher": teacher.name, "teacher_source": teacher.record(cfg.root_dir), "teacher_return": test["return_mean"], "teacher_return_std": test["return_std"],
-            "teacher_return_cvar10": round(cvar10(test["returns"]), 3),
-            "failure_rate": round(failure_rate(student_returns, test["returns"]), 4),
+    test = teacher.returns(cfg.env, final_test_seeds(cfg.seed, eval_episodes))  # the student's test episodes
+    validation = teacher_validation_return(learner)
+    return {"teacher": teacher.name, "teacher_source": teacher.record(cfg.root_dir),
+            "teacher_return": float(np.mean(test)), "teacher_return_std": float(np.std(test)),
+            "teacher_return_cvar10": round(cvar10(test), 3),
+            "failure_rate": round(failure_rate(student_returns, test), 4),
             "teacher_validation_return": round(validation, 3),
             "teacher_env_steps": teacher.env_steps, "teacher_layers": teacher.hidden_layers,
             "distill_coef": cfg.distill_coef}

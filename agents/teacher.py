@@ -17,24 +17,38 @@ Stable-Baselines3 MlpPolicy .zip with its VecNormalize file, if any, beside it
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow_probability as tfp
 
 from agents.errors import UsageError
 from agents.envs import EnvSpaces, env_spaces
-from agents.inference import ACTOR_CLASSES, ActorMeta, ObservationNormalization, load_actor, read_meta
+from agents.evaluation import episode_returns
+from agents.inference import ACTOR_CLASSES, ActorMeta, ObservationNormalization, inference_model, load_actor, read_meta
 from agents.layout import CONFIG_FILE, META_FILE, SUMMARY_FILE
 from agents.networks import squash_to_bounds
 from agents.sb3 import load_sb3
 from dsp_tf._keras import keras, tf
 from dsp_tf.chain import dense_chain
 from dsp_tf.safe_load import load_model_safely
+
+
+#: Teacher.returns's episodes already played in this process: (actor digest, env, seeds) → returns.
+_PLAYED: Dict[Tuple[str, str, Tuple[int, ...]], List[float]] = {}
+
+
+def _actor_digest(mlp: keras.Model, meta: ActorMeta) -> str:
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(meta), sort_keys=True, default=str).encode())
+    for w in mlp.get_weights():
+        h.update(str(w.shape).encode())
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
 
 
 @dataclass
@@ -61,6 +75,17 @@ class Teacher:
     @property
     def hidden_layers(self) -> List[int]:
         return [d.units for d in dense_chain(self.mlp).hidden]
+
+    def returns(self, env: str, seeds: Sequence[int]) -> List[float]:
+        """The teacher's greedy return on each of ``seeds``, played once per process: a size search trains
+        its rungs in one process, and each rung compares its student with the same teacher on the same test
+        and validation episodes (a third of a rung's scoring). Keyed by the actor's weights and metadata, so a
+        different teacher, or the same one changed, is played again."""
+        key = (_actor_digest(self.mlp, self.meta), env, tuple(int(s) for s in seeds))
+        if key not in _PLAYED:
+            model = inference_model(self.mlp, self.meta, name="teacher_actor")
+            _PLAYED[key] = episode_returns(model, env, seeds, self.meta.discrete)
+        return list(_PLAYED[key])
 
     def model(self) -> keras.Model:
         """Raw observation → the teacher's logits or pre-squash mean, with its own normalisation

@@ -350,7 +350,7 @@ def _main() -> None:
     if not cfg.overwrite and _already_done(search, identity):
         return
     seeds = judge_seeds(cfg.seed, FLAGS.judge_episodes)
-    teacher_returns = episode_returns(inference_model(teacher.mlp, teacher.meta), cfg.env, seeds, teacher.meta.discrete)
+    teacher_returns = teacher.returns(cfg.env, seeds)
     teacher_value = judged_score(teacher_returns, FLAGS.keep_on)
     if teacher_value <= 0:  # before anything is made
         raise UsageError(f"the teacher's judged {'return' if FLAGS.keep_on == 'mean' else 'worst decile'} is "

@@ -317,6 +317,28 @@ def test_a_small_student_is_sized_by_its_ratio_unless_its_layers_are_given(teach
     assert student_config(str(teacher_run), {"method": "dsp", "final_sparsity": 0.5}, 0.5).actor_layers == teacher
 
 
+def test_a_teacher_is_played_once_per_set_of_episodes(teacher_run, monkeypatch):
+    """Every rung of a search compares its student with the same teacher on the same episodes: the teacher is
+    played once per process and set of episodes, with the numbers playing it gives; a changed actor is played
+    again."""
+    from agents import teacher as teachers
+    from agents.inference import inference_model
+
+    played, real = [], teachers.episode_returns
+    monkeypatch.setattr(teachers, "episode_returns", lambda *a: played.append(a[2]) or real(*a))
+    monkeypatch.setattr(teachers, "_PLAYED", {})
+    one, other = (teachers.load_teacher(str(teacher_run), "CartPole-v1") for _ in range(2))  # two reads, one actor
+    returns = one.returns("CartPole-v1", [1, 3])
+    assert other.returns("CartPole-v1", [1, 3]) == returns and played == [[1, 3]]
+    assert returns == real(inference_model(one.mlp, one.meta), "CartPole-v1", [1, 3], one.meta.discrete)
+    one.returns("CartPole-v1", [5])
+    assert played == [[1, 3], [5]]
+    weights = other.mlp.get_weights()
+    other.mlp.set_weights([w * 0.5 for w in weights])
+    other.returns("CartPole-v1", [1, 3])
+    assert len(played) == 3
+
+
 def test_a_small_student_keeps_its_teachers_neuron_floor(teacher_run, tmp_path):
     """A teacher whose config.json floors its layers (Hopper's flagfile ships --min_neurons_per_layer=4) floors
     its small students alike: a search's top rungs are the floor's network, trained once, not a 1-1 network
