@@ -15,6 +15,7 @@ import os
 from typing import List, Tuple
 
 from dsp_tf.errors import UsageError
+from study.report_markdown import left_out_list
 
 #: The 1 kB flash budget of issue 27 for the integer-only call.
 FLASH_BUDGET_BYTES = 1024
@@ -126,9 +127,7 @@ def export_section(reports: List[Report], left_out: List[Tuple[str, str]], expor
              "ARMv6-M code runs on that Cortex-M4 board). `int8_q` and `int16_q` are built with "
              "`-D<PREFIX>_INTEGER_ONLY` and link no float routine.\n"]
     parts += [export_table(name, report) for name, report in reports]
-    if left_out:
-        parts.append("Export reports without a per-target table:\n")
-        parts.append("\n".join(f"- `{name}`: {why}" for name, why in left_out) + "\n")
+    parts += left_out_list("Export reports without a per-target table:\n", left_out)
     return "\n".join(parts)
 
 

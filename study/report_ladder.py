@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 from agents.config import LEGACY_DEFAULTS
 from agents.layout import SHRINK_FILE, SUMMARY_FILE, SUPERSEDED_DIR
 from dsp_cli.shrink import SEARCH_LEGACY
+from study.report_markdown import left_out_list
 
 Search = Dict[str, object]
 
@@ -99,7 +100,5 @@ def ladder_section(searches: List[Search], left_out: List[Tuple[str, str]], ladd
              "the same episodes: *mean share* and *worst-decile share* (CVaR 10%, — where the run did not record "
              "it). Their protocols say how each search was run.\n",
              ladder_table(searches)]
-    if left_out:
-        parts.append("Searches left out:\n")
-        parts.append("\n".join(f"- `{d}`: {why}" for d, why in left_out) + "\n")
+    parts += left_out_list("Searches left out:\n", left_out)
     return "\n".join(parts)

@@ -17,6 +17,14 @@ from study.report_figures import figure_name
 from study.report_runs import METHOD_ORDER, CurveSource, curve_source, headline_groups, headline_row, n_seeds
 from dsp_tf.files import atomic_write
 
+
+def left_out_list(heading: str, left_out: Sequence[Tuple[str, str]]) -> List[str]:
+    """The results document's parts naming what a section left out and why (nothing is dropped silently);
+    none when nothing was."""
+    if not left_out:
+        return []
+    return [heading, "\n".join(f"- `{name}`: {why}" for name, why in left_out) + "\n"]
+
 def write_csv(rows: List[Dict], path: str) -> None:
     buf = io.StringIO()
     if rows:
@@ -214,9 +222,7 @@ def results_document(rows: List[Dict], figures: List[str], figures_rel: str, pre
     parts = [preamble.rstrip() + "\n"] if preamble else []
     parts.append("## Summary (generated from the runs below)\n")
     parts.append(summary_table(rows))
-    if unreadable:
-        parts.append("Runs left out because their files cannot be read:\n")
-        parts.append("\n".join(f"- `{d}`: {reason}" for d, reason in unreadable) + "\n")
+    parts += left_out_list("Runs left out because their files cannot be read:\n", unreadable)
     if duplicates:
         parts.append("Runs left out because they repeat a seed of their cell (same settings; the first copy by "
                      "directory is used, never the better one):\n")

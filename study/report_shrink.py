@@ -20,6 +20,7 @@ import numpy as np
 from agents.layout import EVALUATION_FILE, SUMMARY_FILE, SUPERSEDED_DIR
 from agents.tails import cvar10, failure_rate
 from agents.teacher import identify
+from study.report_markdown import left_out_list
 from study.statistics import improvement_probability, iqm_interval
 
 #: Arms in this order first (the proposed method, its ablations, then the baselines, for each recipe);
@@ -231,7 +232,5 @@ def shrink_section(students: Students, left_out: List[Tuple[str, str]], shrink_d
               "actor it picks (winner's curse); students run with `--confirm_top` re-evaluate the best few on fresh "
               "episodes and ship the best of those (*confirmed*). Mean over students of score / test return − 1:\n",
               selection_gap_table(students)]
-    if left_out:
-        parts.append("Students left out:\n")
-        parts.append("\n".join(f"- `{d}`: {why}" for d, why in left_out) + "\n")
+    parts += left_out_list("Students left out:\n", left_out)
     return "\n".join(parts)
